@@ -1,0 +1,29 @@
+"""tfps: predictive sampling with forecasting autoregressive models, in TensorFlow/Keras."""
+import setuptools
+
+# Pins known to work together on Python 3.11 (see BUILD_NOTES.md).
+CORE = [
+    "keras==3.15.0",
+    "tensorflow-probability==0.25.0",
+    "tf-keras==2.21.0",  # TFP refuses to import without it.
+    "tensorflow-datasets==4.9.10",
+    "absl-py>=2.1",
+    "numpy>=1.26",
+    "scikit-learn>=1.4",
+    "pillow>=10",
+]
+
+setuptools.setup(
+    name="tfps",
+    version="0.1.0",
+    description="Predictive sampling with forecasting autoregressive models (Wiggers & Hoogeboom, ICML 2020)",
+    packages=setuptools.find_packages(include=["tfps", "tfps.*"]),
+    python_requires=">=3.10,<3.13",
+    install_requires=CORE,
+    extras_require={
+        # CPU TensorFlow is the default; `pip install .[gpu]` takes the CUDA build instead.
+        "cpu": ["tensorflow-cpu==2.21.0"],
+        "gpu": ["tensorflow[and-cuda]==2.21.0"],
+        "test": ["pytest>=8", "tensorboard>=2.20"],
+    },
+)
