@@ -104,8 +104,8 @@ class GatedResnet(keras.layers.Layer):
         self.nin_aux = keras.layers.Conv2D(self.filters, 1) if self.use_aux else None
         self.dropout = keras.layers.Dropout(self.dropout_rate)
 
-    def build(self, input_shape, aux_shape=None):
-        doubled = tuple(input_shape[:-1]) + (2 * self.filters,)
+    def build(self, x_shape, aux_shape=None):
+        doubled = tuple(x_shape[:-1]) + (2 * self.filters,)
         self.conv_in.build(doubled)
         self.conv_out.build(doubled)
         if self.use_aux:
@@ -164,7 +164,7 @@ class ChannelAutoregressiveHead(keras.layers.Layer):
         self._input_mask = tf.constant(in_mask)
         self._output_mask = tf.constant(out_mask)
 
-    def build(self, h_shape, x_shape=None):
+    def build(self, h_shape, x_onehot_shape=None):
         ck = self.channels * self.categories
         ch = self.channels * self.hidden_per_channel
         self.w_h = self.add_weight(name="w_h", shape=(h_shape[-1], ch), initializer="glorot_uniform")

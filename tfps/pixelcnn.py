@@ -64,14 +64,22 @@ class PixelCNN(keras.Model):
         self.u_init = tfps_layers.ShiftedConv2D(f, (2, 3), "down", name="u_init")
         self.ul_init_up = tfps_layers.ShiftedConv2D(f, (1, 3), "down", name="ul_init_up")
         self.ul_init_left = tfps_layers.ShiftedConv2D(f, (2, 1), "down_right", name="ul_init_left")
-        self.u_blocks = [tfps_layers.GatedResnet(f, "down", self.dropout_rate, name=f"u_resnet_{i}")
-                         for i in range(self.num_resnets)]
-        self.ul_blocks = [tfps_layers.GatedResnet(f, "down_right", self.dropout_rate, use_aux=True,
-                                                  name=f"ul_resnet_{i}")
-                          for i in range(self.num_resnets)]
+        # Blocks are direct attributes, not a list: tf.train.Checkpoint does not track the lists
+        # of a Keras 3 layer, and checkpoints must hold every weight.
+        for i in range(self.num_resnets):
+            setattr(self, f"u_resnet_{i}",
+                    tfps_layers.GatedResnet(f, "down", self.dropout_rate, name=f"u_resnet_{i}"))
+            setattr(self, f"ul_resnet_{i}",
+                    tfps_layers.GatedResnet(f, "down_right", self.dropout_rate, use_aux=True,
+                                            name=f"ul_resnet_{i}"))
         self.head = tfps_layers.ChannelAutoregressiveHead(
             image_shape[2], self.num_categories, self.head_hidden, name="channel_head")
         self.build((None,) + image_shape)
+
+    def resnet_pairs(self):
+        """[(up block, up-left block)] in order."""
+        return [(getattr(self, f"u_resnet_{i}"), getattr(self, f"ul_resnet_{i}"))
+                for i in range(self.num_resnets)]
 
     @property
     def num_variables(self):
@@ -90,7 +98,7 @@ class PixelCNN(keras.Model):
         self.u_init.build(x_in)
         self.ul_init_up.build(x_in)
         self.ul_init_left.build(x_in)
-        for u_block, ul_block in zip(self.u_blocks, self.ul_blocks):
+        for u_block, ul_block in self.resnet_pairs():
             u_block.build(stream)
             ul_block.build(stream)
         self.head.build(stream, (b, h, w, c, self.num_categories))
@@ -109,7 +117,7 @@ class PixelCNN(keras.Model):
         u = tfps_layers.down_shift(self.u_init(flat))
         ul = (tfps_layers.down_shift(self.ul_init_up(flat))
               + tfps_layers.right_shift(self.ul_init_left(flat)))
-        for u_block, ul_block in zip(self.u_blocks, self.ul_blocks):
+        for u_block, ul_block in self.resnet_pairs():
             u = u_block(u, training=training)
             ul = ul_block(ul, aux=u, training=training)
         h = tf.nn.elu(ul)

@@ -1,0 +1,103 @@
+"""Tests for tfps/pixelcnn.py: the autoregressive property, likelihood at init, saving."""
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import keras
+
+from tfps import pixelcnn
+
+
+def _flat_logits(model, x):
+    return model(tf.constant(x), training=False)[0].numpy().reshape(x.shape[0], -1, model.num_categories)
+
+
+@pytest.mark.parametrize("image_shape,k", [((5, 4, 1), 2), ((3, 4, 3), 5), ((3, 3, 3), 256)])
+def test_autoregressive_property_by_perturbation(image_shape, k):
+    """Changing x_j leaves the logits of every position <= j unchanged and changes a later one."""
+    model = pixelcnn.PixelCNN(image_shape, k, num_resnets=2, filters=8, dropout_rate=0.0)
+    d = model.num_variables
+    x = np.random.default_rng(0).integers(0, k, size=(1,) + image_shape).astype(np.int32)
+    base = _flat_logits(model, x)
+    for j in range(d):
+        perturbed = x.reshape(-1).copy()
+        perturbed[j] = (perturbed[j] + 1 + j % (k - 1)) % k
+        diff = np.abs(_flat_logits(model, perturbed.reshape(x.shape)) - base).max(axis=-1)[0]
+        assert np.all(diff[:j + 1] == 0), f"position {j} leaks into earlier logits: {diff[:j + 1]}"
+        if j < d - 1:
+            assert diff[j + 1:].max() > 0, f"no later logit depends on position {j}"
+
+
+def test_output_shapes_and_representation():
+    model = pixelcnn.PixelCNN((4, 5, 3), 7, num_resnets=1, filters=6, dropout_rate=0.0)
+    logits, h = model(tf.zeros((2, 4, 5, 3), tf.int32))
+    assert logits.shape == (2, 4, 5, 3, 7) and logits.dtype == tf.float32
+    assert h.shape == (2, 4, 5, 6)
+    assert model.num_variables == 60
+
+
+@pytest.mark.parametrize("k", [2, 17, 256])
+def test_uniform_init_bpd_is_close_to_log2_k(k):
+    model = pixelcnn.PixelCNN((6, 6, 1), k, num_resnets=1, filters=16, dropout_rate=0.0)
+    x = np.random.default_rng(1).integers(0, k, size=(16, 6, 6, 1)).astype(np.int32)
+    bpd = float(tf.reduce_mean(pixelcnn.bits_per_dim(model(x)[0], x)))
+    assert abs(bpd - math.log2(k)) < 0.15 * math.log2(k), bpd
+
+
+def test_log_prob_matches_manual_softmax():
+    model = pixelcnn.PixelCNN((2, 2, 1), 3, num_resnets=1, filters=4, dropout_rate=0.0)
+    x = np.array([[[[0], [2]], [[1], [1]]]], np.int32)
+    logits = model(x)[0].numpy().reshape(4, 3)
+    manual = sum(logits[i, v] - np.log(np.exp(logits[i]).sum()) for i, v in enumerate([0, 2, 1, 1]))
+    np.testing.assert_allclose(pixelcnn.log_prob(model(x)[0], x).numpy(), [manual], rtol=1e-5)
+    np.testing.assert_allclose(pixelcnn.bits_per_dim(model(x)[0], x).numpy(),
+                               [-manual / (4 * math.log(2))], rtol=1e-5)
+
+
+def test_dropout_only_in_training():
+    model = pixelcnn.PixelCNN((4, 4, 1), 2, num_resnets=1, filters=8, dropout_rate=0.5)
+    x = tf.ones((1, 4, 4, 1), tf.int32)
+    np.testing.assert_array_equal(model(x)[0], model(x)[0])
+    assert not np.array_equal(model(x, training=True)[0], model(x, training=True)[0])
+
+
+def test_keras_save_and_restore_round_trip(tmp_path):
+    model = pixelcnn.PixelCNN((3, 3, 2), 4, num_resnets=1, filters=4, dropout_rate=0.0)
+    x = np.random.default_rng(2).integers(0, 4, size=(2, 3, 3, 2)).astype(np.int32)
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    restored = keras.models.load_model(path)
+    np.testing.assert_allclose(restored(x)[0], model(x)[0], rtol=1e-6)
+    assert pixelcnn.build_model(model.model_config()).get_config()["filters"] == 4
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model = pixelcnn.PixelCNN((3, 3, 1), 2, num_resnets=1, filters=4, dropout_rate=0.0)
+    prefix = tf.train.Checkpoint(model=model).save(str(tmp_path / "ckpt"))
+    other = pixelcnn.build_model(model.model_config())
+    tf.train.Checkpoint(model=other).restore(prefix).assert_existing_objects_matched()
+    x = tf.ones((1, 3, 3, 1), tf.int32)
+    np.testing.assert_array_equal(other(x)[0], model(x)[0])
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(image_shape=(4, 4), num_categories=2), "image_shape"),
+    (dict(image_shape=(4, 4, 1), num_categories=1), "num_categories"),
+    (dict(image_shape=(4, 4, 1), num_categories=2, filters=0), "filters"),
+])
+def test_constructor_rejects_bad_configuration(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        pixelcnn.PixelCNN(**kwargs)
+
+
+@pytest.mark.parametrize("x,match", [
+    (np.zeros((2, 4, 4, 1), np.float32), "dtype"),
+    (np.zeros((2, 4, 5, 1), np.int32), "shape"),
+    (np.zeros((4, 4, 1), np.int32), "shape"),
+    (np.full((2, 4, 4, 1), 2, np.int32), r"\[0, 2\)"),
+    (np.full((2, 4, 4, 1), -1, np.int32), r"\[0, 2\)"),
+])
+def test_validate_images_names_the_problem(x, match):
+    with pytest.raises(ValueError, match=match):
+        pixelcnn.validate_images(x, (4, 4, 1), 2)
