@@ -7,6 +7,7 @@ CORE = [
     "tensorflow-probability==0.25.0",
     "tf-keras==2.21.0",  # TFP refuses to import without it.
     "tensorflow-datasets==4.9.10",
+    "importlib_resources",  # tfds 4.9.10 imports it lazily when preparing a dataset.
     "absl-py>=2.1",
     "numpy>=1.26",
     "scikit-learn>=1.4",
