@@ -1,0 +1,79 @@
+"""Train a PixelCNN ARM (seed 000, section 4.1, Table 4); every TrainConfig field is a flag.
+
+    python -m launch.train --logdir=runs/digits --num_resnets=2 --filters=32 --steps=1500
+    python -m launch.train --helpfull
+
+Rerunning with the same --logdir resumes from the latest checkpoint; a finished run is only
+evaluated. Prints the final test bits per dimension and writes logdir/metrics.json.
+"""
+import dataclasses
+import os
+import sys
+import typing
+
+if __package__ in (None, ""):  # `python launch/train.py`: make the repository root importable.
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from tfps import data as tfps_data
+from tfps import training
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("logdir", None, "Run directory: config.json, checkpoints/, TensorBoard "
+                                    "events, metrics.json. Reused to resume.", required=True)
+
+_DEFINE = {int: flags.DEFINE_integer, float: flags.DEFINE_float, str: flags.DEFINE_string}
+_CONFIG_FIELDS = [f.name for f in dataclasses.fields(training.TrainConfig)]
+
+
+def _define_config_flags():
+    for field in dataclasses.fields(training.TrainConfig):
+        base = next((t for t in typing.get_args(field.type) if t is not type(None)), field.type)
+        help_text = field.metadata["help"]
+        if field.name == "dataset":
+            help_text += f" One of: {', '.join(tfps_data.DATASETS)}."
+        _DEFINE[base](field.name, field.default, help_text)
+
+
+_define_config_flags()
+
+
+def _register_validators():
+    for name in _CONFIG_FIELDS:
+        def check(value, name=name):
+            try:
+                training.check_field(name, value)
+            except ValueError as e:
+                raise flags.ValidationError(str(e)) from e
+            return True
+        flags.register_validator(name, check)
+
+    @flags.multi_flags_validator(["dataset", "bits"])
+    def _check_bits(values):
+        try:
+            tfps_data.dataset_info(values["dataset"], values["bits"])
+        except ValueError as e:
+            raise flags.ValidationError(str(e)) from e
+        return True
+
+
+_register_validators()
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    config = training.TrainConfig(**{name: FLAGS[name].value for name in _CONFIG_FIELDS})
+    metrics = training.train(config, FLAGS.logdir)
+    rate = metrics["steps_per_sec"]
+    print(f"{metrics['dataset']}: step {metrics['step']}  test bpd {metrics['test_bpd']:.4f}  "
+          f"(validation {metrics['validation_bpd']:.4f}, uniform {metrics['uniform_bpd']:.4f}"
+          + (f", {rate:.1f} steps/s" if rate else "") + ")", flush=True)
+    logging.info("Metrics written to %s", os.path.join(FLAGS.logdir, training.METRICS_FILE))
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,288 @@
+"""Tests for tfps/training.py and launch/train.py: init, learning, resume, loading, the launcher."""
+import glob
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow.core.util import event_pb2
+
+from tfps import data as tfps_data
+from tfps import pixelcnn
+from tfps import training
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LOG2_17 = math.log2(17)
+
+
+def read_scalars(logdir, subdir):
+    """{tag: {step: value}} from the TensorBoard event files in logdir/subdir."""
+    scalars = {}
+    for path in sorted(glob.glob(os.path.join(logdir, subdir, "events.out.tfevents.*"))):
+        for record in tf.data.TFRecordDataset(path):
+            event = event_pb2.Event.FromString(record.numpy())
+            for value in event.summary.value:
+                scalars.setdefault(value.tag, {})[event.step] = float(
+                    tf.make_ndarray(value.tensor))
+    return scalars
+
+
+def read_train_config(logdir):
+    with open(os.path.join(logdir, training.CONFIG_FILE)) as f:
+        return json.load(f)["train"]
+
+
+def checkpoint_numbers(logdir):
+    state = tf.train.get_checkpoint_state(os.path.join(logdir, training.CHECKPOINT_DIR))
+    return sorted(int(p.rsplit("-", 1)[1]) for p in state.all_model_checkpoint_paths)
+
+
+# ----------------------------------------------------------------------------- init and evaluation
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_untrained_model_is_near_uniform_on_digits(seed):
+    # Glorot init with zero output biases gives near-uniform categoricals: bpd ~ log2(K).
+    keras.utils.set_random_seed(seed)
+    model = pixelcnn.PixelCNN((8, 8, 1), 17, num_resnets=1, filters=16)
+    test, _ = tfps_data.load("digits", "test")
+    bpd = training.evaluate_bpd(model, test, batch_size=128)
+    assert abs(bpd - LOG2_17) < 0.10 * LOG2_17
+
+
+def test_evaluate_bpd_is_the_mean_over_images_for_any_batching():
+    keras.utils.set_random_seed(0)
+    model = pixelcnn.PixelCNN((8, 8, 1), 17, num_resnets=1, filters=8)
+    x, _ = tfps_data.load_numpy("digits", "test")
+    logits, _ = model(x, training=False)
+    expected = float(tf.reduce_mean(pixelcnn.bits_per_dim(logits, x)))
+    # 360 test images: batch 7 leaves a short last batch that must not be over-weighted.
+    for batch_size in (7, 64, 1000):
+        assert training.evaluate_bpd(model, x, batch_size) == pytest.approx(expected, rel=1e-5)
+    first = float(tf.reduce_mean(pixelcnn.bits_per_dim(logits[:14], x[:14])))
+    assert training.evaluate_bpd(model, x, 7, max_batches=2) == pytest.approx(first, rel=1e-5)
+
+
+def test_evaluate_bpd_rejects_images_of_the_wrong_shape():
+    model = pixelcnn.PixelCNN((8, 8, 1), 17, num_resnets=0, filters=4)
+    with pytest.raises(ValueError, match="shape"):
+        training.evaluate_bpd(model, np.zeros((4, 28, 28, 1), np.int32), 2)
+
+
+# ----------------------------------------------------------------------------- config
+
+
+def test_config_validation_names_the_field():
+    for field, value in [("steps", 0), ("batch_size", 0), ("dropout_rate", 1.0),
+                         ("lr_decay", 1.5), ("eval_batches", 0), ("dataset", "nope")]:
+        with pytest.raises(ValueError, match=field):
+            training.TrainConfig(**{field: value}).validate()
+    with pytest.raises(ValueError, match="bits"):
+        training.TrainConfig(dataset="digits", bits=3).validate()
+    training.TrainConfig().validate()
+
+
+def test_compute_loss_sums_weighted_terms():
+    model = pixelcnn.PixelCNN((8, 8, 1), 17, num_resnets=0, filters=4)
+    x, _ = tfps_data.load_numpy("digits", "test")
+    extra = training.LossTerm("mean_h", lambda o: tf.reduce_mean(o.h), weight=0.5)
+    total, terms = training.compute_loss(model, x[:8], (training.BPD_TERM, extra), training=False)
+    assert set(terms) == {"bpd", "mean_h"}
+    assert float(total) == pytest.approx(float(terms["bpd"]) + 0.5 * float(terms["mean_h"]),
+                                         rel=1e-6)
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def test_loss_falls_on_digits(tmp_path, tiny_config):
+    config = tiny_config(steps=300, log_every=50, eval_every=100, checkpoint_every=300,
+                         eval_batches=None)
+    metrics = training.train(config, str(tmp_path))
+    train_bpd = read_scalars(str(tmp_path), "train")["bpd"]
+    first_logged = train_bpd[50]  # Mean over steps 1..50, starting near uniform.
+    assert first_logged > 3.5
+    assert metrics["step"] == 300
+    assert metrics["train_bpd"] < first_logged - 0.8
+    assert metrics["test_bpd"] < LOG2_17 - 1.0
+    assert metrics["validation_bpd"] < LOG2_17 - 1.0
+    with open(tmp_path / training.METRICS_FILE) as f:
+        assert json.load(f)["test_bpd"] == pytest.approx(metrics["test_bpd"])
+
+
+def test_run_directory_contents(tiny_run):
+    logdir, metrics = tiny_run
+    with open(os.path.join(logdir, training.CONFIG_FILE)) as f:
+        config = json.load(f)
+    assert config["train"]["steps"] == 20 and config["train"]["filters"] == 16
+    assert config["model"]["filters"] == 16 and config["model"]["num_categories"] == 17
+    assert config["dataset"]["image_shape"] == [8, 8, 1]
+    assert checkpoint_numbers(logdir) == [10, 20]
+    train_scalars = read_scalars(logdir, "train")
+    assert {"bpd", "learning_rate", "steps_per_sec"} <= set(train_scalars)
+    assert sorted(train_scalars["bpd"]) == [10, 20]
+    # Exponential decay applied per step: lr(n) = 2e-4 * 0.999995 ** n.
+    assert train_scalars["learning_rate"][20] == pytest.approx(2e-4 * 0.999995 ** 20, rel=1e-6)
+    validation = read_scalars(logdir, "validation")["bpd"]
+    assert validation[20] == pytest.approx(metrics["validation_bpd"], rel=1e-6)
+    assert read_scalars(logdir, "test")["bpd"][20] == pytest.approx(metrics["test_bpd"], rel=1e-6)
+
+
+def test_resume_continues_from_the_latest_checkpoint(tmp_path, tiny_config):
+    logdir = str(tmp_path)
+    # A steep decay makes the optimizer's restored iteration count visible in the learning rate.
+    first = training.train(tiny_config(steps=20, lr_decay=0.9), logdir)
+    assert (first["start_step"], first["step"]) == (0, 20)
+    assert checkpoint_numbers(logdir) == [10, 20]
+    _, at_20 = training.load_trained(logdir)
+
+    second = training.train(tiny_config(steps=30, lr_decay=0.9), logdir)
+    assert (second["start_step"], second["step"]) == (20, 30)
+    assert checkpoint_numbers(logdir) == [10, 20, 30]
+    scalars = read_scalars(logdir, "train")
+    assert sorted(scalars["bpd"]) == [10, 20, 30]  # Step 30 logged once, not steps 10, 20 again.
+    assert scalars["learning_rate"][30] == pytest.approx(2e-4 * 0.9 ** 30, rel=1e-4)
+    assert at_20["step"] == 20
+    _, at_30 = training.load_trained(logdir)
+    assert at_30["step"] == 30 and at_30["train"]["steps"] == 30
+
+    # Already complete: evaluates only, same checkpoint, same test bpd.
+    third = training.train(tiny_config(steps=30, lr_decay=0.9), logdir)
+    assert (third["start_step"], third["step"], third["steps_per_sec"]) == (30, 30, None)
+    assert checkpoint_numbers(logdir) == [10, 20, 30]
+    assert third["test_bpd"] == pytest.approx(second["test_bpd"], rel=1e-6)
+
+
+def test_interrupt_saves_a_checkpoint_to_resume_from(tmp_path, tiny_config, monkeypatch):
+    logdir = str(tmp_path)
+    log_progress = training._log_progress
+
+    def interrupt_at_15(progress, step, *args):
+        if step == 15:
+            raise KeyboardInterrupt
+        return log_progress(progress, step, *args)
+
+    monkeypatch.setattr(training, "_log_progress", interrupt_at_15)
+    with pytest.raises(KeyboardInterrupt):
+        training.train(tiny_config(steps=30, log_every=5), logdir)
+    assert checkpoint_numbers(logdir) == [10, 15]
+    monkeypatch.setattr(training, "_log_progress", log_progress)
+    metrics = training.train(tiny_config(steps=30, log_every=5), logdir)
+    assert (metrics["start_step"], metrics["step"]) == (15, 30)
+
+
+def test_conflicting_config_in_existing_logdir_raises(tmp_path, tiny_run, tiny_config):
+    logdir = str(tmp_path / "run")
+    shutil.copytree(tiny_run[0], logdir)
+    before = open(os.path.join(logdir, training.CONFIG_FILE)).read()
+    with pytest.raises(training.ConfigConflictError, match="filters") as err:
+        training.train(tiny_config(filters=8), logdir)
+    assert logdir in str(err.value)
+    with pytest.raises(training.ConfigConflictError, match="dataset"):
+        training.train(tiny_config(dataset="digits28_binary"), logdir)
+    assert open(os.path.join(logdir, training.CONFIG_FILE)).read() == before
+    assert checkpoint_numbers(logdir) == [10, 20]
+
+
+# ----------------------------------------------------------------------------- load_trained
+
+
+def test_load_trained_restores_the_trained_model(tiny_run):
+    logdir, metrics = tiny_run
+    model, config = training.load_trained(logdir)
+    assert config["step"] == 20 and config["checkpoint"].endswith("ckpt-20")
+    assert os.path.samefile(config["logdir"], logdir)
+    assert config["model"] == model.model_config()
+    test, _ = tfps_data.load("digits", "test")
+    assert training.evaluate_bpd(model, test, 64) == pytest.approx(metrics["test_bpd"], rel=1e-5)
+    earlier, config_10 = training.load_trained(os.path.join(logdir, "checkpoints", "ckpt-10"))
+    assert config_10["step"] == 10
+    assert training.evaluate_bpd(earlier, test, 64) != pytest.approx(metrics["test_bpd"],
+                                                                      rel=1e-5)
+
+
+def test_load_trained_missing_paths_raise_not_found(tmp_path, tiny_run):
+    missing = str(tmp_path / "no_such_run")
+    with pytest.raises(training.CheckpointNotFoundError, match="no_such_run") as err:
+        training.load_trained(missing)
+    assert isinstance(err.value, FileNotFoundError)
+    with pytest.raises(training.CheckpointNotFoundError, match="config.json"):
+        training.load_trained(str(tmp_path))  # A directory that is not a run.
+    prefix = os.path.join(tiny_run[0], "checkpoints", "ckpt-99")
+    with pytest.raises(training.CheckpointNotFoundError, match="ckpt-99"):
+        training.load_trained(prefix)
+    no_checkpoints = tmp_path / "fresh"
+    no_checkpoints.mkdir()
+    shutil.copy(os.path.join(tiny_run[0], training.CONFIG_FILE), no_checkpoints)
+    with pytest.raises(training.CheckpointNotFoundError, match="no checkpoint"):
+        training.load_trained(str(no_checkpoints))
+
+
+@pytest.mark.parametrize("damage", ["truncate", "overwrite"])
+def test_load_trained_corrupt_checkpoint_raises_checkpoint_error(tmp_path, tiny_run, damage):
+    logdir = str(tmp_path / "run")
+    shutil.copytree(tiny_run[0], logdir)
+    (data_file,) = glob.glob(os.path.join(logdir, "checkpoints", "ckpt-20.data-*"))
+    content = open(data_file, "rb").read()
+    with open(data_file, "wb") as f:
+        f.write(content[:len(content) // 2] if damage == "truncate"
+                else np.random.default_rng(0).bytes(len(content)))
+    with pytest.raises(training.CheckpointError, match="ckpt-20") as err:
+        training.load_trained(logdir)
+    assert "cannot restore" in str(err.value)
+    # Training refuses to resume from it too, with the same error rather than starting over.
+    with pytest.raises(training.CheckpointError, match="ckpt-20"):
+        training.train(training.TrainConfig(**read_train_config(logdir)), logdir)
+
+
+def test_load_trained_corrupt_config_raises(tmp_path, tiny_run):
+    logdir = str(tmp_path / "run")
+    shutil.copytree(tiny_run[0], logdir)
+    with open(os.path.join(logdir, training.CONFIG_FILE), "w") as f:
+        f.write("{not json")
+    with pytest.raises(training.CheckpointError, match="config.json"):
+        training.load_trained(logdir)
+
+
+# ----------------------------------------------------------------------------- launcher
+
+
+def run_launcher(args, module=False):
+    command = ([sys.executable, "-m", "launch.train"] if module
+               else [sys.executable, os.path.join(REPO, "launch", "train.py")])
+    return subprocess.run(command + args, cwd=REPO, capture_output=True, text=True, timeout=300)
+
+
+def test_launcher_trains_and_reports_test_bpd(tmp_path):
+    logdir = str(tmp_path / "run")
+    result = run_launcher([f"--logdir={logdir}", "--dataset=digits", "--num_resnets=1",
+                           "--filters=8", "--steps=10", "--checkpoint_every=5", "--log_every=5",
+                           "--eval_every=5", "--eval_batches=1", "--batch_size=16"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "test bpd" in result.stdout
+    with open(os.path.join(logdir, training.METRICS_FILE)) as f:
+        metrics = json.load(f)
+    assert f"test bpd {metrics['test_bpd']:.4f}" in result.stdout
+    assert checkpoint_numbers(logdir) == [5, 10]
+    for subdir in ("train", "validation", "test"):
+        assert glob.glob(os.path.join(logdir, subdir, "events.out.tfevents.*")), subdir
+    assert read_scalars(logdir, "train")["bpd"].keys() == {5, 10}
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--dataset=no_such_dataset"], "no_such_dataset"),
+    (["--steps=0"], "steps must be >= 1"),
+    (["--batch_size=0"], "batch_size must be >= 1"),
+])
+def test_launcher_rejects_bad_flags(tmp_path, args, expected):
+    result = run_launcher([f"--logdir={tmp_path / 'run'}"] + args, module=True)
+    assert result.returncode != 0
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not os.path.exists(tmp_path / "run")
