@@ -172,3 +172,20 @@ def format_report(report):
             f"seconds per sample batch-1 {r['batch1_seconds_per_sample']:.4f}, unscheduled "
             f"{r['unscheduled_seconds_per_sample']:.4f}, scheduled "
             f"{r['scheduled_seconds_per_sample']:.4f}; samples agree: {r['samples_agree']}")
+
+
+def markdown_rows(reports):
+    """Scheduling reports as a Markdown table: ARM calls and seconds per sample, three ways."""
+    if not reports:
+        return ""
+    lines = ["| Scheduling (N samples, B slots) | calls/sample batch 1 | unscheduled batch B | "
+             "scheduled | scheduled / (batch-1 / B) | s/sample batch 1 | unscheduled | scheduled |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in reports:
+        lines.append(
+            f"| {r['method']}, N={r['num_samples']}, B={r['slots']} | "
+            f"{r['batch1_calls_per_sample']:.2f} | {r['unscheduled_calls_per_sample']:.3f} | "
+            f"{r['scheduled_calls_per_sample']:.3f} | {r['scheduled_over_ideal']:.2f}x | "
+            f"{r['batch1_seconds_per_sample']:.4f} | {r['unscheduled_seconds_per_sample']:.4f} | "
+            f"{r['scheduled_seconds_per_sample']:.4f} |")
+    return "\n".join(lines)

@@ -1,0 +1,88 @@
+"""Tests for tfps/benchmarking.py and launch/benchmark.py (counts and formats, never speed)."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import keras
+
+from tfps import benchmarking, pixelcnn, sampling
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_mean_std_is_bessel_corrected():
+    mean, std = benchmarking.mean_std([1.0, 2.0, 3.0, 4.0])
+    assert mean == 2.5 and std == pytest.approx(np.std([1, 2, 3, 4], ddof=1))
+    assert benchmarking.mean_std([5.0]) == (5.0, 0.0)
+
+
+@pytest.fixture(scope="module")
+def sampler():
+    keras.utils.set_random_seed(0)
+    model = pixelcnn.PixelCNN((3, 3, 1), 2, num_resnets=1, filters=4, dropout_rate=0.0)
+    return sampling.sampler_for_model(model)
+
+
+def test_benchmark_rows_report_calls_and_speedup_against_ancestral(sampler):
+    rows = benchmarking.benchmark_sampler(sampler, ["fpi", "zeros"], batch_sizes=(1, 2),
+                                          seeds=range(3), log=None)
+    assert [(r.method, r.batch_size) for r in rows] == [
+        (m, b) for b in (1, 2) for m in ("ancestral", "fpi", "zeros")]
+    for row in rows:
+        assert row.seeds == 3 and row.time_mean > 0
+        assert 0 < row.calls_percent_mean <= 100
+        if row.method == "ancestral":
+            assert row.calls_percent_mean == 100 and row.calls_percent_std == 0 and row.speedup == 1
+    # The calls are those of the sampler for seeds 0..2.
+    fpi_b2 = next(r for r in rows if r.method == "fpi" and r.batch_size == 2)
+    calls = [100 * int(sampler.sample_from_seed(s, 2, "fpi").arm_calls) / 9 for s in range(3)]
+    assert fpi_b2.calls_percent_mean == pytest.approx(np.mean(calls))
+
+
+def test_markdown_table_has_a_line_per_method_and_a_column_group_per_batch():
+    rows = [benchmarking.Row("ancestral", 1, 100, 0, 2.0, 0.1, 1.0, 10),
+            benchmarking.Row("fpi", 1, 5.0, 1.0, 0.1, 0.01, 20.0, 10),
+            benchmarking.Row("fpi", 32, 7.0, 0.5, 0.5, 0.02, 8.0, 10)]
+    table = benchmarking.markdown_table(rows, "t").splitlines()
+    assert table[0] == "**t**"
+    assert table[2].count("(B=1)") == 3 and table[2].count("(B=32)") == 3
+    assert table[4].startswith("| ancestral | 100.0% ± 0.0 | 2.000 ± 0.100 | 1.0x | - | - | - |")
+    assert table[5] == "| fpi | 5.0% ± 1.0 | 0.100 ± 0.010 | 20.0x | 7.0% ± 0.5 | 0.500 ± 0.020 | 8.0x |"
+
+
+def test_tfp_peer_has_the_same_size_and_samples_in_range():
+    peer = benchmarking.tfp_pixelcnn_peer((3, 3, 1), 4, num_resnets=1, filters=4)
+    samples = peer.sample(2).numpy()
+    assert samples.shape == (2, 3, 3, 1)
+    assert samples.min() >= 0 and samples.max() <= 3
+    rows = benchmarking.benchmark_tfp_peer(peer, 9, batch_sizes=(1,), seeds=range(2), log=None)
+    assert rows[0].calls_percent_mean == pytest.approx(100 * 10 / 9) and rows[0].seeds == 2
+
+
+def _launch(module, *flags):
+    return subprocess.run([sys.executable, "-m", module, *flags], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+
+
+def test_benchmark_launcher_writes_markdown_and_json(tiny_run, tmp_path):
+    logdir, _ = tiny_run
+    out = str(tmp_path / "bench")
+    proc = _launch("launch.benchmark", f"--model={logdir}", "--methods=fpi,last",
+                   "--batch_sizes=1,2", "--num_seeds=2", "--peer_seeds=1", f"--output={out}",
+                   "--scheduled_samples=5", "--scheduled_slots=2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.load(open(out + ".json"))
+    methods = [(r["method"], r["batch_size"]) for r in results["rows"]]
+    assert ("ancestral", 1) in methods and ("fpi", 2) in methods and ("last", 1) in methods
+    assert (benchmarking.TFP_PIXELCNN, 2) in methods
+    assert "| fpi |" in open(out + ".md").read() and "| fpi |" in proc.stdout
+
+
+@pytest.mark.parametrize("flag,message", [("--methods=beam", "unknown sampling method 'beam'"),
+                                          ("--batch_sizes=0", "batch sizes must be integers")])
+def test_benchmark_launcher_rejects_bad_flags(tiny_run, flag, message):
+    proc = _launch("launch.benchmark", f"--model={tiny_run[0]}", flag, "--num_seeds=1")
+    assert proc.returncode != 0 and message in proc.stderr

@@ -1,0 +1,159 @@
+"""Measuring samplers the way Table 1 of seed 000 reports them.
+
+For each method and batch size: ARM calls as a percentage of d, time per batch, mean and
+Bessel-corrected standard deviation over seeds 0-9, and speedup = mean time of `ancestral` / mean
+time of the method, every figure measured in the same run. Tracing and compilation are excluded:
+each (method, batch size) is run once before it is timed.
+
+A second baseline is the peer implementation `tfp.distributions.PixelCNN(...).sample` on a network
+of the same depth and width (one scale, logistic-mixture outputs: what TFP ships), which makes
+H * W + 1 network calls per batch.
+"""
+import dataclasses
+import functools
+import json
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from tfps import noise as noise_lib
+
+TFP_PIXELCNN = "tfp.PixelCNN (peer)"
+
+
+@dataclasses.dataclass
+class Row:
+    """One line of the table: a method at a batch size, over seeds."""
+    method: str
+    batch_size: int
+    calls_percent_mean: float
+    calls_percent_std: float
+    time_mean: float
+    time_std: float
+    speedup: float = float("nan")
+    seeds: int = 0
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+def mean_std(values):
+    """Mean and Bessel-corrected standard deviation (0 for a single value)."""
+    values = np.asarray(values, np.float64)
+    return float(values.mean()), float(values.std(ddof=1)) if values.size > 1 else 0.0
+
+
+def sync(tensor):
+    """Wait for a result (on GPU too) by bringing it to the host."""
+    return tensor.numpy()
+
+
+def time_sampler(sampler, method, batch_size, seeds):
+    """Runs `method` once per seed on fresh noise. Returns (calls as % of d, seconds) per seed.
+
+    Noise is drawn before the clock starts; the first (tracing) run is excluded.
+    """
+    loop = sampler.loop_function(method)
+    shape = (batch_size,) + sampler.image_shape
+    evidence, mask = tf.zeros(shape, tf.int32), tf.zeros(shape, tf.bool)
+    noise_shape = shape + (sampler.num_categories,)
+    sync(loop(noise_lib.gumbel_noise(noise_shape, 10_000), evidence, mask).samples)  # warm-up
+    calls, seconds = [], []
+    for seed in seeds:
+        noise = noise_lib.gumbel_noise(noise_shape, seed)
+        sync(noise)
+        start = time.perf_counter()
+        result = loop(noise, evidence, mask)
+        sync(result.samples)
+        seconds.append(time.perf_counter() - start)
+        calls.append(100.0 * int(result.arm_calls) / sampler.num_variables)
+    return calls, seconds
+
+
+def benchmark_sampler(sampler, methods, batch_sizes=(1, 32), seeds=range(10), log=print):
+    """Table 1 rows for `methods` (ancestral is always measured first, as the reference)."""
+    methods = ["ancestral"] + [m for m in methods if m != "ancestral"]
+    rows = []
+    for batch_size in batch_sizes:
+        reference = None
+        for method in methods:
+            calls, seconds = time_sampler(sampler, method, batch_size, list(seeds))
+            row = Row(method, batch_size, *mean_std(calls), *mean_std(seconds), seeds=len(seconds))
+            reference = reference or row.time_mean
+            row.speedup = reference / row.time_mean
+            rows.append(row)
+            if log:
+                log(f"  batch {batch_size:>3} {method:<12} calls {row.calls_percent_mean:6.1f}% "
+                    f"time {row.time_mean:.4f}s speedup {row.speedup:.1f}x")
+    return rows
+
+
+def tfp_pixelcnn_peer(image_shape, num_categories, num_resnets, filters):
+    """The peer baseline: TFP's PixelCNN++ distribution with a network of the same size.
+
+    One hierarchy (tfps's ARM has one scale), the same number of resnets and filters, values in
+    [0, K - 1]. Untrained: only its sampling time matters here.
+    """
+    import tensorflow_probability as tfp  # heavy import, only when the peer row is asked for
+    return tfp.distributions.PixelCNN(
+        image_shape=tuple(image_shape), num_resnet=num_resnets, num_hierarchies=1,
+        num_filters=filters, num_logistic_mix=5, dropout_p=0.0, use_weight_norm=False,
+        use_data_init=False, high=num_categories - 1)
+
+
+def benchmark_tfp_peer(peer, num_variables, batch_sizes=(1, 32), seeds=range(10), log=print,
+                       reference_times=None):
+    """Rows for `peer.sample`; its ARM calls are H * W + 1 per batch (one per pixel + initial)."""
+    height, width, _ = peer.event_shape
+    calls_percent = 100.0 * (height * width + 1) / num_variables
+    rows = []
+    for batch_size in batch_sizes:
+        # TFP's PixelCNN takes only stateful seeds; its samples are not compared, only timed.
+        sample = tf.function(functools.partial(peer.sample, batch_size))
+        sync(sample())  # warm-up
+        seconds = []
+        for _ in seeds:
+            start = time.perf_counter()
+            sync(sample())
+            seconds.append(time.perf_counter() - start)
+        row = Row(TFP_PIXELCNN, batch_size, calls_percent, 0.0, *mean_std(seconds), seeds=len(seconds))
+        if reference_times and batch_size in reference_times:
+            row.speedup = reference_times[batch_size] / row.time_mean
+        rows.append(row)
+        if log:
+            log(f"  batch {batch_size:>3} {TFP_PIXELCNN:<12} time {row.time_mean:.4f}s")
+    return rows
+
+
+def markdown_table(rows, title=None):
+    """Rows as the paper's Table 1: one line per method, one column group per batch size."""
+    batch_sizes = sorted({row.batch_size for row in rows})
+    methods = list(dict.fromkeys(row.method for row in rows))
+    by_key = {(row.method, row.batch_size): row for row in rows}
+    header = "| Method | " + " | ".join(
+        f"ARM calls (B={b}) | Time s (B={b}) | Speedup (B={b})" for b in batch_sizes) + " |"
+    lines = ([f"**{title}**", ""] if title else []) + [
+        header, "|---|" + "---|---|---|" * len(batch_sizes)]
+    for method in methods:
+        cells = []
+        for b in batch_sizes:
+            row = by_key.get((method, b))
+            if row is None:
+                cells.append("- | - | -")
+                continue
+            speedup = "-" if np.isnan(row.speedup) else f"{row.speedup:.1f}x"
+            cells.append(f"{row.calls_percent_mean:.1f}% ± {row.calls_percent_std:.1f} | "
+                         f"{row.time_mean:.3f} ± {row.time_std:.3f} | {speedup}")
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_results(rows, path_prefix, title, extra=None, footer=None):
+    """Writes `<prefix>.md` (the table, then `footer`) and `<prefix>.json` (rows and `extra`)."""
+    table = markdown_table(rows, title) + (f"\n\n{footer}" if footer else "")
+    with open(path_prefix + ".md", "w") as f:
+        f.write(table + "\n")
+    with open(path_prefix + ".json", "w") as f:
+        json.dump({"title": title, "rows": [r.to_dict() for r in rows], **(extra or {})}, f, indent=2)
+    return table
