@@ -1,0 +1,3 @@
+"""tfps: predictive sampling with forecasting autoregressive models (Wiggers & Hoogeboom, ICML 2020)."""
+
+__version__ = "0.1.0"
