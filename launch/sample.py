@@ -18,7 +18,6 @@ from absl import flags
 import numpy as np
 
 from tfps import export
-from tfps import noise as noise_lib
 from tfps import sampling
 from tfps import summaries
 from tfps import training

@@ -13,9 +13,9 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-import keras
 
 import oracles
+from tiny_models import trained_model
 from tfps import export
 from tfps import noise as noise_lib
 from tfps import pixelcnn, sampling, training
@@ -39,27 +39,11 @@ def _run(args, timeout=300, **kwargs):
                           env=env, **kwargs)
 
 
-def _trained_model(image_shape, k, steps=30, seed=3):
-    """A tiny ARM fitted briefly to stripes, so that forecasts are sometimes right."""
-    keras.utils.set_random_seed(seed)
-    model = pixelcnn.PixelCNN(image_shape, k, num_resnets=1, filters=8, dropout_rate=0.0)
-    h, w, c = image_shape
-    rows = np.arange(h)[:, None, None] + np.arange(c)[None, None, :]
-    data = np.stack([np.broadcast_to((rows + s) % k, image_shape) for s in range(k)]).astype(np.int32)
-    optimizer = keras.optimizers.Adam(0.02)
-    for _ in range(steps):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(pixelcnn.bits_per_dim(model(data, training=True)[0], data))
-        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables),
-                                      model.trainable_variables))
-    return model
-
-
 @pytest.fixture(scope="module", params=[((4, 4, 1), 2), ((2, 2, 3), 5)], ids=["4x4x1_k2", "2x2x3_k5"])
 def exported(request, tmp_path_factory):
     """(model, library sampler, ExportedSampler) for a tiny trained model exported to a tmp dir."""
     image_shape, k = request.param
-    model = _trained_model(image_shape, k)
+    model = trained_model(image_shape, k, steps=30)
     base = str(tmp_path_factory.mktemp("exported") / "tiny")
     path = export.export_model(model, base, metadata={"name": "tiny"})
     assert path == os.path.join(base, "1")

@@ -10,31 +10,11 @@ import numpy as np
 import pytest
 import scipy.stats
 import tensorflow as tf
-import keras
 
 import oracles
+from tiny_models import tiny_model as _model, trained_model as _trained_model
 from tfps import noise as noise_lib
 from tfps import pixelcnn, sampling
-
-
-def _model(image_shape, k, seed=0, filters=8):
-    keras.utils.set_random_seed(seed)
-    return pixelcnn.PixelCNN(image_shape, k, num_resnets=1, filters=filters, dropout_rate=0.0)
-
-
-def _trained_model(image_shape, k, steps=60):
-    """A model fitted briefly to structured data (smooth stripes), so forecasts matter."""
-    model = _model(image_shape, k, seed=3)
-    h, w, c = image_shape
-    rows = np.arange(h)[:, None, None] + np.arange(c)[None, None, :]
-    data = np.stack([np.broadcast_to((rows + s) % k, image_shape) for s in range(k)]).astype(np.int32)
-    optimizer = keras.optimizers.Adam(0.02)
-    for _ in range(steps):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(pixelcnn.bits_per_dim(model(data, training=True)[0], data))
-        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables),
-                                      model.trainable_variables))
-    return model
 
 
 CASES = {

@@ -10,34 +10,14 @@ import math
 import numpy as np
 import pytest
 import tensorflow as tf
-import keras
 
 import oracles
+from tiny_models import tiny_model as _model, trained_model
 from tfps import noise as noise_lib
-from tfps import pixelcnn, sampling, scheduling
+from tfps import sampling, scheduling
 
 FIELDS = ("samples", "arm_calls_per_example", "converged_at", "accepted_at", "forecast_mistakes",
           "forecasts_checked")
-
-
-def _model(image_shape, k, seed=0):
-    keras.utils.set_random_seed(seed)
-    return pixelcnn.PixelCNN(image_shape, k, num_resnets=1, filters=8, dropout_rate=0.0)
-
-
-def _trained_model(image_shape, k, steps=30):
-    """Fitted briefly to shifted stripes, so forecasts are often right and call counts vary."""
-    model = _model(image_shape, k, seed=3)
-    h, _, c = image_shape
-    rows = np.arange(h)[:, None, None] + np.arange(c)[None, None, :]
-    data = np.stack([np.broadcast_to((rows + s) % k, image_shape) for s in range(k)]).astype(np.int32)
-    optimizer = keras.optimizers.Adam(0.02)
-    for _ in range(steps):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(pixelcnn.bits_per_dim(model(data, training=True)[0], data))
-        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables),
-                                      model.trainable_variables))
-    return model
 
 
 def _forecast_ones(context):
@@ -81,7 +61,7 @@ def test_each_scheduled_sample_is_its_unscheduled_and_batch_one_sample(binary, n
 
 
 def test_scheduled_samples_equal_the_ancestral_reference_and_are_fixed_points():
-    model = _trained_model((4, 3, 3), 5)
+    model = trained_model((4, 3, 3), 5, steps=30)
     sampler = sampling.sampler_for_model(model)
     noise = noise_lib.gumbel_noise((5, 4, 3, 3, 5), 4)
     reference = oracles.ancestral_reference(model, noise)

@@ -1,0 +1,32 @@
+"""Tiny ARMs for the tests: untrained, or fitted briefly to stripes so forecasts matter."""
+import numpy as np
+import tensorflow as tf
+import keras
+
+from tfps import pixelcnn
+
+
+def tiny_model(image_shape, k, seed=0, filters=8):
+    """An untrained 1-resnet PixelCNN without dropout, seeded."""
+    keras.utils.set_random_seed(seed)
+    return pixelcnn.PixelCNN(image_shape, k, num_resnets=1, filters=filters, dropout_rate=0.0)
+
+
+def stripes(image_shape, k):
+    """The K images of horizontal stripes (row + channel + shift) mod K, int32 `[K, H, W, C]`."""
+    h, _, c = image_shape
+    rows = np.arange(h)[:, None, None] + np.arange(c)[None, None, :]
+    return np.stack([np.broadcast_to((rows + s) % k, image_shape) for s in range(k)]).astype(np.int32)
+
+
+def trained_model(image_shape, k, steps=60, seed=3):
+    """A tiny model fitted for `steps` Adam steps to `stripes`, so forecasts are often right."""
+    model = tiny_model(image_shape, k, seed=seed)
+    data = stripes(image_shape, k)
+    optimizer = keras.optimizers.Adam(0.02)
+    for _ in range(steps):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(pixelcnn.bits_per_dim(model(data, training=True)[0], data))
+        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables),
+                                      model.trainable_variables))
+    return model
