@@ -1,9 +1,19 @@
-"""Tests for tfps/summaries.py: the pictures show what the sampler recorded."""
+"""Tests for tfps/summaries.py and the launchers' --logdir: the pictures show what the sampler
+recorded, the event files hold every tag with the right shapes and ranges."""
+import os
+import shutil
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
+from tensorboard.backend.event_processing import event_accumulator
 
 from tfps import pixelcnn, sampling, summaries
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _red(picture):
@@ -157,3 +167,72 @@ def test_concat_results_joins_seeds(sampler):
     assert joined.samples.shape == (4, 4, 4, 3)
     assert joined.arm_calls == int(parts[0].arm_calls) + int(parts[1].arm_calls)
     np.testing.assert_array_equal(joined.forecasts_checked[2:], parts[1].forecasts_checked)
+
+
+# ---------------------------------------------------------------------- the launcher's event files
+@pytest.fixture(scope="module")
+def sampled_run(tiny_run, tmp_path_factory):
+    """A copy of the tiny training run, sampled with `zeros` by launch/sample.py --logdir=<run>."""
+    run = str(tmp_path_factory.mktemp("summaries") / "run")
+    shutil.copytree(tiny_run[0], run)
+    output = os.path.join(run, "samples")
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "launch", "sample.py"), f"--model={run}",
+         "--method=zeros", "--num_samples=6", "--batch_size=4", "--seed=2", f"--logdir={run}",
+         f"--output_dir={output}"],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "forecast accuracy" in proc.stdout and "sample_zeros" in proc.stdout
+    return run, output
+
+
+def _read_events(run_directory):
+    accumulator = event_accumulator.EventAccumulator(
+        run_directory, size_guidance={event_accumulator.TENSORS: 0})
+    accumulator.Reload()
+    return accumulator
+
+
+def _only(accumulator, tag):
+    events = accumulator.Tensors(tag)
+    assert len(events) == 1 and events[0].step == 20  # the tiny run's training step
+    return tf.make_ndarray(events[0].tensor_proto)
+
+
+def test_event_files_hold_every_tag_with_its_shape_and_range(sampled_run):
+    run, output = sampled_run
+    samples = np.load(os.path.join(output, "samples_zeros.npy"))
+    events = _read_events(os.path.join(run, "sample_zeros"))
+    assert set(events.Tags()["tensors"]) == {
+        "arm_calls_percent", "forecast_accuracy", "seconds_per_sample", "samples",
+        "forecast_mistakes", "convergence", "arm_calls_per_example"}
+
+    # Forecasting zeros, the forecast was wrong exactly at the non-zero values, and each call ends
+    # at a mistake except a last one when the sample does not end in one.
+    d = 64
+    nonzero = (samples != 0).reshape(6, d)
+    calls = nonzero.sum(axis=1) + ~nonzero[:, -1]
+    assert _only(events, "arm_calls_percent") == pytest.approx(100 * calls.mean() / d, rel=1e-6)
+    accuracy = _only(events, "forecast_accuracy")
+    assert 0 <= accuracy <= 1 and accuracy == pytest.approx(1 - nonzero.sum() / (6 * d), rel=1e-6)
+    assert _only(events, "seconds_per_sample") > 0
+    histogram = _only(events, "arm_calls_per_example")   # [buckets, (left, right, count)]
+    assert histogram.ndim == 2 and histogram.shape[1] == 3 and histogram[:, 2].sum() == 6
+    assert histogram[0, 0] <= calls.min() and histogram[-1, 1] >= calls.max()
+
+    scale = summaries.auto_scale(8)
+    for tag in ("samples", "forecast_mistakes", "convergence"):
+        width, height, png = _only(events, tag)   # the image plugin's [width, height, png...]
+        picture = tf.io.decode_png(png).numpy()
+        assert picture.shape == (int(height), int(width), 3)
+        with open(os.path.join(output, f"{tag}_zeros.png"), "rb") as f:
+            assert f.read() == png    # the PNG file next to the samples is the same picture
+    samples_picture = tf.io.decode_png(_only(events, "samples")[2]).numpy()
+    np.testing.assert_array_equal(_tiles(samples_picture, 6, 8, 8, scale),
+                                  summaries.to_rgb(samples, 17))
+    mistakes_picture = tf.io.decode_png(_only(events, "forecast_mistakes")[2]).numpy()
+    red = _red(_tiles(mistakes_picture, 6, 8, 8, scale))
+    np.testing.assert_array_equal(red == 1.0, samples[..., 0] != 0)
+    np.testing.assert_array_equal(red == 0.0, samples[..., 0] == 0)
+    description = events.SummaryMetadata("convergence").summary_description
+    assert "zeros 1.0 to" in description and "ancestral 1.0 to 64.0" in description
