@@ -1,5 +1,5 @@
 """Tests for tfps/summaries.py and the launchers' --logdir: the pictures show what the sampler
-recorded, the event files hold every tag with the right shapes and ranges."""
+recorded, the event files hold every tag with the right shapes and ranges, TensorBoard serves them."""
 import os
 import shutil
 import subprocess
@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
+from launch import check_tensorboard
 from tfps import pixelcnn, sampling, summaries
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -169,7 +170,7 @@ def test_concat_results_joins_seeds(sampler):
     np.testing.assert_array_equal(joined.forecasts_checked[2:], parts[1].forecasts_checked)
 
 
-# ---------------------------------------------------------------------- the launcher's event files
+# ----------------------------------------------------------------- the launcher and TensorBoard
 @pytest.fixture(scope="module")
 def sampled_run(tiny_run, tmp_path_factory):
     """A copy of the tiny training run, sampled with `zeros` by launch/sample.py --logdir=<run>."""
@@ -236,3 +237,20 @@ def test_event_files_hold_every_tag_with_its_shape_and_range(sampled_run):
     np.testing.assert_array_equal(red == 0.0, samples[..., 0] == 0)
     description = events.SummaryMetadata("convergence").summary_description
     assert "zeros 1.0 to" in description and "ancestral 1.0 to 64.0" in description
+
+
+def test_tensorboard_serves_training_and_sampling_side_by_side(sampled_run):
+    run, output = sampled_run
+    expected = {"scalars": ["bpd", "arm_calls_percent", "forecast_accuracy", "seconds_per_sample"],
+                "images": ["samples", "forecast_mistakes", "convergence"],
+                "histograms": ["arm_calls_per_example"]}
+    found = check_tensorboard.check(run, expected, timeout=60, log=None)
+    assert not any(found["missing"].values()), found
+    scalars = found["tags"]["scalars"]
+    assert {"train", "validation", "sample_zeros"} <= set(scalars)
+    assert "bpd" in scalars["validation"] and "forecast_accuracy" in scalars["sample_zeros"]
+    for tag in expected["images"]:
+        with open(os.path.join(output, f"{tag}_zeros.png"), "rb") as f:
+            assert found["images"][("sample_zeros", tag)] == f.read()
+    with pytest.raises(ProcessLookupError):   # the server it started is gone
+        os.kill(found["pid"], 0)
