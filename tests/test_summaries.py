@@ -162,6 +162,19 @@ def test_inspect_reports_calls_accuracy_and_pictures(sampler):
     assert ancestral.scalars[summaries.ARM_CALLS_PERCENT] == 100
 
 
+def test_inspect_draws_any_channel_count():
+    # 4 latent channels (seed 000, Figure 5): samples and mistakes in grey from the channel mean.
+    keras.utils.set_random_seed(0)
+    latent = sampling.sampler_for_model(
+        pixelcnn.PixelCNN((2, 2, 4), 5, num_resnets=1, filters=4, dropout_rate=0.0))
+    result = latent.sample_from_seed(0, 2, "fpi")
+    found = summaries.inspect(result, "fpi", 5, scale=1)
+    tiles = _tiles(found.pictures["samples"], 2, 2, 2, 1)
+    mean = result.samples.numpy().mean(axis=-1)
+    np.testing.assert_array_equal(tiles[..., 0], np.round(255 * mean / 4).astype(np.uint8))
+    assert np.all(tiles[..., 0] == tiles[..., 2])
+
+
 def test_concat_results_joins_seeds(sampler):
     parts = [sampler.sample_from_seed(s, 2, "fpi") for s in (0, 1)]
     joined = summaries.concat_results(parts)

@@ -95,6 +95,14 @@ def grid(images, columns=None, pad=1, scale=1, pad_value=255):
     return out
 
 
+def to_picture(images, num_categories):
+    """Like `to_rgb`, but any other channel count (e.g. 4 latent channels) in grey: the channel mean."""
+    images = np.asarray(images)
+    if images.shape[-1] in (1, 3):
+        return to_rgb(images, num_categories)
+    return to_rgb(images.mean(axis=-1, keepdims=True), num_categories)
+
+
 def write_png(path, picture):
     """Writes a uint8 `[H, W, 3]` picture as PNG."""
     tf.io.write_file(path, tf.io.encode_png(tf.constant(picture, tf.uint8)))
@@ -363,7 +371,7 @@ def inspect(result, method, num_categories, seconds_per_sample=None, seconds_des
         scalars[SECONDS_PER_SAMPLE] = float(seconds_per_sample)
         descriptions[SECONDS_PER_SAMPLE] = seconds_description or "Seconds per sample."
 
-    pictures = {SAMPLES: grid(to_rgb(samples[shown], num_categories), scale=scale)}
+    pictures = {SAMPLES: grid(to_picture(samples[shown], num_categories), scale=scale)}
     if accuracy is not None:
         pictures[MISTAKES] = grid(mistake_map(samples[shown], mistakes[shown], num_categories),
                                   scale=scale)
