@@ -12,6 +12,9 @@ CORE = [
     "numpy>=1.26",
     "scikit-learn>=1.4",
     "pillow>=10",
+    # tf.summary.scalar/image/histogram come from it (TF 2.21 no longer installs it); the launchers'
+    # --logdir summaries (tfps.summaries) and launch/check_tensorboard.py need it at run time.
+    "tensorboard==2.21.0",
 ]
 
 setuptools.setup(
@@ -25,6 +28,6 @@ setuptools.setup(
         # CPU TensorFlow is the default; `pip install .[gpu]` takes the CUDA build instead.
         "cpu": ["tensorflow-cpu==2.21.0"],
         "gpu": ["tensorflow[and-cuda]==2.21.0"],
-        "test": ["pytest>=8", "tensorboard>=2.20"],
+        "test": ["pytest>=8"],
     },
 )

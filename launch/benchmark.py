@@ -6,6 +6,13 @@ For each method and batch size: ARM calls (% of d) and time per batch, mean ± B
 std over seeds 0..num_seeds-1, and speedup against `ancestral`, all measured in this one run; plus
 the peer `tfp.distributions.PixelCNN(...).sample` on a network of the same size. Writes
 `<output>.md` and `<output>.json` and prints the table.
+
+Per method it also writes, from the runs at the largest batch size (all seeds), the sample grid, the
+forecasting-mistake map and the convergence map next to the measured ancestral baseline's as
+`<output>_<picture>_<method>.png`; with `--logdir`, those pictures, the scalars of
+`tfps.summaries` plus the Table 1 figures per batch size (`table1/*_b<B>`) and a histogram of ARM
+calls per sample go to TensorBoard, run `<logdir>/benchmark_<method>`, at the checkpoint's training
+step.
 """
 import os
 import sys
@@ -19,6 +26,7 @@ from absl import flags
 from tfps import benchmarking
 from tfps import sampling
 from tfps import scheduling
+from tfps import summaries
 from tfps import training
 
 FLAGS = flags.FLAGS
@@ -37,7 +45,13 @@ flags.DEFINE_integer("scheduled_samples", 320, "N for the scheduling rows (N sam
 flags.DEFINE_integer("scheduled_slots", 32, "B for the scheduling rows.", lower_bound=1)
 flags.DEFINE_list("scheduled_methods", ["fpi"], "Methods for the scheduling rows.")
 flags.DEFINE_integer("repeats", 1, "Timed repeats (best of) for the scheduling rows.", lower_bound=1)
-flags.DEFINE_string("output", None, "Prefix of the .md/.json results (default <model>/benchmark).")
+flags.DEFINE_string("output", None, "Prefix of the .md/.json results and PNG pictures "
+                                    "(default <model>/benchmark).")
+flags.DEFINE_string("logdir", None, "Also write TensorBoard summaries under "
+                                    "<logdir>/benchmark_<method>, e.g. the training run directory "
+                                    "(default: none; the PNG files are written either way).")
+flags.DEFINE_integer("picture_samples", 32, "Samples shown in the sample and mistake grids.",
+                     lower_bound=1)
 
 
 @flags.validator("batch_sizes", "batch sizes must be integers >= 1")
@@ -63,7 +77,8 @@ def main(argv):
              f"{model.num_resnets} resnets x {model.filters} filters"
              f"{', XLA' if FLAGS.jit_compile else ''}")
     print(f"benchmarking {title}")
-    rows = benchmarking.benchmark_sampler(sampler, methods, batch_sizes, seeds)
+    results = {}
+    rows = benchmarking.benchmark_sampler(sampler, methods, batch_sizes, seeds, results=results)
     if FLAGS.tfp_peer:
         peer = benchmarking.tfp_pixelcnn_peer(model.image_shape, model.num_categories,
                                               model.num_resnets, model.filters)
@@ -84,6 +99,33 @@ def main(argv):
         footer=scheduling.markdown_rows(scheduling_reports))
     print(table)
     print(f"wrote {output}.md and {output}.json")
+    write_inspections(rows, results, sampler, output, FLAGS.logdir, config.get("step") or 0)
+
+
+def write_inspections(rows, results, sampler, output, logdir, step):
+    """Pictures (PNG, and TensorBoard with `logdir`) and scalars per method; see the module doc."""
+    batch = max(b for _, b in results)
+    ancestral = summaries.concat_results(results[(sampling.ANCESTRAL, batch)])
+    for method in dict.fromkeys(m for m, _ in results):
+        result = summaries.concat_results(results[(method, batch)])
+        row = next(r for r in rows if (r.method, r.batch_size) == (method, batch))
+        inspection = summaries.inspect(
+            result, method, sampler.num_categories, seconds_per_sample=row.time_mean / batch,
+            seconds_description=(f"Seconds per sample at batch size {batch}: mean time per batch "
+                                 f"over {row.seeds} seeds / {batch}, tracing excluded."),
+            baseline=summaries.determined_at(ancestral, sampling.ANCESTRAL),
+            max_samples=FLAGS.picture_samples)
+        pngs = summaries.write_pngs(f"{output}_", method, inspection)
+        print(f"{method}: wrote {', '.join(pngs)}")
+        if logdir:
+            table1 = {}
+            for r in (r for r in rows if r.method == method):
+                table1[f"table1/arm_calls_percent_b{r.batch_size}"] = r.calls_percent_mean
+                table1[f"table1/seconds_per_batch_b{r.batch_size}"] = r.time_mean
+                table1[f"table1/speedup_b{r.batch_size}"] = r.speedup
+            run = summaries.run_dir(logdir, summaries.BENCHMARK_RUN, method)
+            summaries.write_tensorboard(run, step, inspection, extra_scalars=table1)
+            print(f"{method}: wrote TensorBoard summaries to {run} (step {step})")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: train small ARMs on the embedded data, sample with every method, export a
 # SavedModel and print the speed tables. Rerunning resumes finished steps (training is resumable).
+# Sampling and benchmark summaries go next to each training run: `tensorboard --logdir=runs/demo`
+# shows bpd, ARM calls, forecast accuracy, mistake maps and convergence maps (docs/inspection.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-runs/demo}
@@ -20,7 +22,8 @@ train digits28_binary --num_resnets=2 --filters=32 --steps=1000 --batch_size=16
 for name in digits digits28_binary; do
   echo "== sampling $name with every method (the same samples, different ARM calls)"
   for method in ancestral zeros last fpi fpi_argmax; do
-    $PY -m launch.sample --model="$RUNS/$name" --method="$method" --num_samples=16 --batch_size=16 --seed=0
+    $PY -m launch.sample --model="$RUNS/$name" --method="$method" --num_samples=16 --batch_size=16 --seed=0 \
+      --logdir="$RUNS/$name"
   done
 done
 
@@ -33,5 +36,9 @@ $PY -m launch.sample --model=exported/digits --method=fpi --num_samples=16 --bat
 for name in digits digits28_binary; do
   seeds=10; [ "$name" = digits28_binary ] && seeds=${DEMO_SEEDS:-2}
   echo "== benchmark $name (Table 1 format, seeds 0-$((seeds - 1)))"
-  $PY -m launch.benchmark --model="$RUNS/$name" --batch_sizes=1,32 --num_seeds="$seeds" --peer_seeds=1
+  $PY -m launch.benchmark --model="$RUNS/$name" --batch_sizes=1,32 --num_seeds="$seeds" --peer_seeds=1 \
+    --logdir="$RUNS/$name"
 done
+
+echo "== TensorBoard serves the summaries (started on 127.0.0.1, checked, stopped)"
+$PY -m launch.check_tensorboard --logdir="$RUNS" --timeout=120

@@ -2,8 +2,17 @@
 
     python -m launch.sample --model=runs/digits --method=fpi --num_samples=16 --seed=0
 
-Writes `<output_dir>/samples_<method>.npy` (int32 [N, H, W, C]) and a PNG grid, and prints the
-ARM calls as a percentage of d = H * W * C (seed 000, Table 1).
+Writes `<output_dir>/samples_<method>.npy` (int32 [N, H, W, C]) and, as PNG, the sample grid, the
+forecasting-mistake map (Figures 3-4) and the convergence map next to the ancestral baseline's
+(Figure 6), and prints the ARM calls as a percentage of d = H * W * C (seed 000, Table 1).
+
+With `--logdir` the same pictures, the scalars (ARM calls % of d, forecast accuracy, seconds per
+sample) and a histogram of ARM calls per sample also go to TensorBoard, run `<logdir>/sample_<method>`
+at the checkpoint's training step (`tfps.summaries`). Pass the training run directory to see them
+next to its `train` and `validation` runs:
+
+    python -m launch.sample --model=runs/digits --method=fpi --logdir=runs/digits
+    tensorboard --logdir=runs
 """
 import os
 import sys
@@ -37,6 +46,9 @@ flags.DEFINE_integer("seed", 0, "Seed of the Gumbel noise: sample k uses noise r
 flags.DEFINE_string("output_dir", None, "Where to write samples (default: <model>/samples; "
                                         "runs/samples/<name>_v<version> for a SavedModel).")
 flags.DEFINE_bool("jit_compile", False, "Compile the sampling loop with XLA.")
+flags.DEFINE_string("logdir", None, "Also write TensorBoard summaries under "
+                                    "<logdir>/sample_<method>, e.g. the training run directory "
+                                    "(default: none; the PNG files are written either way).")
 
 
 def load_sampler(path, jit_compile=False):
@@ -57,11 +69,19 @@ def draw(sampler, method, num_samples, batch_size, seed):
     return sampler.sample_scheduled_from_seed(seed, num_samples, slots=batch_size, method=method)
 
 
+def training_step(description):
+    """The training step of the sampled checkpoint (run config or export metadata), else 0."""
+    step = description.get("step")
+    if step is None:
+        step = (description.get("training") or {}).get("step")
+    return int(step or 0)
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     try:
-        sampler, _ = load_sampler(FLAGS.model, FLAGS.jit_compile)
+        sampler, description = load_sampler(FLAGS.model, FLAGS.jit_compile)
         sampler.check_method(FLAGS.method)
     except (ValueError, FileNotFoundError) as e:
         raise app.UsageError(str(e)) from e
@@ -74,16 +94,30 @@ def main(argv):
     seconds = time.perf_counter() - start
     d = sampler.num_variables
     npy_path = os.path.join(output_dir, f"samples_{FLAGS.method}.npy")
-    png_path = os.path.join(output_dir, f"samples_{FLAGS.method}.png")
     np.save(npy_path, samples)
-    rgb = summaries.to_rgb(samples, sampler.num_categories)
-    summaries.write_png(png_path, summaries.grid(rgb, scale=summaries.auto_scale(rgb.shape[1])))
     slots = min(FLAGS.batch_size, FLAGS.num_samples)
-    per_sample = 100.0 * float(np.mean(result.arm_calls_per_example)) / d
+    # No evidence here, so the ancestral baseline of the convergence map is known without its d calls.
+    inspection = summaries.inspect(
+        result, FLAGS.method, sampler.num_categories,
+        seconds_per_sample=seconds / FLAGS.num_samples,
+        seconds_description=(f"Wall-clock seconds per sample of one launcher run ({FLAGS.num_samples} "
+                             f"samples in {slots} slots), tf.function tracing included."),
+        baseline=summaries.ancestral_determined_at(sampler.image_shape),
+        max_samples=FLAGS.num_samples)
+    pngs = summaries.write_pngs(os.path.join(output_dir, ""), FLAGS.method, inspection)
+    per_sample = inspection.scalars[summaries.ARM_CALLS_PERCENT]
+    accuracy = inspection.scalars.get(summaries.FORECAST_ACCURACY)
     print(f"method {FLAGS.method}: {FLAGS.num_samples} samples in {slots} slots: "
           f"{int(result.arm_calls)} ARM calls in all; each sample needed {per_sample:.1f}% of "
-          f"d={d} calls on average; {seconds:.2f}s (includes tracing)")
-    print(f"wrote {npy_path} and {png_path}")
+          f"d={d} calls on average; forecast accuracy "
+          f"{'n/a' if accuracy is None else f'{100 * accuracy:.1f}%'}; {seconds:.2f}s "
+          f"(includes tracing)")
+    print(f"wrote {npy_path} and {', '.join(pngs)}")
+    if FLAGS.logdir:
+        run = summaries.run_dir(FLAGS.logdir, summaries.SAMPLE_RUN, FLAGS.method)
+        step = training_step(description)
+        summaries.write_tensorboard(run, step, inspection)
+        print(f"wrote TensorBoard summaries to {run} (step {step})")
 
 
 if __name__ == "__main__":

@@ -67,18 +67,30 @@ def _launch(module, *flags):
                           text=True, timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
 
 
-def test_benchmark_launcher_writes_markdown_and_json(tiny_run, tmp_path):
+def test_benchmark_launcher_writes_markdown_json_and_pictures(tiny_run, tmp_path):
     logdir, _ = tiny_run
     out = str(tmp_path / "bench")
     proc = _launch("launch.benchmark", f"--model={logdir}", "--methods=fpi,last",
                    "--batch_sizes=1,2", "--num_seeds=2", "--peer_seeds=1", f"--output={out}",
-                   "--scheduled_samples=5", "--scheduled_slots=2")
+                   "--scheduled_samples=5", "--scheduled_slots=2", f"--logdir={tmp_path / 'tb'}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.load(open(out + ".json"))
     methods = [(r["method"], r["batch_size"]) for r in results["rows"]]
     assert ("ancestral", 1) in methods and ("fpi", 2) in methods and ("last", 1) in methods
     assert (benchmarking.TFP_PIXELCNN, 2) in methods
     assert "| fpi |" in open(out + ".md").read() and "| fpi |" in proc.stdout
+    # Pictures as PNG next to the results, and TensorBoard runs per method (tests/test_summaries.py
+    # checks their contents).
+    for method in ("ancestral", "fpi", "last"):
+        assert os.path.getsize(f"{out}_convergence_{method}.png") > 0
+        assert os.listdir(tmp_path / "tb" / f"benchmark_{method}")
+    assert os.path.getsize(f"{out}_forecast_mistakes_fpi.png") > 0
+    assert not os.path.exists(f"{out}_forecast_mistakes_ancestral.png")  # it forecasts nothing
+    from tensorboard.backend.event_processing import event_accumulator
+    events = event_accumulator.EventAccumulator(str(tmp_path / "tb" / "benchmark_fpi"))
+    events.Reload()
+    assert {"table1/arm_calls_percent_b1", "table1/speedup_b2", "forecast_accuracy",
+            "convergence"} <= set(events.Tags()["tensors"])
 
 
 @pytest.mark.parametrize("flag,message", [("--methods=beam", "unknown sampling method 'beam'"),

@@ -49,10 +49,11 @@ def sync(tensor):
     return tensor.numpy()
 
 
-def time_sampler(sampler, method, batch_size, seeds):
+def time_sampler(sampler, method, batch_size, seeds, results=None):
     """Runs `method` once per seed on fresh noise. Returns (calls as % of d, seconds) per seed.
 
-    Noise is drawn before the clock starts; the first (tracing) run is excluded.
+    Noise is drawn before the clock starts; the first (tracing) run is excluded. If `results` is a
+    list, each seed's `SampleResult` is appended to it (for `tfps.summaries`).
     """
     loop = sampler.loop_function(method)
     shape = (batch_size,) + sampler.image_shape
@@ -68,17 +69,25 @@ def time_sampler(sampler, method, batch_size, seeds):
         sync(result.samples)
         seconds.append(time.perf_counter() - start)
         calls.append(100.0 * int(result.arm_calls) / sampler.num_variables)
+        if results is not None:
+            results.append(result)
     return calls, seconds
 
 
-def benchmark_sampler(sampler, methods, batch_sizes=(1, 32), seeds=range(10), log=print):
-    """Table 1 rows for `methods` (ancestral is always measured first, as the reference)."""
+def benchmark_sampler(sampler, methods, batch_sizes=(1, 32), seeds=range(10), log=print,
+                      results=None):
+    """Table 1 rows for `methods` (ancestral is always measured first, as the reference).
+
+    If `results` is a dict, `results[(method, batch_size)]` receives the list of `SampleResult`s,
+    one per seed.
+    """
     methods = ["ancestral"] + [m for m in methods if m != "ancestral"]
     rows = []
     for batch_size in batch_sizes:
         reference = None
         for method in methods:
-            calls, seconds = time_sampler(sampler, method, batch_size, list(seeds))
+            kept = None if results is None else results.setdefault((method, batch_size), [])
+            calls, seconds = time_sampler(sampler, method, batch_size, list(seeds), kept)
             row = Row(method, batch_size, *mean_std(calls), *mean_std(seconds), seeds=len(seconds))
             reference = reference or row.time_mean
             row.speedup = reference / row.time_mean
