@@ -3,7 +3,10 @@
     python -m launch.sample --model=runs/digits --method=fpi --num_samples=16 --seed=0
 
 Writes `<output_dir>/samples_<method>.npy` (int32 [N, H, W, C]) and a PNG grid, and prints the
-ARM calls as a percentage of d = H * W * C (seed 000, Table 1).
+ARM calls as a percentage of d = H * W * C (seed 000, Table 1). For an ARM trained on the latents
+of an autoencoder (`launch/train.py --latents_from`), the samples are latents and their decoded
+images are written next to them: `images_<method>.npy` (float32 [N, H, W, C] in [-1, 1]) and
+`images_<method>.png` (seed 000, section 4.2).
 """
 import os
 import sys
@@ -18,6 +21,7 @@ from absl import flags
 import numpy as np
 
 from tfps import export
+from tfps import latent
 from tfps import noise as noise_lib
 from tfps import sampling
 from tfps import summaries
@@ -62,8 +66,9 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     try:
-        sampler, _ = load_sampler(FLAGS.model, FLAGS.jit_compile)
+        sampler, description = load_sampler(FLAGS.model, FLAGS.jit_compile)
         sampler.check_method(FLAGS.method)
+        decoder = latent.decoder_for(description)  # None unless the ARM models latents
     except (ValueError, FileNotFoundError) as e:
         raise app.UsageError(str(e)) from e
     output_dir = (FLAGS.output_dir or export.default_samples_dir(FLAGS.model)
@@ -77,7 +82,8 @@ def main(argv):
     npy_path = os.path.join(output_dir, f"samples_{FLAGS.method}.npy")
     png_path = os.path.join(output_dir, f"samples_{FLAGS.method}.png")
     np.save(npy_path, samples)
-    rgb = summaries.to_rgb(samples, sampler.num_categories)
+    rgb = (summaries.to_rgb(samples, sampler.num_categories) if decoder is None
+           else latent.latent_picture(samples, sampler.num_categories))
     summaries.write_png(png_path, summaries.grid(rgb, scale=summaries.auto_scale(rgb.shape[1])))
     slots = min(FLAGS.batch_size, FLAGS.num_samples)
     per_sample = 100.0 * float(np.mean(result.arm_calls_per_example)) / d
@@ -85,6 +91,9 @@ def main(argv):
           f"{int(result.arm_calls)} ARM calls in all; each sample needed {per_sample:.1f}% of "
           f"d={d} calls on average; {seconds:.2f}s (includes tracing)")
     print(f"wrote {npy_path} and {png_path}")
+    if decoder is not None:
+        _, images_npy, images_png = latent.write_decoded(decoder, samples, output_dir, FLAGS.method)
+        print(f"decoded the latents: wrote {images_npy} and {images_png}")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,16 @@ def ae_run(tmp_path_factory):
     return logdir, latent.train_autoencoder(tiny_ae_config(), logdir)
 
 
+@pytest.fixture(scope="module")
+def latent_arm_run(tmp_path_factory, ae_run):
+    """A 40-step PixelCNN on the frozen encoder's 2 x 2 x 4 latents: `(logdir, metrics)`."""
+    logdir = str(tmp_path_factory.mktemp("latent_arm_run"))
+    config = training.TrainConfig(dataset="digits", num_resnets=1, filters=16, batch_size=32,
+                                  steps=40, learning_rate=3e-3, log_every=20, eval_every=20,
+                                  checkpoint_every=20, eval_batches=2, latents_from=ae_run[0])
+    return logdir, training.train(config, logdir)
+
+
 def _autoencoder(image_shape=(8, 8, 1), num_levels=17, seed=0, **kwargs):
     keras.utils.set_random_seed(seed)
     config = {**dict(width=8, latent_channels=4, latent_categories=8), **kwargs}
@@ -214,6 +224,90 @@ def test_autoencoder_run_resumes_and_refuses_other_models(ae_run, tmp_path):
         latent.train_autoencoder(tiny_ae_config(width=8), logdir)
 
 
+def test_loading_checks_the_kind_of_run(ae_run, latent_arm_run):
+    model, config = latent.load_autoencoder(ae_run[0])
+    assert config["step"] == 60 and model.latent_shape == (2, 2, 4)
+    with pytest.raises(training.CheckpointError, match="not an autoencoder run"):
+        latent.load_autoencoder(latent_arm_run[0])
+    with pytest.raises(training.CheckpointError, match="cannot build the model"):
+        training.load_trained(ae_run[0])
+    with pytest.raises(training.CheckpointNotFoundError):
+        latent.load_autoencoder(os.path.join(ae_run[0], "missing"))
+
+
+def test_latent_arm_trains_on_the_frozen_encoders_latents(ae_run, latent_arm_run):
+    logdir, metrics = latent_arm_run
+    model, config = training.load_trained(logdir)
+    assert model.image_shape == (2, 2, 4) and model.num_categories == 8
+    dataset = config["dataset"]
+    _, ae_config = latent.load_autoencoder(ae_run[0])
+    assert dataset["autoencoder_checkpoint"] == os.path.abspath(ae_config["checkpoint"])
+    assert dataset["images"]["image_shape"] == [8, 8, 1]
+    assert dataset["dimension_reduction"] == 4.0
+    assert config["train"]["latents_from"] == ae_run[0]
+    assert metrics["test_bpd"] < metrics["uniform_bpd"]
+    assert metrics["test_bits_per_image_dim"] == pytest.approx(metrics["test_bpd"] / 4.0)
+    # The latents it saw are the frozen encoder's, cached per checkpoint and split.
+    autoencoder, _ = latent.load_autoencoder(ae_run[0])
+    test_images, _ = tfps_data.load_numpy("digits", "test")
+    expected = autoencoder.encode(test_images).numpy()
+    (cached,) = glob.glob(os.path.join(ae_run[0], latent.LATENTS_DIR, "*-test.npy"))
+    np.testing.assert_array_equal(np.load(cached), expected)
+    latents = tf.data.Dataset.from_tensor_slices(expected)
+    assert training.evaluate_bpd(model, latents, 64) == pytest.approx(metrics["test_bpd"],
+                                                                      rel=1e-5)
+
+
+def test_latent_arm_refuses_another_dataset(ae_run, tmp_path):
+    config = training.TrainConfig(dataset="digits32", num_resnets=0, filters=4, steps=1,
+                                  latents_from=ae_run[0])
+    with pytest.raises(ValueError, match="dataset='digits'"):
+        training.train(config, str(tmp_path))
+
+
+# ----------------------------------------------------------------------------- sampling, decoding
+
+
+def test_every_sampler_method_is_exact_on_the_latent_arm(latent_arm_run):
+    model, _ = training.load_trained(latent_arm_run[0])
+    sampler = sampling.sampler_for_model(model)
+    assert set(sampler.methods) >= {"ancestral", "zeros", "last", "fpi", "fpi_argmax"}
+    for seed in range(2):
+        noise = noise_lib.gumbel_noise((3, 2, 2, 4, 8), seed)
+        reference = oracles.ancestral_reference(model, noise)
+        for method in sampler.methods:
+            result = sampler.sample(noise, method)
+            np.testing.assert_array_equal(result.samples.numpy(), reference,
+                                          err_msg=f"method {method}, seed {seed}")
+            assert 1 <= int(result.arm_calls) <= 16
+
+
+def test_decode_of_a_sample_is_deterministic(ae_run, latent_arm_run):
+    model, config = training.load_trained(latent_arm_run[0])
+    samples = sampling.sampler_for_model(model).sample_from_seed(0, 4, "fpi").samples
+    decoder = latent.load_decoder(config)
+    first = decoder.decode(samples).numpy()
+    assert first.shape == (4, 8, 8, 1) and first.dtype == np.float32
+    assert first.min() >= -1.0 and first.max() <= 1.0
+    np.testing.assert_array_equal(decoder.decode(samples).numpy(), first)
+    again = latent.load_decoder(training.read_config(latent_arm_run[0]))  # a fresh load
+    np.testing.assert_array_equal(again.decode(samples.numpy()).numpy(), first)
+    autoencoder, _ = latent.load_autoencoder(ae_run[0])
+    np.testing.assert_allclose(np.clip(autoencoder.decode(samples).numpy(), -1, 1), first,
+                               atol=1e-6)
+    levels = decoder.to_levels(first).numpy()
+    assert levels.dtype == np.int32 and levels.min() >= 0 and levels.max() <= 16
+    with pytest.raises(ValueError, match=r"latents values must lie in \[0, 8\)"):
+        decoder.decode(np.full((1, 2, 2, 4), 8, np.int32))
+    assert latent.decoder_for(training.read_config(latent_arm_run[0])) is not None
+
+
+def test_image_arms_have_no_decoder(tiny_run):
+    assert latent.decoder_for(training.read_config(tiny_run[0])) is None
+    with pytest.raises(ValueError, match="not an ARM trained on autoencoder latents"):
+        latent.load_decoder(training.read_config(tiny_run[0]))
+
+
 def test_latent_picture_puts_channels_side_by_side():
     latents = np.arange(2 * 2 * 3 * 4).reshape(2, 2, 3, 4) % 8
     picture = latent.latent_picture(latents, 8)
@@ -227,3 +321,46 @@ def test_time_decode_reports_every_batch_size(ae_run):
     times = latent.time_decode(latent.LatentDecoder(autoencoder, config), (1, 4), range(2))
     assert set(times) == {1, 4} and all(mean > 0 and std >= 0 for mean, std in times.values())
     assert "B=4" in latent.decode_time_line(times)
+
+
+# ----------------------------------------------------------------------------- launchers
+
+
+def _launch(module, *flags):
+    return subprocess.run([sys.executable, "-m", module, *flags], cwd=REPO, capture_output=True,
+                          text=True, timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+
+
+def test_launchers_train_sample_and_benchmark_a_latent_arm(tmp_path):
+    ae_dir, arm_dir, out = (str(tmp_path / name) for name in ("ae", "arm", "samples"))
+    proc = _launch("launch.train_autoencoder", f"--logdir={ae_dir}", "--dataset=digits",
+                   "--width=8", "--latent_categories=8", "--steps=4", "--batch_size=16",
+                   "--eval_batches=1", "--log_every=2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "test mse" in proc.stdout and "latent [2, 2, 4]" in proc.stdout
+    # No --dataset: the ARM takes the autoencoder's.
+    proc = _launch("launch.train", f"--logdir={arm_dir}", f"--latents_from={ae_dir}",
+                   "--num_resnets=1", "--filters=8", "--steps=4", "--batch_size=16",
+                   "--eval_batches=1", "--log_every=2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "digits:latents" in proc.stdout and "bits per image dimension" in proc.stdout
+
+    proc = _launch("launch.sample", f"--model={arm_dir}", "--method=fpi", "--num_samples=5",
+                   "--batch_size=2", f"--output_dir={out}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    samples = np.load(os.path.join(out, "samples_fpi.npy"))
+    images = np.load(os.path.join(out, "images_fpi.npy"))
+    assert samples.shape == (5, 2, 2, 4) and images.shape == (5, 8, 8, 1)
+    assert images.dtype == np.float32
+    assert os.path.getsize(os.path.join(out, "images_fpi.png")) > 0
+    assert os.path.getsize(os.path.join(out, "samples_fpi.png")) > 0
+    decoder = latent.load_decoder(training.read_config(arm_dir))
+    np.testing.assert_allclose(decoder.decode(samples).numpy(), images, atol=1e-6)
+
+    proc = _launch("launch.benchmark", f"--model={arm_dir}", "--methods=fpi", "--batch_sizes=1",
+                   "--num_seeds=2", "--tfp_peer=false", "--scheduled_samples=0",
+                   f"--output={tmp_path / 'bench'}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Table 2 format" in proc.stdout and "Decoding a batch" in proc.stdout
+    with open(tmp_path / "bench.json") as f:
+        assert set(json.load(f)["decode_seconds"]) == {"1"}
