@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_datasets as tfds
 
 import oracles
 from tfps import data as tfps_data
@@ -132,7 +133,9 @@ def test_config_validation_names_the_field():
                          ("steps", 0), ("learning_rate", 0.0), ("dataset", "nope")]:
         with pytest.raises(ValueError, match=field):
             latent.AutoencoderConfig(**{field: value}).validate()
-    latent.AutoencoderConfig().validate()
+    paper = latent.AutoencoderConfig().validate()
+    assert (paper.width, paper.latent_channels, paper.latent_categories, paper.steps) == (
+        512, 4, 128, 50000)
 
 
 # ----------------------------------------------------------------------------- quantisation
@@ -256,6 +259,24 @@ def test_latent_arm_trains_on_the_frozen_encoders_latents(ae_run, latent_arm_run
     latents = tf.data.Dataset.from_tensor_slices(expected)
     assert training.evaluate_bpd(model, latents, 64) == pytest.approx(metrics["test_bpd"],
                                                                       rel=1e-5)
+
+
+def test_papers_colour_configuration_runs_on_tfds_cifar10(tmp_path):
+    # No network here: tfds's mock data stands in for CIFAR10 (32x32x3, 8 bit).
+    ae_dir, arm_dir = str(tmp_path / "ae"), str(tmp_path / "arm")
+    with tfds.testing.mock_data(num_examples=8):
+        ae = latent.train_autoencoder(tiny_ae_config(
+            dataset="cifar10", width=8, steps=2, batch_size=4, eval_batches=1), ae_dir)
+        assert ae["latent_shape"] == [8, 8, 4] and ae["dataset"] == "cifar10"
+        arm = training.train(training.TrainConfig(
+            dataset="cifar10", num_resnets=1, filters=8, steps=2, batch_size=4, eval_batches=1,
+            latents_from=ae_dir), arm_dir)
+    assert arm["dataset"] == "cifar10:latents"
+    assert arm["test_bits_per_image_dim"] == pytest.approx(arm["test_bpd"] / 12.0)  # the paper's 12
+    model, config = training.load_trained(arm_dir)
+    samples = sampling.sampler_for_model(model).sample_from_seed(0, 2, "fpi").samples
+    images = latent.load_decoder(config).decode(samples)
+    assert images.shape == (2, 32, 32, 3)
 
 
 def test_latent_arm_refuses_another_dataset(ae_run, tmp_path):

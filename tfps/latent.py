@@ -631,20 +631,28 @@ def load_autoencoder(logdir_or_checkpoint):
 # ----------------------------------------------------------------------------- latents for the ARM
 
 
-def encode_images(model, images, batch_size=256):
-    """Q(x) of a dataset of single int images (or an `[N, H, W, C]` array): int32 `[N, h, w, c]`."""
+def latent_dtype(num_categories):
+    """The smallest numpy integer type for latents in [0, K): uint8 up to K = 256, else int32."""
+    return np.uint8 if num_categories <= 256 else np.int32
+
+
+def encode_images(model, images, batch_size=256, dtype=np.int32):
+    """Q(x) of a dataset of single int images (or an `[N, H, W, C]` array): `[N, h, w, c]` of
+    `dtype` (a smaller type than int32 keeps the latents of large datasets small in memory)."""
     if isinstance(images, np.ndarray):
         images = tf.data.Dataset.from_tensor_slices(images)
     encode = tf.function(lambda x: model.encode(tf.cast(x, tf.int32), training=False),
                          reduce_retracing=True)
-    parts = [encode(x).numpy() for x in images.batch(int(batch_size)).prefetch(tf.data.AUTOTUNE)]
+    parts = [encode(x).numpy().astype(dtype)
+             for x in images.batch(int(batch_size)).prefetch(tf.data.AUTOTUNE)]
     if not parts:
-        return np.zeros((0,) + model.latent_shape, np.int32)
+        return np.zeros((0,) + model.latent_shape, dtype)
     return np.concatenate(parts)
 
 
 def cached_latents(model, ae_config, split, data_dir=None):
-    """The frozen encoder's latents of `split` of the autoencoder's dataset, int32 `[N, h, w, c]`.
+    """The frozen encoder's latents of `split` of the autoencoder's dataset: `[N, h, w, c]` of
+    `latent_dtype(K)` (uint8 for K <= 256: 322 MB for ImageNet32's train split).
 
     Computed once per checkpoint and cached as `<autoencoder run>/latents/<ckpt>-<split>.npy`
     (an unwritable run directory only costs the recomputation).
@@ -652,16 +660,15 @@ def cached_latents(model, ae_config, split, data_dir=None):
     name = os.path.basename(ae_config["checkpoint"])
     path = os.path.join(ae_config["logdir"], LATENTS_DIR, f"{name}-{split}.npy")
     if os.path.isfile(path):
-        return np.load(path).astype(np.int32)
+        return np.load(path)
     train = ae_config["train"]
     images, _ = tfps_data.load(train["dataset"], split, bits=train["bits"],
                                data_dir=data_dir or train.get("data_dir"))
-    latents = encode_images(model, images)
-    dtype = np.uint8 if model.latent_categories <= 256 else np.int32
+    latents = encode_images(model, images, dtype=latent_dtype(model.latent_categories))
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.{os.getpid()}.tmp.npy"
-        np.save(tmp, latents.astype(dtype))
+        np.save(tmp, latents)
         os.replace(tmp, path)
     except OSError as e:
         logging.warning("could not cache latents in %s (%s); continuing without", path, e)
@@ -679,8 +686,8 @@ def latent_source(config):
     """The ARM's data when `config.latents_from` names an autoencoder run (`tfps.training`).
 
     Returns `(info, load, description)`: `info` a `DatasetInfo` of the latents (image_shape
-    `(h, w, c)`, K = latent categories), `load(split)` a dataset of single int32 latents
-    `[h, w, c]`, and `description` the keys added to config.json's `dataset` section: the
+    `(h, w, c)`, K = latent categories), `load(split)` a dataset of single integer latents
+    `[h, w, c]` (uint8 for K <= 256; the ARM's pipelines cast to int32), and `description` the keys added to config.json's `dataset` section: the
     autoencoder's run directory and exact checkpoint (so that samples can be decoded), the image
     data it encodes, and `dimension_reduction` = (H * W * C) / (h * w * c).
     Raises ValueError when `config.dataset` / `config.bits` are not the autoencoder's.
