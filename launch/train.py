@@ -80,6 +80,11 @@ def main(argv):
         except (ValueError, FileNotFoundError) as e:
             raise app.UsageError(f"--latents_from: {e}") from e
         values.update({k: v for k, v in defaults.items() if not FLAGS[k].present})
+        conflicts = [f"--{k}={values[k]!r}" for k, v in defaults.items() if values[k] != v]
+        if conflicts:
+            raise app.UsageError(f"--latents_from={FLAGS.latents_from} encodes dataset="
+                                 f"{defaults['dataset']!r} bits={defaults['bits']!r}; "
+                                 f"{', '.join(conflicts)} disagrees (leave it out)")
     config = training.TrainConfig(**values)
     metrics = training.train(config, FLAGS.logdir)
     rate = metrics["steps_per_sec"]

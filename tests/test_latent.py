@@ -365,6 +365,10 @@ def test_launchers_train_sample_and_benchmark_a_latent_arm(tmp_path):
                    "--eval_batches=1", "--log_every=2")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "digits:latents" in proc.stdout and "bits per image dimension" in proc.stdout
+    proc = _launch("launch.train", f"--logdir={tmp_path / 'other'}", f"--latents_from={ae_dir}",
+                   "--dataset=digits32")
+    assert proc.returncode != 0 and "--dataset='digits32' disagrees" in proc.stderr
+    assert not os.path.exists(tmp_path / "other")
 
     proc = _launch("launch.sample", f"--model={arm_dir}", "--method=fpi", "--num_samples=5",
                    "--batch_size=2", f"--output_dir={out}")
