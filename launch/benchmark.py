@@ -13,6 +13,10 @@ forecasting-mistake map and the convergence map next to the measured ancestral b
 `tfps.summaries` plus the Table 1 figures per batch size (`table1/*_b<B>`) and a histogram of ARM
 calls per sample go to TensorBoard, run `<logdir>/benchmark_<method>`, at the checkpoint's training
 step.
+
+An ARM trained on autoencoder latents
+(`launch/train.py --latents_from`) gets the Table 2 title, and the time to decode a batch of
+latents with the autoencoder's decoder is measured separately (not included in the table's times).
 """
 import os
 import sys
@@ -24,6 +28,7 @@ from absl import app
 from absl import flags
 
 from tfps import benchmarking
+from tfps import latent
 from tfps import sampling
 from tfps import scheduling
 from tfps import summaries
@@ -65,6 +70,7 @@ def main(argv):
     try:
         model, config = training.load_trained(FLAGS.model)
         sampler = sampling.sampler_for_model(model, jit_compile=FLAGS.jit_compile)
+        decoder = latent.decoder_for(config)  # None unless the ARM models latents
         methods = FLAGS.methods or list(sampler.methods)
         for method in methods + (FLAGS.scheduled_methods if FLAGS.scheduled_samples else []):
             sampler.check_method(method)
@@ -76,6 +82,8 @@ def main(argv):
     title = (f"{dataset}: d = {sampler.num_variables}, K = {sampler.num_categories}, "
              f"{model.num_resnets} resnets x {model.filters} filters"
              f"{', XLA' if FLAGS.jit_compile else ''}")
+    if decoder is not None:
+        title = f"Table 2 format, ARM on the latents of an autoencoder: {title}"
     print(f"benchmarking {title}")
     results = {}
     rows = benchmarking.benchmark_sampler(sampler, methods, batch_sizes, seeds, results=results)
@@ -92,11 +100,18 @@ def main(argv):
         scheduling_reports.append(scheduling.calls_per_sample_report(
             sampler, FLAGS.scheduled_samples, FLAGS.scheduled_slots, method, seed=0,
             repeats=FLAGS.repeats))
+    footer = scheduling.markdown_rows(scheduling_reports)
+    decode_times = {}
+    if decoder is not None:
+        decode_times = latent.time_decode(decoder, batch_sizes, seeds)
+        footer = "\n\n".join(f for f in (footer, latent.decode_time_line(decode_times)) if f)
     output = FLAGS.output or os.path.join(FLAGS.model.rstrip("/"), "benchmark")
     table = benchmarking.write_results(
         rows, output, title, extra={"model": FLAGS.model, "dataset": dataset,
-                                    "scheduling": scheduling_reports},
-        footer=scheduling.markdown_rows(scheduling_reports))
+                                    "scheduling": scheduling_reports,
+                                    "decode_seconds": {str(b): list(t)
+                                                       for b, t in decode_times.items()}},
+        footer=footer)
     print(table)
     print(f"wrote {output}.md and {output}.json")
     write_inspections(rows, results, sampler, output, FLAGS.logdir, config.get("step") or 0)

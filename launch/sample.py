@@ -13,6 +13,10 @@ next to its `train` and `validation` runs:
 
     python -m launch.sample --model=runs/digits --method=fpi --logdir=runs/digits
     tensorboard --logdir=runs
+
+For an ARM trained on the latents of an autoencoder (`launch/train.py --latents_from`), the
+samples are latents and their decoded images are written next to them: `images_<method>.npy`
+(float32 [N, H, W, C] in [-1, 1]) and `images_<method>.png` (seed 000, section 4.2).
 """
 import os
 import sys
@@ -27,6 +31,7 @@ from absl import flags
 import numpy as np
 
 from tfps import export
+from tfps import latent
 from tfps import sampling
 from tfps import summaries
 from tfps import training
@@ -83,6 +88,7 @@ def main(argv):
     try:
         sampler, description = load_sampler(FLAGS.model, FLAGS.jit_compile)
         sampler.check_method(FLAGS.method)
+        decoder = latent.decoder_for(description)  # None unless the ARM models latents
     except (ValueError, FileNotFoundError) as e:
         raise app.UsageError(str(e)) from e
     output_dir = (FLAGS.output_dir or export.default_samples_dir(FLAGS.model)
@@ -118,6 +124,9 @@ def main(argv):
         step = training_step(description)
         summaries.write_tensorboard(run, step, inspection)
         print(f"wrote TensorBoard summaries to {run} (step {step})")
+    if decoder is not None:
+        _, images_npy, images_png = latent.write_decoded(decoder, samples, output_dir, FLAGS.method)
+        print(f"decoded the latents: wrote {images_npy} and {images_png}")
 
 
 if __name__ == "__main__":

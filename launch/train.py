@@ -3,6 +3,12 @@
     python -m launch.train --logdir=runs/digits --num_resnets=2 --filters=32 --steps=1500
     python -m launch.train --helpfull
 
+ARM on the latents of a discrete autoencoder (seed 000, section 4.2; tfps.latent):
+
+    python -m launch.train --logdir=runs/digits32_arm --latents_from=runs/digits32_ae
+
+takes the autoencoder's --dataset and --bits unless they are given.
+
 Rerunning with the same --logdir resumes from the latest checkpoint; a finished run is only
 evaluated. Prints the final test bits per dimension and writes logdir/metrics.json.
 """
@@ -66,12 +72,27 @@ _register_validators()
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    config = training.TrainConfig(**{name: FLAGS[name].value for name in _CONFIG_FIELDS})
+    values = {name: FLAGS[name].value for name in _CONFIG_FIELDS}
+    if FLAGS.latents_from:  # the latents are of the autoencoder's data: take its dataset, bits
+        from tfps import latent
+        try:
+            defaults = latent.autoencoder_data(FLAGS.latents_from)
+        except (ValueError, FileNotFoundError) as e:
+            raise app.UsageError(f"--latents_from: {e}") from e
+        values.update({k: v for k, v in defaults.items() if not FLAGS[k].present})
+        conflicts = [f"--{k}={values[k]!r}" for k, v in defaults.items() if values[k] != v]
+        if conflicts:
+            raise app.UsageError(f"--latents_from={FLAGS.latents_from} encodes dataset="
+                                 f"{defaults['dataset']!r} bits={defaults['bits']!r}; "
+                                 f"{', '.join(conflicts)} disagrees (leave it out)")
+    config = training.TrainConfig(**values)
     metrics = training.train(config, FLAGS.logdir)
     rate = metrics["steps_per_sec"]
     print(f"{metrics['dataset']}: step {metrics['step']}  test bpd {metrics['test_bpd']:.4f}  "
           f"(validation {metrics['validation_bpd']:.4f}, uniform {metrics['uniform_bpd']:.4f}"
-          + (f", {rate:.1f} steps/s" if rate else "") + ")", flush=True)
+          + (f", {rate:.1f} steps/s" if rate else "") + ")"
+          + (f"  = {metrics['test_bits_per_image_dim']:.4f} bits per image dimension"
+             if "test_bits_per_image_dim" in metrics else ""), flush=True)
     logging.info("Metrics written to %s", os.path.join(FLAGS.logdir, training.METRICS_FILE))
 
 

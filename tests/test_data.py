@@ -27,6 +27,7 @@ def test_dataset_names_and_default():
     assert data.DATASETS == (
         "digits",
         "digits28_binary",
+        "digits32",
         "binarized_mnist",
         "cifar10",
         "svhn_cropped",
@@ -41,6 +42,8 @@ def test_dataset_names_and_default():
         ("digits", None, (8, 8, 1), 17, None),
         ("digits28_binary", None, (28, 28, 1), 2, 1),
         ("digits28_binary", 1, (28, 28, 1), 2, 1),
+        ("digits32", None, (32, 32, 1), 256, 8),
+        ("digits32", 4, (32, 32, 1), 16, 4),
         ("binarized_mnist", None, (28, 28, 1), 2, 1),
         ("cifar10", None, (32, 32, 3), 256, 8),
         ("cifar10", 5, (32, 32, 3), 32, 5),
@@ -59,7 +62,8 @@ def test_dataset_info(name, bits, image_shape, num_categories, expected_bits):
 
 
 @pytest.mark.parametrize("split", data.SPLITS)
-@pytest.mark.parametrize("name, num_categories", [("digits", 17), ("digits28_binary", 2)])
+@pytest.mark.parametrize("name, num_categories",
+                         [("digits", 17), ("digits28_binary", 2), ("digits32", 256)])
 def test_embedded_split_shapes_dtypes_and_values(name, num_categories, split):
     images, info = data.load_numpy(name, split)
     assert info == data.dataset_info(name)
@@ -101,6 +105,7 @@ def test_embedded_splits_are_deterministic(name):
     data._digits_split_indices.cache_clear()
     data._digits_images.cache_clear()
     data._digits28_binary_images.cache_clear()
+    data._digits32_images.cache_clear()
     for split in data.SPLITS:
         np.testing.assert_array_equal(data.load_numpy(name, split)[0], first[split])
 
@@ -130,6 +135,23 @@ def test_digits28_binary_looks_like_the_digits():
     assert matched.min() > 0.8
     assert matched.mean() > 0.95
     assert matched.mean() > mismatched.mean() + 0.3
+
+
+def test_digits32_is_the_digits_upsampled_in_8_bits():
+    grey, _ = data.load_numpy("digits32", "train")
+    digits, _ = data.load_numpy("digits", "train")
+    assert grey.min() == 0 and grey.max() == 255
+    assert len(np.unique(grey)) > 200  # grey levels, not a binarisation
+    # Area-downsampling back to 8x8 gives back each image's own digit (bilinear blurs a little).
+    downsampled = tf.image.resize(grey.astype(np.float32), (8, 8), method="area").numpy()
+    flat = lambda a: a.reshape(len(a), -1) - a.reshape(len(a), -1).mean(axis=1, keepdims=True)
+    a, b = flat(downsampled), flat(digits.astype(np.float64))
+    matched = (a * b).sum(1) / np.sqrt((a * a).sum(1) * (b * b).sum(1))
+    assert matched.min() > 0.85 and matched.mean() > 0.95
+    # Reducing the bit depth is a right shift of the 8-bit levels.
+    four_bit, info = data.load_numpy("digits32", "train", bits=4)
+    np.testing.assert_array_equal(four_bit, grey >> 4)
+    assert info.num_categories == 16
 
 
 # --------------------------------------------------------------------------------------- errors

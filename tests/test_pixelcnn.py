@@ -101,3 +101,13 @@ def test_constructor_rejects_bad_configuration(kwargs, match):
 def test_validate_images_names_the_problem(x, match):
     with pytest.raises(ValueError, match=match):
         pixelcnn.validate_images(x, (4, 4, 1), 2)
+
+
+def test_one_hot_float_input_gives_the_same_logits_as_integers():
+    # tfps.latent feeds straight-through one-hot latents; the ARM must read them as categories.
+    model = pixelcnn.PixelCNN((3, 3, 2), 5, num_resnets=1, filters=8, dropout_rate=0.0)
+    x = np.random.default_rng(0).integers(0, 5, (2, 3, 3, 2)).astype(np.int32)
+    from_int, h_int = model(x)
+    from_one_hot, h_one_hot = model(tf.one_hot(x, 5))
+    np.testing.assert_allclose(from_one_hot.numpy(), from_int.numpy(), atol=1e-6)
+    np.testing.assert_allclose(h_one_hot.numpy(), h_int.numpy(), atol=1e-6)

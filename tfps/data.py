@@ -13,6 +13,10 @@ Datasets and splits (train / validation / test):
   * `digits28_binary` (embedded, offline): a stand-in with the shape of binary MNIST. The same
     digits scaled to [0, 1], upsampled bilinearly to 28x28 and binarised at 0.5: 28x28x1, K = 2.
     Same split indices as `digits`.
+  * `digits32` (embedded, offline): a 32x32 grey-level stand-in for the latent-space experiments
+    (section 4.2 uses 32x32 images). The same digits scaled to [0, 1], upsampled bilinearly to
+    32x32 and quantised to 8 bits, round(255 * v): 32x32x1, 8 bit (K = 256, `bits` reduces it
+    like the tfds sets). Same split indices as `digits`.
   * tfds datasets (downloaded by tensorflow-datasets on first use, or read from `data_dir`), with
     the splits of seed 000, section 4:
       - `binarized_mnist`  28x28x1, 1 bit (K = 2): validation = last 5000 of tfds `train`.
@@ -90,6 +94,7 @@ class _Source:
 _SOURCES = {
     "digits": _Source((8, 8, 1), native_bits=None),
     "digits28_binary": _Source((28, 28, 1), native_bits=1),
+    "digits32": _Source((32, 32, 1), native_bits=8),
     "binarized_mnist": _Source((28, 28, 1), 1, _TfdsSplits("last", 5000)),
     "cifar10": _Source((32, 32, 3), 8, _TfdsSplits("last", 5000)),
     "svhn_cropped": _Source((32, 32, 3), 8, _TfdsSplits("random", 8527)),
@@ -181,7 +186,20 @@ def _digits28_binary_images():
     return _read_only((upsampled > 0.5).astype(np.int32))
 
 
-_EMBEDDED_IMAGES = {"digits": _digits_images, "digits28_binary": _digits28_binary_images}
+@functools.lru_cache(maxsize=None)
+def _digits32_images():
+    """The digits scaled to [0, 1], bilinearly upsampled to 32x32, quantised to 8 bits.
+
+    Returns int32 `[1797, 32, 32, 1]` in 0..255: round(255 * v). Computed once per process.
+    """
+    scaled = _digits_images().astype(np.float32) / (_DIGITS_LEVELS - 1)
+    upsampled = tf.image.resize(scaled, (32, 32), method="bilinear").numpy()
+    levels = np.clip(np.round(upsampled * (2**MAX_BITS - 1)), 0, 2**MAX_BITS - 1)
+    return _read_only(levels.astype(np.int32))
+
+
+_EMBEDDED_IMAGES = {"digits": _digits_images, "digits28_binary": _digits28_binary_images,
+                    "digits32": _digits32_images}
 
 
 @functools.lru_cache(maxsize=None)

@@ -105,7 +105,14 @@ class PixelCNN(keras.Model):
         self.built = True
 
     def one_hot(self, x):
-        """int `[B, H, W, C]` -> float32 one-hot `[B, H, W, C, K]`."""
+        """int `[B, H, W, C]` -> float32 one-hot `[B, H, W, C, K]`.
+
+        A float `[B, H, W, C, K]` input is taken as one-hot already and passed through, so that a
+        gradient can flow into it (the rate term of `tfps.latent`, straight-through latents).
+        """
+        x = tf.convert_to_tensor(x)
+        if x.dtype.is_floating and x.shape.rank == 5:
+            return tf.cast(x, tf.float32)
         return tf.one_hot(tf.cast(x, tf.int32), self.num_categories, dtype=tf.float32)
 
     def call(self, x, training=False):

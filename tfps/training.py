@@ -92,6 +92,10 @@ class TrainConfig:
     keep_checkpoints: int = _field(3, "Number of most recent checkpoints to keep.")
     eval_batches: int | None = _field(50, "Batches of the validation split used for validation "
                                              "bpd (None: the whole split).")
+    latents_from: str | None = _field(None, "Autoencoder run directory or checkpoint prefix "
+                                            "(launch/train_autoencoder.py): train the ARM on its "
+                                            "frozen encoder's latents of the autoencoder's "
+                                            "dataset (tfps.latent; seed 000 section 4.2).")
 
     def validate(self):
         """Raises ValueError naming the first invalid field. Returns self."""
@@ -294,8 +298,26 @@ def make_optimizer(config):
     return keras.optimizers.Adam(learning_rate=schedule)
 
 
-def _train_pipeline(config, start_step):
-    ds, info = tfps_data.load(config.dataset, "train", bits=config.bits, data_dir=config.data_dir)
+def _data_source(config):
+    """`(info, load(split) -> dataset of single int images, extra dataset description)`: the
+    images of `config.dataset`, or the latents of an autoencoder (`config.latents_from`)."""
+    if config.latents_from:
+        from tfps import latent  # local: tfps.latent builds on this module
+        return latent.latent_source(config)
+    load = lambda split: tfps_data.load(config.dataset, split, bits=config.bits,
+                                        data_dir=config.data_dir)[0]
+    return tfps_data.dataset_info(config.dataset, config.bits), load, {}
+
+
+def _train_pipeline(config, start_step, ds=None):
+    """Shuffled, repeated batches of `ds` (default: the train split of `config.dataset`).
+
+    Returns `(batches, info)`; info is the dataset's when `ds` is None, else None.
+    """
+    info = None
+    if ds is None:
+        ds, info = tfps_data.load(config.dataset, "train", bits=config.bits,
+                                  data_dir=config.data_dir)
     # The shuffle seed moves with the resume step so a resumed run does not replay the batches
     # its first session already saw.
     ds = (ds.map(lambda x: tf.cast(x, tf.int32))
@@ -399,11 +421,12 @@ def train(config, logdir, loss_terms=(BPD_TERM,)):
     os.makedirs(logdir, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
 
-    info = tfps_data.dataset_info(config.dataset, config.bits)
+    info, load_split, described = _data_source(config)
     model = pixelcnn.PixelCNN(image_shape=info.image_shape, num_categories=info.num_categories,
                               num_resnets=config.num_resnets, filters=config.filters,
                               dropout_rate=config.dropout_rate, head_hidden=config.head_hidden)
     new_run_config = run_config(config, model, info)
+    new_run_config["dataset"].update(described)
     config_path = os.path.join(logdir, CONFIG_FILE)
     if os.path.exists(config_path):
         check_compatible(read_config(logdir), new_run_config, config_path)
@@ -433,8 +456,7 @@ def train(config, logdir, loss_terms=(BPD_TERM,)):
 
     writers = {name: tf.summary.create_file_writer(os.path.join(logdir, name))
                for name in ("train", "validation", "test")}
-    val_ds, _ = tfps_data.load(config.dataset, "validation", bits=config.bits,
-                               data_dir=config.data_dir)
+    val_ds = load_split("validation")
     weight_decay = float(config.weight_decay)
 
     @tf.function
@@ -461,7 +483,7 @@ def train(config, logdir, loss_terms=(BPD_TERM,)):
     progress = _Progress(start_step)
     train_bpd, validation_bpd = None, None
     if start_step < config.steps:
-        train_ds, _ = _train_pipeline(config, start_step)
+        train_ds, _ = _train_pipeline(config, start_step, load_split("train"))
         logging.info("Training %s for steps %d..%d: %s", info.name, start_step, config.steps,
                      json.dumps(new_run_config["model"]))
         try:
@@ -491,7 +513,7 @@ def train(config, logdir, loss_terms=(BPD_TERM,)):
     if _saved_step(manager) != final_step:
         manager.save(checkpoint_number=final_step)
     validation_bpd = validate(final_step)
-    test_ds, _ = tfps_data.load(config.dataset, "test", bits=config.bits, data_dir=config.data_dir)
+    test_ds = load_split("test")
     test_bpd = _evaluate(eval_fn, info.image_shape, test_ds, config.batch_size, None)
     write_scalar(writers["test"], "bpd", test_bpd, final_step)
     for writer in writers.values():
@@ -506,6 +528,8 @@ def train(config, logdir, loss_terms=(BPD_TERM,)):
         "uniform_bpd": math.log2(info.num_categories),
         "checkpoint": manager.latest_checkpoint,
     }
+    if "dimension_reduction" in described:  # latents: the paper's bits per image dimension too
+        metrics["test_bits_per_image_dim"] = test_bpd / described["dimension_reduction"]
     _write_json(os.path.join(logdir, METRICS_FILE), metrics)
     logging.info("step %d  test bpd %.4f (uniform: %.4f)", final_step, test_bpd,
                  metrics["uniform_bpd"])
