@@ -389,3 +389,21 @@ def test_launchers_train_sample_and_benchmark_a_latent_arm(tmp_path):
     assert "Table 2 format" in proc.stdout and "Decoding a batch" in proc.stdout
     with open(tmp_path / "bench.json") as f:
         assert set(json.load(f)["decode_seconds"]) == {"1"}
+
+
+def test_export_of_a_latent_arm_returns_decoded_images(ae_run, latent_arm_run, tmp_path):
+    """The export contract gains `images` for latent ARMs: the decoder applied to `samples`."""
+    from tfps import export
+    path = export.export_trained(latent_arm_run[0], export_root=str(tmp_path), name="latent")
+    metadata = export.read_metadata(path)
+    assert metadata["signatures"]["sample"]["outputs"]["images"] == {
+        "dtype": "float32", "shape": [None, 8, 8, 1]}
+    assert metadata["decoded_images"]["num_levels"] == 17
+    loaded = tf.saved_model.load(path)
+    out = loaded.signatures["sample"](seed=tf.constant([0, 5], tf.int64),
+                                      batch_size=tf.constant(3), method=tf.constant("fpi"))
+    assert out["images"].shape == (3, 8, 8, 1) and out["images"].dtype == tf.float32
+    decoder = latent.load_decoder(training.load_trained(latent_arm_run[0])[1])
+    np.testing.assert_allclose(out["images"].numpy(), decoder.decode(out["samples"]).numpy(),
+                               atol=1e-5)
+    assert "images" not in loaded.signatures["logits"].structured_outputs

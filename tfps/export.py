@@ -135,8 +135,12 @@ def _after(checks, *tensors):
 # ----------------------------------------------------------------------------- the module
 
 
-def _contract(image_shape, num_categories, methods):
-    """The serving contract with concrete shapes (None = the batch), written into the metadata."""
+def _contract(image_shape, num_categories, methods, decoded_shape=None):
+    """The serving contract with concrete shapes (None = the batch), written into the metadata.
+
+    `decoded_shape`: for an ARM on autoencoder latents, the shape of the decoded images; every
+    sampling signature then also returns `images` (float32 `[B, H, W, C]` in [-1, 1]).
+    """
     image = [None, *image_shape]
     noise = [*image, num_categories]
     sample_out = {
@@ -144,6 +148,8 @@ def _contract(image_shape, num_categories, methods):
         "arm_calls_per_example": ("int32", [None]), "converged_at": ("int32", image),
         "accepted_at": ("int32", image), "forecast_mistakes": ("bool", image),
         "forecasts_checked": ("int32", [None])}
+    if decoded_shape is not None:
+        sample_out["images"] = ("float32", [None, *decoded_shape])
     method = ("string", [])
     spec = {
         "sample": ({"seed": ("int64", [2]), "batch_size": ("int32", []), "method": method},
@@ -197,6 +203,8 @@ class ServingModule(tf.Module):
         `jit_compile`. A sampler of your own should call the ARM through `arm_function(model)`
         too, or the export holds one copy of the network per use (tens of copies).
       forecasters, jit_compile: for the default sampler (see `PredictiveSampler`).
+      decoder: for an ARM on autoencoder latents, its `tfps.latent.LatentDecoder`; the sampling
+        signatures then also return the decoded `images` (seed 000, section 4.2).
 
     What is saved is not the Keras model but the `tf.Variable`s the signatures read
     (`served_variables`, gathered when the signatures are traced, so weights of learned forecasters
@@ -205,8 +213,11 @@ class ServingModule(tf.Module):
     copy while the signatures read the other, and fail with "Could not find variable ...".
     """
 
-    def __init__(self, model, metadata=None, sampler=None, forecasters=None, jit_compile=False):
+    def __init__(self, model, metadata=None, sampler=None, forecasters=None, jit_compile=False,
+                 decoder=None):
         super().__init__(name="tfps_serving")
+        self._decode = _Untracked(decoder.function) if decoder is not None else None
+        self._decoded_shape = tuple(decoder.image_shape) if decoder is not None else None
         self._arm = _Untracked(arm_function(model))
         self._sampler = sampler or sampling.PredictiveSampler(
             self._arm.value, model.image_shape, model.num_categories, forecasters=forecasters,
@@ -229,7 +240,12 @@ class ServingModule(tf.Module):
             "tfps_version": tfps_version(),
             "tensorflow_version": tf.__version__,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "signatures": _contract(self._image_shape, self._num_categories, self._methods),
+            "signatures": _contract(self._image_shape, self._num_categories, self._methods,
+                                    self._decoded_shape),
+            "decoded_images": None if decoder is None else {
+                "image_shape": list(decoder.image_shape), "num_levels": int(decoder.num_levels),
+                "range": [-1.0, 1.0],
+                "to_levels": "round((images + 1) / 2 * (num_levels - 1))"},
             **dict(metadata or {}),
         }
         # A string, not a dict attribute: tf.Module would track a dict as part of the object graph.
@@ -419,8 +435,12 @@ class ServingModule(tf.Module):
         shapes = dict(samples=image, arm_calls=(), arm_calls_per_example=(None,),
                       converged_at=image, accepted_at=image, forecast_mistakes=image,
                       forecasts_checked=(None,))
-        return {name: tf.ensure_shape(value, shapes[name])
-                for name, value in zip(sampling.SampleResult._fields, results)}
+        outputs = {name: tf.ensure_shape(value, shapes[name])
+                   for name, value in zip(sampling.SampleResult._fields, results)}
+        if self._decode is not None:
+            outputs["images"] = tf.ensure_shape(self._decode.value(outputs["samples"]),
+                                                (None,) + self._decoded_shape)
+        return outputs
 
 
 # ----------------------------------------------------------------------------- writing
@@ -456,12 +476,12 @@ def _next_version(base):
 
 
 def export_model(model, base, version=None, overwrite=False, metadata=None, sampler=None,
-                 forecasters=None, jit_compile=False):
+                 forecasters=None, jit_compile=False, decoder=None):
     """Exports `model` to `base/<version>` and returns that path.
 
     `version=None` takes the next free number (max + 1, starting at 1). An explicit version that
     exists is an error unless `overwrite`. `metadata` is merged into the export's metadata;
-    `sampler`, `forecasters` and `jit_compile` are passed to `ServingModule`. The SavedModel is written to a hidden staging directory
+    `sampler`, `forecasters`, `jit_compile` and `decoder` are passed to `ServingModule`. The SavedModel is written to a hidden staging directory
     next to the versions and renamed into place at the end, so a failed export leaves no partial
     version and never touches the versions already there (TF Serving ignores non-integer names).
     """
@@ -471,7 +491,7 @@ def export_model(model, base, version=None, overwrite=False, metadata=None, samp
     staging = tempfile.mkdtemp(prefix=".export-", dir=base)
     try:
         module = ServingModule(model, metadata=metadata, sampler=sampler, forecasters=forecasters,
-                               jit_compile=jit_compile)
+                               jit_compile=jit_compile, decoder=decoder)
         written = save(module, os.path.join(staging, "model"))
         if version is None:
             while True:  # the version number is the directory name only, so it is chosen last
@@ -531,7 +551,7 @@ def export_trained(model_path, export_root="exported", name=None, version=None, 
 
     `name` defaults to the run's dataset name. Returns the version directory.
     """
-    from tfps import training  # local: loading exports must not need the training stack
+    from tfps import latent, training  # local: loading exports must not need the training stack
     model, config = training.load_trained(model_path)
     logdir = os.path.dirname(os.path.dirname(config["checkpoint"]))
     if not os.path.isfile(os.path.join(logdir, "config.json")):
@@ -542,7 +562,8 @@ def export_trained(model_path, export_root="exported", name=None, version=None, 
         raise ValueError(f"name must be a plain directory name (letters, digits, _ . -), got {name!r}")
     return export_model(model, os.path.join(export_root, name), version=version,
                         overwrite=overwrite, jit_compile=jit_compile,
-                        metadata={"name": name, "training": info})
+                        metadata={"name": name, "training": info},
+                        decoder=latent.decoder_for(config))
 
 
 # ----------------------------------------------------------------------------- loading
