@@ -36,6 +36,8 @@ import tensorflow as tf
 import keras
 
 from tfps import data as tfps_data
+from tfps import forecast as tfps_forecast
+from tfps import noise as noise_lib
 from tfps import pixelcnn
 
 CONFIG_FILE = "config.json"
@@ -142,11 +144,13 @@ def check_field(name, value):
 
 @dataclasses.dataclass(frozen=True)
 class ModelOutputs:
-    """What a loss term sees: x `[B, H, W, C]`, logits `[B, H, W, C, K]`, h `[B, H, W, F]`."""
+    """What a loss term sees: x `[B, H, W, C]`, logits `[B, H, W, C, K]`, h `[B, H, W, F]`, and a
+    stateless seed (int32 `[2]`, different every training step) for terms that draw noise."""
     x: tf.Tensor
     logits: tf.Tensor
     h: tf.Tensor
     training: bool
+    seed: tf.Tensor | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,10 +175,28 @@ def mean_bpd(outputs):
 BPD_TERM = LossTerm("bpd", mean_bpd, 1.0)
 
 
-def compute_loss(model, x, terms=(BPD_TERM,), training=True):
+def forecast_loss_term(heads, weight=0.01):
+    """The `forecast` term: sum over the T modules of eq. 9's KL in bits (`forecast_kl`).
+
+    Shared heads read h; unshared ones (Table 3 ablation) read x and posterior noise
+    eps ~ p(eps | x) drawn from the detached ARM logits (Appendix B), a fresh draw every step.
+    """
+    def forecast_loss(outputs):
+        noise = None
+        if not heads.shares_representation:
+            seed = (outputs.seed if outputs.seed is not None
+                    else tf.constant([0, 0], tf.int32))
+            noise = noise_lib.posterior_gumbel_noise(tf.stop_gradient(outputs.logits),
+                                                     outputs.x, seed)
+        logits = tfps_forecast.head_logits(heads, outputs.x, outputs.h, noise)
+        return tf.reduce_sum(tfps_forecast.forecast_kl(logits, outputs.logits))
+    return LossTerm("forecast", forecast_loss, weight, heads)
+
+
+def compute_loss(model, x, terms=(BPD_TERM,), training=True, seed=None):
     """Runs the model once and evaluates every term. -> `(total, {name: value})`."""
     logits, h = model(x, training=training)
-    outputs = ModelOutputs(x=x, logits=logits, h=h, training=training)
+    outputs = ModelOutputs(x=x, logits=logits, h=h, training=training, seed=seed)
     values = {term.name: term.fn(outputs) for term in terms}
     total = tf.add_n([tf.cast(term.weight, tf.float32) * values[term.name] for term in terms])
     return total, values
