@@ -50,7 +50,8 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     try:
         model, config = training.load_trained(FLAGS.model)
-        sampler = sampling.sampler_for_model(model, jit_compile=FLAGS.jit_compile)
+        heads = config.get("forecast_heads")
+        sampler = sampling.sampler_for_model(model, jit_compile=FLAGS.jit_compile, heads=heads)
         methods = FLAGS.methods or list(sampler.methods)
         for method in methods + (FLAGS.scheduled_methods if FLAGS.scheduled_samples else []):
             sampler.check_method(method)
@@ -61,9 +62,14 @@ def main(argv):
     dataset = config.get("dataset", {}).get("name", "?")
     title = (f"{dataset}: d = {sampler.num_variables}, K = {sampler.num_categories}, "
              f"{model.num_resnets} resnets x {model.filters} filters"
+             f"{'' if heads is None else f', {heads.method} heads T={heads.steps}'}"
              f"{', XLA' if FLAGS.jit_compile else ''}")
     print(f"benchmarking {title}")
     rows = benchmarking.benchmark_sampler(sampler, methods, batch_sizes, seeds)
+    if heads is not None:  # Table 1 names learned rows by their window: "learned (T=20)".
+        for row in rows:
+            if row.method == heads.method:
+                row.method = f"{heads.method} (T={heads.steps})"
     if FLAGS.tfp_peer:
         peer = benchmarking.tfp_pixelcnn_peer(model.image_shape, model.num_categories,
                                               model.num_resnets, model.filters)
