@@ -69,7 +69,8 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     try:
         model, config = training.load_trained(FLAGS.model)
-        sampler = sampling.sampler_for_model(model, jit_compile=FLAGS.jit_compile)
+        heads = config.get("forecast_heads")
+        sampler = sampling.sampler_for_model(model, jit_compile=FLAGS.jit_compile, heads=heads)
         decoder = latent.decoder_for(config)  # None unless the ARM models latents
         methods = FLAGS.methods or list(sampler.methods)
         for method in methods + (FLAGS.scheduled_methods if FLAGS.scheduled_samples else []):
@@ -81,12 +82,17 @@ def main(argv):
     dataset = config.get("dataset", {}).get("name", "?")
     title = (f"{dataset}: d = {sampler.num_variables}, K = {sampler.num_categories}, "
              f"{model.num_resnets} resnets x {model.filters} filters"
+             f"{'' if heads is None else f', {heads.method} heads T={heads.steps}'}"
              f"{', XLA' if FLAGS.jit_compile else ''}")
     if decoder is not None:
         title = f"Table 2 format, ARM on the latents of an autoencoder: {title}"
     print(f"benchmarking {title}")
     results = {}
     rows = benchmarking.benchmark_sampler(sampler, methods, batch_sizes, seeds, results=results)
+    # Table 1 names learned rows by their window: "learned (T=20)".
+    labels = {} if heads is None else {heads.method: f"{heads.method} (T={heads.steps})"}
+    for row in rows:
+        row.method = labels.get(row.method, row.method)
     if FLAGS.tfp_peer:
         peer = benchmarking.tfp_pixelcnn_peer(model.image_shape, model.num_categories,
                                               model.num_resnets, model.filters)
@@ -114,16 +120,18 @@ def main(argv):
         footer=footer)
     print(table)
     print(f"wrote {output}.md and {output}.json")
-    write_inspections(rows, results, sampler, output, FLAGS.logdir, config.get("step") or 0)
+    write_inspections(rows, results, sampler, output, FLAGS.logdir, config.get("step") or 0,
+                      labels)
 
 
-def write_inspections(rows, results, sampler, output, logdir, step):
+def write_inspections(rows, results, sampler, output, logdir, step, labels):
     """Pictures (PNG, and TensorBoard with `logdir`) and scalars per method; see the module doc."""
     batch = max(b for _, b in results)
     ancestral = summaries.concat_results(results[(sampling.ANCESTRAL, batch)])
     for method in dict.fromkeys(m for m, _ in results):
         result = summaries.concat_results(results[(method, batch)])
-        row = next(r for r in rows if (r.method, r.batch_size) == (method, batch))
+        label = labels.get(method, method)
+        row = next(r for r in rows if (r.method, r.batch_size) == (label, batch))
         inspection = summaries.inspect(
             result, method, sampler.num_categories, seconds_per_sample=row.time_mean / batch,
             seconds_description=(f"Seconds per sample at batch size {batch}: mean time per batch "
@@ -134,7 +142,7 @@ def write_inspections(rows, results, sampler, output, logdir, step):
         print(f"{method}: wrote {', '.join(pngs)}")
         if logdir:
             table1 = {}
-            for r in (r for r in rows if r.method == method):
+            for r in (r for r in rows if r.method == label):
                 table1[f"table1/arm_calls_percent_b{r.batch_size}"] = r.calls_percent_mean
                 table1[f"table1/seconds_per_batch_b{r.batch_size}"] = r.time_mean
                 table1[f"table1/speedup_b{r.batch_size}"] = r.speedup

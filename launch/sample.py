@@ -42,7 +42,8 @@ flags.DEFINE_string("model", None, "A training run directory (its latest checkpo
                                    "exported/<name>/<version>, or exported/<name> for its latest "
                                    "version.", required=True)
 flags.DEFINE_string("method", "fpi", "Sampling method: ancestral, zeros, last, fpi, fpi_argmax, "
-                                     "or any other method the model offers.")
+                                     "learned / learned_unshared (runs trained with "
+                                     "--forecast_steps), or any other method the model offers.")
 flags.DEFINE_integer("num_samples", 16, "How many samples to draw.", lower_bound=1)
 flags.DEFINE_integer("batch_size", 16, "Slots: samples per ARM call. Finished slots are refilled "
                                         "with pending samples (scheduling).", lower_bound=1)
@@ -62,7 +63,8 @@ def load_sampler(path, jit_compile=False):
         exported = export.load_exported(path)
         return exported, exported.metadata
     model, config = training.load_trained(path)
-    return sampling.sampler_for_model(model, jit_compile=jit_compile), config
+    return sampling.sampler_for_model(model, jit_compile=jit_compile,
+                                      heads=config.get("forecast_heads")), config
 
 
 def draw(sampler, method, num_samples, batch_size, seed):

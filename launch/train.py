@@ -1,6 +1,7 @@
 """Train a PixelCNN ARM (seed 000, section 4.1, Table 4); every TrainConfig field is a flag.
 
     python -m launch.train --logdir=runs/digits --num_resnets=2 --filters=32 --steps=1500
+    python -m launch.train --logdir=runs/binary --dataset=digits28_binary --forecast_steps=20
     python -m launch.train --helpfull
 
 ARM on the latents of a discrete autoencoder (seed 000, section 4.2; tfps.latent):
@@ -31,7 +32,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("logdir", None, "Run directory: config.json, checkpoints/, TensorBoard "
                                     "events, metrics.json. Reused to resume.", required=True)
 
-_DEFINE = {int: flags.DEFINE_integer, float: flags.DEFINE_float, str: flags.DEFINE_string}
+_DEFINE = {int: flags.DEFINE_integer, float: flags.DEFINE_float, str: flags.DEFINE_string,
+           bool: flags.DEFINE_bool}
 _CONFIG_FIELDS = [f.name for f in dataclasses.fields(training.TrainConfig)]
 
 
@@ -57,10 +59,10 @@ def _register_validators():
             return True
         flags.register_validator(name, check)
 
-    @flags.multi_flags_validator(["dataset", "bits"])
-    def _check_bits(values):
-        try:
-            tfps_data.dataset_info(values["dataset"], values["bits"])
+    @flags.multi_flags_validator(["dataset", "bits", "forecast_steps"])
+    def _check_dataset(values):
+        try:  # The bit depth must suit the dataset, and the forecast window fit in its d.
+            training.TrainConfig(**values).validate()
         except ValueError as e:
             raise flags.ValidationError(str(e)) from e
         return True

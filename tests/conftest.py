@@ -25,3 +25,14 @@ def tiny_run(tmp_path_factory, tiny_config):
     logdir = str(tmp_path_factory.mktemp("tiny_run"))
     metrics = training.train(tiny_config(steps=20), logdir)
     return logdir, metrics
+
+
+@pytest.fixture(scope="session")
+def tiny_forecast_run(tmp_path_factory, tiny_config):
+    """A finished 20-step `digits` run with T = 2 shared forecasting heads: `(logdir, metrics)`.
+
+    Shared by the whole session: copy the directory before changing anything in it.
+    """
+    logdir = str(tmp_path_factory.mktemp("tiny_forecast_run"))
+    metrics = training.train(tiny_config(steps=20, forecast_steps=2), logdir)
+    return logdir, metrics

@@ -98,3 +98,14 @@ def test_benchmark_launcher_writes_markdown_json_and_pictures(tiny_run, tmp_path
 def test_benchmark_launcher_rejects_bad_flags(tiny_run, flag, message):
     proc = _launch("launch.benchmark", f"--model={tiny_run[0]}", flag, "--num_seeds=1")
     assert proc.returncode != 0 and message in proc.stderr
+
+
+def test_benchmark_launcher_adds_the_learned_row_of_a_run_with_heads(tiny_forecast_run, tmp_path):
+    out = str(tmp_path / "bench")
+    proc = _launch("launch.benchmark", f"--model={tiny_forecast_run[0]}", "--methods=learned",
+                   "--batch_sizes=2", "--num_seeds=1", "--tfp_peer=false",
+                   "--scheduled_samples=0", f"--output={out}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.load(open(out + ".json"))["rows"]
+    assert [r["method"] for r in rows] == ["ancestral", "learned (T=2)"]
+    assert "| learned (T=2) |" in open(out + ".md").read()

@@ -442,3 +442,17 @@ def test_the_shipped_model_loads_and_samples():
     samples = result.samples.numpy()
     assert samples.shape == (2, 8, 8, 1) and samples.min() >= 0 and samples.max() < 17
     assert int(result.arm_calls) < 64  # forecasting helps on a trained model
+
+
+def test_export_of_a_run_with_heads_serves_learned_exactly(tiny_config, tmp_path):
+    """A run trained with --forecast_steps exports `learned`, exact like every other method."""
+    logdir = str(tmp_path / "run")
+    training.train(tiny_config(steps=10, forecast_steps=2), logdir)
+    path = export.export_trained(logdir, export_root=str(tmp_path / "exported"), name="heads")
+    loaded = export.load_exported(path)
+    assert "learned" in loaded.methods
+    noise = noise_lib.gumbel_noise((2, 8, 8, 1, 17), 4)
+    learned = loaded.sample(noise, "learned").samples.numpy()
+    np.testing.assert_array_equal(learned, loaded.sample(noise, "ancestral").samples.numpy())
+    model, _ = training.load_trained(logdir)
+    np.testing.assert_array_equal(learned, oracles.reparametrized_output(model, learned, noise))

@@ -14,7 +14,9 @@ import tensorflow as tf
 from tensorflow.core.util import event_pb2
 
 from tfps import data as tfps_data
+from tfps import forecast
 from tfps import pixelcnn
+from tfps import sampling
 from tfps import training
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -279,6 +281,7 @@ def test_launcher_trains_and_reports_test_bpd(tmp_path):
     (["--dataset=no_such_dataset"], "no_such_dataset"),
     (["--steps=0"], "steps must be >= 1"),
     (["--batch_size=0"], "batch_size must be >= 1"),
+    (["--dataset=digits", "--forecast_steps=64"], "forecast_steps must be below d = 64"),
 ])
 def test_launcher_rejects_bad_flags(tmp_path, args, expected):
     result = run_launcher([f"--logdir={tmp_path / 'run'}"] + args, module=True)
@@ -286,3 +289,81 @@ def test_launcher_rejects_bad_flags(tmp_path, args, expected):
     assert expected in result.stderr
     assert "Traceback" not in result.stderr
     assert not os.path.exists(tmp_path / "run")
+
+
+
+# ----------------------------------------------------------------------------- forecasting heads
+
+
+FORECAST_TAGS = {f"forecast_accuracy/{name}"
+                 for name in ("learned_t0", "learned_t1", "learned", "fpi_t0", "fpi_t1", "fpi")}
+
+
+def test_forecast_run_logs_the_kl_and_forecast_accuracy(tiny_forecast_run):
+    logdir, metrics = tiny_forecast_run
+    with open(os.path.join(logdir, training.CONFIG_FILE)) as f:
+        config = json.load(f)
+    assert config["forecast"] == {"steps": 2, "shared": True, "filters": 16}
+    assert config["train"]["forecast_weight"] == 0.01
+    train_scalars = read_scalars(logdir, "train")
+    assert sorted(train_scalars["forecast"]) == [10, 20] and train_scalars["forecast"][20] > 0
+    validation = read_scalars(logdir, "validation")
+    assert FORECAST_TAGS <= set(validation)
+    for tag in FORECAST_TAGS:
+        assert sorted(validation[tag]) == [10, 20] and 0 <= validation[tag][20] <= 1, tag
+    learned = [validation[f"forecast_accuracy/learned_t{t}"][20] for t in range(2)]
+    assert validation["forecast_accuracy/learned"][20] == pytest.approx(np.mean(learned), rel=1e-5)
+
+
+def test_load_trained_restores_the_forecasting_heads(tiny_forecast_run, tiny_run, tiny_config):
+    logdir, _ = tiny_forecast_run
+    model, config = training.load_trained(logdir)
+    heads = config["forecast_heads"]
+    assert heads.method == "learned" and heads.steps == 2 and heads.shares_representation
+    # The restored heads reproduce the accuracy logged at the last step (same posterior seeds).
+    validation_set, _ = tfps_data.load("digits", "validation")
+    accuracy_fn = lambda x, seed: forecast.forecast_accuracy(model, heads, x, seed)
+    accuracy = training.evaluate_forecast_accuracy(accuracy_fn, validation_set, batch_size=32,
+                                                   max_batches=2, seed=(0, 20))
+    logged = read_scalars(logdir, "validation")
+    for name, value in accuracy.items():
+        assert value == pytest.approx(logged[f"forecast_accuracy/{name}"][20], abs=1e-6), name
+    _, config_10 = training.load_trained(os.path.join(logdir, "checkpoints", "ckpt-10"))
+    assert not np.allclose(config_10["forecast_heads"].get_weights()[0], heads.get_weights()[0])
+    assert training.load_trained(tiny_run[0])[1]["forecast_heads"] is None
+    sampler = sampling.sampler_for_model(model, heads=heads)
+    assert "learned" in sampler.methods
+
+
+def test_resuming_with_other_forecasting_heads_is_refused(tmp_path, tiny_forecast_run, tiny_config):
+    logdir = str(tmp_path / "run")
+    shutil.copytree(tiny_forecast_run[0], logdir)
+    for overrides, conflict in [({"forecast_steps": 3}, "forecast.steps"),
+                                ({"forecast_steps": 0}, "forecast.steps"),
+                                ({"forecast_steps": 2, "forecast_shared": False}, "forecast.shared")]:
+        with pytest.raises(training.ConfigConflictError, match=conflict):
+            training.train(tiny_config(steps=30, **overrides), logdir)
+
+
+def test_unshared_heads_leave_the_arm_exactly_as_trained_without_heads(tmp_path, tiny_run,
+                                                                        tiny_config):
+    # The ablation's heads see x and detached posterior noise: no gradient reaches the ARM.
+    metrics = training.train(tiny_config(steps=20, forecast_steps=2, forecast_shared=False),
+                             str(tmp_path))
+    assert metrics["test_bpd"] == pytest.approx(tiny_run[1]["test_bpd"], abs=1e-6)
+    _, config = training.load_trained(str(tmp_path))
+    heads = config["forecast_heads"]
+    assert heads.method == "learned_unshared" and not heads.shares_representation
+
+
+def test_launcher_trains_forecasting_heads(tmp_path):
+    logdir = str(tmp_path / "run")
+    result = run_launcher([f"--logdir={logdir}", "--dataset=digits", "--num_resnets=1",
+                           "--filters=8", "--steps=4", "--checkpoint_every=4", "--log_every=2",
+                           "--eval_every=4", "--eval_batches=1", "--batch_size=8",
+                           "--forecast_steps=3", "--noforecast_shared", "--forecast_filters=4"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert read_train_config(logdir)["forecast_steps"] == 3
+    with open(os.path.join(logdir, training.CONFIG_FILE)) as f:
+        assert json.load(f)["forecast"] == {"steps": 3, "shared": False, "filters": 4}
+    assert "forecast_accuracy/learned_t2" in read_scalars(logdir, "validation")

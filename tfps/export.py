@@ -551,7 +551,7 @@ def export_trained(model_path, export_root="exported", name=None, version=None, 
 
     `name` defaults to the run's dataset name. Returns the version directory.
     """
-    from tfps import latent, training  # local: loading exports must not need the training stack
+    from tfps import forecast, latent, training  # local: loading exports must not need the training stack
     model, config = training.load_trained(model_path)
     logdir = os.path.dirname(os.path.dirname(config["checkpoint"]))
     if not os.path.isfile(os.path.join(logdir, "config.json")):
@@ -563,6 +563,7 @@ def export_trained(model_path, export_root="exported", name=None, version=None, 
     return export_model(model, os.path.join(export_root, name), version=version,
                         overwrite=overwrite, jit_compile=jit_compile,
                         metadata={"name": name, "training": info},
+                        forecasters=forecast.learned_forecasters(config.get("forecast_heads")),
                         decoder=latent.decoder_for(config))
 
 

@@ -473,7 +473,12 @@ def arm_from_model(model):
     return lambda x: model(x, training=False)
 
 
-def sampler_for_model(model, forecasters=None, jit_compile=False):
-    """A `PredictiveSampler` for a `tfps.pixelcnn.PixelCNN` (or a model with the same attributes)."""
+def sampler_for_model(model, forecasters=None, jit_compile=False, heads=None):
+    """A `PredictiveSampler` for a `tfps.pixelcnn.PixelCNN` (or a model with the same attributes).
+
+    `heads`: trained forecasting heads (`load_trained(...)[1]["forecast_heads"]`) add their method,
+    `learned` or `learned_unshared` (`tfps.forecast.learned_forecaster`); None adds nothing.
+    """
+    forecasters = {**forecast_lib.learned_forecasters(heads), **(forecasters or {})}
     return PredictiveSampler(arm_from_model(model), model.image_shape, model.num_categories,
                              forecasters=forecasters, jit_compile=jit_compile)

@@ -9,9 +9,17 @@ with Adam (learning rate 2e-4, decayed exponentially by 0.999995 every step), ba
 weight decay 1e-6, dropout 0.5; 5 gated resnets of 162 filters (binary MNIST: 2 of 60).
 
 The training step minimises a weighted sum of named loss terms (`LossTerm`), each a function of
-the model outputs `(x, logits, h)`. Plain ARM training has one term, `bpd`; forecasting modules
-trained jointly on the shared representation h (section 2.2, eq. 6; Table 4 "forecasting loss
-weight" 0.01) add further terms with their own trainable layers, without changing the loop.
+the model outputs `(x, logits, h)`. Plain ARM training has one term, `bpd`. With
+`forecast_steps = T > 0` a second term, `forecast`, trains T forecasting modules jointly
+(section 2.4, eq. 9; Table 4 "forecasting loss weight" 0.01):
+
+    loss = bpd + 0.01 * sum_t mean_i KL[P_ARM(x_{i+t} | x_<i+t) || P_F^(t)(x_{i+t} | x_<i)]
+
+in bits, the ARM side detached: the KL's gradient reaches the heads and, through the shared h,
+the ARM's trunk, never the ARM's output distribution. The heads are the term's module,
+checkpointed under `terms/forecast` and restored by `load_trained`. At every evaluation the
+forecast accuracy of the heads and of fixed-point iteration on validation data with posterior
+noise (`tfps.forecast.forecast_accuracy`) goes to TensorBoard as `forecast_accuracy/<name>`.
 
 On disk a run directory `logdir` holds
 
@@ -36,6 +44,8 @@ import tensorflow as tf
 import keras
 
 from tfps import data as tfps_data
+from tfps import forecast as tfps_forecast
+from tfps import noise as noise_lib
 from tfps import pixelcnn
 
 CONFIG_FILE = "config.json"
@@ -77,6 +87,17 @@ class TrainConfig:
     dropout_rate: float = _field(0.5, "Dropout rate inside the gated resnets (paper: 0.5).")
     head_hidden: int | None = _field(None, "Hidden units per channel of the channel head "
                                               "(None: filters).")
+    forecast_steps: int = _field(0, "Learned forecasting modules T trained with the ARM "
+                                    "(section 2.4; Table 4: 20 for binary MNIST, 1 or 5 "
+                                    "otherwise); 0: none.")
+    forecast_shared: bool = _field(True, "Forecasting heads on the ARM's representation h; "
+                                         "false: the Table 3 ablation without representation "
+                                         "sharing (heads on x and noise, method "
+                                         "learned_unshared).")
+    forecast_filters: int | None = _field(None, "Width of the forecasting heads (Table 4: as "
+                                                "the ARM; None: filters).")
+    forecast_weight: float = _field(0.01, "Weight of the forecasting KL (eq. 9) in the loss "
+                                          "(Table 4: 0.01).")
     batch_size: int = _field(64, "Training batch size (paper: 64).")
     steps: int = _field(200000, "Total optimisation steps, counted across resumes (paper: 200000).")
     learning_rate: float = _field(2e-4, "Initial Adam learning rate (paper: 2e-4).")
@@ -101,7 +122,11 @@ class TrainConfig:
         """Raises ValueError naming the first invalid field. Returns self."""
         for field in dataclasses.fields(self):
             check_field(field.name, getattr(self, field.name))
-        tfps_data.dataset_info(self.dataset, self.bits)  # ValueError for unknown names / bits.
+        info = tfps_data.dataset_info(self.dataset, self.bits)  # ValueError: unknown name / bits.
+        d = int(np.prod(info.image_shape))
+        if self.forecast_steps >= d:
+            raise ValueError(f"forecast_steps must be below d = {d} for {self.dataset}, "
+                             f"got {self.forecast_steps}")
         return self
 
     def to_dict(self):
@@ -120,6 +145,9 @@ _RANGES = {  # name: (predicate, what the value must be)
     "num_resnets": (lambda v: v >= 0, ">= 0"),
     **{name: (lambda v: v >= 1, ">= 1") for name in _AT_LEAST_ONE},
     "head_hidden": (lambda v: v is None or v >= 1, ">= 1 (or None)"),
+    "forecast_steps": (lambda v: v >= 0, ">= 0"),
+    "forecast_filters": (lambda v: v is None or v >= 1, ">= 1 (or None)"),
+    "forecast_weight": (lambda v: v >= 0.0, ">= 0"),
     "eval_batches": (lambda v: v is None or v >= 1, ">= 1 (or None)"),
     "dropout_rate": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
     "learning_rate": (lambda v: v > 0.0, "> 0"),
@@ -146,11 +174,13 @@ def check_field(name, value):
 
 @dataclasses.dataclass(frozen=True)
 class ModelOutputs:
-    """What a loss term sees: x `[B, H, W, C]`, logits `[B, H, W, C, K]`, h `[B, H, W, F]`."""
+    """What a loss term sees: x `[B, H, W, C]`, logits `[B, H, W, C, K]`, h `[B, H, W, F]`, and a
+    stateless seed (int32 `[2]`, different every training step) for terms that draw noise."""
     x: tf.Tensor
     logits: tf.Tensor
     h: tf.Tensor
     training: bool
+    seed: tf.Tensor | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,10 +205,28 @@ def mean_bpd(outputs):
 BPD_TERM = LossTerm("bpd", mean_bpd, 1.0)
 
 
-def compute_loss(model, x, terms=(BPD_TERM,), training=True):
+def forecast_loss_term(heads, weight=0.01):
+    """The `forecast` term: sum over the T modules of eq. 9's KL in bits (`forecast_kl`).
+
+    Shared heads read h; unshared ones (Table 3 ablation) read x and posterior noise
+    eps ~ p(eps | x) drawn from the detached ARM logits (Appendix B), a fresh draw every step.
+    """
+    def forecast_loss(outputs):
+        noise = None
+        if not heads.shares_representation:
+            seed = (outputs.seed if outputs.seed is not None
+                    else tf.constant([0, 0], tf.int32))
+            noise = noise_lib.posterior_gumbel_noise(tf.stop_gradient(outputs.logits),
+                                                     outputs.x, seed)
+        logits = tfps_forecast.head_logits(heads, outputs.x, outputs.h, noise)
+        return tf.reduce_sum(tfps_forecast.forecast_kl(logits, outputs.logits))
+    return LossTerm("forecast", forecast_loss, weight, heads)
+
+
+def compute_loss(model, x, terms=(BPD_TERM,), training=True, seed=None):
     """Runs the model once and evaluates every term. -> `(total, {name: value})`."""
     logits, h = model(x, training=training)
-    outputs = ModelOutputs(x=x, logits=logits, h=h, training=training)
+    outputs = ModelOutputs(x=x, logits=logits, h=h, training=training, seed=seed)
     values = {term.name: term.fn(outputs) for term in terms}
     total = tf.add_n([tf.cast(term.weight, tf.float32) * values[term.name] for term in terms])
     return total, values
@@ -240,10 +288,30 @@ def _dataset_description(info):
             "num_variables": int(np.prod(info.image_shape))}
 
 
+def forecast_config(config, model):
+    """The `forecast` section of config.json: what the heads' weights mean (None without heads)."""
+    if not config.forecast_steps:
+        return None
+    return {"steps": int(config.forecast_steps), "shared": bool(config.forecast_shared),
+            "filters": int(config.forecast_filters or model.filters)}
+
+
 def run_config(config, model, info):
-    """The dict written to `logdir/config.json`."""
-    return {"format": CONFIG_FORMAT, "train": config.to_dict(), "model": model.model_config(),
-            "dataset": _dataset_description(info)}
+    """The dict written to `logdir/config.json` (with a `forecast` section when there are heads)."""
+    values = {"format": CONFIG_FORMAT, "train": config.to_dict(), "model": model.model_config(),
+              "dataset": _dataset_description(info)}
+    heads = forecast_config(config, model)
+    if heads:
+        values["forecast"] = heads
+    return values
+
+
+def heads_from_config(forecast_section, model):
+    """Forecasting heads for `model` from a config.json `forecast` section (None: no heads)."""
+    if not forecast_section:
+        return None
+    return tfps_forecast.heads_for_model(model, forecast_section["steps"],
+                                         forecast_section["filters"], forecast_section["shared"])
 
 
 def _write_json(path, value):
@@ -276,8 +344,8 @@ def check_compatible(existing, new, path):
     # Training hyperparameters (steps, learning rate, ...) may change between sessions; what the
     # weights mean (architecture, data and its quantisation) may not.
     problems = []
-    for section in ("model", "dataset"):
-        old_s, new_s = existing.get(section, {}), new[section]
+    for section in ("model", "dataset", "forecast"):
+        old_s, new_s = existing.get(section) or {}, new.get(section) or {}
         for key in sorted(set(old_s) | set(new_s)):
             if old_s.get(key) != new_s.get(key):
                 problems.append(f"{section}.{key}: {old_s.get(key)!r} in the run, "
@@ -432,6 +500,9 @@ def train(config, logdir, loss_terms=(BPD_TERM,)):
         check_compatible(read_config(logdir), new_run_config, config_path)
     _write_json(config_path, new_run_config)
 
+    heads = heads_from_config(forecast_config(config, model), model)
+    if heads is not None:
+        loss_terms = tuple(loss_terms) + (forecast_loss_term(heads, config.forecast_weight),)
     optimizer = make_optimizer(config)
     term_modules = [t.module for t in loss_terms if t.module is not None]
     variables = list(model.trainable_variables)
@@ -461,8 +532,9 @@ def train(config, logdir, loss_terms=(BPD_TERM,)):
 
     @tf.function
     def train_step(x):
+        seed = tf.stack([tf.constant(config.seed, tf.int32), tf.cast(step, tf.int32)])
         with tf.GradientTape() as tape:
-            total, values = compute_loss(model, x, loss_terms, training=True)
+            total, values = compute_loss(model, x, loss_terms, training=True, seed=seed)
         grads = tape.gradient(total, variables)
         if weight_decay > 0.0:
             # PyTorch Adam(weight_decay=...): L2 gradient added before the moment estimates.
@@ -472,10 +544,21 @@ def train(config, logdir, loss_terms=(BPD_TERM,)):
         return values
 
     eval_fn = make_eval_fn(model)
+    accuracy_fn = None if heads is None else tf.function(
+        lambda x, seed: tfps_forecast.forecast_accuracy(model, heads, x, seed),
+        reduce_retracing=True)
 
     def validate(at_step):
         bpd = _evaluate(eval_fn, info.image_shape, val_ds, config.batch_size, config.eval_batches)
         write_scalar(writers["validation"], "bpd", bpd, at_step)
+        if accuracy_fn is not None:
+            accuracy = evaluate_forecast_accuracy(accuracy_fn, val_ds, config.batch_size,
+                                                  config.eval_batches, seed=(config.seed, at_step))
+            for name, value in accuracy.items():
+                write_scalar(writers["validation"], f"forecast_accuracy/{name}", value, at_step)
+            logging.info("step %d/%d  forecast accuracy: learned %.3f (t=0: %.3f), fpi %.3f "
+                         "(t=0: %.3f)", at_step, config.steps, accuracy["learned"],
+                         accuracy["learned_t0"], accuracy["fpi"], accuracy["fpi_t0"])
         writers["validation"].flush()
         logging.info("step %d/%d  validation bpd %.4f", at_step, config.steps, bpd)
         return bpd
@@ -536,6 +619,22 @@ def train(config, logdir, loss_terms=(BPD_TERM,)):
     return metrics
 
 
+def evaluate_forecast_accuracy(accuracy_fn, dataset, batch_size, max_batches=None, seed=(0, 0)):
+    """Mean over batches of `accuracy_fn(x, seed) -> {name: accuracy}` on `dataset` (single
+    images, batched here); batch b draws its posterior noise from a seed derived from (seed, b)."""
+    batches = dataset.batch(int(batch_size))
+    if max_batches is not None:
+        batches = batches.take(int(max_batches))
+    base = noise_lib.as_seed(tf.constant(seed, tf.int32) % (2 ** 31 - 1))
+    sums, count = {}, 0
+    for index, x in enumerate(batches):
+        seed_b = tf.random.experimental.stateless_fold_in(base, index)
+        for name, value in accuracy_fn(tf.cast(x, tf.int32), seed_b).items():
+            sums[name] = sums.get(name, 0.0) + float(value)
+        count += 1
+    return {name: value / max(count, 1) for name, value in sums.items()}
+
+
 def _restore(checkpoint, prefix, partial=False):
     """Restores `prefix` into `checkpoint`, turning TF's errors into one CheckpointError."""
     try:
@@ -585,7 +684,10 @@ def load_trained(logdir_or_checkpoint):
 
     `logdir_or_checkpoint` is a run directory (its latest checkpoint is used) or a checkpoint
     prefix such as `logdir/checkpoints/ckpt-1000`. `config` is the parsed config.json plus
-    `checkpoint` (the restored prefix), `step` (its training step) and `logdir` (the run). Optimizer state is not loaded. Raises
+    `checkpoint` (the restored prefix), `step` (its training step), `logdir` (the run) and
+    `forecast_heads`: the restored forecasting heads of a run trained with `forecast_steps > 0`
+    (pass them to `sampling.sampler_for_model(..., heads=...)`), else None. Optimizer state is
+    not loaded. Raises
     CheckpointNotFoundError (a FileNotFoundError) when something is missing and CheckpointError
     (a ValueError) when the checkpoint is corrupt or does not fit the model, naming the path.
     """
@@ -596,7 +698,15 @@ def load_trained(logdir_or_checkpoint):
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{os.path.join(logdir, CONFIG_FILE)}: cannot build the model "
                               f"({e})") from e
+    try:
+        heads = heads_from_config(config.get("forecast"), model)
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{os.path.join(logdir, CONFIG_FILE)}: cannot build the "
+                              f"forecasting heads ({e})") from e
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-    _restore(tf.train.Checkpoint(step=step, model=model), prefix, partial=True)
-    config = dict(config, checkpoint=prefix, step=int(step), logdir=logdir)
+    parts = dict(step=step, model=model)
+    if heads is not None:
+        parts["terms"] = {"forecast": heads}
+    _restore(tf.train.Checkpoint(**parts), prefix, partial=True)
+    config = dict(config, checkpoint=prefix, step=int(step), logdir=logdir, forecast_heads=heads)
     return model, config
