@@ -17,7 +17,7 @@ train() {  # name, flags...
   $PY -m launch.train --logdir="$RUNS/$name" --dataset="$name" "$@"
 }
 train digits --num_resnets=2 --filters=32 --steps=1500 --batch_size=64
-train digits28_binary --num_resnets=2 --filters=32 --steps=1000 --batch_size=16
+train digits28_binary --num_resnets=2 --filters=32 --steps=2000 --batch_size=16 --dropout_rate=0.1
 
 for name in digits digits28_binary; do
   echo "== sampling $name with every method (the same samples, different ARM calls)"
