@@ -118,7 +118,7 @@ def make_heads(image_shape, num_categories, steps, filters, shared=True,
         heads.build((None, h, w, int(representation_channels)))
     else:
         heads = tfps_layers.UnsharedForecastHeads(steps, (h, w, c), num_categories, filters,
-                                             name="forecast_heads")
+                                                  name="forecast_heads")
         heads.build((None, h, w, c), (None, h, w, c, num_categories))
     return heads
 
