@@ -6,7 +6,9 @@
 * the KL of eq. 9 pairs each module with the right ARM conditional and never trains the ARM's
   output; the accuracies count what they say.
 """
+
 import dataclasses
+import functools
 
 import numpy as np
 import pytest
@@ -66,13 +68,23 @@ CASES = {  # name: (image_shape, K, T, trained)
 }
 
 
-@pytest.fixture(scope="module", params=sorted(CASES))
-def case(request):
-    image_shape, k, steps, trained = CASES[request.param]
+@functools.lru_cache(maxsize=None)
+def _make_case(name):
+    image_shape, k, steps, trained = CASES[name]
     model = _model(image_shape, k, seed=3)
     heads = _both_heads(model, steps)
     data = _train_jointly(model, heads) if trained else None
     return model, heads, data
+
+
+@pytest.fixture(scope="module", params=sorted(CASES))
+def case(request):
+    return _make_case(request.param)
+
+
+@pytest.fixture(scope="module", params=sorted(n for n, c in CASES.items() if c[3]))
+def trained_case(request):
+    return _make_case(request.param)
 
 
 def test_learned_methods_equal_the_ancestral_reference_and_are_fixed_points(case):
@@ -94,10 +106,8 @@ def test_learned_methods_equal_the_ancestral_reference_and_are_fixed_points(case
             assert int(result.arm_calls) == result.arm_calls_per_example.numpy().max()
 
 
-def test_briefly_trained_heads_learn_and_save_calls(case):
-    model, heads, data = case
-    if data is None:
-        pytest.skip("untrained case")
+def test_briefly_trained_heads_learn_and_save_calls(trained_case):
+    model, heads, data = trained_case
     # On the trained ARM, trained heads match its conditionals far better than fresh ones.
     arm_logits, h = model(data)
     noise = noise_lib.posterior_gumbel_noise(arm_logits, data, 0)
