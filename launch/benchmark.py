@@ -28,6 +28,7 @@ from absl import app
 from absl import flags
 
 from tfps import benchmarking
+from tfps import export
 from tfps import latent
 from tfps import sampling
 from tfps import scheduling
@@ -35,7 +36,8 @@ from tfps import summaries
 from tfps import training
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model", None, "A training run directory or checkpoint prefix.", required=True)
+flags.DEFINE_string("model", None, "A training run directory, a checkpoint prefix, or an exported "
+                                   "SavedModel (exported/<name>[/<version>]).", required=True)
 flags.DEFINE_list("methods", None, "Methods to measure (default: all the model offers). "
                                    "`ancestral` is always measured, as the reference.")
 flags.DEFINE_list("batch_sizes", ["1", "32"], "Batch sizes.")
@@ -64,14 +66,28 @@ def _check_batch_sizes(values):
     return all(v.strip().isdigit() and int(v) >= 1 for v in values)
 
 
+def load(path, jit_compile):
+    """(sampler, architecture, config, heads, decoder) for a run, checkpoint or exported SavedModel.
+
+    Through a SavedModel the export's own sampling loops are timed (its `jit_compile` was fixed
+    at export); `config` is then the export's training metadata, and decoding is not timed.
+    """
+    if export.is_export(path):
+        exported = export.load_exported(path)
+        metadata = exported.metadata
+        return exported, metadata["model"], metadata.get("training") or {}, None, None
+    model, config = training.load_trained(path)
+    heads = config.get("forecast_heads")
+    sampler = sampling.sampler_for_model(model, jit_compile=jit_compile, heads=heads)
+    decoder = latent.decoder_for(config)  # None unless the ARM models latents
+    return sampler, model.model_config(), config, heads, decoder
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     try:
-        model, config = training.load_trained(FLAGS.model)
-        heads = config.get("forecast_heads")
-        sampler = sampling.sampler_for_model(model, jit_compile=FLAGS.jit_compile, heads=heads)
-        decoder = latent.decoder_for(config)  # None unless the ARM models latents
+        sampler, architecture, config, heads, decoder = load(FLAGS.model, FLAGS.jit_compile)
         methods = FLAGS.methods or list(sampler.methods)
         for method in methods + (FLAGS.scheduled_methods if FLAGS.scheduled_samples else []):
             sampler.check_method(method)
@@ -79,9 +95,10 @@ def main(argv):
         raise app.UsageError(str(e)) from e
     batch_sizes = [int(b) for b in FLAGS.batch_sizes]
     seeds = range(FLAGS.num_seeds)
-    dataset = config.get("dataset", {}).get("name", "?")
+    dataset = (config.get("dataset") or {}).get("name", "?")
     title = (f"{dataset}: d = {sampler.num_variables}, K = {sampler.num_categories}, "
-             f"{model.num_resnets} resnets x {model.filters} filters"
+             f"{architecture['num_resnets']} resnets x {architecture['filters']} filters"
+             f"{', through the SavedModel' if export.is_export(FLAGS.model) else ''}"
              f"{'' if heads is None else f', {heads.method} heads T={heads.steps}'}"
              f"{', XLA' if FLAGS.jit_compile else ''}")
     if decoder is not None:
@@ -94,8 +111,8 @@ def main(argv):
     for row in rows:
         row.method = labels.get(row.method, row.method)
     if FLAGS.tfp_peer:
-        peer = benchmarking.tfp_pixelcnn_peer(model.image_shape, model.num_categories,
-                                              model.num_resnets, model.filters)
+        peer = benchmarking.tfp_pixelcnn_peer(sampler.image_shape, sampler.num_categories,
+                                              architecture["num_resnets"], architecture["filters"])
         ancestral = {r.batch_size: r.time_mean for r in rows if r.method == "ancestral"}
         peer_seeds = range(FLAGS.peer_seeds or FLAGS.num_seeds)
         rows += benchmarking.benchmark_tfp_peer(peer, sampler.num_variables, batch_sizes, peer_seeds,
@@ -111,7 +128,9 @@ def main(argv):
     if decoder is not None:
         decode_times = latent.time_decode(decoder, batch_sizes, seeds)
         footer = "\n\n".join(f for f in (footer, latent.decode_time_line(decode_times)) if f)
-    output = FLAGS.output or os.path.join(FLAGS.model.rstrip("/"), "benchmark")
+    exported_to = export.default_samples_dir(FLAGS.model)  # never write inside an export
+    output = FLAGS.output or os.path.join(exported_to or FLAGS.model.rstrip("/"), "benchmark")
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     table = benchmarking.write_results(
         rows, output, title, extra={"model": FLAGS.model, "dataset": dataset,
                                     "scheduling": scheduling_reports,
