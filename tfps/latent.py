@@ -556,26 +556,9 @@ def train_autoencoder(config, logdir):
         train_ds, _ = training._train_pipeline(config, start_step)
         logging.info("Training the autoencoder on %s for steps %d..%d: %s", info.name,
                      start_step, config.steps, json.dumps(new_run_config["model"]))
-        try:
-            for x in train_ds:
-                progress.add(train_step(x))
-                current = int(step)
-                if current % config.log_every == 0 or current == config.steps:
-                    train_mse = _log_progress(progress, current, config.steps,
-                                              float(optimizer.learning_rate), writers["train"])
-                with progress.pause():
-                    if current % config.eval_every == 0 and current < config.steps:
-                        validate(current)
-                    if current % config.checkpoint_every == 0 or current == config.steps:
-                        manager.save(checkpoint_number=current)
-                if current >= config.steps:
-                    break
-        except KeyboardInterrupt:
-            if training._saved_step(manager) != int(step):
-                manager.save(checkpoint_number=int(step))
-            logging.warning("Interrupted at step %d; saved %s", int(step),
-                            manager.latest_checkpoint)
-            raise
+        train_mse = training.run_steps(
+            train_ds, config, step, train_step, progress, optimizer,
+            lambda *args: _log_progress(*args, writers["train"]), validate, manager)
 
     final_step = int(step)
     if training._saved_step(manager) != final_step:

@@ -471,6 +471,39 @@ def _format_eta(seconds):
     return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
+def run_steps(train_ds, config, step, train_step, progress, optimizer, log_progress, validate,
+              manager):
+    """The resumable step loop shared by every trainer (the ARM, the autoencoder).
+
+    Runs `train_step` on batches of `train_ds` until `step` reaches `config.steps`; every
+    `log_every` steps calls `log_progress(progress, step, steps, learning_rate)` (its value is
+    returned at the end: the last logged training metric), every `eval_every` steps `validate`,
+    every `checkpoint_every` steps and at the end saves with `manager`. Ctrl-C saves the work done
+    since the last checkpoint before re-raising, so rerunning resumes from there.
+    """
+    last_logged = None
+    try:
+        for x in train_ds:
+            progress.add(train_step(x))
+            current = int(step)
+            if current % config.log_every == 0 or current == config.steps:
+                last_logged = log_progress(progress, current, config.steps,
+                                           float(optimizer.learning_rate))
+            with progress.pause():
+                if current % config.eval_every == 0 and current < config.steps:
+                    validate(current)
+                if current % config.checkpoint_every == 0 or current == config.steps:
+                    manager.save(checkpoint_number=current)
+            if current >= config.steps:
+                break
+    except KeyboardInterrupt:
+        if _saved_step(manager) != int(step):
+            manager.save(checkpoint_number=int(step))
+        logging.warning("Interrupted at step %d; saved %s", int(step), manager.latest_checkpoint)
+        raise
+    return last_logged
+
+
 def train(config, logdir, loss_terms=(BPD_TERM,)):
     """Trains (or resumes training of) a PixelCNN; returns the final metrics.
 
@@ -569,28 +602,9 @@ def train(config, logdir, loss_terms=(BPD_TERM,)):
         train_ds, _ = _train_pipeline(config, start_step, load_split("train"))
         logging.info("Training %s for steps %d..%d: %s", info.name, start_step, config.steps,
                      json.dumps(new_run_config["model"]))
-        try:
-            for x in train_ds:
-                values = train_step(x)
-                progress.add(values)
-                current = int(step)
-                if current % config.log_every == 0 or current == config.steps:
-                    train_bpd = _log_progress(progress, current, config.steps,
-                                              float(optimizer.learning_rate), writers["train"])
-                with progress.pause():
-                    if current % config.eval_every == 0 and current < config.steps:
-                        validate(current)
-                    if current % config.checkpoint_every == 0 or current == config.steps:
-                        manager.save(checkpoint_number=current)
-                if current >= config.steps:
-                    break
-        except KeyboardInterrupt:
-            # Ctrl-C keeps the work done since the last checkpoint; rerunning resumes from here.
-            if _saved_step(manager) != int(step):
-                manager.save(checkpoint_number=int(step))
-            logging.warning("Interrupted at step %d; saved %s", int(step),
-                            manager.latest_checkpoint)
-            raise
+        train_bpd = run_steps(train_ds, config, step, train_step, progress, optimizer,
+                              lambda *args: _log_progress(*args, writers["train"]),
+                              validate, manager)
 
     final_step = int(step)
     if _saved_step(manager) != final_step:
