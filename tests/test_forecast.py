@@ -16,20 +16,10 @@ import tensorflow as tf
 import keras
 
 import oracles
+from tiny_models import stripes as _stripes, tiny_model as _model
 from tfps import forecast
 from tfps import noise as noise_lib
-from tfps import pixelcnn, sampling, training
-
-
-def _model(image_shape, k, seed=0, filters=8):
-    keras.utils.set_random_seed(seed)
-    return pixelcnn.PixelCNN(image_shape, k, num_resnets=1, filters=filters, dropout_rate=0.0)
-
-
-def _stripes(image_shape, k):
-    h, w, c = image_shape
-    rows = np.arange(h)[:, None, None] + np.arange(c)[None, None, :]
-    return np.stack([np.broadcast_to((rows + s) % k, image_shape) for s in range(k)]).astype(np.int32)
+from tfps import sampling, training
 
 
 def _both_heads(model, steps):

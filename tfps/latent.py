@@ -363,7 +363,7 @@ def _field(default, help_text):
 
 
 @dataclasses.dataclass
-class AutoencoderConfig:
+class AutoencoderConfig(training.DictConfig):
     """Everything that defines an autoencoder run (`launch/train_autoencoder.py` flags).
 
     Defaults are the paper's (Appendix A.3: width 512, 4 x 8 x 8 latent with 128 categories,
@@ -401,13 +401,6 @@ class AutoencoderConfig:
                              f"autoencoder needs height and width divisible by {DOWNSAMPLING}")
         return self
 
-    def to_dict(self):
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values):
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in names})
 
 
 _RANGES = {

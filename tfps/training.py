@@ -70,8 +70,21 @@ def _field(default, help_text):
     return dataclasses.field(default=default, metadata={"help": help_text})
 
 
+class DictConfig:
+    """`to_dict` / `from_dict` for the config dataclasses written to config.json."""
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values):
+        """Builds a config from a dict, ignoring keys this version does not know."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+
 @dataclasses.dataclass
-class TrainConfig:
+class TrainConfig(DictConfig):
     """Everything that defines a training run (the launcher exposes each field as a flag).
 
     Defaults follow Table 4 (Default column); binary MNIST used 2 resnets of 60 filters. The
@@ -129,14 +142,6 @@ class TrainConfig:
                              f"got {self.forecast_steps}")
         return self
 
-    def to_dict(self):
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values):
-        """Builds a config from a dict, ignoring keys this version does not know."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in names})
 
 
 _AT_LEAST_ONE = ("filters", "batch_size", "steps", "checkpoint_every", "eval_every",
