@@ -96,8 +96,10 @@ def main(argv):
     batch_sizes = [int(b) for b in FLAGS.batch_sizes]
     seeds = range(FLAGS.num_seeds)
     dataset = (config.get("dataset") or {}).get("name", "?")
+    scales = architecture.get("num_scales", 1)
     title = (f"{dataset}: d = {sampler.num_variables}, K = {sampler.num_categories}, "
              f"{architecture['num_resnets']} resnets x {architecture['filters']} filters"
+             f"{'' if scales == 1 else f' x {scales} scales'}"
              f"{', through the SavedModel' if export.is_export(FLAGS.model) else ''}"
              f"{'' if heads is None else f', {heads.method} heads T={heads.steps}'}"
              f"{', XLA' if FLAGS.jit_compile else ''}")
@@ -112,7 +114,8 @@ def main(argv):
         row.method = labels.get(row.method, row.method)
     if FLAGS.tfp_peer:
         peer = benchmarking.tfp_pixelcnn_peer(sampler.image_shape, sampler.num_categories,
-                                              architecture["num_resnets"], architecture["filters"])
+                                              architecture["num_resnets"], architecture["filters"],
+                                              scales)
         ancestral = {r.batch_size: r.time_mean for r in rows if r.method == "ancestral"}
         peer_seeds = range(FLAGS.peer_seeds or FLAGS.num_seeds)
         rows += benchmarking.benchmark_tfp_peer(peer, sampler.num_variables, batch_sizes, peer_seeds,

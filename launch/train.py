@@ -13,10 +13,8 @@ takes the autoencoder's --dataset and --bits unless they are given.
 Rerunning with the same --logdir resumes from the latest checkpoint; a finished run is only
 evaluated. Prints the final test bits per dimension and writes logdir/metrics.json.
 """
-import dataclasses
 import os
 import sys
-import typing
 
 if __package__ in (None, ""):  # `python launch/train.py`: make the repository root importable.
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -25,50 +23,18 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from tfps import data as tfps_data
+from launch import config_flags
 from tfps import training
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("logdir", None, "Run directory: config.json, checkpoints/, TensorBoard "
                                     "events, metrics.json. Reused to resume.", required=True)
 
-_DEFINE = {int: flags.DEFINE_integer, float: flags.DEFINE_float, str: flags.DEFINE_string,
-           bool: flags.DEFINE_bool}
-_CONFIG_FIELDS = [f.name for f in dataclasses.fields(training.TrainConfig)]
-
-
-def _define_config_flags():
-    for field in dataclasses.fields(training.TrainConfig):
-        base = next((t for t in typing.get_args(field.type) if t is not type(None)), field.type)
-        help_text = field.metadata["help"]
-        if field.name == "dataset":
-            help_text += f" One of: {', '.join(tfps_data.DATASETS)}."
-        _DEFINE[base](field.name, field.default, help_text)
-
-
-_define_config_flags()
-
-
-def _register_validators():
-    for name in _CONFIG_FIELDS:
-        def check(value, name=name):
-            try:
-                training.check_field(name, value)
-            except ValueError as e:
-                raise flags.ValidationError(str(e)) from e
-            return True
-        flags.register_validator(name, check)
-
-    @flags.multi_flags_validator(["dataset", "bits", "forecast_steps"])
-    def _check_dataset(values):
-        try:  # The bit depth must suit the dataset, and the forecast window fit in its d.
-            training.TrainConfig(**values).validate()
-        except ValueError as e:
-            raise flags.ValidationError(str(e)) from e
-        return True
-
-
-_register_validators()
+# The bit depth must suit the dataset, the forecast window fit in its d, the scales its size.
+_CONFIG_FIELDS = config_flags.define_config_flags(
+    training.TrainConfig, training.check_field,
+    check_together=("dataset", "bits", "forecast_steps", "num_scales"),
+    check_values=lambda values: training.TrainConfig(**values).validate())
 
 
 def main(argv):

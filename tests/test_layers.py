@@ -27,6 +27,30 @@ def test_shifted_conv_sees_only_rows_above_and_columns_left(shift, kernel, expec
     assert _receptive_field(layer, (6, 6, 2), (3, 2)) == expected
 
 
+@pytest.mark.parametrize("shift,kernel,expected", [
+    # Output (1, 2) of a stride-2 conv sees what input (2, 4) sees: rows 1..2, cols 3..5 / 3..4.
+    ("down", (2, 3), {(r, c) for r in (1, 2) for c in (3, 4, 5)}),
+    ("down_right", (2, 2), {(r, c) for r in (1, 2) for c in (3, 4)}),
+])
+def test_strided_shifted_conv_sees_what_its_full_resolution_position_sees(shift, kernel, expected):
+    layer = layers.ShiftedConv2D(4, kernel, shift, strides=2)
+    assert layer(tf.zeros((1, 7, 8, 2))).shape == (1, 4, 4, 4)
+    assert _receptive_field(layer, (7, 8, 2), (1, 2)) == expected
+
+
+@pytest.mark.parametrize("shift,expected", [
+    # High-resolution (5, 5) hears low-resolution rows a with 2a <= 5 <= 2a + 1 ...
+    ("down", {(2, 2), (2, 3)}),     # ... and columns b with 2b - 1 <= 5 <= 2b + 1;
+    ("down_right", {(2, 2)}),       # ... and columns b with 2b <= 5 <= 2b + 1.
+])
+def test_shifted_transposed_conv_reaches_only_positions_at_or_after_2a_2b(shift, expected):
+    layer = layers.ShiftedConv2DTranspose(3, shift)
+    assert layer(tf.zeros((1, 4, 4, 2)), size=(7, 8)).shape == (1, 7, 8, 3)
+    assert _receptive_field(lambda x: layer(x, size=(7, 8)), (4, 4, 2), (5, 5)) == expected
+    clone = layers.ShiftedConv2DTranspose.from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+
+
 def test_shifted_conv_keeps_spatial_shape_and_round_trips_config():
     layer = layers.ShiftedConv2D(5, (2, 3), "down")
     assert layer(tf.zeros((2, 7, 4, 3))).shape == (2, 7, 4, 5)

@@ -87,6 +87,11 @@ def test_config_validation_names_the_field():
             training.TrainConfig(**{field: value}).validate()
     with pytest.raises(ValueError, match="bits"):
         training.TrainConfig(dataset="digits", bits=3).validate()
+    with pytest.raises(ValueError, match="num_scales"):
+        training.TrainConfig(num_scales=0).validate()
+    with pytest.raises(ValueError, match="num_scales=5 is too many for digits's 8x8"):
+        training.TrainConfig(dataset="digits", num_scales=5).validate()
+    training.TrainConfig(dataset="digits", num_scales=4).validate()
     training.TrainConfig().validate()
 
 
@@ -116,6 +121,19 @@ def test_loss_falls_on_digits(tmp_path, tiny_config):
     assert metrics["validation_bpd"] < LOG2_17 - 1.0
     with open(tmp_path / training.METRICS_FILE) as f:
         assert json.load(f)["test_bpd"] == pytest.approx(metrics["test_bpd"])
+
+
+@pytest.mark.parametrize("overrides", [dict(num_resnets=0), dict(num_scales=3)])
+def test_other_architectures_train_and_reload(tmp_path, tiny_config, overrides):
+    """No resnets (the up stream gets no gradient) and the 3-scale hierarchy both train, and
+    the reloaded model gives the test bpd the run reported."""
+    metrics = training.train(tiny_config(steps=3, checkpoint_every=3, **overrides), str(tmp_path))
+    assert metrics["step"] == 3 and math.isfinite(metrics["test_bpd"])
+    model, config = training.load_trained(str(tmp_path))
+    for name, value in overrides.items():
+        assert getattr(model, name) == value == config["model"][name]
+    test, _ = tfps_data.load("digits", "test")
+    assert training.evaluate_bpd(model, test, 64) == pytest.approx(metrics["test_bpd"], rel=1e-5)
 
 
 def test_run_directory_contents(tiny_run):
@@ -190,6 +208,24 @@ def test_conflicting_config_in_existing_logdir_raises(tmp_path, tiny_run, tiny_c
         training.train(tiny_config(dataset="digits28_binary"), logdir)
     assert open(os.path.join(logdir, training.CONFIG_FILE)).read() == before
     assert checkpoint_numbers(logdir) == [10, 20]
+    with pytest.raises(training.ConfigConflictError, match="model.num_scales: 1 in the run, 2"):
+        training.train(tiny_config(num_scales=2), logdir)
+
+
+def test_runs_from_before_num_scales_resume_and_load(tmp_path, tiny_run, tiny_config):
+    """A config.json without `num_scales` (written before it existed) means one scale."""
+    logdir = str(tmp_path / "run")
+    shutil.copytree(tiny_run[0], logdir)
+    path = os.path.join(logdir, training.CONFIG_FILE)
+    with open(path) as f:
+        config = json.load(f)
+    del config["model"]["num_scales"]
+    with open(path, "w") as f:
+        json.dump(config, f)
+    model, _ = training.load_trained(logdir)
+    assert model.num_scales == 1
+    training.train(tiny_config(steps=21), logdir)
+    assert checkpoint_numbers(logdir)[-1] == 21
 
 
 # ----------------------------------------------------------------------------- load_trained
@@ -282,6 +318,7 @@ def test_launcher_trains_and_reports_test_bpd(tmp_path):
     (["--steps=0"], "steps must be >= 1"),
     (["--batch_size=0"], "batch_size must be >= 1"),
     (["--dataset=digits", "--forecast_steps=64"], "forecast_steps must be below d = 64"),
+    (["--num_scales=0"], "num_scales must be >= 1"),
 ])
 def test_launcher_rejects_bad_flags(tmp_path, args, expected):
     result = run_launcher([f"--logdir={tmp_path / 'run'}"] + args, module=True)

@@ -6,10 +6,11 @@ import keras
 from tfps import pixelcnn
 
 
-def tiny_model(image_shape, k, seed=0, filters=8):
+def tiny_model(image_shape, k, seed=0, filters=8, num_scales=1):
     """An untrained 1-resnet PixelCNN without dropout, seeded."""
     keras.utils.set_random_seed(seed)
-    return pixelcnn.PixelCNN(image_shape, k, num_resnets=1, filters=filters, dropout_rate=0.0)
+    return pixelcnn.PixelCNN(image_shape, k, num_resnets=1, filters=filters, dropout_rate=0.0,
+                             num_scales=num_scales)
 
 
 def stripes(image_shape, k):
@@ -19,9 +20,9 @@ def stripes(image_shape, k):
     return np.stack([np.broadcast_to((rows + s) % k, image_shape) for s in range(k)]).astype(np.int32)
 
 
-def trained_model(image_shape, k, steps=60, seed=3):
+def trained_model(image_shape, k, steps=60, seed=3, num_scales=1):
     """A tiny model fitted for `steps` Adam steps to `stripes`, so forecasts are often right."""
-    model = tiny_model(image_shape, k, seed=seed)
+    model = tiny_model(image_shape, k, seed=seed, num_scales=num_scales)
     data = stripes(image_shape, k)
     optimizer = keras.optimizers.Adam(0.02)
     for _ in range(steps):

@@ -98,15 +98,15 @@ def benchmark_sampler(sampler, methods, batch_sizes=(1, 32), seeds=range(10), lo
     return rows
 
 
-def tfp_pixelcnn_peer(image_shape, num_categories, num_resnets, filters):
+def tfp_pixelcnn_peer(image_shape, num_categories, num_resnets, filters, num_scales=1):
     """The peer baseline: TFP's PixelCNN++ distribution with a network of the same size.
 
-    One hierarchy (tfps's ARM has one scale), the same number of resnets and filters, values in
-    [0, K - 1]. Untrained: only its sampling time matters here.
+    As many hierarchies as tfps's ARM has scales, the same number of resnets and filters, values
+    in [0, K - 1]. Untrained: only its sampling time matters here.
     """
     import tensorflow_probability as tfp  # heavy import, only when the peer row is asked for
     return tfp.distributions.PixelCNN(
-        image_shape=tuple(image_shape), num_resnet=num_resnets, num_hierarchies=1,
+        image_shape=tuple(image_shape), num_resnet=num_resnets, num_hierarchies=num_scales,
         num_filters=filters, num_logistic_mix=5, dropout_p=0.0, use_weight_norm=False,
         use_data_init=False, high=num_categories - 1)
 

@@ -45,9 +45,13 @@ class ShiftedConv2D(keras.layers.Layer):
     left: output (i, j) sees rows i - kh + 1 .. i and columns j - kw + 1 .. j.
     Combined with one `down_shift` / `right_shift` of the stream input these give strictly causal
     features (the current pixel is excluded).
+
+    `strides=2` halves the resolution for the multi-scale PixelCNN (PixelCNN++ downsampling):
+    output (a, b) sees input rows 2a - kh + 1 .. 2a (and columns up to 2b + (kw-1)/2 for `down`,
+    up to 2b for `down_right`), i.e. what input (2a, 2b) sees, so causality is kept.
     """
 
-    def __init__(self, filters, kernel_size, shift="down", **kwargs):
+    def __init__(self, filters, kernel_size, shift="down", strides=1, **kwargs):
         super().__init__(**kwargs)
         if shift not in ("down", "down_right"):
             raise ValueError(f"shift must be 'down' or 'down_right', got {shift!r}")
@@ -57,11 +61,13 @@ class ShiftedConv2D(keras.layers.Layer):
         self.filters = int(filters)
         self.kernel_size = (int(kh), int(kw))
         self.shift = shift
+        self.strides = int(strides)
         if shift == "down":
             self._padding = [[0, 0], [kh - 1, 0], [(kw - 1) // 2, (kw - 1) // 2], [0, 0]]
         else:
             self._padding = [[0, 0], [kh - 1, 0], [kw - 1, 0], [0, 0]]
-        self.conv = keras.layers.Conv2D(self.filters, self.kernel_size, padding="valid")
+        self.conv = keras.layers.Conv2D(self.filters, self.kernel_size, strides=self.strides,
+                                        padding="valid")
 
     def build(self, input_shape):
         self.conv.build(self._padded_shape(input_shape))
@@ -76,7 +82,44 @@ class ShiftedConv2D(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters,
-                "kernel_size": self.kernel_size, "shift": self.shift}
+                "kernel_size": self.kernel_size, "shift": self.shift, "strides": self.strides}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ShiftedConv2DTranspose(keras.layers.Layer):
+    """Causal 2x upsampling (PixelCNN++ `down_shifted_deconv2d` / `down_right_shifted_deconv2d`).
+
+    A stride-2 transposed convolution with a `[2, 3]` (`down`) or `[2, 2]` (`down_right`) kernel,
+    cropped to the `size` of the stream it feeds: low-resolution (a, b) reaches high-resolution
+    rows 2a .. 2a + 1 and columns 2b - 1 .. 2b + 1 (`down`) or 2b .. 2b + 1 (`down_right`). A
+    low-resolution feature made by a stride-2 `ShiftedConv2D` from the stream at (2a, 2b) sees only
+    what that stream sees at (2a, 2b), which is a subset of what it sees at (i, j) whenever
+    2a <= i and 2b <= j (raster order); for the `down` stream only rows matter. So the upsampled
+    stream stays causal.
+
+    Call: `layer(x, size=(H, W))` with x `[B, h, w, F]` and size `(H, W)`, H <= 2h, W <= 2w.
+    """
+
+    def __init__(self, filters, shift="down", **kwargs):
+        super().__init__(**kwargs)
+        if shift not in ("down", "down_right"):
+            raise ValueError(f"shift must be 'down' or 'down_right', got {shift!r}")
+        self.filters = int(filters)
+        self.shift = shift
+        self.kernel_size = (2, 3) if shift == "down" else (2, 2)
+        self._first_column = 1 if shift == "down" else 0
+        self.deconv = keras.layers.Conv2DTranspose(self.filters, self.kernel_size, strides=2,
+                                                   padding="valid")
+
+    def build(self, input_shape):
+        self.deconv.build(input_shape)
+
+    def call(self, x, size):
+        y = self.deconv(x)
+        return y[:, :size[0], self._first_column:self._first_column + size[1]]
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "shift": self.shift}
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -105,11 +148,13 @@ class GatedResnet(keras.layers.Layer):
         self.dropout = keras.layers.Dropout(self.dropout_rate)
 
     def build(self, x_shape, aux_shape=None):
+        """`aux_shape`: the auxiliary input's shape (default: that of x)."""
         doubled = tuple(x_shape[:-1]) + (2 * self.filters,)
         self.conv_in.build(doubled)
         self.conv_out.build(doubled)
         if self.use_aux:
-            self.nin_aux.build(doubled)
+            aux_channels = self.filters if aux_shape is None else aux_shape[-1]
+            self.nin_aux.build(tuple(x_shape[:-1]) + (2 * aux_channels,))
 
     def call(self, x, aux=None, training=False):
         c1 = self.conv_in(concat_elu(x))

@@ -8,11 +8,19 @@ normalisation, and masking so that channels are autoregressive at each location.
 
 over the raster-then-channel ordering i = (h * W + w) * C + c.
 
-Architecture (one scale, no blind spot):
+Architecture (no blind spot):
   * up stream u:       down_shift(ShiftedConv[2,3](x))             sees rows < h
   * up-left stream ul: down_shift(ShiftedConv[1,3](x)) + right_shift(ShiftedConv[2,1] down-right (x))
                                                                     sees pixels before (h, w)
-  * `num_resnets` pairs of gated resnets (concat_elu, dropout); ul's resnet takes u as aux input.
+  * `num_scales=1` (the default): `num_resnets` pairs of gated resnets (concat_elu, dropout); ul's
+    resnet takes u as aux input.
+  * `num_scales=S > 1`: the PixelCNN++ hierarchy (Salimans et al. 2017, Figure 2), as in the
+    paper's models (Appendix A.1: three scales). An up pass of `num_resnets` pairs per scale with
+    a stride-2 shifted convolution between scales (28 -> 14 -> 7), then a down pass back up the
+    scales (`num_resnets` pairs at the coarsest, `num_resnets + 1` at the others, stride-2 shifted
+    transposed convolutions between them), each down-pass block taking the up pass's output at the
+    same place as aux input (u: the u skip; ul: [u, ul skip]). The receptive field covers every
+    earlier pixel for `num_scales=3` on 28x28 images.
   * h = elu(ul): the representation that forecasting heads share (section 2.2, eq. 6).
   * `ChannelAutoregressiveHead` maps h and x[h, w, <c] to logits[h, w, c, :].
 
@@ -27,8 +35,11 @@ import keras
 
 from tfps import layers as tfps_layers
 
-PAPER_DEFAULT = dict(num_resnets=5, filters=162, dropout_rate=0.5)
-PAPER_BINARY_MNIST = dict(num_resnets=2, filters=60, dropout_rate=0.5)
+PAPER_DEFAULT = dict(num_resnets=5, filters=162, dropout_rate=0.5, num_scales=3)
+PAPER_BINARY_MNIST = dict(num_resnets=2, filters=60, dropout_rate=0.5, num_scales=3)
+# Constructor arguments added after the first release, with the value that older configs
+# (config.json, exported SavedModels) meant by leaving them out.
+CONFIG_DEFAULTS = dict(num_scales=1)
 
 
 @keras.saving.register_keras_serializable(package=tfps_layers.PACKAGE)
@@ -42,10 +53,11 @@ class PixelCNN(keras.Model):
       filters: width of both streams (paper: 162; binary MNIST 60).
       dropout_rate: dropout inside the gated resnets during training (paper: 0.5).
       head_hidden: hidden units per channel in the channel head (default: `filters`).
+      num_scales: resolutions of the PixelCNN++ hierarchy (1: one scale, no down pass; paper: 3).
     """
 
     def __init__(self, image_shape, num_categories, num_resnets=5, filters=162,
-                 dropout_rate=0.5, head_hidden=None, **kwargs):
+                 dropout_rate=0.5, head_hidden=None, num_scales=1, **kwargs):
         super().__init__(**kwargs)
         image_shape = tuple(int(s) for s in image_shape)
         if len(image_shape) != 3 or min(image_shape) < 1:
@@ -54,32 +66,67 @@ class PixelCNN(keras.Model):
             raise ValueError(f"num_categories must be >= 2, got {num_categories}")
         if int(num_resnets) < 0 or int(filters) < 1:
             raise ValueError(f"need num_resnets >= 0 and filters >= 1, got {num_resnets}, {filters}")
+        if int(num_scales) < 1:
+            raise ValueError(f"num_scales must be >= 1, got {num_scales}")
+        if 2 ** (int(num_scales) - 1) > min(image_shape[:2]):
+            raise ValueError(f"num_scales={num_scales} halves a {image_shape[0]}x{image_shape[1]} "
+                             f"image below one pixel; use at most "
+                             f"{1 + int(math.log2(min(image_shape[:2])))}")
         self.image_shape = image_shape
         self.num_categories = int(num_categories)
         self.num_resnets = int(num_resnets)
         self.filters = int(filters)
         self.dropout_rate = float(dropout_rate)
         self.head_hidden = int(head_hidden or filters)
+        self.num_scales = int(num_scales)
         f = self.filters
         self.u_init = tfps_layers.ShiftedConv2D(f, (2, 3), "down", name="u_init")
         self.ul_init_up = tfps_layers.ShiftedConv2D(f, (1, 3), "down", name="ul_init_up")
         self.ul_init_left = tfps_layers.ShiftedConv2D(f, (2, 1), "down_right", name="ul_init_left")
         # Blocks are direct attributes, not a list: tf.train.Checkpoint does not track the lists
         # of a Keras 3 layer, and checkpoints must hold every weight.
-        for i in range(self.num_resnets):
-            setattr(self, f"u_resnet_{i}",
-                    tfps_layers.GatedResnet(f, "down", self.dropout_rate, name=f"u_resnet_{i}"))
-            setattr(self, f"ul_resnet_{i}",
+        for name in self._block_names():
+            setattr(self, f"u_{name}",
+                    tfps_layers.GatedResnet(f, "down", self.dropout_rate, use_aux=name.startswith(
+                        "down_"), name=f"u_{name}"))
+            setattr(self, f"ul_{name}",
                     tfps_layers.GatedResnet(f, "down_right", self.dropout_rate, use_aux=True,
-                                            name=f"ul_resnet_{i}"))
+                                            name=f"ul_{name}"))
+        for scale in range(1, self.num_scales):
+            setattr(self, f"u_downsample_{scale}", tfps_layers.ShiftedConv2D(
+                f, (2, 3), "down", strides=2, name=f"u_downsample_{scale}"))
+            setattr(self, f"ul_downsample_{scale}", tfps_layers.ShiftedConv2D(
+                f, (2, 2), "down_right", strides=2, name=f"ul_downsample_{scale}"))
+            setattr(self, f"u_upsample_{scale}", tfps_layers.ShiftedConv2DTranspose(
+                f, "down", name=f"u_upsample_{scale}"))
+            setattr(self, f"ul_upsample_{scale}", tfps_layers.ShiftedConv2DTranspose(
+                f, "down_right", name=f"ul_upsample_{scale}"))
         self.head = tfps_layers.ChannelAutoregressiveHead(
             image_shape[2], self.num_categories, self.head_hidden, name="channel_head")
         self.build((None,) + image_shape)
 
-    def resnet_pairs(self):
-        """[(up block, up-left block)] in order."""
-        return [(getattr(self, f"u_resnet_{i}"), getattr(self, f"ul_resnet_{i}"))
-                for i in range(self.num_resnets)]
+    def _block_names(self, scale=None, down=False):
+        """Names of the gated-resnet pairs (attribute suffixes), in call order.
+
+        One scale keeps the original names `resnet_i` (checkpoints from before `num_scales` load).
+        Several scales: `up_s_i` (the up pass at scale s, 0 = full resolution) and `down_s_i`.
+        Without arguments: every pair of the model.
+        """
+        if self.num_scales == 1:
+            return [f"resnet_{i}" for i in range(self.num_resnets)]
+        if scale is None:
+            return ([n for s in range(self.num_scales) for n in self._block_names(s)]
+                    + [n for s in reversed(range(self.num_scales))
+                       for n in self._block_names(s, down=True)])
+        if not down:
+            return [f"up_{scale}_{i}" for i in range(self.num_resnets)]
+        count = self.num_resnets + (0 if scale == self.num_scales - 1 else 1)
+        return [f"down_{scale}_{i}" for i in range(count)]
+
+    def resnet_pairs(self, scale=None, down=False):
+        """[(up-stream block, up-left-stream block)] in call order (see `_block_names`)."""
+        return [(getattr(self, f"u_{name}"), getattr(self, f"ul_{name}"))
+                for name in self._block_names(scale, down)]
 
     @property
     def num_variables(self):
@@ -98,9 +145,25 @@ class PixelCNN(keras.Model):
         self.u_init.build(x_in)
         self.ul_init_up.build(x_in)
         self.ul_init_left.build(x_in)
-        for u_block, ul_block in self.resnet_pairs():
-            u_block.build(stream)
-            ul_block.build(stream)
+        if self.num_scales == 1:
+            for u_block, ul_block in self.resnet_pairs():
+                u_block.build(stream)
+                ul_block.build(stream)
+        else:
+            # Only channel counts matter to these layers; spatial sizes are left open.
+            at_scale = (b, None, None, self.filters)
+            skip_pair = (b, None, None, 2 * self.filters)
+            for scale in range(self.num_scales):
+                for u_block, ul_block in self.resnet_pairs(scale):
+                    u_block.build(at_scale)
+                    ul_block.build(at_scale)
+                for u_block, ul_block in self.resnet_pairs(scale, down=True):
+                    u_block.build(at_scale, at_scale)
+                    ul_block.build(at_scale, skip_pair)
+            for scale in range(1, self.num_scales):
+                for stream_name in ("u", "ul"):
+                    getattr(self, f"{stream_name}_downsample_{scale}").build(at_scale)
+                    getattr(self, f"{stream_name}_upsample_{scale}").build(at_scale)
         self.head.build(stream, (b, h, w, c, self.num_categories))
         self.built = True
 
@@ -124,9 +187,12 @@ class PixelCNN(keras.Model):
         u = tfps_layers.down_shift(self.u_init(flat))
         ul = (tfps_layers.down_shift(self.ul_init_up(flat))
               + tfps_layers.right_shift(self.ul_init_left(flat)))
-        for u_block, ul_block in self.resnet_pairs():
-            u = u_block(u, training=training)
-            ul = ul_block(ul, aux=u, training=training)
+        if self.num_scales == 1:
+            for u_block, ul_block in self.resnet_pairs():
+                u = u_block(u, training=training)
+                ul = ul_block(ul, aux=u, training=training)
+        else:
+            u, ul = self._hierarchy(u, ul, training)
         h = tf.nn.elu(ul)
         logits = self.head(h, x_onehot)
         return logits, h
@@ -135,13 +201,39 @@ class PixelCNN(keras.Model):
         return {**super().get_config(), "image_shape": self.image_shape,
                 "num_categories": self.num_categories, "num_resnets": self.num_resnets,
                 "filters": self.filters, "dropout_rate": self.dropout_rate,
-                "head_hidden": self.head_hidden}
+                "head_hidden": self.head_hidden, "num_scales": self.num_scales}
+
+    def _hierarchy(self, u, ul, training):
+        """The multi-scale PixelCNN++ body: up pass, then down pass with skips. -> (u, ul)."""
+        u_skips, ul_skips = [u], [ul]
+        for scale in range(self.num_scales):
+            if scale > 0:
+                u = getattr(self, f"u_downsample_{scale}")(u)
+                ul = getattr(self, f"ul_downsample_{scale}")(ul)
+                u_skips.append(u)
+                ul_skips.append(ul)
+            for u_block, ul_block in self.resnet_pairs(scale):
+                u = u_block(u, training=training)
+                ul = ul_block(ul, aux=u, training=training)
+                u_skips.append(u)
+                ul_skips.append(ul)
+        u, ul = u_skips.pop(), ul_skips.pop()
+        for scale in reversed(range(self.num_scales)):
+            if scale < self.num_scales - 1:
+                size = tf.shape(u_skips[-1])[1:3]
+                u = getattr(self, f"u_upsample_{scale + 1}")(u, size=size)
+                ul = getattr(self, f"ul_upsample_{scale + 1}")(ul, size=size)
+            for u_block, ul_block in self.resnet_pairs(scale, down=True):
+                u = u_block(u, aux=u_skips.pop(), training=training)
+                ul = ul_block(ul, aux=tf.concat([u, ul_skips.pop()], axis=-1), training=training)
+        return u, ul
 
     def model_config(self):
         """The constructor arguments as plain JSON-able values (written next to checkpoints)."""
         return {"image_shape": list(self.image_shape), "num_categories": self.num_categories,
                 "num_resnets": self.num_resnets, "filters": self.filters,
-                "dropout_rate": self.dropout_rate, "head_hidden": self.head_hidden}
+                "dropout_rate": self.dropout_rate, "head_hidden": self.head_hidden,
+                "num_scales": self.num_scales}
 
 
 def validate_images(x, image_shape, num_categories, name="x"):
@@ -178,6 +270,11 @@ def bits_per_dim(logits, x):
     return -log_prob(logits, x) / (d * math.log(2.0))
 
 
+def full_model_config(config):
+    """A `model_config()` dict with the arguments older configs left out filled in."""
+    return {**CONFIG_DEFAULTS, **config}
+
+
 def build_model(config):
     """PixelCNN from a `model_config()` dict (as written next to checkpoints)."""
-    return PixelCNN(**config)
+    return PixelCNN(**full_model_config(config))

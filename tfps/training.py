@@ -97,6 +97,8 @@ class TrainConfig(DictConfig):
     data_dir: str | None = _field(None, "Directory for downloaded datasets (None: default).")
     num_resnets: int = _field(5, "Gated resnets per PixelCNN stream (paper: 5; binary MNIST: 2).")
     filters: int = _field(162, "Filters per layer (paper: 162; binary MNIST: 60).")
+    num_scales: int = _field(1, "Resolutions of the PixelCNN++ hierarchy (paper: 3; 1: one "
+                                "scale, no down pass).")
     dropout_rate: float = _field(0.5, "Dropout rate inside the gated resnets (paper: 0.5).")
     head_hidden: int | None = _field(None, "Hidden units per channel of the channel head "
                                               "(None: filters).")
@@ -137,6 +139,10 @@ class TrainConfig(DictConfig):
             check_field(field.name, getattr(self, field.name))
         info = tfps_data.dataset_info(self.dataset, self.bits)  # ValueError: unknown name / bits.
         d = int(np.prod(info.image_shape))
+        if 2 ** (self.num_scales - 1) > min(info.image_shape[:2]):
+            raise ValueError(f"num_scales={self.num_scales} is too many for {self.dataset}'s "
+                             f"{info.image_shape[0]}x{info.image_shape[1]} images: each scale "
+                             f"halves them")
         if self.forecast_steps >= d:
             raise ValueError(f"forecast_steps must be below d = {d} for {self.dataset}, "
                              f"got {self.forecast_steps}")
@@ -148,6 +154,7 @@ _AT_LEAST_ONE = ("filters", "batch_size", "steps", "checkpoint_every", "eval_eve
                  "log_every", "keep_checkpoints")
 _RANGES = {  # name: (predicate, what the value must be)
     "num_resnets": (lambda v: v >= 0, ">= 0"),
+    "num_scales": (lambda v: v >= 1, ">= 1"),
     **{name: (lambda v: v >= 1, ">= 1") for name in _AT_LEAST_ONE},
     "head_hidden": (lambda v: v is None or v >= 1, ">= 1 (or None)"),
     "forecast_steps": (lambda v: v >= 0, ">= 0"),
@@ -351,6 +358,8 @@ def check_compatible(existing, new, path):
     problems = []
     for section in ("model", "dataset", "forecast"):
         old_s, new_s = existing.get(section) or {}, new.get(section) or {}
+        if section == "model":  # A run from before an argument existed meant its default.
+            old_s, new_s = pixelcnn.full_model_config(old_s), pixelcnn.full_model_config(new_s)
         for key in sorted(set(old_s) | set(new_s)):
             if old_s.get(key) != new_s.get(key):
                 problems.append(f"{section}.{key}: {old_s.get(key)!r} in the run, "
@@ -530,7 +539,8 @@ def train(config, logdir, loss_terms=(BPD_TERM,)):
     info, load_split, described = _data_source(config)
     model = pixelcnn.PixelCNN(image_shape=info.image_shape, num_categories=info.num_categories,
                               num_resnets=config.num_resnets, filters=config.filters,
-                              dropout_rate=config.dropout_rate, head_hidden=config.head_hidden)
+                              dropout_rate=config.dropout_rate, head_hidden=config.head_hidden,
+                              num_scales=config.num_scales)
     new_run_config = run_config(config, model, info)
     new_run_config["dataset"].update(described)
     config_path = os.path.join(logdir, CONFIG_FILE)
@@ -573,11 +583,14 @@ def train(config, logdir, loss_terms=(BPD_TERM,)):
         seed = tf.stack([tf.constant(config.seed, tf.int32), tf.cast(step, tf.int32)])
         with tf.GradientTape() as tape:
             total, values = compute_loss(model, x, loss_terms, training=True, seed=seed)
-        grads = tape.gradient(total, variables)
+        # Weights the loss does not reach (e.g. the up stream of a model without resnets) have no
+        # gradient; like PyTorch's Adam, leave them alone instead of failing.
+        pairs = [(g, v) for g, v in zip(tape.gradient(total, variables), variables)
+                 if g is not None]
         if weight_decay > 0.0:
             # PyTorch Adam(weight_decay=...): L2 gradient added before the moment estimates.
-            grads = [g + weight_decay * tf.convert_to_tensor(v) for g, v in zip(grads, variables)]
-        optimizer.apply_gradients(zip(grads, variables))
+            pairs = [(g + weight_decay * tf.convert_to_tensor(v), v) for g, v in pairs]
+        optimizer.apply_gradients(pairs)
         step.assign_add(1)
         return values
 
