@@ -27,6 +27,7 @@ def test_dataset_names_and_default():
     assert data.DATASETS == (
         "digits",
         "digits28_binary",
+        "digits28_binary_centred",
         "digits32",
         "binarized_mnist",
         "cifar10",
@@ -42,6 +43,7 @@ def test_dataset_names_and_default():
         ("digits", None, (8, 8, 1), 17, None),
         ("digits28_binary", None, (28, 28, 1), 2, 1),
         ("digits28_binary", 1, (28, 28, 1), 2, 1),
+        ("digits28_binary_centred", None, (28, 28, 1), 2, 1),
         ("digits32", None, (32, 32, 1), 256, 8),
         ("digits32", 4, (32, 32, 1), 16, 4),
         ("binarized_mnist", None, (28, 28, 1), 2, 1),
@@ -63,7 +65,8 @@ def test_dataset_info(name, bits, image_shape, num_categories, expected_bits):
 
 @pytest.mark.parametrize("split", data.SPLITS)
 @pytest.mark.parametrize("name, num_categories",
-                         [("digits", 17), ("digits28_binary", 2), ("digits32", 256)])
+                         [("digits", 17), ("digits28_binary", 2), ("digits28_binary_centred", 2),
+                          ("digits32", 256)])
 def test_embedded_split_shapes_dtypes_and_values(name, num_categories, split):
     images, info = data.load_numpy(name, split)
     assert info == data.dataset_info(name)
@@ -105,6 +108,7 @@ def test_embedded_splits_are_deterministic(name):
     data._digits_split_indices.cache_clear()
     data._digits_images.cache_clear()
     data._digits28_binary_images.cache_clear()
+    data._digits28_binary_centred_images.cache_clear()
     data._digits32_images.cache_clear()
     for split in data.SPLITS:
         np.testing.assert_array_equal(data.load_numpy(name, split)[0], first[split])
@@ -116,12 +120,18 @@ def test_embedded_arrays_returned_are_copies():
     assert data.load_numpy("digits28_binary", "test")[0].max() == 1
 
 
-def test_digits28_binary_looks_like_the_digits():
-    binary, _ = data.load_numpy("digits28_binary", "train")
+@pytest.mark.parametrize("name,crop", [("digits28_binary", 0), ("digits28_binary_centred", 4)])
+def test_digits28_binary_looks_like_the_digits(name, crop):
+    binary, _ = data.load_numpy(name, "train")
     digits, _ = data.load_numpy("digits", "train")
     # Both values occur in every image: no blank or saturated images.
     flat_binary = binary.reshape(len(binary), -1)
     assert flat_binary.min(axis=1).max() == 0 and flat_binary.max(axis=1).min() == 1
+    if crop:  # MNIST's layout: the 20x20 digit box has a blank margin of `crop` pixels.
+        margin = np.ones((28, 28), bool)
+        margin[crop:-crop, crop:-crop] = False
+        assert not binary[:, margin].any()
+        binary = binary[:, crop:-crop, crop:-crop]
 
     downsampled = tf.image.resize(binary.astype(np.float32), (8, 8), method="area").numpy()
 

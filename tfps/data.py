@@ -12,7 +12,12 @@ Datasets and splits (train / validation / test):
     test, the next 180 validation, the remaining 1257 train; each split keeps the original order.
   * `digits28_binary` (embedded, offline): a stand-in with the shape of binary MNIST. The same
     digits scaled to [0, 1], upsampled bilinearly to 28x28 and binarised at 0.5: 28x28x1, K = 2.
-    Same split indices as `digits`.
+    Same split indices as `digits`. The digits fill the frame (30% ink, strokes from the top row
+    down), unlike MNIST's.
+  * `digits28_binary_centred` (embedded, offline): the same digits in MNIST's layout (LeCun et al.
+    1998: size-normalised to a 20x20 box, centred in 28x28). Scaled to [0, 1], upsampled
+    bilinearly to 20x20, padded with 4 background pixels on every side and binarised at 0.5:
+    28x28x1, K = 2, 16% ink (binarized MNIST: 13%). Same split indices as `digits`.
   * `digits32` (embedded, offline): a 32x32 grey-level stand-in for the latent-space experiments
     (section 4.2 uses 32x32 images). The same digits scaled to [0, 1], upsampled bilinearly to
     32x32 and quantised to 8 bits, round(255 * v): 32x32x1, 8 bit (K = 256, `bits` reduces it
@@ -94,6 +99,7 @@ class _Source:
 _SOURCES = {
     "digits": _Source((8, 8, 1), native_bits=None),
     "digits28_binary": _Source((28, 28, 1), native_bits=1),
+    "digits28_binary_centred": _Source((28, 28, 1), native_bits=1),
     "digits32": _Source((32, 32, 1), native_bits=8),
     "binarized_mnist": _Source((28, 28, 1), 1, _TfdsSplits("last", 5000)),
     "cifar10": _Source((32, 32, 3), 8, _TfdsSplits("last", 5000)),
@@ -175,15 +181,30 @@ def _digits_images():
     return _read_only(images[..., np.newaxis])
 
 
+def _upsampled_digits(size, margin=0):
+    """The digits scaled to [0, 1], bilinearly upsampled to `size` x `size`, then padded with
+    `margin` zeros on every side: float32 `[1797, size + 2 margin, size + 2 margin, 1]`."""
+    scaled = _digits_images().astype(np.float32) / (_DIGITS_LEVELS - 1)
+    upsampled = tf.image.resize(scaled, (size, size), method="bilinear").numpy()
+    return np.pad(upsampled, [[0, 0], [margin, margin], [margin, margin], [0, 0]])
+
+
 @functools.lru_cache(maxsize=None)
 def _digits28_binary_images():
     """The digits scaled to [0, 1], bilinearly upsampled to 28x28, binarised at 0.5.
 
     Returns int32 `[1797, 28, 28, 1]` in {0, 1}. Computed once per process.
     """
-    scaled = _digits_images().astype(np.float32) / (_DIGITS_LEVELS - 1)
-    upsampled = tf.image.resize(scaled, (28, 28), method="bilinear").numpy()
-    return _read_only((upsampled > 0.5).astype(np.int32))
+    return _read_only((_upsampled_digits(28) > 0.5).astype(np.int32))
+
+
+@functools.lru_cache(maxsize=None)
+def _digits28_binary_centred_images():
+    """MNIST's layout: the digits upsampled to 20x20, centred in 28x28, binarised at 0.5.
+
+    Returns int32 `[1797, 28, 28, 1]` in {0, 1}. Computed once per process.
+    """
+    return _read_only((_upsampled_digits(20, margin=4) > 0.5).astype(np.int32))
 
 
 @functools.lru_cache(maxsize=None)
@@ -192,13 +213,13 @@ def _digits32_images():
 
     Returns int32 `[1797, 32, 32, 1]` in 0..255: round(255 * v). Computed once per process.
     """
-    scaled = _digits_images().astype(np.float32) / (_DIGITS_LEVELS - 1)
-    upsampled = tf.image.resize(scaled, (32, 32), method="bilinear").numpy()
+    upsampled = _upsampled_digits(32)
     levels = np.clip(np.round(upsampled * (2**MAX_BITS - 1)), 0, 2**MAX_BITS - 1)
     return _read_only(levels.astype(np.int32))
 
 
 _EMBEDDED_IMAGES = {"digits": _digits_images, "digits28_binary": _digits28_binary_images,
+                    "digits28_binary_centred": _digits28_binary_centred_images,
                     "digits32": _digits32_images}
 
 
