@@ -39,11 +39,12 @@ def _run(args, timeout=300, **kwargs):
                           env=env, **kwargs)
 
 
-@pytest.fixture(scope="module", params=[((4, 4, 1), 2), ((2, 2, 3), 5)], ids=["4x4x1_k2", "2x2x3_k5"])
+@pytest.fixture(scope="module", params=[((4, 4, 1), 2, 2), ((2, 2, 3), 5, 1)],
+                ids=["4x4x1_k2_2scales", "2x2x3_k5"])
 def exported(request, tmp_path_factory):
     """(model, library sampler, ExportedSampler) for a tiny trained model exported to a tmp dir."""
-    image_shape, k = request.param
-    model = trained_model(image_shape, k, steps=30)
+    image_shape, k, num_scales = request.param
+    model = trained_model(image_shape, k, steps=30, num_scales=num_scales)
     base = str(tmp_path_factory.mktemp("exported") / "tiny")
     path = export.export_model(model, base, metadata={"name": "tiny"})
     assert path == os.path.join(base, "1")
