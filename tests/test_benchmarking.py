@@ -1,16 +1,14 @@
 """Tests for tfps/benchmarking.py and launch/benchmark.py (counts and formats, never speed)."""
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from tfps import benchmarking, sampling
 from tiny_models import tiny_model
+from launchers import launch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_mean_std_is_bessel_corrected():
@@ -60,15 +58,10 @@ def test_tfp_peer_has_the_same_size_and_samples_in_range():
     assert rows[0].calls_percent_mean == pytest.approx(100 * 10 / 9) and rows[0].seeds == 2
 
 
-def _launch(module, *flags):
-    return subprocess.run([sys.executable, "-m", module, *flags], cwd=ROOT, capture_output=True,
-                          text=True, timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-
-
 def test_benchmark_launcher_writes_markdown_json_and_pictures(tiny_run, tmp_path):
     logdir, _ = tiny_run
     out = str(tmp_path / "bench")
-    proc = _launch("launch.benchmark", f"--model={logdir}", "--methods=fpi,last",
+    proc = launch("launch.benchmark", f"--model={logdir}", "--methods=fpi,last",
                    "--batch_sizes=1,2", "--num_seeds=2", "--peer_seeds=1", f"--output={out}",
                    "--scheduled_samples=5", "--scheduled_slots=2", f"--logdir={tmp_path / 'tb'}")
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -94,13 +87,13 @@ def test_benchmark_launcher_writes_markdown_json_and_pictures(tiny_run, tmp_path
 @pytest.mark.parametrize("flag,message", [("--methods=beam", "unknown sampling method 'beam'"),
                                           ("--batch_sizes=0", "batch sizes must be integers")])
 def test_benchmark_launcher_rejects_bad_flags(tiny_run, flag, message):
-    proc = _launch("launch.benchmark", f"--model={tiny_run[0]}", flag, "--num_seeds=1")
+    proc = launch("launch.benchmark", f"--model={tiny_run[0]}", flag, "--num_seeds=1")
     assert proc.returncode != 0 and message in proc.stderr
 
 
 def test_benchmark_launcher_adds_the_learned_row_of_a_run_with_heads(tiny_forecast_run, tmp_path):
     out = str(tmp_path / "bench")
-    proc = _launch("launch.benchmark", f"--model={tiny_forecast_run[0]}", "--methods=learned",
+    proc = launch("launch.benchmark", f"--model={tiny_forecast_run[0]}", "--methods=learned",
                    "--batch_sizes=2", "--num_seeds=1", "--tfp_peer=false",
                    "--scheduled_samples=0", f"--output={out}")
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -112,7 +105,7 @@ def test_benchmark_launcher_adds_the_learned_row_of_a_run_with_heads(tiny_foreca
 def test_benchmark_launcher_measures_a_saved_model(tmp_path):
     """Pointed at an export, the benchmark times the SavedModel's own loops (issue 5)."""
     out = str(tmp_path / "nested" / "bench")
-    proc = _launch("launch.benchmark", "--model=exported/digits", "--methods=fpi",
+    proc = launch("launch.benchmark", "--model=exported/digits", "--methods=fpi",
                    "--batch_sizes=1", "--num_seeds=2", "--tfp_peer=false",
                    "--scheduled_samples=3", "--scheduled_slots=2", f"--output={out}")
     assert proc.returncode == 0, proc.stderr[-3000:]

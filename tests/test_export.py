@@ -7,7 +7,6 @@ that cannot import tfps, TFP or Keras, and by `saved_model_cli`.
 """
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -19,8 +18,8 @@ from tiny_models import trained_model
 from tfps import export
 from tfps import noise as noise_lib
 from tfps import pixelcnn, sampling, training
+from launchers import REPO, run
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAVED_MODEL_CLI = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
 CONTRACT = {  # signature: (inputs, outputs) that the issue fixes; more outputs are allowed
     "sample": ({"seed", "batch_size", "method"},
@@ -31,12 +30,6 @@ CONTRACT = {  # signature: (inputs, outputs) that the issue fixes; more outputs 
     "log_prob": ({"x"}, {"log_prob", "bits_per_dim"}),
 }
 CONTRACT["serving_default"] = CONTRACT["sample"]
-
-
-def _run(args, timeout=300, **kwargs):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=timeout,
-                          env=env, **kwargs)
 
 
 @pytest.fixture(scope="module", params=[((4, 4, 1), 2, 2), ((2, 2, 3), 5, 1)],
@@ -272,7 +265,7 @@ def cli_export(tiny_run, tmp_path_factory):
     """`launch/export.py` run on the tiny digits run: (export path, logdir, metrics)."""
     logdir, metrics = tiny_run
     root = str(tmp_path_factory.mktemp("cli_exports"))
-    done = _run([sys.executable, "-m", "launch.export", f"--model={logdir}", f"--export_dir={root}"])
+    done = run([sys.executable, "-m", "launch.export", f"--model={logdir}", f"--export_dir={root}"])
     assert done.returncode == 0, done.stderr[-3000:]
     path = os.path.join(root, "digits", "1")
     assert f"exported {path}" in done.stdout
@@ -294,7 +287,7 @@ def test_launcher_records_the_training_metadata(cli_export):
 
 
 def test_launcher_rejects_bad_flags_with_one_clear_error(tmp_path):
-    done = _run([sys.executable, "-m", "launch.export", f"--model={tmp_path}/missing",
+    done = run([sys.executable, "-m", "launch.export", f"--model={tmp_path}/missing",
                  f"--export_dir={tmp_path}"])
     assert done.returncode != 0
     assert "no such run directory or checkpoint prefix" in done.stderr
@@ -351,7 +344,7 @@ with open(out + ".json", "w") as f:
 def test_fresh_tensorflow_only_process_calls_every_signature(cli_export, tmp_path):
     path, logdir, _ = cli_export
     out = str(tmp_path / "fresh")
-    done = _run([sys.executable, "-c", FRESH_PROCESS, path, out])
+    done = run([sys.executable, "-c", FRESH_PROCESS, path, out])
     assert done.returncode == 0, done.stderr[-3000:]
     with open(out + ".json") as f:
         results = json.load(f)
@@ -382,7 +375,7 @@ def test_fresh_tensorflow_only_process_calls_every_signature(cli_export, tmp_pat
 
 def test_saved_model_cli_shows_and_runs_the_contract(cli_export, tmp_path, tiny_run):
     path, logdir, _ = cli_export
-    shown = _run([SAVED_MODEL_CLI, "show", "--dir", path, "--all"])
+    shown = run([SAVED_MODEL_CLI, "show", "--dir", path, "--all"])
     assert shown.returncode == 0, shown.stderr[-3000:]
     text = shown.stdout
     blocks = text.split("signature_def['")[1:]
@@ -399,7 +392,7 @@ def test_saved_model_cli_shows_and_runs_the_contract(cli_export, tmp_path, tiny_
     assert "shape: (-1, 8, 8, 1, 17)" in by_name["logits"]
 
     outdir = str(tmp_path / "cli_run")
-    ran = _run([SAVED_MODEL_CLI, "run", "--dir", path, "--tag_set", "serve", "--signature_def",
+    ran = run([SAVED_MODEL_CLI, "run", "--dir", path, "--tag_set", "serve", "--signature_def",
                 "sample", "--input_exprs",
                 "seed=[0, 3];batch_size=2;method='fpi'",
                 "--outdir", outdir])
@@ -414,7 +407,7 @@ def test_saved_model_cli_shows_and_runs_the_contract(cli_export, tmp_path, tiny_
 def test_launch_sample_reads_a_saved_model(cli_export, tmp_path, tiny_run):
     path, logdir, _ = cli_export
     outdir = str(tmp_path / "samples")
-    done = _run([sys.executable, "-m", "launch.sample", f"--model={os.path.dirname(path)}",
+    done = run([sys.executable, "-m", "launch.sample", f"--model={os.path.dirname(path)}",
                  "--method=fpi", "--num_samples=3", "--batch_size=2", "--seed=4",
                  f"--output_dir={outdir}"])
     assert done.returncode == 0, done.stderr[-3000:]

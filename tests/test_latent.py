@@ -7,8 +7,6 @@ import glob
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -23,8 +21,8 @@ from tfps import noise as noise_lib
 from tfps import pixelcnn
 from tfps import sampling
 from tfps import training
+from launchers import launch
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _TINY_AE = dict(dataset="digits", width=16, latent_channels=4, latent_categories=8,
                 batch_size=32, learning_rate=3e-3, lr_decay=1.0, log_every=10, eval_every=20,
                 checkpoint_every=20, eval_batches=2, seed=0)
@@ -347,30 +345,25 @@ def test_time_decode_reports_every_batch_size(ae_run):
 # ----------------------------------------------------------------------------- launchers
 
 
-def _launch(module, *flags):
-    return subprocess.run([sys.executable, "-m", module, *flags], cwd=REPO, capture_output=True,
-                          text=True, timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-
-
 def test_launchers_train_sample_and_benchmark_a_latent_arm(tmp_path):
     ae_dir, arm_dir, out = (str(tmp_path / name) for name in ("ae", "arm", "samples"))
-    proc = _launch("launch.train_autoencoder", f"--logdir={ae_dir}", "--dataset=digits",
+    proc = launch("launch.train_autoencoder", f"--logdir={ae_dir}", "--dataset=digits",
                    "--width=8", "--latent_categories=8", "--steps=4", "--batch_size=16",
                    "--eval_batches=1", "--log_every=2")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "test mse" in proc.stdout and "latent [2, 2, 4]" in proc.stdout
     # No --dataset: the ARM takes the autoencoder's.
-    proc = _launch("launch.train", f"--logdir={arm_dir}", f"--latents_from={ae_dir}",
+    proc = launch("launch.train", f"--logdir={arm_dir}", f"--latents_from={ae_dir}",
                    "--num_resnets=1", "--filters=8", "--steps=4", "--batch_size=16",
                    "--eval_batches=1", "--log_every=2")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "digits:latents" in proc.stdout and "bits per image dimension" in proc.stdout
-    proc = _launch("launch.train", f"--logdir={tmp_path / 'other'}", f"--latents_from={ae_dir}",
+    proc = launch("launch.train", f"--logdir={tmp_path / 'other'}", f"--latents_from={ae_dir}",
                    "--dataset=digits32")
     assert proc.returncode != 0 and "--dataset='digits32' disagrees" in proc.stderr
     assert not os.path.exists(tmp_path / "other")
 
-    proc = _launch("launch.sample", f"--model={arm_dir}", "--method=fpi", "--num_samples=5",
+    proc = launch("launch.sample", f"--model={arm_dir}", "--method=fpi", "--num_samples=5",
                    "--batch_size=2", f"--output_dir={out}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     samples = np.load(os.path.join(out, "samples_fpi.npy"))
@@ -382,7 +375,7 @@ def test_launchers_train_sample_and_benchmark_a_latent_arm(tmp_path):
     decoder = latent.load_decoder(training.read_config(arm_dir))
     np.testing.assert_allclose(decoder.decode(samples).numpy(), images, atol=1e-6)
 
-    proc = _launch("launch.benchmark", f"--model={arm_dir}", "--methods=fpi", "--batch_sizes=1",
+    proc = launch("launch.benchmark", f"--model={arm_dir}", "--methods=fpi", "--batch_sizes=1",
                    "--num_seeds=2", "--tfp_peer=false", "--scheduled_samples=0",
                    f"--output={tmp_path / 'bench'}")
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -1,18 +1,14 @@
 """Tests for launch/sample.py: files written, the same samples for every method, clear errors."""
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from launchers import launch
 
 
 def _sample(*flags):
-    return subprocess.run([sys.executable, os.path.join(ROOT, "launch", "sample.py"), *flags],
-                          capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    """`python launch/sample.py flags...`: as a script, so its own import path set-up is tested."""
+    return launch("launch.sample", *flags, as_script=True)
 
 
 def test_every_method_writes_the_same_samples(tiny_run, tmp_path):

@@ -2,8 +2,6 @@
 recorded, the event files hold every tag with the right shapes and ranges, TensorBoard serves them."""
 import os
 import shutil
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -14,8 +12,8 @@ from tensorboard.backend.event_processing import event_accumulator
 from launch import check_tensorboard
 from tfps import pixelcnn, sampling, summaries
 from tiny_models import tiny_model
+from launchers import launch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _red(picture):
@@ -189,11 +187,9 @@ def sampled_run(tiny_run, tmp_path_factory):
     run = str(tmp_path_factory.mktemp("summaries") / "run")
     shutil.copytree(tiny_run[0], run)
     output = os.path.join(run, "samples")
-    proc = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "launch", "sample.py"), f"--model={run}",
-         "--method=zeros", "--num_samples=6", "--batch_size=4", "--seed=2", f"--logdir={run}",
-         f"--output_dir={output}"],
-        capture_output=True, text=True, timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    proc = launch("launch.sample", f"--model={run}", "--method=zeros", "--num_samples=6",
+                  "--batch_size=4", "--seed=2", f"--logdir={run}", f"--output_dir={output}",
+                  as_script=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "forecast accuracy" in proc.stdout and "sample_zeros" in proc.stdout
     return run, output

@@ -4,8 +4,6 @@ import json
 import math
 import os
 import shutil
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -18,8 +16,8 @@ from tfps import forecast
 from tfps import pixelcnn
 from tfps import sampling
 from tfps import training
+from launchers import launch
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOG2_17 = math.log2(17)
 
 
@@ -292,9 +290,8 @@ def test_load_trained_corrupt_config_raises(tmp_path, tiny_run):
 
 
 def run_launcher(args, module=False):
-    command = ([sys.executable, "-m", "launch.train"] if module
-               else [sys.executable, os.path.join(REPO, "launch", "train.py")])
-    return subprocess.run(command + args, cwd=REPO, capture_output=True, text=True, timeout=300)
+    """launch/train.py with `args`: `python -m launch.train` or, by default, as a script."""
+    return launch("launch.train", *args, as_script=not module)
 
 
 def test_launcher_trains_and_reports_test_bpd(tmp_path):
