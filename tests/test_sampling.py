@@ -24,8 +24,8 @@ CASES = {
     "k256_c3": lambda: _model((2, 3, 3), 256),
     "trained_binary_c1": lambda: _trained_model((6, 5, 1), 2),
     "trained_k5_c3": lambda: _trained_model((4, 3, 3), 5),
-    "three_scales_binary_c1": lambda: _model((6, 5, 1), 2, num_scales=3),
-    "trained_two_scales_k5_c3": lambda: _trained_model((4, 4, 3), 5, num_scales=2),
+    "three_scales_binary_c1": lambda: _model((4, 4, 1), 2, num_scales=3),
+    "trained_two_scales_binary_c1": lambda: _trained_model((4, 4, 1), 2, steps=30, num_scales=2),
 }
 
 
