@@ -62,8 +62,8 @@ def test_benchmark_launcher_writes_markdown_json_and_pictures(tiny_run, tmp_path
     logdir, _ = tiny_run
     out = str(tmp_path / "bench")
     proc = launch("launch.benchmark", f"--model={logdir}", "--methods=fpi,last",
-                   "--batch_sizes=1,2", "--num_seeds=2", "--peer_seeds=1", f"--output={out}",
-                   "--scheduled_samples=5", "--scheduled_slots=2", f"--logdir={tmp_path / 'tb'}")
+                  "--batch_sizes=1,2", "--num_seeds=2", "--peer_seeds=1", f"--output={out}",
+                  "--scheduled_samples=5", "--scheduled_slots=2", f"--logdir={tmp_path / 'tb'}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.load(open(out + ".json"))
     methods = [(r["method"], r["batch_size"]) for r in results["rows"]]
@@ -94,8 +94,8 @@ def test_benchmark_launcher_rejects_bad_flags(tiny_run, flag, message):
 def test_benchmark_launcher_adds_the_learned_row_of_a_run_with_heads(tiny_forecast_run, tmp_path):
     out = str(tmp_path / "bench")
     proc = launch("launch.benchmark", f"--model={tiny_forecast_run[0]}", "--methods=learned",
-                   "--batch_sizes=2", "--num_seeds=1", "--tfp_peer=false",
-                   "--scheduled_samples=0", f"--output={out}")
+                  "--batch_sizes=2", "--num_seeds=1", "--tfp_peer=false",
+                  "--scheduled_samples=0", f"--output={out}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = json.load(open(out + ".json"))["rows"]
     assert [r["method"] for r in rows] == ["ancestral", "learned (T=2)"]
@@ -106,8 +106,8 @@ def test_benchmark_launcher_measures_a_saved_model(tmp_path):
     """Pointed at an export, the benchmark times the SavedModel's own loops (issue 5)."""
     out = str(tmp_path / "nested" / "bench")
     proc = launch("launch.benchmark", "--model=exported/digits", "--methods=fpi",
-                   "--batch_sizes=1", "--num_seeds=2", "--tfp_peer=false",
-                   "--scheduled_samples=3", "--scheduled_slots=2", f"--output={out}")
+                  "--batch_sizes=1", "--num_seeds=2", "--tfp_peer=false",
+                  "--scheduled_samples=3", "--scheduled_slots=2", f"--output={out}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.load(open(out + ".json"))
     assert "through the SavedModel" in results["title"]

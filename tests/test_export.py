@@ -18,7 +18,7 @@ from tiny_models import trained_model
 from tfps import export
 from tfps import noise as noise_lib
 from tfps import pixelcnn, sampling, training
-from launchers import REPO, run
+from launchers import REPO, launch, run
 
 SAVED_MODEL_CLI = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
 CONTRACT = {  # signature: (inputs, outputs) that the issue fixes; more outputs are allowed
@@ -275,7 +275,7 @@ def cli_export(tiny_run, tmp_path_factory):
     """`launch/export.py` run on the tiny digits run: (export path, logdir, metrics)."""
     logdir, metrics = tiny_run
     root = str(tmp_path_factory.mktemp("cli_exports"))
-    done = run([sys.executable, "-m", "launch.export", f"--model={logdir}", f"--export_dir={root}"])
+    done = launch("launch.export", f"--model={logdir}", f"--export_dir={root}")
     assert done.returncode == 0, done.stderr[-3000:]
     path = os.path.join(root, "digits", "1")
     assert f"exported {path}" in done.stdout
@@ -297,8 +297,7 @@ def test_launcher_records_the_training_metadata(cli_export):
 
 
 def test_launcher_rejects_bad_flags_with_one_clear_error(tmp_path):
-    done = run([sys.executable, "-m", "launch.export", f"--model={tmp_path}/missing",
-                 f"--export_dir={tmp_path}"])
+    done = launch("launch.export", f"--model={tmp_path}/missing", f"--export_dir={tmp_path}")
     assert done.returncode != 0
     assert "no such run directory or checkpoint prefix" in done.stderr
     assert "Traceback" not in done.stderr
@@ -403,9 +402,9 @@ def test_saved_model_cli_shows_and_runs_the_contract(cli_export, tmp_path, tiny_
 
     outdir = str(tmp_path / "cli_run")
     ran = run([SAVED_MODEL_CLI, "run", "--dir", path, "--tag_set", "serve", "--signature_def",
-                "sample", "--input_exprs",
-                "seed=[0, 3];batch_size=2;method='fpi'",
-                "--outdir", outdir])
+               "sample", "--input_exprs",
+               "seed=[0, 3];batch_size=2;method='fpi'",
+               "--outdir", outdir])
     assert ran.returncode == 0, ran.stderr[-3000:]
     samples = np.load(os.path.join(outdir, "samples.npy"))
     model, _ = training.load_trained(logdir)
@@ -417,9 +416,8 @@ def test_saved_model_cli_shows_and_runs_the_contract(cli_export, tmp_path, tiny_
 def test_launch_sample_reads_a_saved_model(cli_export, tmp_path, tiny_run):
     path, logdir, _ = cli_export
     outdir = str(tmp_path / "samples")
-    done = run([sys.executable, "-m", "launch.sample", f"--model={os.path.dirname(path)}",
-                 "--method=fpi", "--num_samples=3", "--batch_size=2", "--seed=4",
-                 f"--output_dir={outdir}"])
+    done = launch("launch.sample", f"--model={os.path.dirname(path)}", "--method=fpi",
+                  "--num_samples=3", "--batch_size=2", "--seed=4", f"--output_dir={outdir}")
     assert done.returncode == 0, done.stderr[-3000:]
     samples = np.load(os.path.join(outdir, "samples_fpi.npy"))
     model, _ = training.load_trained(logdir)

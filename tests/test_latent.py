@@ -348,23 +348,23 @@ def test_time_decode_reports_every_batch_size(ae_run):
 def test_launchers_train_sample_and_benchmark_a_latent_arm(tmp_path):
     ae_dir, arm_dir, out = (str(tmp_path / name) for name in ("ae", "arm", "samples"))
     proc = launch("launch.train_autoencoder", f"--logdir={ae_dir}", "--dataset=digits",
-                   "--width=8", "--latent_categories=8", "--steps=4", "--batch_size=16",
-                   "--eval_batches=1", "--log_every=2")
+                  "--width=8", "--latent_categories=8", "--steps=4", "--batch_size=16",
+                  "--eval_batches=1", "--log_every=2")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "test mse" in proc.stdout and "latent [2, 2, 4]" in proc.stdout
     # No --dataset: the ARM takes the autoencoder's.
     proc = launch("launch.train", f"--logdir={arm_dir}", f"--latents_from={ae_dir}",
-                   "--num_resnets=1", "--filters=8", "--steps=4", "--batch_size=16",
-                   "--eval_batches=1", "--log_every=2")
+                  "--num_resnets=1", "--filters=8", "--steps=4", "--batch_size=16",
+                  "--eval_batches=1", "--log_every=2")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "digits:latents" in proc.stdout and "bits per image dimension" in proc.stdout
     proc = launch("launch.train", f"--logdir={tmp_path / 'other'}", f"--latents_from={ae_dir}",
-                   "--dataset=digits32")
+                  "--dataset=digits32")
     assert proc.returncode != 0 and "--dataset='digits32' disagrees" in proc.stderr
     assert not os.path.exists(tmp_path / "other")
 
     proc = launch("launch.sample", f"--model={arm_dir}", "--method=fpi", "--num_samples=5",
-                   "--batch_size=2", f"--output_dir={out}")
+                  "--batch_size=2", f"--output_dir={out}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     samples = np.load(os.path.join(out, "samples_fpi.npy"))
     images = np.load(os.path.join(out, "images_fpi.npy"))
@@ -376,8 +376,8 @@ def test_launchers_train_sample_and_benchmark_a_latent_arm(tmp_path):
     np.testing.assert_allclose(decoder.decode(samples).numpy(), images, atol=1e-6)
 
     proc = launch("launch.benchmark", f"--model={arm_dir}", "--methods=fpi", "--batch_sizes=1",
-                   "--num_seeds=2", "--tfp_peer=false", "--scheduled_samples=0",
-                   f"--output={tmp_path / 'bench'}")
+                  "--num_seeds=2", "--tfp_peer=false", "--scheduled_samples=0",
+                  f"--output={tmp_path / 'bench'}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Table 2 format" in proc.stdout and "Decoding a batch" in proc.stdout
     with open(tmp_path / "bench.json") as f:

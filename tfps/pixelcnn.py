@@ -42,6 +42,12 @@ PAPER_BINARY_MNIST = dict(num_resnets=2, filters=60, dropout_rate=0.5, num_scale
 CONFIG_DEFAULTS = dict(num_scales=1)
 
 
+def max_num_scales(image_shape):
+    """The most scales an `(H, W, ...)` image allows: the coarsest is at least one pixel,
+    2 ** (num_scales - 1) <= min(H, W)."""
+    return int(min(image_shape[:2])).bit_length()
+
+
 @keras.saving.register_keras_serializable(package=tfps_layers.PACKAGE)
 class PixelCNN(keras.Model):
     """Categorical PixelCNN ARM. See the module docstring for the architecture.
@@ -68,10 +74,9 @@ class PixelCNN(keras.Model):
             raise ValueError(f"need num_resnets >= 0 and filters >= 1, got {num_resnets}, {filters}")
         if int(num_scales) < 1:
             raise ValueError(f"num_scales must be >= 1, got {num_scales}")
-        if 2 ** (int(num_scales) - 1) > min(image_shape[:2]):
+        if int(num_scales) > max_num_scales(image_shape):
             raise ValueError(f"num_scales={num_scales} halves a {image_shape[0]}x{image_shape[1]} "
-                             f"image below one pixel; use at most "
-                             f"{1 + int(math.log2(min(image_shape[:2])))}")
+                             f"image below one pixel; use at most {max_num_scales(image_shape)}")
         self.image_shape = image_shape
         self.num_categories = int(num_categories)
         self.num_resnets = int(num_resnets)

@@ -139,7 +139,7 @@ class TrainConfig(DictConfig):
             check_field(field.name, getattr(self, field.name))
         info = tfps_data.dataset_info(self.dataset, self.bits)  # ValueError: unknown name / bits.
         d = int(np.prod(info.image_shape))
-        if 2 ** (self.num_scales - 1) > min(info.image_shape[:2]):
+        if self.num_scales > pixelcnn.max_num_scales(info.image_shape):
             raise ValueError(f"num_scales={self.num_scales} is too many for {self.dataset}'s "
                              f"{info.image_shape[0]}x{info.image_shape[1]} images: each scale "
                              f"halves them")
