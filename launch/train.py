@@ -54,6 +54,11 @@ def main(argv):
                                  f"{defaults['dataset']!r} bits={defaults['bits']!r}; "
                                  f"{', '.join(conflicts)} disagrees (leave it out)")
     config = training.TrainConfig(**values)
+    if FLAGS.latents_from:  # the flag validators saw the images; the ARM models the latents
+        try:
+            config.check_fits(latent.latent_info(FLAGS.latents_from))
+        except ValueError as e:
+            raise app.UsageError(str(e)) from e
     metrics = training.train(config, FLAGS.logdir)
     rate = metrics["steps_per_sec"]
     print(f"{metrics['dataset']}: step {metrics['step']}  test bpd {metrics['test_bpd']:.4f}  "

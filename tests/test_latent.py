@@ -284,6 +284,20 @@ def test_latent_arm_refuses_another_dataset(ae_run, tmp_path):
         training.train(config, str(tmp_path))
 
 
+@pytest.mark.parametrize("overrides, message", [
+    (dict(num_scales=3), r"num_scales=3 is too many for digits's latents: 2x2 allows at most 2"),
+    (dict(forecast_steps=16), r"forecast_steps must be below d = 16 for digits's latents"),
+])
+def test_latent_arm_checks_its_size_against_the_latents(ae_run, tmp_path, overrides, message):
+    """The 8x8 digits allow 4 scales and 63 forecast steps, their 2x2x4 latents 2 and 15: the
+    latent check refuses before anything is written to the run directory."""
+    config = training.TrainConfig(dataset="digits", num_resnets=0, filters=4, steps=1,
+                                  latents_from=ae_run[0], **overrides).validate()
+    with pytest.raises(ValueError, match=message):
+        training.train(config, str(tmp_path))
+    assert not os.listdir(tmp_path)
+
+
 # ----------------------------------------------------------------------------- sampling, decoding
 
 
@@ -362,6 +376,11 @@ def test_launchers_train_sample_and_benchmark_a_latent_arm(tmp_path):
                   "--dataset=digits32")
     assert proc.returncode != 0 and "--dataset='digits32' disagrees" in proc.stderr
     assert not os.path.exists(tmp_path / "other")
+    # The flag validators allow 4 scales for the 8x8 digits; the 2x2 latents allow 2.
+    proc = launch("launch.train", f"--logdir={tmp_path / 'other'}", f"--latents_from={ae_dir}",
+                  "--num_scales=3")
+    assert proc.returncode != 0 and "num_scales=3 is too many for digits's latents" in proc.stderr
+    assert "Traceback" not in proc.stderr and not os.path.exists(tmp_path / "other")
 
     proc = launch("launch.sample", f"--model={arm_dir}", "--method=fpi", "--num_samples=5",
                   "--batch_size=2", f"--output_dir={out}")

@@ -658,6 +658,17 @@ def autoencoder_data(logdir_or_checkpoint):
     return {"dataset": train["dataset"], "bits": train["bits"]}
 
 
+def latent_info(logdir_or_checkpoint):
+    """The `DatasetInfo` of an autoencoder run's latents: what an ARM on them models (shape
+    `(h, w, c)`, K = latent categories). Raises like `load_autoencoder`."""
+    return _latents_info(*load_autoencoder(logdir_or_checkpoint))
+
+
+def _latents_info(model, ae_config):
+    return tfps_data.DatasetInfo(f"{ae_config['train']['dataset']}:latents", model.latent_shape,
+                                 model.latent_categories, None)
+
+
 def latent_source(config):
     """The ARM's data when `config.latents_from` names an autoencoder run (`tfps.training`).
 
@@ -676,8 +687,7 @@ def latent_source(config):
             f"bits={ae_train['bits']!r} (from {ae_config['logdir']}), but dataset="
             f"{config.dataset!r} bits={config.bits!r} was asked for; pass the autoencoder's "
             f"--dataset and --bits (or leave them out)")
-    info = tfps_data.DatasetInfo(f"{ae_train['dataset']}:latents", model.latent_shape,
-                                 model.latent_categories, None)
+    info = _latents_info(model, ae_config)
     load = lambda split: tf.data.Dataset.from_tensor_slices(
         cached_latents(model, ae_config, split, config.data_dir))
     description = {

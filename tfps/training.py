@@ -138,13 +138,20 @@ class TrainConfig(DictConfig):
         for field in dataclasses.fields(self):
             check_field(field.name, getattr(self, field.name))
         info = tfps_data.dataset_info(self.dataset, self.bits)  # ValueError: unknown name / bits.
-        d = int(np.prod(info.image_shape))
-        if self.num_scales > pixelcnn.max_num_scales(info.image_shape):
-            raise ValueError(f"num_scales={self.num_scales} is too many for {self.dataset}'s "
-                             f"{info.image_shape[0]}x{info.image_shape[1]} images: each scale "
-                             f"halves them")
+        return self.check_fits(info)
+
+    def check_fits(self, info):
+        """Raises ValueError unless the model fits the variables it models (`info`, a
+        `DatasetInfo`: the dataset's images, or an autoencoder's latents): `num_scales` halvings
+        leave at least one pixel, and `forecast_steps` is below d. Returns self."""
+        shape, what = info.image_shape, info.name.replace(":latents", "'s latents")
+        if self.num_scales > pixelcnn.max_num_scales(shape):
+            raise ValueError(f"num_scales={self.num_scales} is too many for {what}: "
+                             f"{shape[0]}x{shape[1]} allows at most "
+                             f"{pixelcnn.max_num_scales(shape)}, each scale halves it")
+        d = int(np.prod(shape))
         if self.forecast_steps >= d:
-            raise ValueError(f"forecast_steps must be below d = {d} for {self.dataset}, "
+            raise ValueError(f"forecast_steps must be below d = {d} for {what}, "
                              f"got {self.forecast_steps}")
         return self
 
@@ -537,6 +544,7 @@ def train(config, logdir, loss_terms=(BPD_TERM,)):
     keras.utils.set_random_seed(config.seed)
 
     info, load_split, described = _data_source(config)
+    config.check_fits(info)  # again: latents are smaller than the images validate() saw
     model = pixelcnn.PixelCNN(image_shape=info.image_shape, num_categories=info.num_categories,
                               num_resnets=config.num_resnets, filters=config.filters,
                               dropout_rate=config.dropout_rate, head_hidden=config.head_hidden,
