@@ -3,12 +3,7 @@
 # SavedModel and print the speed tables. Rerunning resumes finished steps (training is resumable).
 # Sampling and benchmark summaries go next to each training run: `tensorboard --logdir=runs/demo`
 # shows bpd, ARM calls, forecast accuracy, mistake maps and convergence maps (docs/inspection.md).
-set -euo pipefail
-cd "$(dirname "$0")/.."
-RUNS=${1:-runs/demo}
-PY=${PY:-.venv/bin/python}
-export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
-mkdir -p "$RUNS"
+source "$(dirname "$0")/demo_common.sh" "${1:-runs/demo}"
 
 # The demo configurations recorded in BUILD_NOTES.md.
 train() {  # name, flags...

@@ -3,12 +3,7 @@
 # autoencoder on digits32 (32x32x1, 8 bit) with a 4 x 8 x 8 latent of 32 categories, a PixelCNN on
 # its frozen latents, samples with decoded images, and the Table 2 benchmark. The numbers are in
 # docs/latent_results.md. Rerunning resumes finished steps.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-RUNS=${1:-runs/latent}
-PY=${PY:-.venv/bin/python}
-export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
-mkdir -p "$RUNS"
+source "$(dirname "$0")/demo_common.sh" "${1:-runs/latent}"
 
 $PY -m launch.train_autoencoder --logdir="$RUNS/digits32_ae" --dataset=digits32 --width=64 \
   --latent_channels=4 --latent_categories=32 --steps=600 --learning_rate=1e-3 \
