@@ -171,21 +171,26 @@ def test_learned_forecasts_depend_only_on_what_is_valid(image_shape, k, steps):
         assert changed_by_valid > 0, heads.method
 
 
-def test_learned_forecast_is_eq_10_at_the_anchor():
+@pytest.mark.parametrize("n", [1, 5, 13, 25])
+def test_learned_forecast_is_eq_10_at_the_anchor(n):
+    """Eq. 10 read from the heads on the whole of h (the sampler evaluates only the anchor)."""
     model = _model((3, 3, 3), 4)
     heads, _ = _both_heads(model, 2)
     rng = np.random.default_rng(2)
     previous = rng.integers(0, 4, size=(2, 27)).astype(np.int32)
     noise = noise_lib.gumbel_noise((2, 3, 3, 3, 4), 8)
-    context = _context(model, previous, 5, noise)
+    context = _context(model, previous, n, noise)
     logits = heads(context.representation).numpy().reshape(2, 9, 2, 3, 4)
     flat_noise = noise.numpy().reshape(2, 27, 4)
-    # n = 5: the last valid variable is 4 = pixel 1, channel 1 -> slot r = 1 of pixel a = 1.
-    expected = np.argmax(logits[:, 1, :, 1] + flat_noise[:, 5:7], axis=-1)
-    np.testing.assert_array_equal(forecast.learned_forecaster(heads)(context).numpy()[:, 5:7],
+    # The last valid variable n - 1 is channel r = (n - 1) % 3 of pixel a = (n - 1) // 3
+    # (n = 5: pixel 1, slot 1).
+    pixel, slot = divmod(n - 1, 3)
+    window = slice(n, n + 2)
+    expected = np.argmax(logits[:, pixel, :, slot] + flat_noise[:, window], axis=-1)
+    np.testing.assert_array_equal(forecast.learned_forecaster(heads)(context).numpy()[:, window],
                                   expected)
     no_noise = forecast.learned_forecaster(heads, reparametrized=False)(context).numpy()
-    np.testing.assert_array_equal(no_noise[:, 5:7], np.argmax(logits[:, 1, :, 1], axis=-1))
+    np.testing.assert_array_equal(no_noise[:, window], np.argmax(logits[:, pixel, :, slot], -1))
 
 
 # ------------------------------------------------------------------- eq. 9 and accuracies

@@ -120,6 +120,34 @@ def test_triangular_conv_sees_only_pixels_at_or_before_the_output_in_raster_orde
         layers.TriangularConv2D(4, kernel_size=2)
 
 
+@pytest.mark.parametrize("kernel_size, shape", [(1, (3, 4, 2)), (3, (4, 5, 3)), (5, (3, 2, 2))])
+def test_triangular_conv_at_pixels_is_the_full_convolution_read_at_those_pixels(kernel_size,
+                                                                                 shape):
+    """Every pixel, corners and borders included, each example at its own pixel."""
+    layer = layers.TriangularConv2D(4, kernel_size)
+    h, w = shape[:2]
+    x = tf.random.stateless_normal((h * w,) + shape, seed=(1, kernel_size))
+    layer.build(x.shape)
+    layer.bias.assign(tf.random.stateless_normal((4,), seed=(2, 0)))
+    pixels = tf.random.experimental.stateless_shuffle(tf.range(h * w), seed=(3, 0))
+    full = tf.reshape(layer(x), (h * w, h * w, 4))
+    expected = tf.gather(full, pixels, axis=1, batch_dims=1)
+    np.testing.assert_allclose(layer.at_pixels(x, pixels).numpy(), expected.numpy(),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_forecast_heads_at_pixels_are_the_heads_read_at_those_pixels():
+    heads = layers.ForecastHeads(steps=3, channels=2, categories=5, filters=6)
+    h = tf.random.stateless_normal((20, 4, 5, 7), seed=(0, 4))
+    heads.build(h.shape)
+    pixels = tf.random.experimental.stateless_shuffle(tf.range(20), seed=(5, 0))
+    full = tf.reshape(heads(h), (20, 20, 3, 2, 5))
+    expected = tf.gather(full, pixels, axis=1, batch_dims=1)
+    got = heads.at_pixels(h, pixels)
+    assert got.shape == (20, 3, 2, 5)
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-5, atol=1e-5)
+
+
 def test_forecast_heads_shape_receptive_field_and_config():
     heads = layers.ForecastHeads(steps=4, channels=3, categories=5, filters=6)
     h = tf.random.stateless_normal((2, 4, 5, 7), seed=(0, 3))

@@ -145,9 +145,19 @@ def anchor_logits(logits, num_valid, channels):
     """
     shape = tf.shape(logits)
     flat = tf.reshape(logits, tf.concat([shape[:1], [shape[1] * shape[2]], shape[3:]], axis=0))
+    pixel, _ = _anchor(num_valid, channels)
+    return _anchor_slot(tf.gather(flat, pixel, axis=1, batch_dims=1), num_valid, channels)
+
+
+def _anchor(num_valid, channels):
+    """(pixel a, slot r) of the last valid variable n - 1 (pixel 0, slot 0 for n = 0)."""
     last = tf.maximum(num_valid - 1, 0)
-    at_anchor = tf.gather(flat, last // channels, axis=1, batch_dims=1)       # [B, T, C, K]
-    return tf.gather(at_anchor, last % channels, axis=2, batch_dims=1)         # [B, T, K]
+    return last // channels, last % channels
+
+
+def _anchor_slot(at_anchor, num_valid, channels):
+    """`[B, T, C, K]` logits at the anchor pixel -> `[B, T, K]` of its slot r."""
+    return tf.gather(at_anchor, _anchor(num_valid, channels)[1], axis=2, batch_dims=1)
 
 
 def learned_forecaster(heads, reparametrized=True):
@@ -163,9 +173,13 @@ def learned_forecaster(heads, reparametrized=True):
         batch, d = tf.shape(output)[0], tf.shape(output)[1]
         image_shape = tf.shape(context.noise)[1:4]
         channels = image_shape[2]
-        x = tf.reshape(output, tf.concat([[batch], image_shape], axis=0))
-        logits = anchor_logits(head_logits(heads, x, context.representation, context.noise),
-                               context.num_valid, channels)                    # [B, T, K]
+        if heads.shares_representation:  # the heads at the anchor pixel only
+            pixel, _ = _anchor(context.num_valid, channels)
+            at_anchor = heads.at_pixels(context.representation, pixel)        # [B, T, C, K]
+            logits = _anchor_slot(at_anchor, context.num_valid, channels)      # [B, T, K]
+        else:  # the unshared heads' stack on x needs the whole image
+            x = tf.reshape(output, tf.concat([[batch], image_shape], axis=0))
+            logits = anchor_logits(heads(x, context.noise), context.num_valid, channels)
         steps = tf.shape(logits)[1]
         targets = context.num_valid[:, None] + tf.range(steps)[None, :]        # [B, T]
         if reparametrized:
