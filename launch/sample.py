@@ -42,8 +42,9 @@ flags.DEFINE_string("model", None, "A training run directory (its latest checkpo
                                    "exported/<name>/<version>, or exported/<name> for its latest "
                                    "version.", required=True)
 flags.DEFINE_string("method", "fpi", "Sampling method: ancestral, zeros, last, fpi, fpi_argmax, "
-                                     "learned / learned_unshared (runs trained with "
-                                     "--forecast_steps), or any other method the model offers.")
+                                     "learned / learned_unshared and their _argmax ablations "
+                                     "(runs trained with --forecast_steps), or any other method "
+                                     "the model offers.")
 flags.DEFINE_integer("num_samples", 16, "How many samples to draw.", lower_bound=1)
 flags.DEFINE_integer("batch_size", 16, "Slots: samples per ARM call. Finished slots are refilled "
                                         "with pending samples (scheduling).", lower_bound=1)

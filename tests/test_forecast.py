@@ -81,14 +81,15 @@ def test_learned_methods_equal_the_ancestral_reference_and_are_fixed_points(case
     model, heads, _ = case
     sampler = sampling.sampler_for_model(model, heads=heads[0],
                                          forecasters=forecast.learned_forecasters(heads[1]))
-    assert {"learned", "learned_unshared"} <= set(sampler.methods)
+    learned = ("learned", "learned_argmax", "learned_unshared", "learned_unshared_argmax")
+    assert set(learned) <= set(sampler.methods)
     d = model.num_variables
     for seed in range(2):
         noise = noise_lib.gumbel_noise((3,) + model.image_shape + (model.num_categories,), seed)
         reference = oracles.ancestral_reference(model, noise)
         np.testing.assert_array_equal(oracles.reparametrized_output(model, reference, noise),
                                       reference)
-        for method in ("learned", "learned_unshared"):
+        for method in learned:
             result = sampler.sample(noise, method)
             np.testing.assert_array_equal(result.samples.numpy(), reference,
                                           err_msg=f"method {method}, seed {seed}")

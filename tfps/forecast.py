@@ -315,5 +315,10 @@ def forecast_accuracy(model, heads, x, seed, steps=None):
 
 
 def learned_forecasters(heads):
-    """`{method: forecaster}` for trained heads: `learned` or `learned_unshared`; {} for None."""
-    return {} if heads is None else {heads.method: learned_forecaster(heads)}
+    """`{method: forecaster}` for trained heads; {} for None. Methods: `learned` (or
+    `learned_unshared`), eq. 10, and `learned_argmax` (or `learned_unshared_argmax`), the heads'
+    most likely values without the noise (section 4.3's ablation of reparametrization)."""
+    if heads is None:
+        return {}
+    return {heads.method: learned_forecaster(heads),
+            f"{heads.method}_argmax": learned_forecaster(heads, reparametrized=False)}
