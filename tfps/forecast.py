@@ -145,8 +145,8 @@ def anchor_logits(logits, num_valid, channels):
     """
     shape = tf.shape(logits)
     flat = tf.reshape(logits, tf.concat([shape[:1], [shape[1] * shape[2]], shape[3:]], axis=0))
-    pixel, _ = _anchor(num_valid, channels)
-    return _anchor_slot(tf.gather(flat, pixel, axis=1, batch_dims=1), num_valid, channels)
+    pixel, slot = _anchor(num_valid, channels)
+    return _slot(tf.gather(flat, pixel, axis=1, batch_dims=1), slot)
 
 
 def _anchor(num_valid, channels):
@@ -155,9 +155,9 @@ def _anchor(num_valid, channels):
     return last // channels, last % channels
 
 
-def _anchor_slot(at_anchor, num_valid, channels):
-    """`[B, T, C, K]` logits at the anchor pixel -> `[B, T, K]` of its slot r."""
-    return tf.gather(at_anchor, _anchor(num_valid, channels)[1], axis=2, batch_dims=1)
+def _slot(at_anchor, slot):
+    """`[B, T, C, K]` logits at the anchor pixel -> `[B, T, K]` of slot r `[B]`."""
+    return tf.gather(at_anchor, slot, axis=2, batch_dims=1)
 
 
 def learned_forecaster(heads, reparametrized=True):
@@ -174,9 +174,8 @@ def learned_forecaster(heads, reparametrized=True):
         image_shape = tf.shape(context.noise)[1:4]
         channels = image_shape[2]
         if heads.shares_representation:  # the heads at the anchor pixel only
-            pixel, _ = _anchor(context.num_valid, channels)
-            at_anchor = heads.at_pixels(context.representation, pixel)        # [B, T, C, K]
-            logits = _anchor_slot(at_anchor, context.num_valid, channels)      # [B, T, K]
+            pixel, slot = _anchor(context.num_valid, channels)
+            logits = _slot(heads.at_pixels(context.representation, pixel), slot)  # [B, T, K]
         else:  # the unshared heads' stack on x needs the whole image
             x = tf.reshape(output, tf.concat([[batch], image_shape], axis=0))
             logits = anchor_logits(heads(x, context.noise), context.num_valid, channels)

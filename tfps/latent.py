@@ -588,6 +588,15 @@ def load_autoencoder(logdir_or_checkpoint):
     `logdir`. Raises CheckpointNotFoundError / CheckpointError (naming the path), also when the
     run is not an autoencoder run.
     """
+    model, config, logdir, prefix = _built_autoencoder(logdir_or_checkpoint)
+    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    training._restore(tf.train.Checkpoint(step=step, model=model), prefix, partial=True)
+    return model, dict(config, checkpoint=prefix, step=int(step), logdir=logdir)
+
+
+def _built_autoencoder(logdir_or_checkpoint):
+    """`(model, config.json, logdir, checkpoint prefix)` of an autoencoder run, the model built
+    from the config but its weights not restored. Raises like `load_autoencoder`."""
     logdir, prefix = training._resolve_checkpoint(logdir_or_checkpoint)
     config = training.read_config(logdir)
     path = os.path.join(logdir, training.CONFIG_FILE)
@@ -599,9 +608,7 @@ def load_autoencoder(logdir_or_checkpoint):
         model = build_autoencoder(config["model"])
     except (TypeError, ValueError) as e:
         raise training.CheckpointError(f"{path}: cannot build the autoencoder ({e})") from e
-    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-    training._restore(tf.train.Checkpoint(step=step, model=model), prefix, partial=True)
-    return model, dict(config, checkpoint=prefix, step=int(step), logdir=logdir)
+    return model, config, logdir, prefix
 
 
 # ----------------------------------------------------------------------------- latents for the ARM
@@ -660,8 +667,10 @@ def autoencoder_data(logdir_or_checkpoint):
 
 def latent_info(logdir_or_checkpoint):
     """The `DatasetInfo` of an autoencoder run's latents: what an ARM on them models (shape
-    `(h, w, c)`, K = latent categories). Raises like `load_autoencoder`."""
-    return _latents_info(*load_autoencoder(logdir_or_checkpoint))
+    `(h, w, c)`, K = latent categories), from its config (no weights are read). Raises like
+    `load_autoencoder`."""
+    model, config, _, _ = _built_autoencoder(logdir_or_checkpoint)
+    return _latents_info(model, config)
 
 
 def _latents_info(model, ae_config):

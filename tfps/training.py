@@ -145,10 +145,10 @@ class TrainConfig(DictConfig):
         `DatasetInfo`: the dataset's images, or an autoencoder's latents): `num_scales` halvings
         leave at least one pixel, and `forecast_steps` is below d. Returns self."""
         shape, what = info.image_shape, info.name.replace(":latents", "'s latents")
-        if self.num_scales > pixelcnn.max_num_scales(shape):
+        most = pixelcnn.max_num_scales(shape)
+        if self.num_scales > most:
             raise ValueError(f"num_scales={self.num_scales} is too many for {what}: "
-                             f"{shape[0]}x{shape[1]} allows at most "
-                             f"{pixelcnn.max_num_scales(shape)}, each scale halves it")
+                             f"{shape[0]}x{shape[1]} allows at most {most}, each scale halves it")
         d = int(np.prod(shape))
         if self.forecast_steps >= d:
             raise ValueError(f"forecast_steps must be below d = {d} for {what}, "
