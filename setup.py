@@ -15,6 +15,7 @@ CORE = [
     # tf.summary.scalar/image/histogram come from it (TF 2.21 no longer installs it); the launchers'
     # --logdir summaries (tfps.summaries) and launch/check_tensorboard.py need it at run time.
     "tensorboard==2.21.0",
+    "ml-collections==1.1.0",  # config presets (configs/*.py) and their --config flags
 ]
 
 setuptools.setup(
@@ -28,6 +29,6 @@ setuptools.setup(
         # CPU TensorFlow is the default; `pip install .[gpu]` takes the CUDA build instead.
         "cpu": ["tensorflow-cpu==2.21.0"],
         "gpu": ["tensorflow[and-cuda]==2.21.0"],
-        "test": ["pytest>=8"],
+        "test": ["pytest>=8", "ruff==0.17.6"],
     },
 )
