@@ -43,13 +43,15 @@ def _sample_arrays(prefix, sampler, methods, out, batch=3, seed=5):
 
 def _runs(workdir):
     """The library entry points, spelled for the code as it is now."""
-    from tfps import export, latent, sampling, training
+    from tfps import autoencoder_training, export, sampling, training
 
     def train_arm(logdir, **values):
         return training.train(training.TrainConfig(**values), logdir)
 
     def train_ae(logdir, **values):
-        return latent.train_autoencoder(latent.AutoencoderConfig(**values), logdir)
+        return autoencoder_training.train_autoencoder(
+            autoencoder_training.AutoencoderConfig(**values), logdir
+        )
 
     def sampler_of(path):
         model, config = training.load_trained(path)
