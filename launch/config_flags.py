@@ -1,51 +1,82 @@
-"""absl flags from a config dataclass: one flag per field, validated by the library's checks.
+"""`--config`: a preset file (`configs/*.py`) with field-by-field overrides, as flax and vdm do.
 
-`launch/train.py` (TrainConfig) and `launch/train_autoencoder.py` (AutoencoderConfig) use it.
+    python -m launch.train --config=configs/digits.py --config.model.filters=64
+
+`define_config(kind, default)` defines the flag (ml_collections `DEFINE_config_file`) with a help
+text that lists every field of the run kind: its section, type, value in the chosen preset and
+meaning, so `--helpfull` documents them. `typed_config(kind)` turns the parsed preset into the
+library's typed, validated config (`tfps.config`), a bad value or unknown field becoming one
+usage error before anything is written.
 """
-import dataclasses
-import typing
 
+import importlib.util
+import sys
+
+from absl import app
 from absl import flags
+from ml_collections import config_flags
 
-from tfps import data as tfps_data
+from tfps import config as config_lib
 
-_DEFINE = {int: flags.DEFINE_integer, float: flags.DEFINE_float, str: flags.DEFINE_string,
-           bool: flags.DEFINE_bool}
-
-
-def _check_dataset_bits(values):
-    tfps_data.dataset_info(values["dataset"], values["bits"])
+FLAGS = flags.FLAGS
 
 
-def define_config_flags(config_cls, check_field, check_together=("dataset", "bits"),
-                        check_values=_check_dataset_bits):
-    """Defines a flag per field of `config_cls` (default and help from the field) and registers
-    `check_field(name, value)` (raising ValueError) as its validator. `check_values(values)`
-    (raising ValueError) checks the fields `check_together` jointly (default: that the bit depth
-    suits the dataset). Returns the field names."""
-    names = []
-    for field in dataclasses.fields(config_cls):
-        base = next((t for t in typing.get_args(field.type) if t is not type(None)), field.type)
-        help_text = field.metadata["help"]
-        if field.name == "dataset":
-            help_text += f" One of: {', '.join(tfps_data.DATASETS)}."
-        _DEFINE[base](field.name, field.default, help_text)
-        names.append(field.name)
+def _preset_named_in(argv, default):
+    """The preset path given as --config on the command line (default: `default`)."""
+    for i, arg in enumerate(argv):
+        if arg.startswith("--config="):
+            return arg.split("=", 1)[1]
+        if arg == "--config" and i + 1 < len(argv):
+            return argv[i + 1]
+    return default
 
-        def check(value, name=field.name):
-            try:
-                check_field(name, value)
-            except ValueError as e:
-                raise flags.ValidationError(str(e)) from e
-            return True
-        flags.register_validator(field.name, check)
 
-    if set(check_together) <= set(names):
-        @flags.multi_flags_validator(list(check_together))
-        def _check_together(values):
-            try:
-                check_values(values)
-            except ValueError as e:
-                raise flags.ValidationError(str(e)) from e
-            return True
-    return names
+def _preset_values(path):
+    """The nested config of the preset at `path`, None if it cannot be read (the flag's own
+    parsing reports that)."""
+    try:
+        spec = importlib.util.spec_from_file_location("tfps_preset", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module.get_config()
+    except Exception:  # noqa: BLE001 - any failure is reported again when the flag is parsed
+        return None
+
+
+def define_config(kind, default):
+    """Defines `--config` for a run of `kind` (`tfps.config.ARM` / `AUTOENCODER`)."""
+    path = _preset_named_in(sys.argv, default)
+    listing = config_lib.field_help(kind, _preset_values(path))
+    help_text = (
+        f"A preset file (configs/*.py; default {default}) returning the run's config. Override "
+        f"any field with --config.<section>.<field>=value. The fields, with their values in "
+        f"{path}:\n{listing}"
+    )
+    config_flags.DEFINE_config_file("config", default, help_text, lock_config=True)
+
+
+def typed_config(kind):
+    """The typed config of the parsed `--config` (a `tfps.config.TrainConfig` or
+    `AutoencoderConfig`); app.UsageError naming the problem when a value is invalid."""
+    try:
+        return config_lib.from_config_dict(FLAGS.config, kind)
+    except (TypeError, ValueError) as e:
+        raise app.UsageError(f"--config={FLAGS['config'].config_filename}: {e}") from e
+
+
+def no_arguments(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+
+
+def parse_flags(argv):
+    """absl's flag parsing (`app.run(main, flags_parser=parse_flags)`), with an override of a
+    field the preset does not have reported like any other bad flag, without a traceback."""
+    try:
+        return app.parse_flags_with_usage(argv)
+    except (AttributeError, KeyError) as e:  # ml_collections: an unknown --config.<path>
+        sys.stderr.write(
+            f"FATAL Flags parsing error: --config has no field {str(e).strip(chr(34))} "
+            "(--helpfull lists the fields)\n"
+        )
+        sys.exit(1)

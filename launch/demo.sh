@@ -5,15 +5,11 @@
 # shows bpd, ARM calls, forecast accuracy, mistake maps and convergence maps (docs/inspection.md).
 source "$(dirname "$0")/demo_common.sh" "${1:-runs/demo}"
 
-# The demo configurations recorded in BUILD_NOTES.md.
-train() {  # name, flags...
-  local name=$1; shift
-  echo "== training $name (resumes if $RUNS/$name exists)"
-  $PY -m launch.train --logdir="$RUNS/$name" --dataset="$name" "$@"
-}
-train digits --num_resnets=2 --filters=32 --steps=1500 --batch_size=64
-train digits28_binary --num_scales=3 --num_resnets=2 --filters=32 --steps=1000 --batch_size=16 \
-  --dropout_rate=0.1
+# The demo presets (configs/digits.py, configs/digits28_binary.py), recorded in BUILD_NOTES.md.
+for name in digits digits28_binary; do
+  echo "== training $name with configs/$name.py (resumes if $RUNS/$name exists)"
+  $PY -m launch.train --config="configs/$name.py" --logdir="$RUNS/$name"
+done
 
 for name in digits digits28_binary; do
   echo "== sampling $name with every method (the same samples, different ARM calls)"

@@ -1,4 +1,5 @@
-"""Tests for tfps/training.py and launch/train.py: init, learning, resume, loading, the launcher."""
+"""Tests for tfps/training.py, tfps/trainer.py, tfps/rundir.py and launch/train.py: init, learning,
+resume, loading, the launcher."""
 import glob
 import json
 import math
@@ -15,6 +16,8 @@ from tfps import data as tfps_data
 from tfps import forecast
 from tfps import pixelcnn
 from tfps import sampling
+from tfps import rundir
+from tfps import trainer
 from tfps import training
 from launchers import launch
 
@@ -34,12 +37,12 @@ def read_scalars(logdir, subdir):
 
 
 def read_train_config(logdir):
-    with open(os.path.join(logdir, training.CONFIG_FILE)) as f:
+    with open(os.path.join(logdir, rundir.CONFIG_FILE)) as f:
         return json.load(f)["train"]
 
 
 def checkpoint_numbers(logdir):
-    state = tf.train.get_checkpoint_state(os.path.join(logdir, training.CHECKPOINT_DIR))
+    state = tf.train.get_checkpoint_state(os.path.join(logdir, rundir.CHECKPOINT_DIR))
     return sorted(int(p.rsplit("-", 1)[1]) for p in state.all_model_checkpoint_paths)
 
 
@@ -118,7 +121,7 @@ def test_loss_falls_on_digits(tmp_path, tiny_config):
     assert metrics["train_bpd"] < first_logged - 0.8
     assert metrics["test_bpd"] < LOG2_17 - 1.0
     assert metrics["validation_bpd"] < LOG2_17 - 1.0
-    with open(tmp_path / training.METRICS_FILE) as f:
+    with open(tmp_path / rundir.METRICS_FILE) as f:
         assert json.load(f)["test_bpd"] == pytest.approx(metrics["test_bpd"])
 
 
@@ -137,7 +140,7 @@ def test_other_architectures_train_and_reload(tmp_path, tiny_config, overrides):
 
 def test_run_directory_contents(tiny_run):
     logdir, metrics = tiny_run
-    with open(os.path.join(logdir, training.CONFIG_FILE)) as f:
+    with open(os.path.join(logdir, rundir.CONFIG_FILE)) as f:
         config = json.load(f)
     assert config["train"]["steps"] == 20 and config["train"]["filters"] == 16
     assert config["model"]["filters"] == 16 and config["model"]["num_categories"] == 17
@@ -180,18 +183,18 @@ def test_resume_continues_from_the_latest_checkpoint(tmp_path, tiny_config):
 
 def test_interrupt_saves_a_checkpoint_to_resume_from(tmp_path, tiny_config, monkeypatch):
     logdir = str(tmp_path)
-    log_progress = training._log_progress
+    log_progress = trainer._log_progress
 
     def interrupt_at_15(progress, step, *args):
         if step == 15:
             raise KeyboardInterrupt
         return log_progress(progress, step, *args)
 
-    monkeypatch.setattr(training, "_log_progress", interrupt_at_15)
+    monkeypatch.setattr(trainer, "_log_progress", interrupt_at_15)
     with pytest.raises(KeyboardInterrupt):
         training.train(tiny_config(steps=30, log_every=5), logdir)
     assert checkpoint_numbers(logdir) == [10, 15]
-    monkeypatch.setattr(training, "_log_progress", log_progress)
+    monkeypatch.setattr(trainer, "_log_progress", log_progress)
     metrics = training.train(tiny_config(steps=30, log_every=5), logdir)
     assert (metrics["start_step"], metrics["step"]) == (15, 30)
 
@@ -199,15 +202,15 @@ def test_interrupt_saves_a_checkpoint_to_resume_from(tmp_path, tiny_config, monk
 def test_conflicting_config_in_existing_logdir_raises(tmp_path, tiny_run, tiny_config):
     logdir = str(tmp_path / "run")
     shutil.copytree(tiny_run[0], logdir)
-    before = open(os.path.join(logdir, training.CONFIG_FILE)).read()
-    with pytest.raises(training.ConfigConflictError, match="filters") as err:
+    before = open(os.path.join(logdir, rundir.CONFIG_FILE)).read()
+    with pytest.raises(rundir.ConfigConflictError, match="filters") as err:
         training.train(tiny_config(filters=8), logdir)
     assert logdir in str(err.value)
-    with pytest.raises(training.ConfigConflictError, match="dataset"):
+    with pytest.raises(rundir.ConfigConflictError, match="dataset"):
         training.train(tiny_config(dataset="digits28_binary"), logdir)
-    assert open(os.path.join(logdir, training.CONFIG_FILE)).read() == before
+    assert open(os.path.join(logdir, rundir.CONFIG_FILE)).read() == before
     assert checkpoint_numbers(logdir) == [10, 20]
-    with pytest.raises(training.ConfigConflictError, match="model.num_scales: 1 in the run, 2"):
+    with pytest.raises(rundir.ConfigConflictError, match="model.num_scales: 1 in the run, 2"):
         training.train(tiny_config(num_scales=2), logdir)
 
 
@@ -215,7 +218,7 @@ def test_runs_from_before_num_scales_resume_and_load(tmp_path, tiny_run, tiny_co
     """A config.json without `num_scales` (written before it existed) means one scale."""
     logdir = str(tmp_path / "run")
     shutil.copytree(tiny_run[0], logdir)
-    path = os.path.join(logdir, training.CONFIG_FILE)
+    path = os.path.join(logdir, rundir.CONFIG_FILE)
     with open(path) as f:
         config = json.load(f)
     del config["model"]["num_scales"]
@@ -246,18 +249,18 @@ def test_load_trained_restores_the_trained_model(tiny_run):
 
 def test_load_trained_missing_paths_raise_not_found(tmp_path, tiny_run):
     missing = str(tmp_path / "no_such_run")
-    with pytest.raises(training.CheckpointNotFoundError, match="no_such_run") as err:
+    with pytest.raises(rundir.CheckpointNotFoundError, match="no_such_run") as err:
         training.load_trained(missing)
     assert isinstance(err.value, FileNotFoundError)
-    with pytest.raises(training.CheckpointNotFoundError, match="config.json"):
+    with pytest.raises(rundir.CheckpointNotFoundError, match="config.json"):
         training.load_trained(str(tmp_path))  # A directory that is not a run.
     prefix = os.path.join(tiny_run[0], "checkpoints", "ckpt-99")
-    with pytest.raises(training.CheckpointNotFoundError, match="ckpt-99"):
+    with pytest.raises(rundir.CheckpointNotFoundError, match="ckpt-99"):
         training.load_trained(prefix)
     no_checkpoints = tmp_path / "fresh"
     no_checkpoints.mkdir()
-    shutil.copy(os.path.join(tiny_run[0], training.CONFIG_FILE), no_checkpoints)
-    with pytest.raises(training.CheckpointNotFoundError, match="no checkpoint"):
+    shutil.copy(os.path.join(tiny_run[0], rundir.CONFIG_FILE), no_checkpoints)
+    with pytest.raises(rundir.CheckpointNotFoundError, match="no checkpoint"):
         training.load_trained(str(no_checkpoints))
 
 
@@ -270,20 +273,20 @@ def test_load_trained_corrupt_checkpoint_raises_checkpoint_error(tmp_path, tiny_
     with open(data_file, "wb") as f:
         f.write(content[:len(content) // 2] if damage == "truncate"
                 else np.random.default_rng(0).bytes(len(content)))
-    with pytest.raises(training.CheckpointError, match="ckpt-20") as err:
+    with pytest.raises(rundir.CheckpointError, match="ckpt-20") as err:
         training.load_trained(logdir)
     assert "cannot restore" in str(err.value)
     # Training refuses to resume from it too, with the same error rather than starting over.
-    with pytest.raises(training.CheckpointError, match="ckpt-20"):
+    with pytest.raises(rundir.CheckpointError, match="ckpt-20"):
         training.train(training.TrainConfig(**read_train_config(logdir)), logdir)
 
 
 def test_load_trained_corrupt_config_raises(tmp_path, tiny_run):
     logdir = str(tmp_path / "run")
     shutil.copytree(tiny_run[0], logdir)
-    with open(os.path.join(logdir, training.CONFIG_FILE), "w") as f:
+    with open(os.path.join(logdir, rundir.CONFIG_FILE), "w") as f:
         f.write("{not json")
-    with pytest.raises(training.CheckpointError, match="config.json"):
+    with pytest.raises(rundir.CheckpointError, match="config.json"):
         training.load_trained(logdir)
 
 
@@ -297,12 +300,14 @@ def run_launcher(args, module=False):
 
 def test_launcher_trains_and_reports_test_bpd(tmp_path):
     logdir = str(tmp_path / "run")
-    result = run_launcher([f"--logdir={logdir}", "--dataset=digits", "--num_resnets=1",
-                           "--filters=8", "--steps=10", "--checkpoint_every=5", "--log_every=5",
-                           "--eval_every=5", "--eval_batches=1", "--batch_size=16"])
+    result = run_launcher([f"--logdir={logdir}", "--config=configs/digits.py",
+                           "--config.model.num_resnets=1", "--config.model.filters=8",
+                           "--config.training.steps=10", "--config.training.checkpoint_every=5",
+                           "--config.training.log_every=5", "--config.training.eval_every=5",
+                           "--config.training.eval_batches=1", "--config.training.batch_size=16"])
     assert result.returncode == 0, result.stderr[-3000:]
     assert "test bpd" in result.stdout
-    with open(os.path.join(logdir, training.METRICS_FILE)) as f:
+    with open(os.path.join(logdir, rundir.METRICS_FILE)) as f:
         metrics = json.load(f)
     assert f"test bpd {metrics['test_bpd']:.4f}" in result.stdout
     assert checkpoint_numbers(logdir) == [5, 10]
@@ -312,11 +317,16 @@ def test_launcher_trains_and_reports_test_bpd(tmp_path):
 
 
 @pytest.mark.parametrize("args, expected", [
-    (["--dataset=no_such_dataset"], "no_such_dataset"),
-    (["--steps=0"], "steps must be >= 1"),
-    (["--batch_size=0"], "batch_size must be >= 1"),
-    (["--dataset=digits", "--forecast_steps=64"], "forecast_steps must be below d = 64"),
-    (["--num_scales=0"], "num_scales must be >= 1"),
+    (["--config.data.dataset=no_such_dataset"], "no_such_dataset"),
+    (["--config.training.steps=0"], "steps must be >= 1"),
+    (["--config.training.batch_size=0"], "batch_size must be >= 1"),
+    (["--config=configs/digits.py", "--config.forecast.steps=64"],
+     "forecast_steps must be below d = 64"),
+    (["--config.model.num_scales=0"], "num_scales must be >= 1"),
+    (["--config.model.no_such_field=1"], "--config has no field 'no_such_field'"),
+    (["--config.model.filters=many"], "--config.model.filters=many"),
+    (["--config=configs/no_such_preset.py"], "configs/no_such_preset.py"),
+    (["--config=configs/latent_autoencoder.py"], "but one of kind 'arm' is needed"),
 ])
 def test_launcher_rejects_bad_flags(tmp_path, args, expected):
     result = run_launcher([f"--logdir={tmp_path / 'run'}"] + args, module=True)
@@ -336,7 +346,7 @@ FORECAST_TAGS = {f"forecast_accuracy/{name}"
 
 def test_forecast_run_logs_the_kl_and_forecast_accuracy(tiny_forecast_run):
     logdir, metrics = tiny_forecast_run
-    with open(os.path.join(logdir, training.CONFIG_FILE)) as f:
+    with open(os.path.join(logdir, rundir.CONFIG_FILE)) as f:
         config = json.load(f)
     assert config["forecast"] == {"steps": 2, "shared": True, "filters": 16}
     assert config["train"]["forecast_weight"] == 0.01
@@ -376,7 +386,7 @@ def test_resuming_with_other_forecasting_heads_is_refused(tmp_path, tiny_forecas
     for overrides, conflict in [({"forecast_steps": 3}, "forecast.steps"),
                                 ({"forecast_steps": 0}, "forecast.steps"),
                                 ({"forecast_steps": 2, "forecast_shared": False}, "forecast.shared")]:
-        with pytest.raises(training.ConfigConflictError, match=conflict):
+        with pytest.raises(rundir.ConfigConflictError, match=conflict):
             training.train(tiny_config(steps=30, **overrides), logdir)
 
 
@@ -393,12 +403,15 @@ def test_unshared_heads_leave_the_arm_exactly_as_trained_without_heads(tmp_path,
 
 def test_launcher_trains_forecasting_heads(tmp_path):
     logdir = str(tmp_path / "run")
-    result = run_launcher([f"--logdir={logdir}", "--dataset=digits", "--num_resnets=1",
-                           "--filters=8", "--steps=4", "--checkpoint_every=4", "--log_every=2",
-                           "--eval_every=4", "--eval_batches=1", "--batch_size=8",
-                           "--forecast_steps=3", "--noforecast_shared", "--forecast_filters=4"])
+    result = run_launcher([f"--logdir={logdir}", "--config=configs/digits.py",
+                           "--config.model.num_resnets=1", "--config.model.filters=8",
+                           "--config.training.steps=4", "--config.training.checkpoint_every=4",
+                           "--config.training.log_every=2", "--config.training.eval_every=4",
+                           "--config.training.eval_batches=1", "--config.training.batch_size=8",
+                           "--config.forecast.steps=3", "--config.forecast.noshared",
+                           "--config.forecast.filters=4"])
     assert result.returncode == 0, result.stderr[-3000:]
     assert read_train_config(logdir)["forecast_steps"] == 3
-    with open(os.path.join(logdir, training.CONFIG_FILE)) as f:
+    with open(os.path.join(logdir, rundir.CONFIG_FILE)) as f:
         assert json.load(f)["forecast"] == {"steps": 3, "shared": False, "filters": 4}
     assert "forecast_accuracy/learned_t2" in read_scalars(logdir, "validation")

@@ -92,7 +92,6 @@ def train_autoencoder(config, logdir):
     `dataset`, `latent_shape`, `checkpoint`.
     """
     config.validate()
-    os.makedirs(logdir, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
     info = tfps_data.dataset_info(config.dataset, config.bits)
     model = autoencoder_lib.DiscreteAutoencoder(

@@ -310,16 +310,16 @@ def from_config_dict(nested, kind=None):
     if found not in CONFIG_CLASSES:
         raise ValueError(f"config kind must be one of {sorted(CONFIG_CLASSES)}, got {found!r}")
     if kind is not None and found != kind:
-        raise ValueError(f"this is a config of kind {found!r}, but a {kind!r} config is needed")
+        raise ValueError(f"this is a config of kind {found!r}, but one of kind {kind!r} is needed")
     cls = CONFIG_CLASSES[found]
     by_path = {_path(f): f.name for f in dataclasses.fields(cls)}
     flat = {}
     for section, entries in values.items():
         if not isinstance(entries, dict):
-            raise ValueError(f"config.{section} is not a section of a {found} config")
+            raise ValueError(f"config.{section} is not a section of {found} configs")
         for key, value in entries.items():
             if (section, key) not in by_path:
-                raise ValueError(f"config.{section}.{key} is not a field of a {found} config")
+                raise ValueError(f"config.{section}.{key} is not a field of {found} configs")
             flat[by_path[section, key]] = value
     return cls(**flat).validate()
 

@@ -12,6 +12,7 @@ float32 `[B, H, W, C]` in [-1, 1].
      In ICML, 2020.
 """
 
+import dataclasses
 import math
 import os
 
@@ -82,6 +83,29 @@ def autoencoder_data(logdir_or_checkpoint):
     return {"dataset": train["dataset"], "bits": train["bits"]}
 
 
+def with_autoencoder_data(config):
+    """`config` (a `TrainConfig`) with the dataset and bit depth of the autoencoder run named by
+    `config.latents_from`: the ARM models the latents of that data. Unchanged without
+    `latents_from`.
+
+    Raises ValueError when `config` asks for other data (a dataset or bits that are neither the
+    defaults nor the autoencoder's), or when the model does not fit the latents
+    (`TrainConfig.check_fits`), before anything is written.
+    """
+    if not config.latents_from:
+        return config
+    data = autoencoder_data(config.latents_from)
+    default = type(config)()
+    for key, value in data.items():
+        if getattr(config, key) not in (getattr(default, key), value):
+            raise ValueError(
+                f"latents_from={config.latents_from} encodes dataset={data['dataset']!r} "
+                f"bits={data['bits']!r}; {key}={getattr(config, key)!r} disagrees (leave it out)"
+            )
+    config = dataclasses.replace(config, **data).validate()
+    return config.check_fits(latent_info(config.latents_from))
+
+
 def latent_info(logdir_or_checkpoint):
     """The `DatasetInfo` of an autoencoder run's latents: what an ARM on them models (shape
     `(h, w, c)`, K = latent categories), from its config (no weights are read). Raises like
@@ -103,16 +127,8 @@ def latent_source(config):
     `[h, w, c]` (uint8 for K <= 256; the ARM's pipelines cast to int32), and `description` the keys added to config.json's `dataset` section: the
     autoencoder's run directory and exact checkpoint (so that samples can be decoded), the image
     data it encodes, and `dimension_reduction` = (H * W * C) / (h * w * c).
-    Raises ValueError when `config.dataset` / `config.bits` are not the autoencoder's.
     """
     model, ae_config = autoencoder_training.load_autoencoder(config.latents_from)
-    ae_train = ae_config["train"]
-    if (config.dataset, config.bits) != (ae_train["dataset"], ae_train["bits"]):
-        raise ValueError(
-            f"the ARM models the latents of the autoencoder's data, dataset={ae_train['dataset']!r} "
-            f"bits={ae_train['bits']!r} (from {ae_config['logdir']}), but dataset="
-            f"{config.dataset!r} bits={config.bits!r} was asked for; pass the autoencoder's "
-            f"--dataset and --bits (or leave them out)")
     info = _latents_info(model, ae_config)
     load = lambda split: tf.data.Dataset.from_tensor_slices(
         cached_latents(model, ae_config, split, config.data_dir))

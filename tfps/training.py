@@ -215,20 +215,19 @@ def train(config, logdir, loss_terms=(BPD_TERM,)):
     """Trains (or resumes training of) a PixelCNN; returns the final metrics.
 
     Resumable and refusing a logdir of another run like every trainer (`tfps.trainer.fit`).
-    Ends with test bpd over the whole test split. Returns a dict with `step`, `test_bpd`,
+    With `config.latents_from`, the ARM models the autoencoder's latents of its dataset
+    (`tfps.latent.with_autoencoder_data`). Ends with test bpd over the whole test split. Returns a dict with `step`, `test_bpd`,
     `validation_bpd`, `train_bpd` (mean over the last log interval of this session, None if no
     step ran), `steps_per_sec`, `start_step`, `train_seconds`, `dataset`, `uniform_bpd`,
     `checkpoint` (and `test_bits_per_image_dim` for latents); it is also written to
     `logdir/metrics.json`.
     """
-    config.validate()
+    config = latent.with_autoencoder_data(config.validate())
     if not loss_terms or loss_terms[0].name != "bpd":
         raise ValueError("loss_terms must start with the ARM's bpd term (BPD_TERM)")
-    os.makedirs(logdir, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
 
     info, load_split, described = _data_source(config)
-    config.check_fits(info)  # again: latents are smaller than the images validate() saw
     model = pixelcnn.PixelCNN(
         image_shape=info.image_shape,
         num_categories=info.num_categories,
