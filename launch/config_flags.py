@@ -14,6 +14,7 @@ import sys
 
 from absl import app
 from absl import flags
+import ml_collections
 from ml_collections import config_flags
 
 from tfps import config as config_lib
@@ -38,13 +39,19 @@ def _preset_values(path):
         spec = importlib.util.spec_from_file_location("tfps_preset", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        return module.get_config()
+        values = module.get_config()
+        return values if isinstance(values, ml_collections.ConfigDict) else None
     except Exception:  # noqa: BLE001 - any failure is reported again when the flag is parsed
         return None
 
 
-def define_config(kind, default):
-    """Defines `--config` for a run of `kind` (`tfps.config.ARM` / `AUTOENCODER`)."""
+def define_run_flags(kind, default, writes):
+    """Defines `--logdir` (the run directory, which holds `writes`) and `--config` for a run of
+    `kind` (`tfps.config.ARM` / `AUTOENCODER`), with `default` the preset used without
+    `--config`."""
+    flags.DEFINE_string(
+        "logdir", None, f"Run directory: {writes}. Reused to resume.", required=True
+    )
     path = _preset_named_in(sys.argv, default)
     listing = config_lib.field_help(kind, _preset_values(path))
     help_text = (
@@ -52,7 +59,10 @@ def define_config(kind, default):
         f"any field with --config.<section>.<field>=value. The fields, with their values in "
         f"{path}:\n{listing}"
     )
-    config_flags.DEFINE_config_file("config", default, help_text, lock_config=True)
+    try:  # the default preset and its overrides are parsed here already
+        config_flags.DEFINE_config_file("config", default, help_text, lock_config=True)
+    except (AttributeError, KeyError) as e:
+        _unknown_field(e)
 
 
 def typed_config(kind):
@@ -60,7 +70,7 @@ def typed_config(kind):
     `AutoencoderConfig`); app.UsageError naming the problem when a value is invalid."""
     try:
         return config_lib.from_config_dict(FLAGS.config, kind)
-    except (TypeError, ValueError) as e:
+    except (OSError, TypeError, ValueError) as e:  # OSError: the preset could not be loaded
         raise app.UsageError(f"--config={FLAGS['config'].config_filename}: {e}") from e
 
 
@@ -74,9 +84,14 @@ def parse_flags(argv):
     field the preset does not have reported like any other bad flag, without a traceback."""
     try:
         return app.parse_flags_with_usage(argv)
-    except (AttributeError, KeyError) as e:  # ml_collections: an unknown --config.<path>
-        sys.stderr.write(
-            f"FATAL Flags parsing error: --config has no field {str(e).strip(chr(34))} "
-            "(--helpfull lists the fields)\n"
-        )
-        sys.exit(1)
+    except (AttributeError, KeyError) as e:
+        _unknown_field(e)
+
+
+def _unknown_field(error):
+    """Reports ml_collections' error for an unknown `--config.<path>` as absl reports bad flags."""
+    sys.stderr.write(
+        f"FATAL Flags parsing error: --config has no field {str(error).strip(chr(34))} "
+        "(--helpfull lists the fields)\n"
+    )
+    sys.exit(1)

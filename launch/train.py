@@ -32,12 +32,9 @@ from launch import config_flags
 from tfps import config as config_lib
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string(
-    "logdir", None, "Run directory: config.json, checkpoints/, TensorBoard events, metrics.json. "
-    "Reused to resume.", required=True,
-)  # fmt: skip
-config_flags.define_config(config_lib.ARM, default="configs/default.py")
-
+config_flags.define_run_flags(
+    config_lib.ARM, "configs/default.py", "config.json, checkpoints/, TensorBoard events, metrics.json"
+)
 
 def main(argv):
     config_flags.no_arguments(argv)

@@ -32,12 +32,9 @@ from launch import config_flags
 from tfps import config as config_lib
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string(
-    "logdir", None, "Run directory: config.json, checkpoints/, TensorBoard events, metrics.json, "
-    "latents/. Reused to resume.", required=True,
-)  # fmt: skip
-config_flags.define_config(config_lib.AUTOENCODER, default="configs/default_autoencoder.py")
-
+config_flags.define_run_flags(
+    config_lib.AUTOENCODER, "configs/default_autoencoder.py", "config.json, checkpoints/, TensorBoard events, metrics.json, latents/"
+)
 
 def main(argv):
     config_flags.no_arguments(argv)

@@ -165,3 +165,8 @@ def test_help_lists_every_field_with_its_section():
     assert "--config.data.dataset (str, 'cifar10')" in text
     assert "--config.forecast.steps (int, 1)" in text
     assert len(text.splitlines()) == len(dataclasses.fields(config.TrainConfig))
+
+
+def test_a_preset_that_returns_no_config_is_refused():
+    with pytest.raises(ValueError, match="a config is an ml_collections.ConfigDict, got int"):
+        config.from_config_dict(3)

@@ -305,6 +305,8 @@ def from_config_dict(nested, kind=None):
     `kind`: the run kind the caller expects; a preset of another kind is refused. Raises
     ValueError naming an unknown section or field, or the first invalid value.
     """
+    if not hasattr(nested, "to_dict") and not isinstance(nested, dict):
+        raise ValueError(f"a config is an ml_collections.ConfigDict, got {type(nested).__name__}")
     values = nested.to_dict() if hasattr(nested, "to_dict") else dict(nested)
     found = values.pop("kind", None)
     if found not in CONFIG_CLASSES:
