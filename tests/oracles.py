@@ -35,3 +35,13 @@ def reparametrized_output(model, x, noise):
     """g(x, eps) = argmax(logits(x) + eps): the map whose fixed point is the sample (eq. 8)."""
     logits = model(tf.constant(x, tf.int32), training=False)[0]
     return tf.argmax(logits + noise, axis=-1, output_type=tf.int32).numpy()
+
+
+def receptive_field(layer, shape, out_pos):
+    """Input positions (row, col) whose perturbation changes the output at `out_pos`."""
+    x = tf.Variable(tf.random.stateless_normal((1,) + shape, seed=(0, 1)))
+    with tf.GradientTape() as tape:
+        y = layer(x)
+        target = tf.reduce_sum(y[0, out_pos[0], out_pos[1]])
+    grad = tape.gradient(target, x).numpy()[0]
+    return {tuple(p) for p in np.argwhere(np.abs(grad).sum(-1) > 0)}

@@ -14,7 +14,7 @@ raster-then-channel ordering. Which forecaster is used changes only the number o
 never the sample: the sampler accepts an output only once its whole conditioning is valid.
 
 Learned forecasting (section 2.4) adds trained modules P_F^(t), t = 0..T-1
-(`tfps.layers.ForecastHeads`, or `UnsharedForecastHeads` for the Table 3 ablation):
+(`tfps.heads.ForecastHeads`, or `UnsharedForecastHeads` for the Table 3 ablation):
 
     x~_{n+t} = argmax_c (mu~_{n,t,c}(h_<n) + eps_{n+t,c})                               (eq. 10)
 
@@ -30,7 +30,7 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
-from tfps import layers as tfps_layers
+from tfps import heads as heads_lib
 from tfps import noise as noise_lib
 
 
@@ -104,8 +104,8 @@ def make_heads(image_shape, num_categories, steps, filters, shared=True,
                representation_channels=None):
     """Built forecasting heads for an ARM on `image_shape` `(H, W, C)` with K categories.
 
-    `shared`: `tfps.layers.ForecastHeads` on the ARM's h of `representation_channels` channels
-    (method `learned`); otherwise `tfps.layers.UnsharedForecastHeads` on x and the noise (method
+    `shared`: `tfps.heads.ForecastHeads` on the ARM's h of `representation_channels` channels
+    (method `learned`); otherwise `tfps.heads.UnsharedForecastHeads` on x and the noise (method
     `learned_unshared`). `filters`: the heads' width (Table 4: the ARM's). T must be in [1, d).
     """
     h, w, c = (int(s) for s in image_shape)
@@ -114,11 +114,11 @@ def make_heads(image_shape, num_categories, steps, filters, shared=True,
     if shared:
         if representation_channels is None:
             raise ValueError("shared forecasting heads need the ARM's representation_channels")
-        heads = tfps_layers.ForecastHeads(steps, c, num_categories, filters, name="forecast_heads")
+        heads = heads_lib.ForecastHeads(steps, c, num_categories, filters, name="forecast_heads")
         heads.build((None, h, w, int(representation_channels)))
     else:
-        heads = tfps_layers.UnsharedForecastHeads(steps, (h, w, c), num_categories, filters,
-                                                  name="forecast_heads")
+        heads = heads_lib.UnsharedForecastHeads(steps, (h, w, c), num_categories, filters,
+                                                name="forecast_heads")
         heads.build((None, h, w, c), (None, h, w, c, num_categories))
     return heads
 
@@ -139,7 +139,7 @@ def head_logits(heads, x, h, noise):
 def anchor_logits(logits, num_valid, channels):
     """The T forecasting distributions for the variables n .. n+T-1, given n valid variables.
 
-    Reads slot r = (n - 1) % C of pixel a = (n - 1) // C (see `tfps.layers.ForecastHeads`):
+    Reads slot r = (n - 1) % C of pixel a = (n - 1) // C (see `tfps.heads.ForecastHeads`):
     `[B, H, W, T, C, K]`, n `[B]` -> `[B, T, K]`. n = 0 (nothing valid) reads pixel 0, slot 0;
     the sampler never uses that forecast (the first call forecasts zeros).
     """
@@ -207,7 +207,7 @@ def forecast_kl(logits, arm_logits):
 
     with the ARM side detached (gradients reach only P_F, and through it h). `logits`: the heads'
     `[B, H, W, T, C, K]`; `arm_logits`: the ARM's `[B, H, W, C, K]`. Positions are raster-then-
-    channel; entry j = i - 1 of module t forecasts variable j + 1 + t (`tfps.layers.ForecastHeads`).
+    channel; entry j = i - 1 of module t forecasts variable j + 1 + t (`tfps.heads.ForecastHeads`).
     """
     steps = logits.shape[3]
     forecasts = tf.nn.log_softmax(_by_target(logits), axis=-1)                   # [B, T, d, K]
