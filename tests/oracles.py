@@ -8,7 +8,8 @@ import tensorflow as tf
 
 
 def ancestral_reference(model, noise, evidence=None, evidence_mask=None):
-    """Ancestral Gumbel-max sampling (eq. 2 and 5 of seed 000), one ARM call per free variable.
+    """Ancestral Gumbel-max sampling (eq. 2 and 5 of Wiggers & Hoogeboom, ICML 2020), one ARM
+    call per free variable.
 
     x_i = evidence_i where observed, else argmax_c(logits_i(x_<i) + eps_i) in raster-then-channel
     order. Returns int32 `[B, H, W, C]`.

@@ -2,7 +2,7 @@
 
 Exactness the strong way: for random noise, each method returns the sample of an independent
 eager ancestral loop (`oracles.ancestral_reference`), and that sample is a fixed point of
-x = argmax(logits(x) + noise) (eq. 8 of seed 000).
+x = argmax(logits(x) + noise) (eq. 8 of Wiggers & Hoogeboom, ICML 2020).
 """
 import itertools
 
