@@ -20,13 +20,16 @@ def ancestral_reference(model, noise, evidence=None, evidence_mask=None):
     d = int(np.prod(shape[1:]))
     flat_noise = noise.reshape(batch, d, k)
     x = np.zeros((batch, d), np.int32)
-    observed = np.zeros((batch, d), bool) if evidence_mask is None else np.asarray(evidence_mask).reshape(batch, d)
-    values = np.zeros((batch, d), np.int32) if evidence is None else np.asarray(evidence).reshape(batch, d)
+    observed = (np.zeros((batch, d), bool) if evidence_mask is None
+                else np.asarray(evidence_mask).reshape(batch, d))
+    values = (np.zeros((batch, d), np.int32) if evidence is None
+              else np.asarray(evidence).reshape(batch, d))
     x[observed] = values[observed]
     for i in range(d):
         if observed[:, i].all():
             continue
-        logits = model(tf.constant(x.reshape(shape)), training=False)[0].numpy().reshape(batch, d, k)
+        logits = model(tf.constant(x.reshape(shape)), training=False)[0].numpy()
+        logits = logits.reshape(batch, d, k)
         drawn = np.argmax(logits[:, i] + flat_noise[:, i], axis=-1)
         x[:, i] = np.where(observed[:, i], x[:, i], drawn)
     return x.reshape(shape)

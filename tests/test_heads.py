@@ -16,7 +16,8 @@ def test_triangular_conv_sees_only_pixels_at_or_before_the_output_in_raster_orde
     layer = heads_lib.TriangularConv2D(4)
     assert receptive_field(layer, (6, 6, 2), (3, 2)) == {(2, 1), (2, 2), (2, 3), (3, 1), (3, 2)}
     assert layer(tf.zeros((1, 5, 4, 2))).shape == (1, 5, 4, 4)
-    assert heads_lib.TriangularConv2D.from_config(layer.get_config()).get_config() == layer.get_config()
+    config = layer.get_config()
+    assert heads_lib.TriangularConv2D.from_config(config).get_config() == config
     with pytest.raises(ValueError, match="odd"):
         heads_lib.TriangularConv2D(4, kernel_size=2)
 

@@ -58,13 +58,16 @@ def test_shifted_conv_rejects_bad_arguments():
 
 def test_shifts_move_content_and_fill_with_zeros():
     x = tf.reshape(tf.range(1, 10, dtype=tf.float32), (1, 3, 3, 1))
-    np.testing.assert_array_equal(layers.down_shift(x)[0, :, :, 0], [[0, 0, 0], [1, 2, 3], [4, 5, 6]])
-    np.testing.assert_array_equal(layers.right_shift(x)[0, :, :, 0], [[0, 1, 2], [0, 4, 5], [0, 7, 8]])
+    np.testing.assert_array_equal(layers.down_shift(x)[0, :, :, 0],
+                                  [[0, 0, 0], [1, 2, 3], [4, 5, 6]])
+    np.testing.assert_array_equal(layers.right_shift(x)[0, :, :, 0],
+                                  [[0, 1, 2], [0, 4, 5], [0, 7, 8]])
 
 
 def test_concat_elu_doubles_channels():
     x = tf.constant([[1.0, -2.0]])
-    np.testing.assert_allclose(layers.concat_elu(x), [[1.0, np.expm1(-2.0), np.expm1(-1.0), 2.0]], rtol=1e-6)
+    np.testing.assert_allclose(layers.concat_elu(x),
+                               [[1.0, np.expm1(-2.0), np.expm1(-1.0), 2.0]], rtol=1e-6)
 
 
 def test_channel_masks_are_strictly_autoregressive_over_channels():

@@ -2,7 +2,8 @@
 
 The posterior property that matters (Appendix B of Wiggers & Hoogeboom, ICML 2020): if
 x ~ Categorical(mu) and then eps ~ p(eps | x), eps is i.i.d. standard Gumbel, and
-argmax(mu + eps) == x always. The KS tests use fixed seeds; the test of the paper's printed eq. 14 checks that they have the power to tell.
+argmax(mu + eps) == x always. The KS tests use fixed seeds; the test of the paper's printed eq. 14
+checks that they have the power to tell.
 """
 import numpy as np
 import pytest

@@ -24,7 +24,8 @@ def _red(picture):
 
 
 def _tiles(picture, count, height, width, scale):
-    """Undoes `pictures.grid(..., pad=1, scale)`: one pixel per image position, `[count, H, W, 3]`."""
+    """Undoes `pictures.grid(..., pad=1, scale)`: one pixel per image position,
+    `[count, H, W, 3]`."""
     columns = int(np.ceil(np.sqrt(count)))
     tiles = []
     for k in range(count):
@@ -61,7 +62,8 @@ def test_mistake_map_shades_red_by_the_number_of_wrong_channels():
     for channel in range(3):
         np.testing.assert_array_equal(picture[..., channel][count == 0], grey[count == 0])
     # One wrong channel of a white pixel is a third red, three of a black one all red.
-    white_one = pictures.mistake_map(np.full((1, 1, 1, 3), 3), np.eye(3, dtype=bool)[None, None, :1], 4)
+    white_one = pictures.mistake_map(np.full((1, 1, 1, 3), 3),
+                                     np.eye(3, dtype=bool)[None, None, :1], 4)
     black_all = pictures.mistake_map(np.zeros((1, 1, 1, 3)), np.ones((1, 1, 1, 3), bool), 4)
     np.testing.assert_array_equal(white_one[0, 0, 0], [255, 170, 170])
     np.testing.assert_array_equal(black_all[0, 0, 0], [255, 0, 0])
@@ -70,7 +72,8 @@ def test_mistake_map_shades_red_by_the_number_of_wrong_channels():
 def test_convergence_colours_follow_a_log_scale_and_rise_in_luminance():
     values = np.geomspace(1, 784, 50)
     positions = pictures.log_position(values, 1, 784)
-    np.testing.assert_allclose(positions, np.linspace(0, 1, 50), atol=1e-12)  # equal ratios, equal steps
+    # Equal ratios, equal steps.
+    np.testing.assert_allclose(positions, np.linspace(0, 1, 50), atol=1e-12)
     assert pictures.log_position(0.5, 1, 784) == 0 and pictures.log_position(1e4, 1, 784) == 1
     rgb = pictures.colorize_log(np.arange(1, 785), 1, 784).astype(np.float64)
     luminance = rgb @ [0.2126, 0.7152, 0.0722]
