@@ -220,8 +220,8 @@ class PredictiveSampler:
         return self._compiled[method]
 
     def _sample_loop(self, method, noise, evidence, evidence_mask):
-        return self._result(self._loop.run(self._forecaster(method), method == ANCESTRAL, noise,
-                                           evidence, evidence_mask))
+        return self._result(*self._loop.run(self._forecaster(method), method == ANCESTRAL, noise,
+                                            evidence, evidence_mask))
 
     def _scheduled_function(self, method):
         key = ("scheduled", method)
@@ -256,7 +256,7 @@ class PredictiveSampler:
             noise, tf.zeros(images, tf.int32), tf.zeros(images, tf.bool), slots)
 
     def _scheduled_loop(self, method, noise, evidence, evidence_mask, first_samples):
-        return self._result(sampling_loop.run_scheduled(
+        return self._result(*sampling_loop.run_scheduled(
             self._loop, self._forecaster(method), method == ANCESTRAL, noise, evidence,
             evidence_mask, first_samples))
 
@@ -264,11 +264,11 @@ class PredictiveSampler:
     def _forecaster(self, method):
         return forecast_lib.forecast_zeros if method == ANCESTRAL else self.forecasters[method]
 
-    def _result(self, out):
-        """A `SampleResult` from a `tfps.sampling_loop.LoopOutput` of flat `[B, d]` tensors."""
+    def _result(self, calls, out):
+        """A `SampleResult` from the calls and the `tfps.sampling_loop.Results` of a loop."""
         image = lambda t: tf.reshape(t, (-1,) + self.image_shape)
         return SampleResult(
-            samples=image(out.output), arm_calls=out.calls,
+            samples=image(out.output), arm_calls=calls,
             arm_calls_per_example=out.calls_per_example, converged_at=image(out.changed_at),
             accepted_at=image(out.accepted_at), forecast_mistakes=image(out.mistakes),
             forecasts_checked=out.checked)

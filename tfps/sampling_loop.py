@@ -8,8 +8,8 @@ samples through B batch slots, refilling a slot as soon as its sample is done
 sample's trajectory independent of when it entered the batch.
 
 The public API is `tfps.sampling.PredictiveSampler`; this module holds its loop machinery. Both
-loops return a `LoopOutput` of flat per-variable tensors, `[B, d]` over the raster-then-channel
-ordering (d = H * W * C), which the sampler reshapes into a `tfps.sampling.SampleResult`.
+loops return the ARM calls and flat `Results`, `[B, d]` over the raster-then-channel ordering
+(d = H * W * C), which the sampler reshapes into a `tfps.sampling.SampleResult`.
 
 #### References
 
@@ -48,19 +48,10 @@ class Slots(NamedTuple):
     observed: tf.Tensor         # [B, d] bool
 
 
-class Finished(NamedTuple):
-    """Per-sample results of the scheduled loop, `[N + 1, ...]` (the last row is a dummy)."""
-    output: tf.Tensor
-    calls_per_example: tf.Tensor
-    changed_at: tf.Tensor
-    accepted_at: tf.Tensor
-    mistakes: tf.Tensor
-    checked: tf.Tensor
-
-
-class LoopOutput(NamedTuple):
-    """What a loop returns: the ARM calls of the batch and flat `[B, d]` / `[B]` results."""
-    calls: tf.Tensor
+class Results(NamedTuple):
+    """Per-example results, flat: `[rows, d]` per variable, `[rows]` per example. A loop returns
+    them for its B examples (N samples); the scheduled loop collects them in `N + 1` rows, the last
+    a dummy."""
     output: tf.Tensor
     calls_per_example: tf.Tensor
     changed_at: tf.Tensor
@@ -168,7 +159,7 @@ class ArmLoop:
 
     def run(self, forecaster, ancestral, noise, evidence, evidence_mask):
         """Samples a batch until every example is complete: noise `[B, H, W, C, K]`, evidence
-        int32 and evidence_mask bool `[B, H, W, C]` -> `LoopOutput`."""
+        int32 and evidence_mask bool `[B, H, W, C]` -> `(calls, Results)`."""
         d = self.num_variables
         batch = tf.shape(noise)[0]
         evidence = tf.reshape(evidence, [batch, d])
@@ -181,8 +172,8 @@ class ArmLoop:
             cond=lambda state: tf.reduce_any(state.num_valid < d),
             body=lambda state: (step(state, forecaster),),
             loop_vars=(first,), maximum_iterations=d - 1)[0]
-        return LoopOutput(final.calls, final.output, final.calls_per_example, final.changed_at,
-                          final.accepted_at, final.mistakes, final.checked)
+        return final.calls, Results(final.output, final.calls_per_example, final.changed_at,
+                                    final.accepted_at, final.mistakes, final.checked)
 
 
 def run_scheduled(loop, forecaster, ancestral, noise, evidence, evidence_mask, first_samples):
@@ -194,7 +185,7 @@ def run_scheduled(loop, forecaster, ancestral, noise, evidence, evidence_mask, f
       noise: `[N, H, W, C, K]`; evidence int32, evidence_mask bool `[N, H, W, C]`.
       first_samples: int32 `[B]`, the samples the slots start with (0 .. B - 1).
 
-    Returns a `LoopOutput` with `[N, ...]` rows in sample order.
+    Returns `(calls, Results)`, the results with N rows in sample order.
     """
     d = loop.num_variables
     num_samples = tf.shape(noise)[0]
@@ -217,9 +208,9 @@ def run_scheduled(loop, forecaster, ancestral, noise, evidence, evidence_mask, f
 
         def update():
             rows = tf.where(done, slots.sample, num_samples)
-            results = Finished(*(
+            results = Results(*(
                 scheduling.scatter_rows(target, rows, getattr(state, field))
-                for field, target in zip(Finished._fields, finished_results)))
+                for field, target in zip(Results._fields, finished_results)))
             sample, refilled, pending = scheduling.refill_slots(
                 slots.sample, done, next_pending, num_samples)
             new_inputs = slot_inputs(sample)
@@ -238,7 +229,7 @@ def run_scheduled(loop, forecaster, ancestral, noise, evidence, evidence_mask, f
     initial_inputs = slot_inputs(first_samples)
     initial = Slots(loop.fresh_state(*initial_inputs), first_samples, *initial_inputs)
     rows = num_samples + 1
-    finished = Finished(
+    finished = Results(
         output=tf.zeros([rows, d], tf.int32), calls_per_example=tf.zeros([rows], tf.int32),
         changed_at=tf.ones([rows, d], tf.int32), accepted_at=tf.zeros([rows, d], tf.int32),
         mistakes=tf.zeros([rows, d], tf.bool), checked=tf.zeros([rows], tf.int32))
@@ -255,4 +246,4 @@ def run_scheduled(loop, forecaster, ancestral, noise, evidence, evidence_mask, f
         loop_vars=first,
         maximum_iterations=tf.cast(tf.minimum(bound, np.iinfo(np.int32).max), tf.int32))
     take = lambda t: t[:num_samples]
-    return LoopOutput(final_slots.state.calls, *(take(t) for t in results))
+    return final_slots.state.calls, Results(*(take(t) for t in results))
