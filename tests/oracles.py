@@ -8,7 +8,8 @@ import tensorflow as tf
 
 
 def ancestral_reference(model, noise, evidence=None, evidence_mask=None):
-    """Ancestral Gumbel-max sampling (eq. 2 and 5 of seed 000), one ARM call per free variable.
+    """Ancestral Gumbel-max sampling (eq. 2 and 5 of Wiggers & Hoogeboom, ICML 2020), one ARM
+    call per free variable.
 
     x_i = evidence_i where observed, else argmax_c(logits_i(x_<i) + eps_i) in raster-then-channel
     order. Returns int32 `[B, H, W, C]`.
@@ -19,13 +20,16 @@ def ancestral_reference(model, noise, evidence=None, evidence_mask=None):
     d = int(np.prod(shape[1:]))
     flat_noise = noise.reshape(batch, d, k)
     x = np.zeros((batch, d), np.int32)
-    observed = np.zeros((batch, d), bool) if evidence_mask is None else np.asarray(evidence_mask).reshape(batch, d)
-    values = np.zeros((batch, d), np.int32) if evidence is None else np.asarray(evidence).reshape(batch, d)
+    observed = (np.zeros((batch, d), bool) if evidence_mask is None
+                else np.asarray(evidence_mask).reshape(batch, d))
+    values = (np.zeros((batch, d), np.int32) if evidence is None
+              else np.asarray(evidence).reshape(batch, d))
     x[observed] = values[observed]
     for i in range(d):
         if observed[:, i].all():
             continue
-        logits = model(tf.constant(x.reshape(shape)), training=False)[0].numpy().reshape(batch, d, k)
+        logits = model(tf.constant(x.reshape(shape)), training=False)[0].numpy()
+        logits = logits.reshape(batch, d, k)
         drawn = np.argmax(logits[:, i] + flat_noise[:, i], axis=-1)
         x[:, i] = np.where(observed[:, i], x[:, i], drawn)
     return x.reshape(shape)
@@ -35,3 +39,13 @@ def reparametrized_output(model, x, noise):
     """g(x, eps) = argmax(logits(x) + eps): the map whose fixed point is the sample (eq. 8)."""
     logits = model(tf.constant(x, tf.int32), training=False)[0]
     return tf.argmax(logits + noise, axis=-1, output_type=tf.int32).numpy()
+
+
+def receptive_field(layer, shape, out_pos):
+    """Input positions (row, col) whose perturbation changes the output at `out_pos`."""
+    x = tf.Variable(tf.random.stateless_normal((1,) + shape, seed=(0, 1)))
+    with tf.GradientTape() as tape:
+        y = layer(x)
+        target = tf.reduce_sum(y[0, out_pos[0], out_pos[1]])
+    grad = tape.gradient(target, x).numpy()[0]
+    return {tuple(p) for p in np.argwhere(np.abs(grad).sum(-1) > 0)}

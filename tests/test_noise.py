@@ -1,8 +1,9 @@
 """Tests for tfps/noise.py: Gumbel noise, the truncated Gumbel and exact posterior noise.
 
-The posterior property that matters (Appendix B of seed 000): if x ~ Categorical(mu) and then
-eps ~ p(eps | x), eps is i.i.d. standard Gumbel, and argmax(mu + eps) == x always. The KS tests use
-fixed seeds; the test of the paper's printed eq. 14 checks that they have the power to tell.
+The posterior property that matters (Appendix B of Wiggers & Hoogeboom, ICML 2020): if
+x ~ Categorical(mu) and then eps ~ p(eps | x), eps is i.i.d. standard Gumbel, and
+argmax(mu + eps) == x always. The KS tests use fixed seeds; the test of the paper's printed eq. 14
+checks that they have the power to tell.
 """
 import numpy as np
 import pytest
@@ -86,7 +87,7 @@ def test_posterior_noise_of_model_samples_is_iid_standard_gumbel():
 
 
 def _eq14_as_printed(logits, x, seed):
-    """Seed 000's eq. 14-15 literally: eps_x ~ G standard, the rest truncated at mu_x + eps_x."""
+    """The paper's eq. 14-15 literally: eps_x ~ G standard, the rest truncated at mu_x + eps_x."""
     is_x = tf.one_hot(x, logits.shape[-1], on_value=True, off_value=False)
     g = noise.gumbel_noise(logits.shape, seed)
     eps_x = tf.reduce_sum(tf.where(is_x, g, 0.0), -1, keepdims=True)

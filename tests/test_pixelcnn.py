@@ -10,7 +10,8 @@ from tfps import pixelcnn
 
 
 def _flat_logits(model, x):
-    return model(tf.constant(x), training=False)[0].numpy().reshape(x.shape[0], -1, model.num_categories)
+    logits = model(tf.constant(x), training=False)[0].numpy()
+    return logits.reshape(x.shape[0], -1, model.num_categories)
 
 
 @pytest.mark.parametrize("image_shape,k,num_scales", [
@@ -46,7 +47,8 @@ def test_output_shapes_and_representation():
 
 @pytest.mark.parametrize("k", [2, 17, 256])
 def test_uniform_init_bpd_is_close_to_log2_k(k):
-    keras.utils.set_random_seed(0)  # The bound holds for typical inits; do not depend on test order.
+    # The bound holds for typical inits; do not depend on test order.
+    keras.utils.set_random_seed(0)
     model = pixelcnn.PixelCNN((6, 6, 1), k, num_resnets=1, filters=16, dropout_rate=0.0)
     x = np.random.default_rng(1).integers(0, k, size=(16, 6, 6, 1)).astype(np.int32)
     bpd = float(tf.reduce_mean(pixelcnn.bits_per_dim(model(x)[0], x)))

@@ -2,7 +2,7 @@
 
 Exactness the strong way: for random noise, each method returns the sample of an independent
 eager ancestral loop (`oracles.ancestral_reference`), and that sample is a fixed point of
-x = argmax(logits(x) + noise) (eq. 8 of seed 000).
+x = argmax(logits(x) + noise) (eq. 8 of Wiggers & Hoogeboom, ICML 2020).
 """
 import itertools
 
@@ -40,7 +40,8 @@ def test_every_method_equals_the_ancestral_reference_and_is_a_fixed_point(model)
     for seed in range(3):
         noise = noise_lib.gumbel_noise((3,) + model.image_shape + (model.num_categories,), seed)
         reference = oracles.ancestral_reference(model, noise)
-        np.testing.assert_array_equal(oracles.reparametrized_output(model, reference, noise), reference)
+        np.testing.assert_array_equal(oracles.reparametrized_output(model, reference, noise),
+                                      reference)
         for method in sampler.methods:
             result = sampler.sample(noise, method)
             np.testing.assert_array_equal(result.samples.numpy(), reference,
@@ -167,16 +168,19 @@ def small_sampler():
 
 @pytest.mark.parametrize("call,match", [
     (lambda s: s.sample(tf.zeros((1, 3, 3, 1, 2)), "beam"), "unknown sampling method 'beam'"),
-    (lambda s: s.sample(tf.zeros((1, 3, 3, 1, 3)), "fpi"), r"noise must have shape \[batch, 3, 3, 1, 2\]"),
+    (lambda s: s.sample(tf.zeros((1, 3, 3, 1, 3)), "fpi"),
+     r"noise must have shape \[batch, 3, 3, 1, 2\]"),
     (lambda s: s.sample(tf.zeros((3, 3, 1, 2)), "fpi"), "noise must have shape"),
     (lambda s: s.sample(tf.zeros((1, 3, 3, 1, 2), tf.int32), "fpi"), "noise must be a float"),
     (lambda s: s.sample(tf.zeros((0, 3, 3, 1, 2)), "fpi"), "batch size >= 1"),
     (lambda s: s.sample_from_seed(0, 0, "fpi"), "batch_size must be >= 1"),
     (lambda s: s.sample(tf.zeros((1, 3, 3, 1, 2)), "fpi", np.zeros((1, 3, 3, 1), np.int32), None),
      "given together"),
-    (lambda s: s.sample(tf.zeros((1, 3, 3, 1, 2)), "fpi", np.full((1, 3, 3, 1), 2), np.ones((1, 3, 3, 1), bool)),
+    (lambda s: s.sample(tf.zeros((1, 3, 3, 1, 2)), "fpi", np.full((1, 3, 3, 1), 2),
+                        np.ones((1, 3, 3, 1), bool)),
      r"evidence values must lie in \[0, 2\)"),
-    (lambda s: s.sample(tf.zeros((1, 3, 3, 1, 2)), "fpi", np.zeros((2, 3, 3, 1), np.int32), np.ones((2, 3, 3, 1), bool)),
+    (lambda s: s.sample(tf.zeros((1, 3, 3, 1, 2)), "fpi", np.zeros((2, 3, 3, 1), np.int32),
+                        np.ones((2, 3, 3, 1), bool)),
      "evidence and evidence_mask must have shape"),
 ])
 def test_bad_input_gets_one_clear_error(small_sampler, call, match):

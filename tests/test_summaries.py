@@ -1,5 +1,6 @@
-"""Tests for tfps/summaries.py and the launchers' --logdir: the pictures show what the sampler
-recorded, the event files hold every tag with the right shapes and ranges, TensorBoard serves them."""
+"""Tests for tfps/pictures.py, tfps/summaries.py and the launchers' --logdir: the pictures show
+what the sampler recorded, the event files hold every tag with the right shapes and ranges,
+TensorBoard serves them."""
 import os
 import shutil
 
@@ -10,7 +11,7 @@ import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
 from launch import check_tensorboard
-from tfps import pixelcnn, sampling, summaries
+from tfps import pictures, pixelcnn, sampling, summaries
 from tiny_models import tiny_model
 from launchers import launch
 
@@ -23,7 +24,8 @@ def _red(picture):
 
 
 def _tiles(picture, count, height, width, scale):
-    """Undoes `summaries.grid(..., pad=1, scale)`: one pixel per image position, `[count, H, W, 3]`."""
+    """Undoes `pictures.grid(..., pad=1, scale)`: one pixel per image position,
+    `[count, H, W, 3]`."""
     columns = int(np.ceil(np.sqrt(count)))
     tiles = []
     for k in range(count):
@@ -39,19 +41,19 @@ def test_mistake_map_is_red_exactly_where_a_forecast_was_wrong():
     rng = np.random.default_rng(0)
     samples = rng.integers(0, 17, size=(4, 5, 6, 1))
     mistakes = rng.random(samples.shape) < 0.2
-    picture = summaries.mistake_map(samples, mistakes, 17)
+    picture = pictures.mistake_map(samples, mistakes, 17)
     assert picture.shape == (4, 5, 6, 3) and picture.dtype == np.uint8
     wrong = mistakes[..., 0]
     np.testing.assert_array_equal(picture[wrong], np.tile([255, 0, 0], (wrong.sum(), 1)))
     # Elsewhere the sample in grey, exactly as the sample grid draws it.
-    np.testing.assert_array_equal(picture[~wrong], summaries.to_rgb(samples, 17)[~wrong])
+    np.testing.assert_array_equal(picture[~wrong], pictures.to_rgb(samples, 17)[~wrong])
 
 
 def test_mistake_map_shades_red_by_the_number_of_wrong_channels():
     rng = np.random.default_rng(1)
     samples = rng.integers(0, 4, size=(3, 4, 4, 3))
     mistakes = rng.random(samples.shape) < 0.4
-    picture = summaries.mistake_map(samples, mistakes, 4)
+    picture = pictures.mistake_map(samples, mistakes, 4)
     count = mistakes.sum(axis=-1)
     assert set(np.unique(count)) == {0, 1, 2, 3}
     np.testing.assert_allclose(_red(picture), count / 3, atol=1.0 / 255)
@@ -60,25 +62,27 @@ def test_mistake_map_shades_red_by_the_number_of_wrong_channels():
     for channel in range(3):
         np.testing.assert_array_equal(picture[..., channel][count == 0], grey[count == 0])
     # One wrong channel of a white pixel is a third red, three of a black one all red.
-    white_one = summaries.mistake_map(np.full((1, 1, 1, 3), 3), np.eye(3, dtype=bool)[None, None, :1], 4)
-    black_all = summaries.mistake_map(np.zeros((1, 1, 1, 3)), np.ones((1, 1, 1, 3), bool), 4)
+    white_one = pictures.mistake_map(np.full((1, 1, 1, 3), 3),
+                                     np.eye(3, dtype=bool)[None, None, :1], 4)
+    black_all = pictures.mistake_map(np.zeros((1, 1, 1, 3)), np.ones((1, 1, 1, 3), bool), 4)
     np.testing.assert_array_equal(white_one[0, 0, 0], [255, 170, 170])
     np.testing.assert_array_equal(black_all[0, 0, 0], [255, 0, 0])
 
 
 def test_convergence_colours_follow_a_log_scale_and_rise_in_luminance():
     values = np.geomspace(1, 784, 50)
-    positions = summaries.log_position(values, 1, 784)
-    np.testing.assert_allclose(positions, np.linspace(0, 1, 50), atol=1e-12)  # equal ratios, equal steps
-    assert summaries.log_position(0.5, 1, 784) == 0 and summaries.log_position(1e4, 1, 784) == 1
-    rgb = summaries.colorize_log(np.arange(1, 785), 1, 784).astype(np.float64)
+    positions = pictures.log_position(values, 1, 784)
+    # Equal ratios, equal steps.
+    np.testing.assert_allclose(positions, np.linspace(0, 1, 50), atol=1e-12)
+    assert pictures.log_position(0.5, 1, 784) == 0 and pictures.log_position(1e4, 1, 784) == 1
+    rgb = pictures.colorize_log(np.arange(1, 785), 1, 784).astype(np.float64)
     luminance = rgb @ [0.2126, 0.7152, 0.0722]
     # Rising, up to rounding to uint8 (one unit of red weighs 0.2126).
     assert np.all(np.diff(luminance) >= -0.25) and luminance[-1] - luminance[0] > 150
-    anchors = summaries.colormap(np.linspace(0, 1, 9)).astype(np.float64) @ [0.2126, 0.7152, 0.0722]
+    anchors = pictures.colormap(np.linspace(0, 1, 9)).astype(np.float64) @ [0.2126, 0.7152, 0.0722]
     assert np.all(np.diff(anchors) > 10)
     # The log scale spends half the colours on the first sqrt(784) = 28 iterations.
-    np.testing.assert_array_equal(summaries.colorize_log(28, 1, 784), summaries.colormap(0.5))
+    np.testing.assert_array_equal(pictures.colorize_log(28, 1, 784), pictures.colormap(0.5))
 
 
 def test_convergence_average_is_over_examples_and_channels():
@@ -90,14 +94,14 @@ def test_convergence_average_is_over_examples_and_channels():
 def test_convergence_figure_puts_both_maps_on_one_scale_with_a_colour_bar():
     baseline = summaries.convergence_average(summaries.ancestral_determined_at((8, 8, 1)))
     fast = np.minimum(baseline, 5.0)
-    both, (vmin, vmax) = summaries.convergence_figure({"fpi": fast, "ancestral": baseline}, scale=4)
-    alone, _ = summaries.convergence_figure({"fpi": fast}, scale=4)
+    both, (vmin, vmax) = pictures.convergence_figure({"fpi": fast, "ancestral": baseline}, scale=4)
+    alone, _ = pictures.convergence_figure({"fpi": fast}, scale=4)
     assert (vmin, vmax) == (1.0, 64.0)
     assert both.dtype == np.uint8 and both.ndim == 3 and both.shape[2] == 3
     assert both.shape[1] > alone.shape[1] + 32 and both.shape[0] == alone.shape[0]
     # The bar holds every colour of the map, from vmin's to vmax's.
     colours = {tuple(c) for c in both.reshape(-1, 3)}
-    assert tuple(summaries.colormap(0.0)) in colours and tuple(summaries.colormap(1.0)) in colours
+    assert tuple(pictures.colormap(0.0)) in colours and tuple(pictures.colormap(1.0)) in colours
 
 
 def test_forecast_accuracy_is_correct_over_made_forecasts():
@@ -130,7 +134,7 @@ def test_predict_last_mistakes_are_drawn_where_the_value_changed(sampler):
     changed = (flat != np.concatenate([np.zeros((6, 1), flat.dtype), flat[:, :-1]], axis=1))
     changed = changed.reshape(samples.shape)
     assert changed.any() and not changed.all()
-    picture = summaries.mistake_map(samples, result.forecast_mistakes.numpy(), 3)
+    picture = pictures.mistake_map(samples, result.forecast_mistakes.numpy(), 3)
     np.testing.assert_allclose(_red(picture), changed.mean(axis=-1), atol=1.0 / 255)
 
 
@@ -147,7 +151,7 @@ def test_inspect_reports_calls_accuracy_and_pictures(sampler):
     assert found.scalars[summaries.SECONDS_PER_SAMPLE] == 0.25
     np.testing.assert_array_equal(found.histograms[summaries.ARM_CALLS_HISTOGRAM], calls)
     tiles = _tiles(found.pictures[summaries.MISTAKES], 4, 4, 4, 3)  # max_samples=4 of 5
-    np.testing.assert_array_equal(tiles, summaries.mistake_map(result.samples.numpy()[:4],
+    np.testing.assert_array_equal(tiles, pictures.mistake_map(result.samples.numpy()[:4],
                                                                mistakes[:4], 3))
     assert set(found.pictures) == {"samples", "forecast_mistakes", "convergence"}
     assert "Log colour scale" in found.descriptions["convergence"]
@@ -160,7 +164,8 @@ def test_inspect_reports_calls_accuracy_and_pictures(sampler):
 
 
 def test_inspect_draws_any_channel_count():
-    # 4 latent channels (seed 000, Figure 5): samples and mistakes in grey from the channel mean.
+    # 4 latent channels (Figure 5 of Wiggers & Hoogeboom 2020): samples and mistakes in grey from
+    # the channel mean.
     keras.utils.set_random_seed(0)
     latent = sampling.sampler_for_model(
         pixelcnn.PixelCNN((2, 2, 4), 5, num_resnets=1, filters=4, dropout_rate=0.0))
@@ -229,7 +234,7 @@ def test_event_files_hold_every_tag_with_its_shape_and_range(sampled_run):
     assert histogram.ndim == 2 and histogram.shape[1] == 3 and histogram[:, 2].sum() == 6
     assert histogram[0, 0] <= calls.min() and histogram[-1, 1] >= calls.max()
 
-    scale = summaries.auto_scale(8)
+    scale = pictures.auto_scale(8)
     for tag in ("samples", "forecast_mistakes", "convergence"):
         width, height, png = _only(events, tag)   # the image plugin's [width, height, png...]
         picture = tf.io.decode_png(png).numpy()
@@ -238,7 +243,7 @@ def test_event_files_hold_every_tag_with_its_shape_and_range(sampled_run):
             assert f.read() == png    # the PNG file next to the samples is the same picture
     samples_picture = tf.io.decode_png(_only(events, "samples")[2]).numpy()
     np.testing.assert_array_equal(_tiles(samples_picture, 6, 8, 8, scale),
-                                  summaries.to_rgb(samples, 17))
+                                  pictures.to_rgb(samples, 17))
     mistakes_picture = tf.io.decode_png(_only(events, "forecast_mistakes")[2]).numpy()
     red = _red(_tiles(mistakes_picture, 6, 8, 8, scale))
     np.testing.assert_array_equal(red == 1.0, samples[..., 0] != 0)

@@ -17,7 +17,8 @@ def stripes(image_shape, k):
     """The K images of horizontal stripes (row + channel + shift) mod K, int32 `[K, H, W, C]`."""
     h, _, c = image_shape
     rows = np.arange(h)[:, None, None] + np.arange(c)[None, None, :]
-    return np.stack([np.broadcast_to((rows + s) % k, image_shape) for s in range(k)]).astype(np.int32)
+    images = [np.broadcast_to((rows + s) % k, image_shape) for s in range(k)]
+    return np.stack(images).astype(np.int32)
 
 
 def trained_model(image_shape, k, steps=60, seed=3, num_scales=1):

@@ -14,16 +14,16 @@ Datasets and splits (train / validation / test):
     digits scaled to [0, 1], upsampled bilinearly to 28x28 and binarised at 0.5: 28x28x1, K = 2.
     Same split indices as `digits`. The digits fill the frame (30% ink, strokes from the top row
     down), unlike MNIST's.
-  * `digits28_binary_centred` (embedded, offline): the same digits in MNIST's layout (LeCun et al.
-    1998: size-normalised to a 20x20 box, centred in 28x28). Scaled to [0, 1], upsampled
+  * `digits28_binary_centred` (embedded, offline): the same digits in MNIST's layout ([2]:
+    size-normalised to a 20x20 box, centred in 28x28). Scaled to [0, 1], upsampled
     bilinearly to 20x20, padded with 4 background pixels on every side and binarised at 0.5:
     28x28x1, K = 2, 16% ink (binarized MNIST: 13%). Same split indices as `digits`.
   * `digits32` (embedded, offline): a 32x32 grey-level stand-in for the latent-space experiments
-    (section 4.2 uses 32x32 images). The same digits scaled to [0, 1], upsampled bilinearly to
+    ([1, sec. 4.2] uses 32x32 images). The same digits scaled to [0, 1], upsampled bilinearly to
     32x32 and quantised to 8 bits, round(255 * v): 32x32x1, 8 bit (K = 256, `bits` reduces it
     like the tfds sets). Same split indices as `digits`.
   * tfds datasets (downloaded by tensorflow-datasets on first use, or read from `data_dir`), with
-    the splits of seed 000, section 4:
+    the splits of [1, sec. 4]:
       - `binarized_mnist`  28x28x1, 1 bit (K = 2): validation = last 5000 of tfds `train`.
       - `cifar10`          32x32x3, 8 bit:         validation = last 5000 of tfds `train`.
       - `svhn_cropped`     32x32x3, 8 bit:         validation = 8527 random examples of `train`.
@@ -36,6 +36,14 @@ Datasets and splits (train / validation / test):
 Bit depth: `bits=b` reduces an 8-bit dataset to b bits by `x >> (8 - b)`, so K = 2**b (the paper's
 5-bit CIFAR10 has K = 32). `bits=None` keeps the native depth. Asking for more bits than the
 native depth is an error.
+
+#### References
+
+[1]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive
+     Models. In ICML, 2020.
+
+[2]: Yann LeCun, Leon Bottou, Yoshua Bengio, Patrick Haffner. Gradient-Based Learning Applied to
+     Document Recognition. In Proceedings of the IEEE, 1998.
 """
 import dataclasses
 import functools

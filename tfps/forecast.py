@@ -1,8 +1,8 @@
-"""Forecasting functions F_i for predictive sampling (seed 000, sections 2.2-2.4).
+"""Forecasting functions F_i for predictive sampling [1, sec. 2.2-2.4].
 
-A forecaster proposes values for the not-yet-valid variables x_i, x_{i+1}, ... (eq. 3):
+A forecaster proposes values for the not-yet-valid variables x_i, x_{i+1}, ... [1, eq. 3]:
 
-    x~_i, x~_{i+1}, ... = F_i(x, h, eps)                                          (eq. 6)
+    x~_i, x~_{i+1}, ... = F_i(x, h, eps)                                      [1, eq. 6]
 
 It sees only what is known when the forecast is made: the ARM's previous reparametrized output
 (valid before position n, a forecast after it), its logits and representation h from that call,
@@ -13,24 +13,29 @@ Every forecaster maps a `ForecastContext` to int32 forecasts `[B, d]` over the f
 raster-then-channel ordering. Which forecaster is used changes only the number of ARM calls,
 never the sample: the sampler accepts an output only once its whole conditioning is valid.
 
-Learned forecasting (section 2.4) adds trained modules P_F^(t), t = 0..T-1
-(`tfps.layers.ForecastHeads`, or `UnsharedForecastHeads` for the Table 3 ablation):
+Learned forecasting [1, sec. 2.4] adds trained modules P_F^(t), t = 0..T-1
+(`tfps.heads.ForecastHeads`, or `UnsharedForecastHeads` for the ablation of [1, Table 3]):
 
-    x~_{n+t} = argmax_c (mu~_{n,t,c}(h_<n) + eps_{n+t,c})                               (eq. 10)
+    x~_{n+t} = argmax_c (mu~_{n,t,c}(h_<n) + eps_{n+t,c})                           [1, eq. 10]
 
 for the T variables after the valid prefix, and the ARM's own previous outputs (fixed-point
 iteration) beyond them. They are trained with
 
-    sum_t mean_i KL[P_ARM(x_{i+t} | x_<i+t) || P_F^(t)(x_{i+t} | x_<i)]                  (eq. 9)
+    sum_t mean_i KL[P_ARM(x_{i+t} | x_<i+t) || P_F^(t)(x_{i+t} | x_<i)]              [1, eq. 9]
 
 (`forecast_kl`), the ARM side detached, next to the likelihood. `forecast_accuracy` measures on
-data how often each forecaster would agree with the ARM, using posterior noise (Appendix B).
+data how often each forecaster would agree with the ARM, using posterior noise [1, Appendix B].
+
+#### References
+
+[1]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive
+     Models. In ICML, 2020.
 """
 from typing import NamedTuple
 
 import tensorflow as tf
 
-from tfps import layers as tfps_layers
+from tfps import heads as heads_lib
 from tfps import noise as noise_lib
 
 
@@ -52,12 +57,12 @@ class ForecastContext(NamedTuple):
 
 
 def forecast_zeros(context):
-    """Forecast zeros: x~_{i+t} = 0 for all t (the paper's first baseline, Table 1)."""
+    """Forecast zeros: x~_{i+t} = 0 for all t (the first baseline of [1, Table 1])."""
     return tf.zeros_like(context.previous_output)
 
 
 def forecast_last(context):
-    """Predict last: x~_{i+t} = x_{i-1}, the last valid value (Table 1); 0 when nothing is valid.
+    """Predict last: x~_{i+t} = x_{i-1}, the last valid value [1, Table 1]; 0 when nothing is valid.
 
     With C > 1 channels the last valid value is the previous variable in raster-then-channel
     order, which may be another channel of the same pixel.
@@ -69,7 +74,7 @@ def forecast_last(context):
 
 
 def forecast_fixed_point(context):
-    """ARM fixed-point iteration (eq. 7-8, Algorithm 2): the previous ARM output is the forecast.
+    """ARM fixed-point iteration [1, eq. 7-8, Algorithm 2]: the previous ARM output is the forecast.
 
     x^(n+1) = g(x^(n), eps): the forecast for x_{i+t} is g_{i+t}(x_<i+t, eps) computed from the
     previous iteration's input.
@@ -78,7 +83,7 @@ def forecast_fixed_point(context):
 
 
 def forecast_fixed_point_argmax(context):
-    """Fixed-point iteration without reparametrization (Table 3 ablation).
+    """Fixed-point iteration without reparametrization (the ablation of [1, Table 3]).
 
     Forecasts the most likely value argmax_c mu_{i,c} of the previous call, leaving the noise out
     of the forecast. The sampler still samples with the noise, so the result is exact; only the
@@ -104,9 +109,9 @@ def make_heads(image_shape, num_categories, steps, filters, shared=True,
                representation_channels=None):
     """Built forecasting heads for an ARM on `image_shape` `(H, W, C)` with K categories.
 
-    `shared`: `tfps.layers.ForecastHeads` on the ARM's h of `representation_channels` channels
-    (method `learned`); otherwise `tfps.layers.UnsharedForecastHeads` on x and the noise (method
-    `learned_unshared`). `filters`: the heads' width (Table 4: the ARM's). T must be in [1, d).
+    `shared`: `tfps.heads.ForecastHeads` on the ARM's h of `representation_channels` channels
+    (method `learned`); otherwise `tfps.heads.UnsharedForecastHeads` on x and the noise (method
+    `learned_unshared`). `filters`: the heads' width ([1, Table 4]: the ARM's). T must be in [1, d).
     """
     h, w, c = (int(s) for s in image_shape)
     if not 1 <= int(steps) < h * w * c:
@@ -114,11 +119,11 @@ def make_heads(image_shape, num_categories, steps, filters, shared=True,
     if shared:
         if representation_channels is None:
             raise ValueError("shared forecasting heads need the ARM's representation_channels")
-        heads = tfps_layers.ForecastHeads(steps, c, num_categories, filters, name="forecast_heads")
+        heads = heads_lib.ForecastHeads(steps, c, num_categories, filters, name="forecast_heads")
         heads.build((None, h, w, int(representation_channels)))
     else:
-        heads = tfps_layers.UnsharedForecastHeads(steps, (h, w, c), num_categories, filters,
-                                                  name="forecast_heads")
+        heads = heads_lib.UnsharedForecastHeads(steps, (h, w, c), num_categories, filters,
+                                                name="forecast_heads")
         heads.build((None, h, w, c), (None, h, w, c, num_categories))
     return heads
 
@@ -139,7 +144,7 @@ def head_logits(heads, x, h, noise):
 def anchor_logits(logits, num_valid, channels):
     """The T forecasting distributions for the variables n .. n+T-1, given n valid variables.
 
-    Reads slot r = (n - 1) % C of pixel a = (n - 1) // C (see `tfps.layers.ForecastHeads`):
+    Reads slot r = (n - 1) % C of pixel a = (n - 1) // C (see `tfps.heads.ForecastHeads`):
     `[B, H, W, T, C, K]`, n `[B]` -> `[B, T, K]`. n = 0 (nothing valid) reads pixel 0, slot 0;
     the sampler never uses that forecast (the first call forecasts zeros).
     """
@@ -161,11 +166,11 @@ def _slot(at_anchor, slot):
 
 
 def learned_forecaster(heads, reparametrized=True):
-    """The forecaster of learned forecasting (eq. 10) for `PredictiveSampler(forecasters=...)`.
+    """The forecaster of learned forecasting [1, eq. 10] for `PredictiveSampler(forecasters=...)`.
 
     For the T variables after the valid prefix n: x~_{n+t} = argmax_c(mu~_{n,t,c} + eps_{n+t,c})
     from the heads' logits on the previous call's h (or, unshared, on its output and the noise);
-    beyond them, the previous ARM output (fixed-point iteration, as in the paper's section 4.1).
+    beyond them, the previous ARM output (fixed-point iteration, as in [1, sec. 4.1]).
     `reparametrized=False` leaves eps out of the forecast (the most likely value under P_F).
     """
     def forecast(context):
@@ -207,7 +212,7 @@ def forecast_kl(logits, arm_logits):
 
     with the ARM side detached (gradients reach only P_F, and through it h). `logits`: the heads'
     `[B, H, W, T, C, K]`; `arm_logits`: the ARM's `[B, H, W, C, K]`. Positions are raster-then-
-    channel; entry j = i - 1 of module t forecasts variable j + 1 + t (`tfps.layers.ForecastHeads`).
+    channel; entry j = i - 1 of module t forecasts variable j + 1 + t (`tfps.heads.ForecastHeads`).
     """
     steps = logits.shape[3]
     forecasts = tf.nn.log_softmax(_by_target(logits), axis=-1)                   # [B, T, d, K]
@@ -291,7 +296,7 @@ def forecast_accuracy(model, heads, x, seed, steps=None):
 
     Noise eps ~ p(eps | x) is exact posterior noise (`tfps.noise.posterior_gumbel_noise`), so the
     ARM's reparametrized output g(x, eps) is x itself and (x, eps) is distributed as a sample with
-    its noise (eq. 12, when the model fits the data). Keys: `learned_t{t}` per module
+    its noise ([1, eq. 12], when the model fits the data). Keys: `learned_t{t}` per module
     (`learned_accuracy`), `learned` their mean, `fpi_t{t}` and `fpi` the same for fixed-point
     iteration (`fixed_point_accuracy`), over `steps` (default the heads' T, or 1 without heads).
     """
@@ -315,8 +320,9 @@ def forecast_accuracy(model, heads, x, seed, steps=None):
 
 def learned_forecasters(heads):
     """`{method: forecaster}` for trained heads; {} for None. Methods: `learned` (or
-    `learned_unshared`), eq. 10, and `learned_argmax` (or `learned_unshared_argmax`), the heads'
-    most likely values without the noise (section 4.3's ablation of reparametrization)."""
+    `learned_unshared`), [1, eq. 10], and `learned_argmax` (or `learned_unshared_argmax`), the
+    heads' most likely values without the noise (the ablation of reparametrization,
+    [1, sec. 4.3])."""
     if heads is None:
         return {}
     return {heads.method: learned_forecaster(heads),

@@ -1,11 +1,23 @@
-"""Reparametrization noise for the Gumbel-max trick (seed 000, section 2.2, eq. 5).
+"""Reparametrization noise for the Gumbel-max trick [1, sec. 2.2, eq. 5], [2].
 
 A categorical sample is made deterministic given noise:
 
-    x_i = argmax_c (mu_ic(x_<i) + eps_ic),   eps_ic ~ Gumbel(0, 1) i.i.d.          (eq. 5)
+    x_i = argmax_c (mu_ic(x_<i) + eps_ic),   eps_ic ~ Gumbel(0, 1) i.i.d.      [1, eq. 5]
 
 Noise is drawn up front, once per sample, as a `[batch, height, width, channels, categories]`
 tensor from TFP's `tfd.Gumbel` with a stateless seed, so a sample is reproducible from its seed.
+`posterior_gumbel_noise` draws the noise given the sample [1, Appendix B], with truncated Gumbels
+[2, 3].
+
+#### References
+
+[1]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive
+     Models. In ICML, 2020.
+
+[2]: Chris J. Maddison, Daniel Tarlow, Tom Minka. A* Sampling. In NeurIPS, 2014.
+
+[3]: Wouter Kool, Herke van Hoof, Max Welling. Stochastic Beams and Where to Find Them: The
+     Gumbel-Top-k Trick for Sampling Sequences Without Replacement. In ICML, 2019.
 """
 import tensorflow as tf
 import tensorflow_probability as tfp
@@ -27,7 +39,8 @@ def as_seed(seed):
 
 
 def gumbel_noise(shape, seed, dtype=tf.float32):
-    """Standard Gumbel noise eps ~ G(0, 1) of `shape` (e.g. `[B, H, W, C, K]`), stateless in `seed`."""
+    """Standard Gumbel noise eps ~ G(0, 1) of `shape` (e.g. `[B, H, W, C, K]`), stateless in
+    `seed`."""
     return tfd.Gumbel(loc=tf.constant(0.0, dtype), scale=tf.constant(1.0, dtype)).sample(
         shape, seed=as_seed(seed))
 
@@ -35,8 +48,8 @@ def gumbel_noise(shape, seed, dtype=tf.float32):
 def truncated_gumbel(location, upper, seed, dtype=tf.float32):
     """Gumbel(location, 1) conditioned on being below `upper`, drawn stably. Shapes broadcast.
 
-    If G ~ Gumbel(location), then -log(exp(-upper) + exp(-G)) ~ TG(location | upper) (Maddison
-    et al. 2014, Kool et al. 2019): inverting the Gumbel CDF F(g) = exp(-exp(location - g)) on
+    If G ~ Gumbel(location), then -log(exp(-upper) + exp(-G)) ~ TG(location | upper) [2, 3]:
+    inverting the Gumbel CDF F(g) = exp(-exp(location - g)) on
     [0, F(upper)] gives exactly this map. It is evaluated as
 
         min(upper, G) - softplus(-|upper - G|)
@@ -52,25 +65,20 @@ def truncated_gumbel(location, upper, seed, dtype=tf.float32):
 
 
 def _truncate_below(upper, g):
-    """-logaddexp(-upper, -g), stably: the Gumbel `g` pushed below `upper` (see truncated_gumbel)."""
+    """-logaddexp(-upper, -g), stably: the Gumbel `g` pushed below `upper` (`truncated_gumbel`)."""
     return tf.minimum(upper, g) - tf.nn.softplus(-tf.abs(upper - g))
 
 
 def posterior_gumbel_noise(logits, x, seed):
-    """Exact posterior reparametrization noise eps ~ p(eps | x) for Gumbel-max (Appendix B).
-
-    With eps ~ G^K i.i.d. standard Gumbel, x = argmax_c (mu_c + eps_c) (eq. 5). Conditioned on
-    that argmax being x (eq. 13), by the independence of the max and the argmax of Gumbel-perturbed
-    values (Maddison et al. 2014; Kool et al. 2019):
+    """Exact posterior reparametrization noise eps ~ p(eps | x) for Gumbel-max [1, Appendix B].
 
         M = max_c (mu_c + eps_c) ~ Gumbel(logsumexp_c mu_c),   eps_x = M - mu_x,
-        mu_c + eps_c ~ TG(mu_c | M),  i.e.  eps_c = TG(mu_c | M) - mu_c   for c != x     (eq. 15)
+        mu_c + eps_c ~ TG(mu_c | M),  i.e.  eps_c = TG(mu_c | M) - mu_c   for c != x  [1, eq. 15]
 
-    independently given M. Note: eq. 14 as printed in seed 000 draws eps_x from a *standard*
-    Gumbel, i.e. the maximum at location mu_x instead of logsumexp(mu); that is not the posterior
-    (its samples are not marginally standard Gumbel when x ~ P(x)), so it is not used here. With
-    the exact posterior, drawing x ~ Categorical(mu) and then eps ~ p(eps | x) gives eps ~ G^K
-    i.i.d., which is what lets data pairs (x, eps) stand in for samples (eq. 12).
+    independently given M [2, 3]. Drawing x ~ Categorical(mu) and then eps ~ p(eps | x) gives
+    eps ~ G^K i.i.d., which lets data pairs (x, eps) stand in for samples [1, eq. 12]. The
+    derivation, and why eps_x is not drawn from a standard Gumbel as [1, eq. 14] prints it, are in
+    docs/proofs.md ("Posterior Gumbel noise").
 
     Categories with mu_c = -inf keep a standard Gumbel (their constraint always holds). mu_x must
     be finite (x must be possible). In floating point, argmax(mu + eps) == x is enforced exactly:

@@ -1,31 +1,42 @@
 """The autoregressive model (ARM): a categorical PixelCNN++-style network in Keras 3.
 
-Seed 000, Appendix A.1 and Table 4: a PixelCNN++ (Salimans et al. 2017) with one-hot inputs,
-categorical outputs (van den Oord et al. 2016b) instead of the logistic mixture, no weight
-normalisation, and masking so that channels are autoregressive at each location. The model factorises
+[1, Appendix A.1, Table 4]: a PixelCNN++ [2] with one-hot inputs, categorical outputs [3]
+instead of the logistic mixture, no weight normalisation, and masking so that channels are
+autoregressive at each location. The model factorises
 
-    P_ARM(x) = prod_i P_ARM(x_i | x_<i)                                       (eq. 1)
+    P_ARM(x) = prod_i P_ARM(x_i | x_<i)                                       [1, eq. 1]
 
 over the raster-then-channel ordering i = (h * W + w) * C + c.
 
 Architecture (no blind spot):
   * up stream u:       down_shift(ShiftedConv[2,3](x))             sees rows < h
-  * up-left stream ul: down_shift(ShiftedConv[1,3](x)) + right_shift(ShiftedConv[2,1] down-right (x))
-                                                                    sees pixels before (h, w)
+  * up-left stream ul: down_shift(ShiftedConv[1,3](x))
+                       + right_shift(ShiftedConv[2,1] down-right (x))  sees pixels before (h, w)
   * `num_scales=1` (the default): `num_resnets` pairs of gated resnets (concat_elu, dropout); ul's
     resnet takes u as aux input.
-  * `num_scales=S > 1`: the PixelCNN++ hierarchy (Salimans et al. 2017, Figure 2), as in the
-    paper's models (Appendix A.1: three scales). An up pass of `num_resnets` pairs per scale with
-    a stride-2 shifted convolution between scales (28 -> 14 -> 7), then a down pass back up the
+  * `num_scales=S > 1`: the PixelCNN++ hierarchy [2, Figure 2], as in the paper's models
+    ([1, Appendix A.1]: three scales). An up pass of `num_resnets` pairs per scale with a
+    stride-2 shifted convolution between scales (28 -> 14 -> 7), then a down pass back up the
     scales (`num_resnets` pairs at the coarsest, `num_resnets + 1` at the others, stride-2 shifted
     transposed convolutions between them), each down-pass block taking the up pass's output at the
     same place as aux input (u: the u skip; ul: [u, ul skip]). The receptive field covers every
     earlier pixel for `num_scales=3` on 28x28 images.
-  * h = elu(ul): the representation that forecasting heads share (section 2.2, eq. 6).
+  * h = elu(ul): the representation that forecasting heads share [1, sec. 2.2, eq. 6].
   * `ChannelAutoregressiveHead` maps h and x[h, w, <c] to logits[h, w, c, :].
 
 Call: `logits, h = model(x)` with x int32 `[B, H, W, C]` in [0, K) ->
 logits float32 `[B, H, W, C, K]`, h float32 `[B, H, W, filters]`.
+
+#### References
+
+[1]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive
+     Models. In ICML, 2020.
+
+[2]: Tim Salimans, Andrej Karpathy, Xi Chen, Diederik P. Kingma. PixelCNN++: Improving the
+     PixelCNN with Discretized Logistic Mixture Likelihood and Other Modifications. In ICLR, 2017.
+
+[3]: Aaron van den Oord, Nal Kalchbrenner, Koray Kavukcuoglu. Pixel Recurrent Neural Networks.
+     In ICML, 2016.
 """
 import math
 
@@ -67,11 +78,13 @@ class PixelCNN(keras.Model):
         super().__init__(**kwargs)
         image_shape = tuple(int(s) for s in image_shape)
         if len(image_shape) != 3 or min(image_shape) < 1:
-            raise ValueError(f"image_shape must be (height, width, channels) >= 1, got {image_shape}")
+            raise ValueError(
+                f"image_shape must be (height, width, channels) >= 1, got {image_shape}")
         if int(num_categories) < 2:
             raise ValueError(f"num_categories must be >= 2, got {num_categories}")
         if int(num_resnets) < 0 or int(filters) < 1:
-            raise ValueError(f"need num_resnets >= 0 and filters >= 1, got {num_resnets}, {filters}")
+            raise ValueError(
+                f"need num_resnets >= 0 and filters >= 1, got {num_resnets}, {filters}")
         if int(num_scales) < 1:
             raise ValueError(f"num_scales must be >= 1, got {num_scales}")
         if int(num_scales) > max_num_scales(image_shape):
@@ -187,7 +200,7 @@ class PixelCNN(keras.Model):
         x_onehot = self.one_hot(x)
         shape = tf.shape(x)
         flat = tf.reshape(x_onehot, tf.concat([shape[:3], [-1]], axis=0))
-        # A constant ones channel lets the network tell zero padding from zero inputs (PixelCNN++).
+        # A constant ones channel lets the network tell zero padding from zero inputs [2].
         flat = tf.concat([flat, tf.ones_like(flat[..., :1])], axis=-1)
         u = tfps_layers.down_shift(self.u_init(flat))
         ul = (tfps_layers.down_shift(self.ul_init_up(flat))
@@ -264,7 +277,7 @@ def validate_images(x, image_shape, num_categories, name="x"):
 
 
 def log_prob(logits, x):
-    """log P_ARM(x) in nats per example: sum_i log softmax(logits_i)[x_i] (eq. 1). -> `[B]`."""
+    """log P_ARM(x) in nats per example: sum_i log softmax(logits_i)[x_i] [1, eq. 1]. -> `[B]`."""
     nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(x, tf.int32), logits=logits)
     return -tf.reduce_sum(nll, axis=[1, 2, 3])
 

@@ -1,4 +1,4 @@
-"""Batch scheduling for predictive sampling: N samples through B slots (seed 000, section 4.1).
+"""Batch scheduling for predictive sampling: N samples through B slots [1, sec. 4.1].
 
 With a plain batch the slowest image decides the number of ARM calls: every example waits until
 the last one has converged. The paper leaves "a scheduling system ... which would allow sampling at
@@ -7,23 +7,23 @@ an average rate equal to the batch size 1 setting" to future work; this is it.
 The ARM runs on a batch of B *slots*. Samples 0, ..., N-1 wait in a queue. After every ARM call, a
 slot whose sample has converged (n = d) writes that sample's results to row k of the `[N, ...]`
 outputs and takes the next pending sample, with its own noise eps_k and evidence, and a fresh state
-(n = 0, no previous call: its first call forecasts zeros). All of it runs inside the sampler's one
-`tf.while_loop` (`tfps.sampling.PredictiveSampler.sample_scheduled`).
+(n = 0, no previous call: its first call forecasts zeros). All of it runs inside one
+`tf.while_loop` (`tfps.sampling_loop.run_scheduled`, behind
+`tfps.sampling.PredictiveSampler.sample_scheduled`).
 
-Exactness: the ARM treats batch rows independently and every per-example quantity of the loop (the
-valid prefix, the forecasts, the counters) depends only on that example's own noise, evidence and
-previous calls. So sample k follows exactly the trajectory it would follow alone at batch size 1,
-whatever slot and moment it runs in: it equals the ancestral sample for eps_k (eq. 2 and 5), and it
-needs the same number of ARM calls c_k. With B slots busy until the queue is empty, the total
-number of batch calls T obeys the list-scheduling bound
-
-    sum_k c_k / B  <=  T  <=  ceil(sum_k c_k / B) + max_k c_k,
-
-so calls per sample T / N approach (mean_k c_k) / B, the batch-1 rate divided by B.
+Exactness: sample k follows the trajectory it would follow alone at batch size 1, so it equals the
+ancestral sample for eps_k [1, eq. 2, 5] and needs the same ARM calls c_k; the total number of
+batch calls T obeys the list-scheduling bound sum_k c_k / B <= T <= ceil(sum_k c_k / B) + max_k c_k
+(docs/proofs.md, "Scheduling is exact"), so calls per sample approach the batch-1 rate over B.
 
 This module holds the queue bookkeeping the loop uses (pure tensor functions, XLA friendly: fixed
 shapes, no boolean masks) and `calls_per_sample_report`, the benchmark of scheduled against
 unscheduled batches and batch size 1.
+
+#### References
+
+[1]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive
+     Models. In ICML, 2020.
 """
 import operator
 import time
