@@ -24,7 +24,7 @@ from tfps import autoencoder_training
 from tfps import data as tfps_data
 from tfps import pixelcnn
 from tfps import rundir
-from tfps import summaries
+from tfps import pictures
 
 LATENTS_DIR = "latents"
 
@@ -222,11 +222,11 @@ def decoder_for(config):
 
 def latent_picture(latents, num_categories):
     """int latents `[B, h, w, c]` -> uint8 RGB `[B, h, c * w, 3]`: the c channels side by side in
-    grey (for PNG grids; `tfps.summaries.to_rgb` draws only 1 or 3 channels)."""
+    grey (for PNG grids; `tfps.pictures.to_rgb` draws only 1 or 3 channels)."""
     latents = np.asarray(latents)
     b, h, w, c = latents.shape
     side_by_side = latents.transpose(0, 1, 3, 2).reshape(b, h, c * w, 1)
-    return summaries.to_rgb(side_by_side, num_categories)
+    return pictures.to_rgb(side_by_side, num_categories)
 
 
 def write_decoded(decoder, latents, output_dir, method):
@@ -236,6 +236,6 @@ def write_decoded(decoder, latents, output_dir, method):
     npy_path = os.path.join(output_dir, f"images_{method}.npy")
     png_path = os.path.join(output_dir, f"images_{method}.png")
     np.save(npy_path, images.astype(np.float32))
-    rgb = summaries.to_rgb(decoder.to_levels(images).numpy(), decoder.num_levels)
-    summaries.write_png(png_path, summaries.grid(rgb, scale=summaries.auto_scale(rgb.shape[1])))
+    rgb = pictures.to_rgb(decoder.to_levels(images).numpy(), decoder.num_levels)
+    pictures.write_png(png_path, pictures.grid(rgb, scale=pictures.auto_scale(rgb.shape[1])))
     return images, npy_path, png_path
