@@ -1,20 +1,39 @@
-"""Tests for tfps/benchmarking.py and launch/benchmark.py (counts and formats, never speed)."""
+"""Tests for tfps/timing.py, tfps/benchmarking.py, tfps/benchmark_run.py and launch/benchmark.py
+(counts and formats, never speed)."""
 import json
 import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from tfps import benchmarking, sampling
+from tfps import benchmarking, latent, sampling, timing
 from tiny_models import tiny_model
 from launchers import launch
 
 
-
 def test_mean_std_is_bessel_corrected():
-    mean, std = benchmarking.mean_std([1.0, 2.0, 3.0, 4.0])
+    mean, std = timing.mean_std([1.0, 2.0, 3.0, 4.0])
     assert mean == 2.5 and std == pytest.approx(np.std([1, 2, 3, 4], ddof=1))
-    assert benchmarking.mean_std([5.0]) == (5.0, 0.0)
+    assert timing.mean_std([5.0]) == (5.0, 0.0)
+
+
+def test_over_seeds_warms_up_on_its_own_seed_then_times_every_run_per_seed():
+    drawn, calls = [], []
+    draw = lambda seed: drawn.append(seed) or tf.constant(seed)
+    runs = [lambda x, name=name: calls.append((name, int(x))) or x * 2 for name in "ab"]
+    out = list(timing.over_seeds(draw, [3, 4], *runs))
+    assert drawn == [timing.WARM_UP_SEED] * 2 + [3, 4]
+    assert calls == [("a", timing.WARM_UP_SEED), ("b", timing.WARM_UP_SEED),
+                     ("a", 3), ("b", 3), ("a", 4), ("b", 4)]
+    assert [seed for seed, _ in out] == [3, 4]
+    assert all(len(t) == 2 and int(t[0][0]) == 2 * seed and t[0][1] >= 0 for seed, t in out)
+
+
+def test_repeated_runs_once_untimed_then_repeats_times():
+    calls = []
+    result, seconds = timing.repeated(lambda: calls.append(1) or tf.constant(len(calls)), 3)
+    assert len(calls) == 4 and len(seconds) == 3 and int(result) == 4
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +122,7 @@ def test_benchmark_launcher_adds_the_learned_row_of_a_run_with_heads(tiny_foreca
 
 
 def test_benchmark_launcher_measures_a_saved_model(tmp_path):
-    """Pointed at an export, the benchmark times the SavedModel's own loops (issue 5)."""
+    """Pointed at an export, the benchmark times the SavedModel's own loops."""
     out = str(tmp_path / "nested" / "bench")
     proc = launch("launch.benchmark", "--model=exported/digits", "--methods=fpi",
                   "--batch_sizes=1", "--num_seeds=2", "--tfp_peer=false",
@@ -113,3 +132,21 @@ def test_benchmark_launcher_measures_a_saved_model(tmp_path):
     assert "through the SavedModel" in results["title"]
     fpi = next(r for r in results["rows"] if r["method"] == "fpi")
     assert 0 < fpi["calls_percent_mean"] < 100
+
+
+@pytest.fixture(scope="module")
+def ae_run(tmp_path_factory):
+    """A short autoencoder run on digits: `(logdir, metrics)`."""
+    logdir = str(tmp_path_factory.mktemp("ae_run"))
+    config = latent.AutoencoderConfig(
+        dataset="digits", width=16, latent_channels=4, latent_categories=8, batch_size=32,
+        learning_rate=3e-3, lr_decay=1.0, log_every=10, eval_every=20, checkpoint_every=20,
+        eval_batches=2, seed=0, steps=20)
+    return logdir, latent.train_autoencoder(config, logdir)
+
+
+def test_time_decode_reports_every_batch_size(ae_run):
+    autoencoder, config = latent.load_autoencoder(ae_run[0])
+    times = benchmarking.time_decode(latent.LatentDecoder(autoencoder, config), (1, 4), range(2))
+    assert set(times) == {1, 4} and all(mean > 0 and std >= 0 for mean, std in times.values())
+    assert "B=4" in benchmarking.decode_time_line(times)

@@ -1,4 +1,4 @@
-"""Batch scheduling for predictive sampling: N samples through B slots (seed 000, section 4.1).
+"""Batch scheduling for predictive sampling: N samples through B slots [1, sec. 4.1].
 
 With a plain batch the slowest image decides the number of ARM calls: every example waits until
 the last one has converged. The paper leaves "a scheduling system ... which would allow sampling at
@@ -13,8 +13,8 @@ outputs and takes the next pending sample, with its own noise eps_k and evidence
 Exactness: the ARM treats batch rows independently and every per-example quantity of the loop (the
 valid prefix, the forecasts, the counters) depends only on that example's own noise, evidence and
 previous calls. So sample k follows exactly the trajectory it would follow alone at batch size 1,
-whatever slot and moment it runs in: it equals the ancestral sample for eps_k (eq. 2 and 5), and it
-needs the same number of ARM calls c_k. With B slots busy until the queue is empty, the total
+whatever slot and moment it runs in: it equals the ancestral sample for eps_k [1, eq. 2, 5], and
+it needs the same number of ARM calls c_k. With B slots busy until the queue is empty, the total
 number of batch calls T obeys the list-scheduling bound
 
     sum_k c_k / B  <=  T  <=  ceil(sum_k c_k / B) + max_k c_k,
@@ -24,14 +24,19 @@ so calls per sample T / N approach (mean_k c_k) / B, the batch-1 rate divided by
 This module holds the queue bookkeeping the loop uses (pure tensor functions, XLA friendly: fixed
 shapes, no boolean masks) and `calls_per_sample_report`, the benchmark of scheduled against
 unscheduled batches and batch size 1.
+
+#### References
+
+[1]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive Models.
+     In ICML, 2020.
 """
 import operator
-import time
 
 import numpy as np
 import tensorflow as tf
 
 from tfps import noise as noise_lib
+from tfps import timing
 
 
 def check_count(value, name):
@@ -119,12 +124,7 @@ def calls_per_sample_report(sampler, num_samples, slots, method="fpi", seed=0, b
         (num_samples,) + sampler.image_shape + (sampler.num_categories,), seed)
 
     def timed(run):
-        run()   # trace / compile
-        seconds = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            out = run()
-            seconds.append(time.perf_counter() - start)
+        out, seconds = timing.repeated(run, repeats)  # after an untimed run: tracing, XLA
         return out, min(seconds)
 
     def one_at_a_time():
@@ -167,7 +167,8 @@ def format_report(report):
     r = report
     return (f"method={r['method']} N={r['num_samples']} B={r['slots']}: ARM calls per sample "
             f"batch-1 {r['batch1_calls_per_sample']:.2f}, unscheduled batch-{r['slots']} "
-            f"{r['unscheduled_calls_per_sample']:.3f}, scheduled {r['scheduled_calls_per_sample']:.3f} "
+            f"{r['unscheduled_calls_per_sample']:.3f}, "
+            f"scheduled {r['scheduled_calls_per_sample']:.3f} "
             f"(ideal {r['ideal_calls_per_sample']:.3f}, x{r['scheduled_over_ideal']:.3f}); "
             f"seconds per sample batch-1 {r['batch1_seconds_per_sample']:.4f}, unscheduled "
             f"{r['unscheduled_seconds_per_sample']:.4f}, scheduled "
