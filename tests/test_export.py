@@ -3,7 +3,8 @@ SavedModel serving contract.
 
 Through the SavedModel every method returns the ancestral sample of an independent eager loop
 (`oracles.ancestral_reference`), a fixed point of x = argmax(logits(x) + noise) ([1, eq. 8],
-Wiggers & Hoogeboom, ICML 2020) computed with the export's own `logits`; the export is loaded and called in a fresh process
+Wiggers & Hoogeboom, ICML 2020) computed with the export's own `logits`; the export is loaded
+and called in a fresh process
 that cannot import tfps, TFP or Keras, and by `saved_model_cli`.
 """
 import json
@@ -33,7 +34,8 @@ CONTRACT = {  # signature: (inputs, outputs) fixed from the start; more outputs 
 CONTRACT["serving_default"] = CONTRACT["sample"]
 
 
-@pytest.fixture(scope="module", params=[((4, 4, 1), 2), ((2, 2, 3), 5)], ids=["4x4x1_k2", "2x2x3_k5"])
+@pytest.fixture(scope="module", params=[((4, 4, 1), 2), ((2, 2, 3), 5)],
+                ids=["4x4x1_k2", "2x2x3_k5"])
 def exported(request, tmp_path_factory):
     """(model, library sampler, ExportedSampler) for a tiny trained model exported to a tmp dir."""
     image_shape, k = request.param
@@ -99,7 +101,8 @@ def test_sample_draws_the_library_noise_from_the_seed(exported):
             assert out["samples"].dtype == tf.int32 and out["arm_calls"].shape == ()
             assert out["samples"].shape == (batch,) + library.image_shape
             np.testing.assert_array_equal(out["samples"].numpy(), expected.samples.numpy())
-            np.testing.assert_array_equal(out["converged_at"].numpy(), expected.converged_at.numpy())
+            np.testing.assert_array_equal(out["converged_at"].numpy(),
+                                          expected.converged_at.numpy())
             assert int(out["arm_calls"]) == int(expected.arm_calls)
 
 
@@ -125,7 +128,8 @@ def test_sample_many_matches_the_scheduled_library_sampler(exported):
         for got in (result, with_noise):
             np.testing.assert_array_equal(getattr(got, field).numpy(),
                                           getattr(expected, field).numpy(), err_msg=field)
-    np.testing.assert_array_equal(result.samples.numpy(), library.sample(noise, "ancestral").samples)
+    np.testing.assert_array_equal(result.samples.numpy(),
+                                  library.sample(noise, "ancestral").samples)
 
 
 def test_logits_and_log_prob_match_the_model(exported):
@@ -172,7 +176,8 @@ def _bad_inputs(h, w, c, k):
          r"batch_size must be >= 1, got 0"),
         ("sample", dict(seed=seed, batch_size=tf.constant([2]), method=fpi),
          r"batch_size must be a scalar"),
-        ("sample", dict(seed=tf.constant([1, 2, 3], tf.int64), batch_size=tf.constant(2), method=fpi),
+        ("sample", dict(seed=tf.constant([1, 2, 3], tf.int64), batch_size=tf.constant(2),
+                        method=fpi),
          r"seed must have shape \[2\], got \[3\]"),
         ("sample", dict(seed=tf.constant([0, 2 ** 40], tf.int64), batch_size=tf.constant(2),
                         method=fpi), r"seed values must lie in the int32 range"),
@@ -186,10 +191,12 @@ def _bad_inputs(h, w, c, k):
                                            evidence_mask=tf.zeros(image, tf.bool),
                                            slots=tf.constant(1), method=tf.constant("x")),
          r"unknown sampling method: x"),
-        ("logits", dict(x=i32(image, k)), rf"x values must lie in \[0, {k}\), found values in \[{k}, {k}\]"),
+        ("logits", dict(x=i32(image, k)),
+         rf"x values must lie in \[0, {k}\), found values in \[{k}, {k}\]"),
         ("logits", dict(x=i32(image, -1)), rf"x values must lie in \[0, {k}\)"),
         ("logits", dict(x=i32(image[:-1])), rf"x must have shape \[batch, {h}, {w}, {c}\]"),
-        ("log_prob", dict(x=i32((2, h, w, c + 1))), rf"x must have shape .*got \[2, {h}, {w}, {c + 1}\]"),
+        ("log_prob", dict(x=i32((2, h, w, c + 1))),
+         rf"x must have shape .*got \[2, {h}, {w}, {c + 1}\]"),
         ("sample_with_evidence", dict(noise=tf.zeros(noise), evidence=i32((3, h, w, c)),
                                       evidence_mask=tf.zeros(image, tf.bool), method=fpi),
          r"evidence must have the batch size of noise"),
@@ -418,7 +425,8 @@ def test_saved_model_cli_shows_and_runs_the_contract(cli_export, tmp_path, tiny_
     assert set(contract.SIGNATURES) <= set(by_name)
     for name, (inputs, outputs) in CONTRACT.items():
         block = by_name[name]
-        given, returned = block.split("The given SavedModel SignatureDef contains the following output")
+        given, returned = block.split(
+            "The given SavedModel SignatureDef contains the following output")
         for key in inputs:
             assert f"inputs['{key}']" in given, (name, key)
         for key in outputs:
