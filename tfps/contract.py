@@ -57,6 +57,7 @@ class Port:
 
 @dataclasses.dataclass(frozen=True)
 class Signature:
+    """One signature: its key, its inputs in argument order, its outputs and what it does."""
     name: str
     inputs: tuple
     outputs: tuple
