@@ -90,8 +90,13 @@ def parse_flags(argv):
 
 def _unknown_field(error):
     """Reports ml_collections' error for an unknown `--config.<path>` as absl reports bad flags."""
+    message = error
+    while isinstance(message, BaseException) and message.args:  # AttributeError(KeyError(str))
+        message = message.args[0]
+    message = str(message)
+    field, _, hint = message.partition("\n")
     sys.stderr.write(
-        f"FATAL Flags parsing error: --config has no field {str(error).strip(chr(34))} "
-        "(--helpfull lists the fields)\n"
+        f"FATAL Flags parsing error: --config has no field {field}"
+        f"{'; ' + hint if hint else ''} (--helpfull lists the fields)\n"
     )
     sys.exit(1)

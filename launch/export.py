@@ -1,4 +1,4 @@
-"""Export a trained ARM as a SavedModel with tfps's serving contract (see tfps/export.py).
+"""Export a trained ARM as a SavedModel with tfps's serving contract (docs/serving.md).
 
     python -m launch.export --model=runs/digits                 # -> exported/digits/<next version>
     python -m launch.export --model=runs/digits --name=digits --version=1 --overwrite

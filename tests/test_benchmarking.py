@@ -1,20 +1,40 @@
-"""Tests for tfps/benchmarking.py and launch/benchmark.py (counts and formats, never speed)."""
+"""Tests for tfps/timing.py, tfps/benchmarking.py, tfps/benchmark_run.py and launch/benchmark.py
+(counts and formats, never speed)."""
 import json
 import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from tfps import benchmarking, sampling
+from tfps import autoencoder as autoencoder_lib
+from tfps import benchmarking, latent, sampling, timing
 from tiny_models import tiny_model
 from launchers import launch
 
 
-
 def test_mean_std_is_bessel_corrected():
-    mean, std = benchmarking.mean_std([1.0, 2.0, 3.0, 4.0])
+    mean, std = timing.mean_std([1.0, 2.0, 3.0, 4.0])
     assert mean == 2.5 and std == pytest.approx(np.std([1, 2, 3, 4], ddof=1))
-    assert benchmarking.mean_std([5.0]) == (5.0, 0.0)
+    assert timing.mean_std([5.0]) == (5.0, 0.0)
+
+
+def test_over_seeds_warms_up_on_its_own_seed_then_times_every_run_per_seed():
+    drawn, calls = [], []
+    draw = lambda seed: drawn.append(seed) or tf.constant(seed)
+    runs = [lambda x, name=name: calls.append((name, int(x))) or x * 2 for name in "ab"]
+    out = list(timing.over_seeds(draw, [3, 4], *runs))
+    assert drawn == [timing.WARM_UP_SEED] * 2 + [3, 4]
+    assert calls == [("a", timing.WARM_UP_SEED), ("b", timing.WARM_UP_SEED),
+                     ("a", 3), ("b", 3), ("a", 4), ("b", 4)]
+    assert [seed for seed, _ in out] == [3, 4]
+    assert all(len(t) == 2 and int(t[0][0]) == 2 * seed and t[0][1] >= 0 for seed, t in out)
+
+
+def test_repeated_runs_once_untimed_then_repeats_times():
+    calls = []
+    result, seconds = timing.repeated(lambda: calls.append(1) or tf.constant(len(calls)), 3)
+    assert len(calls) == 4 and len(seconds) == 3 and int(result) == 4
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +66,8 @@ def test_markdown_table_has_a_line_per_method_and_a_column_group_per_batch():
     assert table[0] == "**t**"
     assert table[2].count("(B=1)") == 3 and table[2].count("(B=32)") == 3
     assert table[4].startswith("| ancestral | 100.0% ± 0.0 | 2.000 ± 0.100 | 1.0x | - | - | - |")
-    assert table[5] == "| fpi | 5.0% ± 1.0 | 0.100 ± 0.010 | 20.0x | 7.0% ± 0.5 | 0.500 ± 0.020 | 8.0x |"
+    assert table[5] == ("| fpi | 5.0% ± 1.0 | 0.100 ± 0.010 | 20.0x | 7.0% ± 0.5 | 0.500 ± 0.020 "
+                        "| 8.0x |")
 
 
 def test_tfp_peer_has_the_same_size_and_samples_in_range():
@@ -103,7 +124,7 @@ def test_benchmark_launcher_adds_the_learned_row_of_a_run_with_heads(tiny_foreca
 
 
 def test_benchmark_launcher_measures_a_saved_model(tmp_path):
-    """Pointed at an export, the benchmark times the SavedModel's own loops (issue 5)."""
+    """Pointed at an export, the benchmark times the SavedModel's own loops."""
     out = str(tmp_path / "nested" / "bench")
     proc = launch("launch.benchmark", "--model=exported/digits", "--methods=fpi",
                   "--batch_sizes=1", "--num_seeds=2", "--tfp_peer=false",
@@ -113,3 +134,10 @@ def test_benchmark_launcher_measures_a_saved_model(tmp_path):
     assert "through the SavedModel" in results["title"]
     fpi = next(r for r in results["rows"] if r["method"] == "fpi")
     assert 0 < fpi["calls_percent_mean"] < 100
+
+
+def test_time_decode_reports_every_batch_size():
+    autoencoder = autoencoder_lib.DiscreteAutoencoder((8, 8, 1), 17, 16, 4, 8)  # untrained
+    times = benchmarking.time_decode(latent.LatentDecoder(autoencoder), (1, 4), range(2))
+    assert set(times) == {1, 4} and all(mean > 0 and std >= 0 for mean, std in times.values())
+    assert "B=4" in benchmarking.decode_time_line(times)

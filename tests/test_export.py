@@ -1,8 +1,10 @@
-"""Tests for tfps/export.py and launch/export.py: the SavedModel serving contract.
+"""Tests for tfps/export.py, tfps/serving.py, tfps/contract.py and launch/export.py: the
+SavedModel serving contract.
 
 Through the SavedModel every method returns the ancestral sample of an independent eager loop
-(`oracles.ancestral_reference`), a fixed point of x = argmax(logits(x) + noise) (eq. 8 of seed
-000) computed with the export's own `logits`; the export is loaded and called in a fresh process
+(`oracles.ancestral_reference`), a fixed point of x = argmax(logits(x) + noise) ([1, eq. 8],
+Wiggers & Hoogeboom, ICML 2020) computed with the export's own `logits`; the export is loaded
+and called in a fresh process
 that cannot import tfps, TFP or Keras, and by `saved_model_cli`.
 """
 import json
@@ -15,13 +17,13 @@ import tensorflow as tf
 
 import oracles
 from tiny_models import trained_model
-from tfps import export
+from tfps import benchmarking, contract, export
 from tfps import noise as noise_lib
 from tfps import pixelcnn, sampling, training
 from launchers import REPO, launch, run
 
 SAVED_MODEL_CLI = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
-CONTRACT = {  # signature: (inputs, outputs) that the issue fixes; more outputs are allowed
+CONTRACT = {  # signature: (inputs, outputs) fixed from the start; more outputs are allowed
     "sample": ({"seed", "batch_size", "method"},
                {"samples", "arm_calls", "arm_calls_per_example", "converged_at"}),
     "sample_with_noise": ({"noise", "method"},
@@ -32,7 +34,8 @@ CONTRACT = {  # signature: (inputs, outputs) that the issue fixes; more outputs 
 CONTRACT["serving_default"] = CONTRACT["sample"]
 
 
-@pytest.fixture(scope="module", params=[((4, 4, 1), 2), ((2, 2, 3), 5)], ids=["4x4x1_k2", "2x2x3_k5"])
+@pytest.fixture(scope="module", params=[((4, 4, 1), 2), ((2, 2, 3), 5)],
+                ids=["4x4x1_k2", "2x2x3_k5"])
 def exported(request, tmp_path_factory):
     """(model, library sampler, ExportedSampler) for a tiny trained model exported to a tmp dir."""
     image_shape, k = request.param
@@ -98,7 +101,8 @@ def test_sample_draws_the_library_noise_from_the_seed(exported):
             assert out["samples"].dtype == tf.int32 and out["arm_calls"].shape == ()
             assert out["samples"].shape == (batch,) + library.image_shape
             np.testing.assert_array_equal(out["samples"].numpy(), expected.samples.numpy())
-            np.testing.assert_array_equal(out["converged_at"].numpy(), expected.converged_at.numpy())
+            np.testing.assert_array_equal(out["converged_at"].numpy(),
+                                          expected.converged_at.numpy())
             assert int(out["arm_calls"]) == int(expected.arm_calls)
 
 
@@ -124,7 +128,8 @@ def test_sample_many_matches_the_scheduled_library_sampler(exported):
         for got in (result, with_noise):
             np.testing.assert_array_equal(getattr(got, field).numpy(),
                                           getattr(expected, field).numpy(), err_msg=field)
-    np.testing.assert_array_equal(result.samples.numpy(), library.sample(noise, "ancestral").samples)
+    np.testing.assert_array_equal(result.samples.numpy(),
+                                  library.sample(noise, "ancestral").samples)
 
 
 def test_logits_and_log_prob_match_the_model(exported):
@@ -140,7 +145,8 @@ def test_logits_and_log_prob_match_the_model(exported):
 
 def test_compare_speed_times_both_on_the_same_noise(exported):
     _, library, loaded = exported
-    rows = export.compare_speed(loaded, library, methods=("fpi",), batch_sizes=(2,), seeds=range(2))
+    rows = benchmarking.compare_speed(loaded, library, methods=("fpi",), batch_sizes=(2,),
+                                      seeds=range(2))
     assert [(r["method"], r["batch_size"], r["seeds"]) for r in rows] == [("fpi", 2, 2)]
     assert rows[0]["library_median_s"] > 0 and rows[0]["saved_model_median_s"] > 0
 
@@ -170,7 +176,8 @@ def _bad_inputs(h, w, c, k):
          r"batch_size must be >= 1, got 0"),
         ("sample", dict(seed=seed, batch_size=tf.constant([2]), method=fpi),
          r"batch_size must be a scalar"),
-        ("sample", dict(seed=tf.constant([1, 2, 3], tf.int64), batch_size=tf.constant(2), method=fpi),
+        ("sample", dict(seed=tf.constant([1, 2, 3], tf.int64), batch_size=tf.constant(2),
+                        method=fpi),
          r"seed must have shape \[2\], got \[3\]"),
         ("sample", dict(seed=tf.constant([0, 2 ** 40], tf.int64), batch_size=tf.constant(2),
                         method=fpi), r"seed values must lie in the int32 range"),
@@ -184,10 +191,12 @@ def _bad_inputs(h, w, c, k):
                                            evidence_mask=tf.zeros(image, tf.bool),
                                            slots=tf.constant(1), method=tf.constant("x")),
          r"unknown sampling method: x"),
-        ("logits", dict(x=i32(image, k)), rf"x values must lie in \[0, {k}\), found values in \[{k}, {k}\]"),
+        ("logits", dict(x=i32(image, k)),
+         rf"x values must lie in \[0, {k}\), found values in \[{k}, {k}\]"),
         ("logits", dict(x=i32(image, -1)), rf"x values must lie in \[0, {k}\)"),
         ("logits", dict(x=i32(image[:-1])), rf"x must have shape \[batch, {h}, {w}, {c}\]"),
-        ("log_prob", dict(x=i32((2, h, w, c + 1))), rf"x must have shape .*got \[2, {h}, {w}, {c + 1}\]"),
+        ("log_prob", dict(x=i32((2, h, w, c + 1))),
+         rf"x must have shape .*got \[2, {h}, {w}, {c + 1}\]"),
         ("sample_with_evidence", dict(noise=tf.zeros(noise), evidence=i32((3, h, w, c)),
                                       evidence_mask=tf.zeros(image, tf.bool), method=fpi),
          r"evidence must have the batch size of noise"),
@@ -267,6 +276,30 @@ def test_resolve_export_names_what_is_missing(tmp_path):
     assert not export.is_export(str(tmp_path))
 
 
+# ----------------------------------------------------------------------------- the contract
+
+
+def test_the_contract_table_names_every_signature_and_sample_output():
+    assert contract.SIGNATURES == (
+        "serving_default", "sample", "sample_with_noise", "sample_with_evidence", "sample_many",
+        "sample_many_with_evidence", "logits", "log_prob", "metadata")
+    assert contract.SAMPLE_OUTPUTS == sampling.SampleResult._fields
+    concrete = contract.concrete_contract((4, 4, 1), 2, ("a", "b"), decoded_shape=(8, 8, 1))
+    assert concrete["serving_default"] == concrete["sample"]
+    assert concrete["sample_with_noise"]["inputs"]["noise"] == {
+        "dtype": "float32", "shape": [None, 4, 4, 1, 2]}
+    assert concrete["sample_many"]["outputs"]["images"]["shape"] == [None, 8, 8, 1]
+    assert concrete["metadata"]["outputs"]["methods"] == {"dtype": "string", "shape": [2]}
+    assert "images" not in contract.concrete_contract((4, 4, 1), 2, ("a",))["sample"]["outputs"]
+
+
+def test_the_docs_show_the_contract_as_the_table_renders_it():
+    with open(os.path.join(REPO, "docs", "serving.md")) as f:
+        doc = f.read()
+    begin, end = "<!-- contract: begin -->\n", "\n<!-- contract: end -->"
+    assert doc[doc.index(begin) + len(begin):doc.index(end)] == contract.contract_markdown()
+
+
 # ----------------------------------------------------------------------------- end to end
 
 
@@ -285,7 +318,7 @@ def cli_export(tiny_run, tmp_path_factory):
 def test_launcher_records_the_training_metadata(cli_export):
     path, _, metrics = cli_export
     metadata = export.read_metadata(os.path.dirname(path))
-    assert metadata["format"] == export.FORMAT
+    assert metadata["format"] == contract.FORMAT
     assert metadata["image_shape"] == [8, 8, 1] and metadata["num_categories"] == 17
     assert metadata["methods"][0] == "ancestral" and "fpi" in metadata["methods"]
     assert "raster" in metadata["ordering"]
@@ -389,10 +422,11 @@ def test_saved_model_cli_shows_and_runs_the_contract(cli_export, tmp_path, tiny_
     text = shown.stdout
     blocks = text.split("signature_def['")[1:]
     by_name = {block.split("'")[0]: block for block in blocks}
-    assert set(export.SIGNATURES) <= set(by_name)
+    assert set(contract.SIGNATURES) <= set(by_name)
     for name, (inputs, outputs) in CONTRACT.items():
         block = by_name[name]
-        given, returned = block.split("The given SavedModel SignatureDef contains the following output")
+        given, returned = block.split(
+            "The given SavedModel SignatureDef contains the following output")
         for key in inputs:
             assert f"inputs['{key}']" in given, (name, key)
         for key in outputs:

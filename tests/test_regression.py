@@ -42,7 +42,7 @@ def _sample_arrays(prefix, sampler, methods, out, batch=3, seed=5):
 
 def _runs(workdir):
     """The library entry points, spelled for the code as it is now."""
-    from tfps import autoencoder_training, export, sampling, training
+    from tfps import autoencoder_training, export, loading, training
 
     def train_arm(logdir, **values):
         return training.train(training.TrainConfig(**values), logdir)
@@ -53,8 +53,7 @@ def _runs(workdir):
         )
 
     def sampler_of(path):
-        model, config = training.load_trained(path)
-        return sampling.sampler_for_model(model, heads=config.get("forecast_heads"))
+        return loading.load(path).sampler
 
     return train_arm, train_ae, sampler_of, export.export_trained, export.load_exported
 

@@ -1,9 +1,12 @@
-"""Tests for launch/sample.py: files written, the same samples for every method, clear errors."""
+"""Tests for tfps/loading.py and launch/sample.py: one loader for runs and exports, files
+written, the same samples for every method, clear errors."""
+import os
 
 import numpy as np
 import pytest
 
-from launchers import launch
+from tfps import export, loading, sampling
+from launchers import REPO, launch
 
 
 def _sample(*flags):
@@ -39,3 +42,20 @@ def test_bad_flags_get_one_clear_error(tiny_run, flags, message):
 def test_missing_model_is_named(tmp_path):
     proc = _sample(f"--model={tmp_path / 'nowhere'}")
     assert proc.returncode != 0 and "nowhere" in proc.stderr
+
+
+def test_load_reads_a_run_and_an_export_alike(tiny_run):
+    run = loading.load(tiny_run[0])
+    assert isinstance(run.sampler, sampling.PredictiveSampler) and not run.is_export
+    assert run.step == 20 and run.heads is None and run.decoder is None
+    assert run.architecture["filters"] == 16 and run.training is run.description
+    shipped = loading.load(os.path.join(REPO, "exported", "digits"))
+    assert isinstance(shipped.sampler, export.ExportedSampler) and shipped.is_export
+    assert shipped.description["format"] == "tfps.saved_model/1"
+    assert shipped.training["dataset"]["name"] == "digits" and shipped.step > 0
+    assert shipped.architecture == shipped.description["model"] and shipped.decoder is None
+
+
+def test_load_names_what_is_missing(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such run directory or checkpoint prefix"):
+        loading.load(str(tmp_path / "nowhere"))

@@ -408,7 +408,7 @@ def test_launcher_trains_forecasting_heads(tmp_path):
                            "--config.training.steps=4", "--config.training.checkpoint_every=4",
                            "--config.training.log_every=2", "--config.training.eval_every=4",
                            "--config.training.eval_batches=1", "--config.training.batch_size=8",
-                           "--config.forecast.steps=3", "--config.forecast.noshared",
+                           "--config.forecast.steps=3", "--config.forecast.shared=false",
                            "--config.forecast.filters=4"])
     assert result.returncode == 0, result.stderr[-3000:]
     assert read_train_config(logdir)["forecast_steps"] == 3

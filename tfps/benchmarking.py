@@ -1,23 +1,29 @@
-"""Measuring samplers the way Table 1 of seed 000 reports them.
+"""Measuring samplers the way [1, Table 1] reports them.
 
 For each method and batch size: ARM calls as a percentage of d, time per batch, mean and
 Bessel-corrected standard deviation over seeds 0-9, and speedup = mean time of `ancestral` / mean
 time of the method, every figure measured in the same run. Tracing and compilation are excluded:
-each (method, batch size) is run once before it is timed.
+each (method, batch size) is run once before it is timed (`tfps.timing`).
 
 A second baseline is the peer implementation `tfp.distributions.PixelCNN(...).sample` on a network
 of the same depth and width (one scale, logistic-mixture outputs: what TFP ships), which makes
-H * W + 1 network calls per batch.
+H * W + 1 network calls per batch. `compare_speed` times an export against the library, and
+`time_decode` the decoder of an ARM on autoencoder latents [1, sec. 4.2, Table 2].
+
+#### References
+
+[1]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive Models.
+     In ICML, 2020.
 """
 import dataclasses
 import functools
 import json
-import time
 
 import numpy as np
 import tensorflow as tf
 
 from tfps import noise as noise_lib
+from tfps import timing
 
 TFP_PIXELCNN = "tfp.PixelCNN (peer)"
 
@@ -38,15 +44,13 @@ class Row:
         return dataclasses.asdict(self)
 
 
-def mean_std(values):
-    """Mean and Bessel-corrected standard deviation (0 for a single value)."""
-    values = np.asarray(values, np.float64)
-    return float(values.mean()), float(values.std(ddof=1)) if values.size > 1 else 0.0
-
-
-def sync(tensor):
-    """Wait for a result (on GPU too) by bringing it to the host."""
-    return tensor.numpy()
+def _batch_inputs(sampler, batch_size):
+    """`(draw, without_evidence)`: `seed -> noise` of a batch for `sampler`, and
+    `loop -> (noise -> loop(noise, no evidence))` for its `loop_function`s."""
+    shape = (batch_size,) + tuple(sampler.image_shape)
+    evidence, mask = tf.zeros(shape, tf.int32), tf.zeros(shape, tf.bool)
+    draw = lambda seed: noise_lib.gumbel_noise(shape + (sampler.num_categories,), seed)
+    return draw, lambda loop: lambda noise: loop(noise, evidence, mask)
 
 
 def time_sampler(sampler, method, batch_size, seeds, results=None):
@@ -55,19 +59,11 @@ def time_sampler(sampler, method, batch_size, seeds, results=None):
     Noise is drawn before the clock starts; the first (tracing) run is excluded. If `results` is a
     list, each seed's `SampleResult` is appended to it (for `tfps.summaries`).
     """
-    loop = sampler.loop_function(method)
-    shape = (batch_size,) + sampler.image_shape
-    evidence, mask = tf.zeros(shape, tf.int32), tf.zeros(shape, tf.bool)
-    noise_shape = shape + (sampler.num_categories,)
-    sync(loop(noise_lib.gumbel_noise(noise_shape, 10_000), evidence, mask).samples)  # warm-up
+    draw, without_evidence = _batch_inputs(sampler, batch_size)
     calls, seconds = [], []
-    for seed in seeds:
-        noise = noise_lib.gumbel_noise(noise_shape, seed)
-        sync(noise)
-        start = time.perf_counter()
-        result = loop(noise, evidence, mask)
-        sync(result.samples)
-        seconds.append(time.perf_counter() - start)
+    for _, [(result, elapsed)] in timing.over_seeds(
+            draw, seeds, without_evidence(sampler.loop_function(method))):
+        seconds.append(elapsed)
         calls.append(100.0 * int(result.arm_calls) / sampler.num_variables)
         if results is not None:
             results.append(result)
@@ -88,7 +84,8 @@ def benchmark_sampler(sampler, methods, batch_sizes=(1, 32), seeds=range(10), lo
         for method in methods:
             kept = None if results is None else results.setdefault((method, batch_size), [])
             calls, seconds = time_sampler(sampler, method, batch_size, list(seeds), kept)
-            row = Row(method, batch_size, *mean_std(calls), *mean_std(seconds), seeds=len(seconds))
+            row = Row(method, batch_size, *timing.mean_std(calls), *timing.mean_std(seconds),
+                      seeds=len(seconds))
             reference = reference or row.time_mean
             row.speedup = reference / row.time_mean
             rows.append(row)
@@ -120,13 +117,9 @@ def benchmark_tfp_peer(peer, num_variables, batch_sizes=(1, 32), seeds=range(10)
     for batch_size in batch_sizes:
         # TFP's PixelCNN takes only stateful seeds; its samples are not compared, only timed.
         sample = tf.function(functools.partial(peer.sample, batch_size))
-        sync(sample())  # warm-up
-        seconds = []
-        for _ in seeds:
-            start = time.perf_counter()
-            sync(sample())
-            seconds.append(time.perf_counter() - start)
-        row = Row(TFP_PIXELCNN, batch_size, calls_percent, 0.0, *mean_std(seconds), seeds=len(seconds))
+        _, seconds = timing.repeated(sample, len(seeds))
+        row = Row(TFP_PIXELCNN, batch_size, calls_percent, 0.0, *timing.mean_std(seconds),
+                  seeds=len(seconds))
         if reference_times and batch_size in reference_times:
             row.speedup = reference_times[batch_size] / row.time_mean
         rows.append(row)
@@ -164,5 +157,67 @@ def write_results(rows, path_prefix, title, extra=None, footer=None):
     with open(path_prefix + ".md", "w") as f:
         f.write(table + "\n")
     with open(path_prefix + ".json", "w") as f:
-        json.dump({"title": title, "rows": [r.to_dict() for r in rows], **(extra or {})}, f, indent=2)
+        json.dump({"title": title, "rows": [r.to_dict() for r in rows], **(extra or {})}, f,
+                  indent=2)
     return table
+
+
+def compare_speed(exported, library, methods=("ancestral", "fpi"), batch_sizes=(1, 32),
+                  seeds=range(10)):
+    """Times `exported` (a `tfps.export.ExportedSampler`) against `library` (a `PredictiveSampler`
+    of the same model): both run `loop_function(method)` on the same noise, alternating seed by
+    seed (`tfps.timing.over_seeds`); the first (tracing) run is excluded.
+
+    Returns one dict per (batch size, method) with ARM calls (% of d), mean, std and median
+    seconds per batch for each, and `ratio` = median SavedModel time / median library time.
+    Raises AssertionError if the two disagree on a sample or on the number of ARM calls.
+    """
+    rows = []
+    for batch_size in batch_sizes:
+        draw, without_evidence = _batch_inputs(library, batch_size)
+        for method in methods:
+            names = ("library", "saved_model")
+            runs = [without_evidence(s.loop_function(method)) for s in (library, exported)]
+            seconds = {name: [] for name in names}
+            calls = []
+            for seed, timings in timing.over_seeds(draw, seeds, *runs):
+                for name, (_, elapsed) in zip(names, timings):
+                    seconds[name].append(elapsed)
+                (lib, _), (exp, _) = timings
+                if (int(lib.arm_calls) != int(exp.arm_calls)
+                        or not np.array_equal(lib.samples.numpy(), exp.samples.numpy())):
+                    raise AssertionError(f"{method} at batch {batch_size}, seed {seed}: the "
+                                         f"SavedModel and the library disagree")
+                calls.append(100.0 * int(lib.arm_calls) / library.num_variables)
+            row = {"method": method, "batch_size": batch_size, "seeds": len(calls),
+                   "calls_percent": float(np.mean(calls))}
+            for name, values in seconds.items():
+                row[f"{name}_mean_s"], row[f"{name}_std_s"] = timing.mean_std(values)
+                row[f"{name}_median_s"] = float(np.median(values))
+            row["ratio"] = row["saved_model_median_s"] / row["library_median_s"]
+            rows.append(row)
+    return rows
+
+
+def time_decode(decoder, batch_sizes=(1, 32), seeds=range(10)):
+    """Seconds to decode a batch of latents (excluding tracing), per batch size:
+    `{batch_size: (mean, Bessel-corrected std)}` over seeds; latents drawn uniformly.
+
+    `decoder`: a `tfps.latent.LatentDecoder` (`function`, `latent_shape`, `latent_categories`).
+    """
+    results = {}
+    for batch_size in batch_sizes:
+        shape = (int(batch_size),) + tuple(decoder.latent_shape)
+        draw = lambda seed: tf.random.stateless_uniform(
+            shape, [0, seed], maxval=decoder.latent_categories, dtype=tf.int32)
+        seconds = [elapsed for _, [(_, elapsed)] in
+                   timing.over_seeds(draw, seeds, decoder.function)]
+        results[int(batch_size)] = timing.mean_std(seconds)
+    return results
+
+
+def decode_time_line(decode_times):
+    """One markdown line for `time_decode`'s result: the decode time per batch size."""
+    cells = ", ".join(f"B={b}: {mean:.4f} ± {std:.4f} s" for b, (mean, std) in
+                      sorted(decode_times.items()))
+    return f"Decoding a batch of sampled latents to images (not included above): {cells}."

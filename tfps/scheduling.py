@@ -22,16 +22,16 @@ unscheduled batches and batch size 1.
 
 #### References
 
-[1]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive
-     Models. In ICML, 2020.
+[1]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive Models.
+     In ICML, 2020.
 """
 import operator
-import time
 
 import numpy as np
 import tensorflow as tf
 
 from tfps import noise as noise_lib
+from tfps import timing
 
 
 def check_count(value, name):
@@ -119,12 +119,7 @@ def calls_per_sample_report(sampler, num_samples, slots, method="fpi", seed=0, b
         (num_samples,) + sampler.image_shape + (sampler.num_categories,), seed)
 
     def timed(run):
-        run()   # trace / compile
-        seconds = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            out = run()
-            seconds.append(time.perf_counter() - start)
+        out, seconds = timing.repeated(run, repeats)  # after an untimed run: tracing, XLA
         return out, min(seconds)
 
     def one_at_a_time():
@@ -167,7 +162,8 @@ def format_report(report):
     r = report
     return (f"method={r['method']} N={r['num_samples']} B={r['slots']}: ARM calls per sample "
             f"batch-1 {r['batch1_calls_per_sample']:.2f}, unscheduled batch-{r['slots']} "
-            f"{r['unscheduled_calls_per_sample']:.3f}, scheduled {r['scheduled_calls_per_sample']:.3f} "
+            f"{r['unscheduled_calls_per_sample']:.3f}, "
+            f"scheduled {r['scheduled_calls_per_sample']:.3f} "
             f"(ideal {r['ideal_calls_per_sample']:.3f}, x{r['scheduled_over_ideal']:.3f}); "
             f"seconds per sample batch-1 {r['batch1_seconds_per_sample']:.4f}, unscheduled "
             f"{r['unscheduled_seconds_per_sample']:.4f}, scheduled "

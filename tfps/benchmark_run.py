@@ -1,0 +1,146 @@
+"""A full benchmark of a loaded model, as `launch/benchmark.py` runs it [1, Table 1, Table 2].
+
+For each method and batch size: ARM calls (% of d) and time per batch, mean ± Bessel-corrected
+std over the seeds, and speedup against `ancestral` (`tfps.benchmarking`); optionally the peer
+`tfp.distributions.PixelCNN(...).sample` of the same size, the scheduling rows
+(`tfps.scheduling.calls_per_sample_report`) and, for an ARM on autoencoder latents, the decode
+time. Writes `<output>.md` and `<output>.json`, and per method, from the runs at the largest batch
+size, the sample grid, the forecasting-mistake map and the convergence map next to the ancestral
+baseline's as `<output>_<picture>_<method>.png`; with a `logdir` also TensorBoard summaries in
+`<logdir>/benchmark_<method>` at the checkpoint's training step.
+
+#### References
+
+[1]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive Models.
+     In ICML, 2020.
+"""
+import dataclasses
+import os
+from typing import Optional, Sequence
+
+from tfps import benchmarking
+from tfps import export
+from tfps import sampling
+from tfps import scheduling
+from tfps import summaries
+
+
+@dataclasses.dataclass
+class Options:
+    """What to measure (the flags of `launch/benchmark.py`, same names and defaults)."""
+    methods: Optional[Sequence[str]] = None  # default: all the sampler offers
+    batch_sizes: Sequence[int] = (1, 32)
+    num_seeds: int = 10
+    tfp_peer: bool = True
+    peer_seeds: Optional[int] = None  # default: num_seeds
+    jit_compile: bool = False  # only named in the title; the loader compiles
+    scheduled_samples: int = 320  # 0 skips the scheduling rows
+    scheduled_slots: int = 32
+    scheduled_methods: Sequence[str] = ("fpi",)
+    repeats: int = 1
+    output: Optional[str] = None  # default: <model>/benchmark (an export: runs/samples/...)
+    logdir: Optional[str] = None
+    picture_samples: int = 32
+
+
+def checked_methods(loaded, options):
+    """The methods to measure; ValueError naming an unknown one (also of the scheduling rows)."""
+    methods = list(options.methods or loaded.sampler.methods)
+    scheduled = list(options.scheduled_methods) if options.scheduled_samples else []
+    for method in methods + scheduled:
+        loaded.sampler.check_method(method)
+    return methods
+
+
+def title(loaded, jit_compile=False):
+    """The table's title: dataset, d, K, the network, and how it was run."""
+    sampler, architecture, heads = loaded.sampler, loaded.architecture, loaded.heads
+    dataset = (loaded.training.get("dataset") or {}).get("name", "?")
+    scales = architecture.get("num_scales", 1)
+    text = (f"{dataset}: d = {sampler.num_variables}, K = {sampler.num_categories}, "
+            f"{architecture['num_resnets']} resnets x {architecture['filters']} filters"
+            f"{'' if scales == 1 else f' x {scales} scales'}"
+            f"{', through the SavedModel' if loaded.is_export else ''}"
+            f"{'' if heads is None else f', {heads.method} heads T={heads.steps}'}"
+            f"{', XLA' if jit_compile else ''}")
+    if loaded.decoder is not None:
+        text = f"Table 2 format, ARM on the latents of an autoencoder: {text}"
+    return text
+
+
+def run_benchmark(loaded, model_path, options, log=print):
+    """Measures `loaded` (a `tfps.loading.Loaded` of `model_path`), writes the results and the
+    pictures (see the module doc) and returns the Markdown table."""
+    sampler, architecture, heads = loaded.sampler, loaded.architecture, loaded.heads
+    methods = checked_methods(loaded, options)
+    seeds = range(options.num_seeds)
+    text = title(loaded, options.jit_compile)
+    log(f"benchmarking {text}")
+    results = {}
+    rows = benchmarking.benchmark_sampler(sampler, methods, options.batch_sizes, seeds,
+                                          results=results)
+    # Table 1 names learned rows by their window: "learned (T=20)".
+    labels = {} if heads is None else {heads.method: f"{heads.method} (T={heads.steps})"}
+    for row in rows:
+        row.method = labels.get(row.method, row.method)
+    if options.tfp_peer:
+        peer = benchmarking.tfp_pixelcnn_peer(
+            sampler.image_shape, sampler.num_categories, architecture["num_resnets"],
+            architecture["filters"], architecture.get("num_scales", 1))
+        ancestral = {r.batch_size: r.time_mean for r in rows if r.method == "ancestral"}
+        rows += benchmarking.benchmark_tfp_peer(
+            peer, sampler.num_variables, options.batch_sizes,
+            range(options.peer_seeds or options.num_seeds), reference_times=ancestral)
+    reports = []
+    for method in options.scheduled_methods if options.scheduled_samples else []:
+        log(f"scheduling rows: {method}, N={options.scheduled_samples}, "
+            f"B={options.scheduled_slots}")
+        reports.append(scheduling.calls_per_sample_report(
+            sampler, options.scheduled_samples, options.scheduled_slots, method, seed=0,
+            repeats=options.repeats))
+    footer = scheduling.markdown_rows(reports)
+    decode_times = {}
+    if loaded.decoder is not None:
+        decode_times = benchmarking.time_decode(loaded.decoder, options.batch_sizes, seeds)
+        footer = "\n\n".join(f for f in (footer, benchmarking.decode_time_line(decode_times)) if f)
+    exported_to = export.default_samples_dir(model_path)  # never write inside an export
+    output = options.output or os.path.join(exported_to or model_path.rstrip("/"), "benchmark")
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    dataset = (loaded.training.get("dataset") or {}).get("name", "?")
+    table = benchmarking.write_results(
+        rows, output, text, extra={"model": model_path, "dataset": dataset,
+                                   "scheduling": reports,
+                                   "decode_seconds": {str(b): list(t)
+                                                      for b, t in decode_times.items()}},
+        footer=footer)
+    log(table)
+    log(f"wrote {output}.md and {output}.json")
+    write_inspections(rows, results, sampler, output, options, loaded.step, labels, log)
+    return table
+
+
+def write_inspections(rows, results, sampler, output, options, step, labels, log=print):
+    """Pictures (PNG, and TensorBoard with `options.logdir`) and scalars per method."""
+    batch = max(b for _, b in results)
+    ancestral = summaries.concat_results(results[(sampling.ANCESTRAL, batch)])
+    for method in dict.fromkeys(m for m, _ in results):
+        result = summaries.concat_results(results[(method, batch)])
+        label = labels.get(method, method)
+        row = next(r for r in rows if (r.method, r.batch_size) == (label, batch))
+        inspection = summaries.inspect(
+            result, method, sampler.num_categories, seconds_per_sample=row.time_mean / batch,
+            seconds_description=(f"Seconds per sample at batch size {batch}: mean time per batch "
+                                 f"over {row.seeds} seeds / {batch}, tracing excluded."),
+            baseline=summaries.determined_at(ancestral, sampling.ANCESTRAL),
+            max_samples=options.picture_samples)
+        pngs = summaries.write_pngs(f"{output}_", method, inspection)
+        log(f"{method}: wrote {', '.join(pngs)}")
+        if options.logdir:
+            table1 = {}
+            for r in (r for r in rows if r.method == label):
+                table1[f"table1/arm_calls_percent_b{r.batch_size}"] = r.calls_percent_mean
+                table1[f"table1/seconds_per_batch_b{r.batch_size}"] = r.time_mean
+                table1[f"table1/speedup_b{r.batch_size}"] = r.speedup
+            run = summaries.run_dir(options.logdir, summaries.BENCHMARK_RUN, method)
+            summaries.write_tensorboard(run, step, inspection, extra_scalars=table1)
+            log(f"{method}: wrote TensorBoard summaries to {run} (step {step})")

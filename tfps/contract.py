@@ -1,0 +1,319 @@
+"""The serving contract of a tfps SavedModel, written once as a table (`TABLE`).
+
+Every signature is batch-first; images are int32 `[B, H, W, C]` in raster-then-channel order
+(variable i = (h * W + w) * C + c, [1, eq. 1]) with values in [0, K). `TABLE` lists each
+signature with its inputs and outputs (name, dtype, shape pattern over the symbols of `SYMBOLS`),
+and everything else is derived from it:
+
+- `input_specs`: the `tf.TensorSpec`s each signature is traced with (unknown shapes, see below);
+- `checked_inputs`: the in-graph checks of the inputs, one per input kind;
+- `SIGNATURES`, `SAMPLE_OUTPUTS`: the signature and sampling output names;
+- `concrete_contract` / `output_shapes`: the contract with concrete shapes (the `signatures`
+  section of the metadata, and the `ensure_shape`s of the outputs);
+- `contract_markdown`: the contract as Markdown (docs/serving.md holds its rendering).
+
+Inputs are declared with unknown shape on purpose: the shapes of the table are checked inside the
+graph, so a bad input (wrong rank or shape, values outside [0, K), a count < 1, an unknown method,
+a seed outside the int32 range) fails with an InvalidArgumentError whose message names the
+problem, whichever client calls (TF2 Python, the TF1 session API, TF Serving). Declared static
+shapes would be neither enforced by loaded TF2 signatures nor safe to check in-graph (Grappler
+folds shape checks against them).
+
+#### References
+
+[1]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive Models.
+     In ICML, 2020.
+"""
+import dataclasses
+
+import tensorflow as tf
+
+FORMAT = "tfps.saved_model/1"
+ORDERING = ("raster-then-channel: images are int32 [B, H, W, C] with values in [0, K); variable "
+            "i = (h * W + w) * C + c is sampled after all variables j < i")
+SYMBOLS = {"B": "batch", "H": "height", "W": "width", "C": "channels", "K": "categories",
+           "M": "number of methods", "H'": "decoded height", "W'": "decoded width",
+           "C'": "decoded channels"}
+_INT32_MIN, _INT32_MAX = -2 ** 31, 2 ** 31 - 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Port:
+    """One input or output of a signature.
+
+    `shape` is a pattern: ints and symbols of `SYMBOLS`. `kind` (inputs only) selects the
+    in-graph check: "seed", "count" (an int scalar >= 1), "method", "batch" (the shape of the
+    pattern with at least `min_batch` rows) or "values" ("batch", and values in [0, K)).
+    `decoded`: an output only ARMs on autoencoder latents have.
+    """
+    name: str
+    dtype: str
+    shape: tuple
+    kind: str = None
+    min_batch: int = 0
+    decoded: bool = False
+    doc: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Signature:
+    """One signature: its key, its inputs in argument order, its outputs and what it does."""
+    name: str
+    inputs: tuple
+    outputs: tuple
+    doc: str
+
+
+_IMAGE = ("B", "H", "W", "C")
+_NOISE = _IMAGE + ("K",)
+_METHOD = Port("method", "string", (), "method")
+_SEED = Port("seed", "int64", (2,), "seed")
+_SLOTS = Port("slots", "int32", (), "count")
+_NOISE_IN = Port("noise", "float32", _NOISE, "batch", min_batch=1)
+_EVIDENCE = (Port("evidence", "int32", _IMAGE, "values", min_batch=1),
+             Port("evidence_mask", "bool", _IMAGE, "batch", min_batch=1))
+_X = Port("x", "int32", _IMAGE, "values")
+_SAMPLE_OUTPUTS = (  # the fields of `tfps.sampling.SampleResult`, then the decoded images
+    Port("samples", "int32", _IMAGE, doc="the samples, values in [0, K)"),
+    Port("arm_calls", "int32", (), doc="ARM passes for the whole batch"),
+    Port("arm_calls_per_example", "int32", ("B",), doc="ARM passes each sample needed"),
+    Port("converged_at", "int32", _IMAGE,
+         doc="the ARM call from which the variable's output never changed"),
+    Port("accepted_at", "int32", _IMAGE, doc="the ARM call in which the variable became final"),
+    Port("forecast_mistakes", "bool", _IMAGE, doc="where a forecast was wrong"),
+    Port("forecasts_checked", "int32", ("B",), doc="forecasts checked per sample"),
+    Port("images", "float32", ("B", "H'", "W'", "C'"), decoded=True,
+         doc="ARMs on autoencoder latents only: the decoded samples, in [-1, 1] [1, sec. 4.2]"))
+
+TABLE = (
+    Signature("sample", (_SEED, Port("batch_size", "int32", (), "count"), _METHOD),
+              _SAMPLE_OUTPUTS,
+              "B samples for the Gumbel noise drawn from `seed` as `tfps.noise.gumbel_noise` "
+              "does [1, eq. 5]."),
+    Signature("sample_with_noise", (_NOISE_IN, _METHOD), _SAMPLE_OUTPUTS,
+              "The sample for given noise: the fixed point of x = argmax(logits(x) + noise) "
+              "[1, eq. 8]."),
+    Signature("sample_with_evidence", (_NOISE_IN,) + _EVIDENCE + (_METHOD,), _SAMPLE_OUTPUTS,
+              "Inpainting: observed values (`evidence` where `evidence_mask`) are kept."),
+    Signature("sample_many", (_SEED, Port("num_samples", "int32", (), "count"), _SLOTS, _METHOD),
+              _SAMPLE_OUTPUTS,
+              "B = num_samples samples through `slots` batch slots, refilled as samples finish "
+              "(`tfps.scheduling`); `arm_calls` counts the passes for all of them."),
+    Signature("sample_many_with_evidence", (_NOISE_IN,) + _EVIDENCE + (_SLOTS, _METHOD),
+              _SAMPLE_OUTPUTS, "`sample_many` for given noise and evidence."),
+    Signature("logits", (_X,), (Port("logits", "float32", _NOISE),), "The ARM's logits."),
+    Signature("log_prob", (_X,), (Port("log_prob", "float32", ("B",)),
+                                  Port("bits_per_dim", "float32", ("B",))),
+              "log p(x) in nats and in bits per dimension."),
+    Signature("metadata", (), (Port("json", "string", ()), Port("image_shape", "int32", (3,)),
+                               Port("num_categories", "int32", ()),
+                               Port("methods", "string", ("M",))),
+              "The metadata JSON (also the asset `assets/tfps_metadata.json`)."),
+)
+ALIASES = {"serving_default": "sample"}
+BY_NAME = {signature.name: signature for signature in TABLE}
+SIGNATURES = tuple(ALIASES) + tuple(BY_NAME)
+SAMPLE_OUTPUTS = tuple(p.name for p in BY_NAME["sample"].outputs if not p.decoded)
+
+
+# ----------------------------------------------------------------------------- shapes
+
+
+def _sizes(image_shape, num_categories, num_methods=None, decoded_shape=None):
+    sizes = dict(zip("HWC", (int(s) for s in image_shape)), B=None, K=int(num_categories),
+                 M=None if num_methods is None else int(num_methods))
+    if decoded_shape is not None:
+        sizes.update(zip(("H'", "W'", "C'"), (int(s) for s in decoded_shape)))
+    return sizes
+
+
+def _concrete(port, sizes):
+    return [sizes[s] if isinstance(s, str) else s for s in port.shape]
+
+
+def _outputs(name, decoded):
+    return [p for p in BY_NAME[ALIASES.get(name, name)].outputs if decoded or not p.decoded]
+
+
+def output_shapes(name, image_shape, num_categories, decoded_shape=None):
+    """`{output: shape}` of signature `name` with None for the batch (for `tf.ensure_shape`)."""
+    sizes = _sizes(image_shape, num_categories, decoded_shape=decoded_shape)
+    return {p.name: _concrete(p, sizes) for p in _outputs(name, decoded_shape is not None)}
+
+
+def concrete_contract(image_shape, num_categories, methods, decoded_shape=None):
+    """The contract with concrete shapes (None = the batch), as the metadata records it.
+
+    `decoded_shape`: for an ARM on autoencoder latents, the shape of the decoded images; every
+    sampling signature then also returns `images` (float32 `[B, H', W', C']` in [-1, 1]).
+    """
+    sizes = _sizes(image_shape, num_categories, len(methods), decoded_shape)
+    as_dict = lambda ports: {p.name: {"dtype": p.dtype, "shape": _concrete(p, sizes)}
+                             for p in ports}
+    return {name: {"inputs": as_dict(BY_NAME[ALIASES.get(name, name)].inputs),
+                   "outputs": as_dict(_outputs(name, decoded_shape is not None))}
+            for name in SIGNATURES}
+
+
+def input_specs(name):
+    """The `tf.TensorSpec`s (unknown shape, named) signature `name` is traced with, in order."""
+    return [tf.TensorSpec(None, tf.as_dtype(p.dtype), name=p.name) for p in BY_NAME[name].inputs]
+
+
+# ----------------------------------------------------------------------------- graph checks
+
+
+def _shape_string(t):
+    """`[2, 4, 4]`: the run-time shape of `t` as a string tensor (for error messages)."""
+    dims = tf.strings.reduce_join(tf.strings.as_string(tf.shape(t, out_type=tf.int64)),
+                                  separator=", ")
+    return tf.strings.join(["[", dims, "]"])
+
+
+def _require(ok, *message, name="check"):
+    """An Assert op raising InvalidArgumentError with the joined `message` unless `ok`."""
+    parts = [m if isinstance(m, tf.Tensor) else tf.constant(str(m)) for m in message]
+    return tf.debugging.Assert(ok, [tf.strings.join(parts)], summarize=1, name=name)
+
+
+def _after(checks, t):
+    """`t`, usable only once every check in `checks` has passed."""
+    with tf.control_dependencies(checks):
+        return tf.identity(t)
+
+
+def _check_batch(t, port, sizes):
+    """Requires `t` to have shape `[B, *tail]` of `port` with B >= min_batch, whatever its rank."""
+    tail = [sizes[s] for s in port.shape[1:]]
+    rank = len(tail) + 1
+    shape = tf.shape(t, out_type=tf.int64)
+    # Padded to the expected rank so that comparing a wrong rank does not fail on its own.
+    padded = tf.concat([shape, tf.fill([rank], tf.constant(-1, tf.int64))], axis=0)[:rank]
+    ok = (tf.equal(tf.size(shape), rank) & tf.reduce_all(tf.equal(padded[1:], tail))
+          & (padded[0] >= port.min_batch))
+    expected = ", ".join([f"batch{' >= 1' if port.min_batch else ''}"] + [str(s) for s in tail])
+    description = ", ".join(SYMBOLS[s] for s in port.shape)
+    return _require(ok, f"{port.name} must have shape [{expected}] ({description}), got ",
+                    _shape_string(t), name=f"check_{port.name}_shape")
+
+
+def _check_scalar(t, name):
+    return _require(tf.equal(tf.rank(t), 0), f"{name} must be a scalar, got shape ",
+                    _shape_string(t), name=f"check_{name}_shape")
+
+
+def _check_range(x, name, num_categories):
+    """Requires all values of int `x` in [0, K)."""
+    lo = tf.reduce_min(x)
+    hi = tf.reduce_max(x)
+    ok = tf.equal(tf.size(x), 0) | ((lo >= 0) & (hi < num_categories))
+    return _require(ok, f"{name} values must lie in [0, {num_categories}), found values in [",
+                    tf.strings.as_string(lo), ", ", tf.strings.as_string(hi), "]",
+                    name=f"check_{name}_range")
+
+
+def _checked_seed(seed, port, sizes, methods):
+    """int64 `[2]` in the int32 range -> the int32 pair that `tfps.noise.as_seed` makes."""
+    seed = _after([_require(tf.equal(tf.rank(seed), 1) & tf.equal(tf.size(seed), 2),
+                            "seed must have shape [2], got ", _shape_string(seed),
+                            name="check_seed_shape")], seed)
+    seed = tf.reshape(seed, [2])
+    in_range = _require(
+        tf.reduce_all((seed >= _INT32_MIN) & (seed <= _INT32_MAX)),
+        f"seed values must lie in the int32 range [{_INT32_MIN}, {_INT32_MAX}], got [",
+        tf.strings.reduce_join(tf.strings.as_string(seed), separator=", "), "]",
+        name="check_seed_range")
+    return tf.cast(_after([in_range], seed), tf.int32)
+
+
+def _checked_count(count, port, sizes, methods):
+    """An int32 scalar >= 1 (batch_size, num_samples, slots)."""
+    name = port.name
+    count = tf.reshape(_after([_check_scalar(count, name)], count), [])
+    return _after([_require(count >= 1, f"{name} must be >= 1, got ",
+                            tf.strings.as_string(count), name=f"check_{name}_range")], count)
+
+
+def _checked_method(method, port, sizes, methods):
+    """A known method name -> its int32 index in `methods`."""
+    method = tf.reshape(_after([_check_scalar(method, port.name)], method), [])
+    matches = tf.equal(method, tf.constant(methods))
+    shown = tf.where(tf.equal(method, ""), "(empty string)", method)
+    known = _require(tf.reduce_any(matches), "unknown sampling method: ", shown,
+                     " (choose one of: " + ", ".join(methods) + ")", name="check_method")
+    return _after([known], tf.argmax(tf.cast(matches, tf.int32), output_type=tf.int32))
+
+
+def _checked_batch(t, port, sizes, methods):
+    return _after([_check_batch(t, port, sizes)], t)
+
+
+def _checked_values(t, port, sizes, methods):
+    t = _checked_batch(t, port, sizes, methods)
+    return _after([_check_range(t, port.name, sizes["K"])], t)
+
+
+_CHECKS = {"seed": _checked_seed, "count": _checked_count, "method": _checked_method,
+           "batch": _checked_batch, "values": _checked_values}
+
+
+def _check_evidence(noise, evidence, evidence_mask):
+    """Evidence has the batch of the noise, the mask the shape of the evidence."""
+    return [
+        _require(tf.reduce_all(tf.equal(tf.shape(evidence), tf.shape(noise)[:-1])),
+                 "evidence must have the batch size of noise: noise has shape ",
+                 _shape_string(noise), ", evidence ", _shape_string(evidence),
+                 name="check_evidence_batch"),
+        _require(tf.reduce_all(tf.equal(tf.shape(evidence_mask), tf.shape(evidence))),
+                 "evidence_mask must have the shape of evidence: evidence has shape ",
+                 _shape_string(evidence), ", evidence_mask ", _shape_string(evidence_mask),
+                 name="check_evidence_mask_shape")]
+
+
+def checked_inputs(name, values, image_shape, num_categories, methods):
+    """The inputs of signature `name`, each usable only once its checks have passed.
+
+    Args:
+      name: a signature of `TABLE`.
+      values: `{input name: tensor}`.
+      image_shape, num_categories, methods: of the served model.
+
+    Returns:
+      `{input name: tensor}`: `seed` as the int32 pair, counts as int32 scalars, `method` as its
+      int32 index in `methods`, the others as given.
+    """
+    sizes = _sizes(image_shape, num_categories, len(methods))
+    checked = {p.name: _CHECKS[p.kind](values[p.name], p, sizes, tuple(methods))
+               for p in BY_NAME[name].inputs}
+    if "evidence" in checked:
+        relations = _check_evidence(checked["noise"], checked["evidence"],
+                                    checked["evidence_mask"])
+        checked.update({k: _after(relations, checked[k])
+                        for k in ("noise", "evidence", "evidence_mask")})
+    return checked
+
+
+# ----------------------------------------------------------------------------- docs
+
+
+def _port_text(port):
+    shape = ", ".join(str(s) for s in port.shape)
+    return f"`{port.name}` {port.dtype} [{shape}]"
+
+
+def contract_markdown():
+    """The contract as a Markdown table (what docs/serving.md shows)."""
+    symbols = ", ".join(f"{s} = {meaning}" for s, meaning in SYMBOLS.items())
+    sample = BY_NAME["sample"]
+    lines = [f"Shapes: {symbols}.", "", "| signature | inputs | outputs | what |",
+             "|---|---|---|---|"]
+    for signature in TABLE:
+        aliases = [a for a, target in ALIASES.items() if target == signature.name]
+        name = " = ".join(f"`{n}`" for n in [signature.name] + aliases)
+        outputs = ("those of `sample`" if signature.outputs == sample.outputs
+                   and signature is not sample else ", ".join(map(_port_text, signature.outputs)))
+        lines.append(f"| {name} | {', '.join(map(_port_text, signature.inputs)) or '-'} | "
+                     f"{outputs} | {signature.doc} |")
+    lines += ["", "Outputs of the sampling signatures:", ""]
+    lines += [f"- {_port_text(p)}: {p.doc}" for p in sample.outputs]
+    return "\n".join(lines)

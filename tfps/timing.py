@@ -1,0 +1,67 @@
+"""Timing and statistics for the benchmarks, written once.
+
+Every figure of the benchmarks is measured the same way: one untimed warm-up run first (tracing,
+XLA compilation; its inputs come from `WARM_UP_SEED`, a seed no timed run uses), inputs drawn and
+brought to the host before the clock starts, each run's result brought to the host before it
+stops (so a GPU has finished), and mean with Bessel-corrected standard deviation over the runs,
+as [1, Table 1] reports them.
+
+#### References
+
+[1]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive Models.
+     In ICML, 2020.
+"""
+import time
+
+import numpy as np
+
+WARM_UP_SEED = 10_000
+
+
+def mean_std(values):
+    """Mean and Bessel-corrected standard deviation (0 for a single value)."""
+    values = np.asarray(values, np.float64)
+    return float(values.mean()), float(values.std(ddof=1)) if values.size > 1 else 0.0
+
+
+def to_host(value):
+    """Waits for `value` (on GPU too) by bringing it to the host: a tensor, a
+    `tfps.sampling.SampleResult` (its samples) or a list of them."""
+    if isinstance(value, list):
+        return [to_host(v) for v in value]
+    return getattr(value, "samples", value).numpy()
+
+
+def timed(run, *args):
+    """`(result, seconds)` of one call `run(*args)`, its result brought to the host."""
+    start = time.perf_counter()
+    result = run(*args)
+    to_host(result)
+    return result, time.perf_counter() - start
+
+
+def repeated(run, repeats):
+    """`(last result, [seconds per run])` of `repeats` timed calls `run()` after a warm-up."""
+    to_host(run())
+    results = [timed(run) for _ in range(repeats)]
+    return results[-1][0], [seconds for _, seconds in results]
+
+
+def over_seeds(draw, seeds, *runs):
+    """Times each of `runs` on the input `draw(seed)` of every seed, alternating the runs seed by
+    seed so that load from other processes hits them alike.
+
+    Args:
+      draw: `seed -> input` (noise, latents); drawn before the clock starts.
+      seeds: the timed seeds.
+      *runs: callables `input -> result`; each first runs once untimed on `draw(WARM_UP_SEED)`.
+
+    Yields:
+      `(seed, [(result, seconds) per run])`.
+    """
+    for run in runs:
+        to_host(run(draw(WARM_UP_SEED)))
+    for seed in seeds:
+        inputs = draw(seed)
+        to_host(inputs)
+        yield seed, [timed(run, inputs) for run in runs]
