@@ -6,7 +6,7 @@ EXTRAS ?= cpu,test
 STAMP  := $(VENV)/.installed-$(EXTRAS)
 DEMO_DIR ?= runs/demo
 
-.PHONY: install demo test clean
+.PHONY: install lint format demo test clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,16 @@ $(STAMP): $(PY) setup.py
 
 install: $(STAMP)
 
-test: $(STAMP)
+# ruff (configured in pyproject.toml): lint and format check; `make format` rewrites the files.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: lint
 	$(PY) -m pytest -q tests
 
 demo: $(STAMP)

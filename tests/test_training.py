@@ -316,6 +316,15 @@ def test_launcher_trains_and_reports_test_bpd(tmp_path):
     assert read_scalars(logdir, "train")["bpd"].keys() == {5, 10}
 
 
+def test_launcher_helpfull_lists_the_presets_fields():
+    result = launch("launch.train", "--config=configs/paper_binary_mnist.py", "--helpfull")
+    assert result.returncode == 0, result.stderr[-3000:]
+    for line in ("--config.model.filters (int, 60)", "--config.forecast.steps (int, 20)",
+                 "--config.optimizer.learning_rate (float, 0.0002)",
+                 "--config.data.dataset (str, 'binarized_mnist')"):
+        assert line in " ".join(result.stdout.split()), line
+
+
 @pytest.mark.parametrize("args, expected", [
     (["--config.data.dataset=no_such_dataset"], "no_such_dataset"),
     (["--config.training.steps=0"], "steps must be >= 1"),

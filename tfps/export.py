@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from tfps import contract
 from tfps import noise as noise_lib
+from tfps import rundir
 from tfps import sampling
 from tfps import serving
 
@@ -117,17 +118,9 @@ def export_model(model, base, version=None, overwrite=False, metadata=None, samp
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _read_json(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
 def training_metadata(config, logdir):
     """The `training` metadata of a run: dataset, step and the final bpd when they match."""
-    metrics = _read_json(os.path.join(logdir, "metrics.json")) or {}
+    metrics = rundir.read_json(os.path.join(logdir, rundir.METRICS_FILE)) or {}
     step = config.get("step")
     same = metrics.get("step") == step
     return {
@@ -150,10 +143,7 @@ def export_trained(model_path, export_root="exported", name=None, version=None, 
     # Imported here: loading an export must not need the training stack.
     from tfps import forecast, latent, training
     model, config = training.load_trained(model_path)
-    logdir = os.path.dirname(os.path.dirname(config["checkpoint"]))
-    if not os.path.isfile(os.path.join(logdir, "config.json")):
-        logdir = os.path.dirname(config["checkpoint"])
-    info = training_metadata(config, logdir)
+    info = training_metadata(config, config["logdir"])
     name = name or (info["dataset"] or {}).get("name") or "model"
     if not re.match(r"^[A-Za-z0-9_.-]+$", name) or name.startswith("."):
         raise ValueError(f"name must be a plain directory name (letters, digits, _ . -), "
@@ -199,7 +189,7 @@ def default_samples_dir(path):
 def read_metadata(path):
     """The metadata dict of an export (from its asset file; no graph is loaded)."""
     directory = resolve_export(path)
-    metadata = _read_json(os.path.join(directory, "assets", METADATA_ASSET))
+    metadata = rundir.read_json(os.path.join(directory, "assets", METADATA_ASSET))
     if metadata is None:
         raise ValueError(f"{directory}: no readable assets/{METADATA_ASSET}; not a tfps export")
     return metadata
