@@ -1,4 +1,5 @@
 """tfps: predictive sampling with forecasting autoregressive models, in TensorFlow/Keras."""
+
 import setuptools
 
 # Pins known to work together on Python 3.11 (see BUILD_NOTES.md).
@@ -21,7 +22,10 @@ CORE = [
 setuptools.setup(
     name="tfps",
     version="0.1.0",
-    description="Predictive sampling with forecasting autoregressive models (Wiggers & Hoogeboom, ICML 2020)",
+    description=(
+        "Predictive sampling with forecasting autoregressive models "
+        "(Wiggers & Hoogeboom, ICML 2020)"
+    ),
     packages=setuptools.find_packages(include=["tfps", "tfps.*"]),
     python_requires=">=3.10,<3.13",
     install_requires=CORE,

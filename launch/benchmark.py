@@ -23,44 +23,63 @@ separately (not included in the table's times). The work is `tfps.benchmark_run.
 [1]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive Models.
      In ICML, 2020.
 """
+
 import os
 import sys
 
 if __package__ in (None, ""):  # `python launch/benchmark.py`: make the repository root importable.
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from absl import app
-from absl import flags
+from absl import app, flags
 
-from tfps import benchmark_run
-from tfps import loading
+from tfps import benchmark_run, loading
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model", None, "A training run directory, a checkpoint prefix, or an exported "
-                                   "SavedModel (exported/<name>[/<version>]).", required=True)
-flags.DEFINE_list("methods", None, "Methods to measure (default: all the model offers). "
-                                   "`ancestral` is always measured, as the reference.")
+flags.DEFINE_string(
+    "model",
+    None,
+    "A training run directory, a checkpoint prefix, or an exported "
+    "SavedModel (exported/<name>[/<version>]).",
+    required=True,
+)
+flags.DEFINE_list(
+    "methods",
+    None,
+    "Methods to measure (default: all the model offers). "
+    "`ancestral` is always measured, as the reference.",
+)
 flags.DEFINE_list("batch_sizes", ["1", "32"], "Batch sizes.")
 flags.DEFINE_integer("num_seeds", 10, "Seeds 0..num_seeds-1, one batch each.", lower_bound=1)
 flags.DEFINE_bool("tfp_peer", True, "Also time tfp.distributions.PixelCNN.sample of the same size.")
-flags.DEFINE_integer("peer_seeds", None,
-                     "Seeds for the (slow, d-call) TFP peer; default num_seeds.",
-                     lower_bound=1)
+flags.DEFINE_integer(
+    "peer_seeds", None, "Seeds for the (slow, d-call) TFP peer; default num_seeds.", lower_bound=1
+)
 flags.DEFINE_bool("jit_compile", False, "Compile the sampling loops with XLA.")
-flags.DEFINE_integer("scheduled_samples", 320, "N for the scheduling rows (N samples in "
-                     "--scheduled_slots slots vs plain batches vs batch 1); 0 skips them.",
-                     lower_bound=0)
+flags.DEFINE_integer(
+    "scheduled_samples",
+    320,
+    "N for the scheduling rows (N samples in "
+    "--scheduled_slots slots vs plain batches vs batch 1); 0 skips them.",
+    lower_bound=0,
+)
 flags.DEFINE_integer("scheduled_slots", 32, "B for the scheduling rows.", lower_bound=1)
 flags.DEFINE_list("scheduled_methods", ["fpi"], "Methods for the scheduling rows.")
-flags.DEFINE_integer("repeats", 1, "Timed repeats (best of) for the scheduling rows.",
-                     lower_bound=1)
-flags.DEFINE_string("output", None, "Prefix of the .md/.json results and PNG pictures "
-                                    "(default <model>/benchmark).")
-flags.DEFINE_string("logdir", None, "Also write TensorBoard summaries under "
-                                    "<logdir>/benchmark_<method>, e.g. the training run directory "
-                                    "(default: none; the PNG files are written either way).")
-flags.DEFINE_integer("picture_samples", 32, "Samples shown in the sample and mistake grids.",
-                     lower_bound=1)
+flags.DEFINE_integer(
+    "repeats", 1, "Timed repeats (best of) for the scheduling rows.", lower_bound=1
+)
+flags.DEFINE_string(
+    "output", None, "Prefix of the .md/.json results and PNG pictures (default <model>/benchmark)."
+)
+flags.DEFINE_string(
+    "logdir",
+    None,
+    "Also write TensorBoard summaries under "
+    "<logdir>/benchmark_<method>, e.g. the training run directory "
+    "(default: none; the PNG files are written either way).",
+)
+flags.DEFINE_integer(
+    "picture_samples", 32, "Samples shown in the sample and mistake grids.", lower_bound=1
+)
 
 
 @flags.validator("batch_sizes", "batch sizes must be integers >= 1")
@@ -72,12 +91,20 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     options = benchmark_run.Options(
-        methods=FLAGS.methods, batch_sizes=[int(b) for b in FLAGS.batch_sizes],
-        num_seeds=FLAGS.num_seeds, tfp_peer=FLAGS.tfp_peer, peer_seeds=FLAGS.peer_seeds,
-        jit_compile=FLAGS.jit_compile, scheduled_samples=FLAGS.scheduled_samples,
-        scheduled_slots=FLAGS.scheduled_slots, scheduled_methods=FLAGS.scheduled_methods,
-        repeats=FLAGS.repeats, output=FLAGS.output, logdir=FLAGS.logdir,
-        picture_samples=FLAGS.picture_samples)
+        methods=FLAGS.methods,
+        batch_sizes=[int(b) for b in FLAGS.batch_sizes],
+        num_seeds=FLAGS.num_seeds,
+        tfp_peer=FLAGS.tfp_peer,
+        peer_seeds=FLAGS.peer_seeds,
+        jit_compile=FLAGS.jit_compile,
+        scheduled_samples=FLAGS.scheduled_samples,
+        scheduled_slots=FLAGS.scheduled_slots,
+        scheduled_methods=FLAGS.scheduled_methods,
+        repeats=FLAGS.repeats,
+        output=FLAGS.output,
+        logdir=FLAGS.logdir,
+        picture_samples=FLAGS.picture_samples,
+    )
     try:
         loaded = loading.load(FLAGS.model, FLAGS.jit_compile)
         benchmark_run.checked_methods(loaded, options)

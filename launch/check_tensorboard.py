@@ -3,11 +3,12 @@
     python -m launch.check_tensorboard --logdir=runs/demo \
         --scalars=bpd,arm_calls_percent,forecast_accuracy --images=forecast_mistakes,convergence
 
-Serves on 127.0.0.1 at a free port, polls `/data/plugin/{scalars,images,histograms}/tags` until every
-expected tag is served by some run or `--timeout` seconds pass, fetches one image of each expected
-image tag, prints what it found, and always stops the server it started. Exits 1 when a tag is
-missing. The check behind the TensorBoard test in `tests/test_summaries.py`.
+Serves on 127.0.0.1 at a free port, polls `/data/plugin/{scalars,images,histograms}/tags` until
+every expected tag is served by some run or `--timeout` seconds pass, fetches one image of each
+expected image tag, prints what it found, and always stops the server it started. Exits 1 when a
+tag is missing. The check behind the TensorBoard test in `tests/test_summaries.py`.
 """
+
 import json
 import os
 import signal
@@ -19,11 +20,13 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-if __package__ in (None, ""):  # `python launch/check_tensorboard.py`: make the repository importable.
+if __package__ in (
+    None,
+    "",
+):  # `python launch/check_tensorboard.py`: make the repository importable.
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from absl import app
-from absl import flags
+from absl import app, flags
 
 PLUGINS = ("scalars", "images", "histograms")
 
@@ -41,15 +44,22 @@ def _get(url, timeout=5.0):
 
 def served_tags(base_url):
     """`{plugin: {run: [tags]}}` for the scalars, images and histograms plugins."""
-    return {plugin: {run: sorted(tags) for run, tags in
-                     json.loads(_get(f"{base_url}/data/plugin/{plugin}/tags")).items()}
-            for plugin in PLUGINS}
+    return {
+        plugin: {
+            run: sorted(tags)
+            for run, tags in json.loads(_get(f"{base_url}/data/plugin/{plugin}/tags")).items()
+        }
+        for plugin in PLUGINS
+    }
 
 
 def _missing(tags, expected):
     """Expected `{plugin: [tags]}` that no run serves yet."""
-    return {plugin: [t for t in wanted if not any(t in run_tags for run_tags in tags[plugin].values())]
-            for plugin, wanted in expected.items() if wanted}
+    return {
+        plugin: [t for t in wanted if not any(t in run_tags for run_tags in tags[plugin].values())]
+        for plugin, wanted in expected.items()
+        if wanted
+    }
 
 
 def check(logdir, expected, timeout=60.0, tensorboard=None, log=print):
@@ -67,14 +77,20 @@ def check(logdir, expected, timeout=60.0, tensorboard=None, log=print):
     command = tensorboard or [sys.executable, "-m", "tensorboard.main"]
     # Its own session, so stopping it also stops the data server TensorBoard may start.
     server = subprocess.Popen(
-        command + [f"--logdir={logdir}", "--host=127.0.0.1", f"--port={port}", "--reload_interval=1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        command
+        + [f"--logdir={logdir}", "--host=127.0.0.1", f"--port={port}", "--reload_interval=1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     tags, missing, answered = None, None, False
     try:
         while time.monotonic() < deadline:
             if server.poll() is not None:
-                raise RuntimeError(f"tensorboard exited with {server.returncode}: "
-                                   f"{server.stderr.read().decode()[-2000:]}")
+                raise RuntimeError(
+                    f"tensorboard exited with {server.returncode}: "
+                    f"{server.stderr.read().decode()[-2000:]}"
+                )
             try:
                 tags = served_tags(base_url)
                 answered = True
@@ -93,8 +109,9 @@ def check(logdir, expected, timeout=60.0, tensorboard=None, log=print):
                 if tag in run_tags:
                     query = urllib.parse.urlencode({"run": run, "tag": tag, "sample": 0})
                     entries = json.loads(_get(f"{base_url}/data/plugin/images/images?{query}"))
-                    images[(run, tag)] = _get(f"{base_url}/data/plugin/images/individualImage?"
-                                              f"{entries[-1]['query']}")
+                    images[(run, tag)] = _get(
+                        f"{base_url}/data/plugin/images/individualImage?{entries[-1]['query']}"
+                    )
         if log:
             for plugin, runs in tags.items():
                 for run, run_tags in sorted(runs.items()):
@@ -120,10 +137,12 @@ def _stop(server):
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("logdir", None, "The logdir to serve (e.g. runs/demo).", required=True)
-flags.DEFINE_list("scalars", ["bpd", "arm_calls_percent", "forecast_accuracy"],
-                  "Scalar tags that must be served.")
-flags.DEFINE_list("images", ["samples", "forecast_mistakes", "convergence"],
-                  "Image tags that must be served.")
+flags.DEFINE_list(
+    "scalars", ["bpd", "arm_calls_percent", "forecast_accuracy"], "Scalar tags that must be served."
+)
+flags.DEFINE_list(
+    "images", ["samples", "forecast_mistakes", "convergence"], "Image tags that must be served."
+)
 flags.DEFINE_list("histograms", ["arm_calls_per_example"], "Histogram tags that must be served.")
 flags.DEFINE_float("timeout", 60.0, "Seconds to wait for TensorBoard to serve everything.")
 
@@ -131,8 +150,11 @@ flags.DEFINE_float("timeout", 60.0, "Seconds to wait for TensorBoard to serve ev
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    found = check(FLAGS.logdir, {"scalars": FLAGS.scalars, "images": FLAGS.images,
-                                 "histograms": FLAGS.histograms}, timeout=FLAGS.timeout)
+    found = check(
+        FLAGS.logdir,
+        {"scalars": FLAGS.scalars, "images": FLAGS.images, "histograms": FLAGS.histograms},
+        timeout=FLAGS.timeout,
+    )
     for (run, tag), png in sorted(found["images"].items()):
         print(f"    image  {run}/{tag}: {len(png)} bytes of PNG")
     missing = {plugin: tags for plugin, tags in found["missing"].items() if tags}

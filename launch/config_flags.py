@@ -12,9 +12,8 @@ usage error before anything is written.
 import importlib.util
 import sys
 
-from absl import app
-from absl import flags
 import ml_collections
+from absl import app, flags
 from ml_collections import config_flags
 
 from tfps import config as config_lib

@@ -9,24 +9,33 @@ so a failed export leaves the existing versions as they were. Load it with plain
 (`tf.saved_model.load(path).signatures["sample"]`), `saved_model_cli`, TF Serving, or
 `tfps.export.load_exported(path)`; `python -m launch.sample --model=<export>` samples from it.
 """
+
 import os
 import sys
 
 if __package__ in (None, ""):  # `python launch/export.py`: make the repository root importable.
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from absl import app
-from absl import flags
+from absl import app, flags
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model", None, "The training run directory (its latest checkpoint) or a "
-                                   "checkpoint prefix to export.", required=True)
-flags.DEFINE_string("export_dir", "exported", "Root of the exports: the model goes to "
-                                              "<export_dir>/<name>/<version>.")
-flags.DEFINE_string("name", None, "Model name, the directory under --export_dir (default: the "
-                                  "run's dataset name).")
-flags.DEFINE_integer("version", None, "Version number to write (default: the next free one).",
-                     lower_bound=1)
+flags.DEFINE_string(
+    "model",
+    None,
+    "The training run directory (its latest checkpoint) or a checkpoint prefix to export.",
+    required=True,
+)
+flags.DEFINE_string(
+    "export_dir",
+    "exported",
+    "Root of the exports: the model goes to <export_dir>/<name>/<version>.",
+)
+flags.DEFINE_string(
+    "name", None, "Model name, the directory under --export_dir (default: the run's dataset name)."
+)
+flags.DEFINE_integer(
+    "version", None, "Version number to write (default: the next free one).", lower_bound=1
+)
 flags.DEFINE_bool("overwrite", False, "Replace --version if it exists already.")
 flags.DEFINE_bool("jit_compile", False, "Compile the exported sampling loops with XLA.")
 
@@ -37,22 +46,32 @@ def main(argv):
     if FLAGS.overwrite and FLAGS.version is None:
         raise app.UsageError("--overwrite needs --version (a new export never replaces one)")
     from tfps import export  # after flag parsing: --help stays fast
+
     try:
-        path = export.export_trained(FLAGS.model, FLAGS.export_dir, name=FLAGS.name,
-                                     version=FLAGS.version, overwrite=FLAGS.overwrite,
-                                     jit_compile=FLAGS.jit_compile)
+        path = export.export_trained(
+            FLAGS.model,
+            FLAGS.export_dir,
+            name=FLAGS.name,
+            version=FLAGS.version,
+            overwrite=FLAGS.overwrite,
+            jit_compile=FLAGS.jit_compile,
+        )
     except (ValueError, FileNotFoundError, FileExistsError) as e:
         raise app.UsageError(str(e)) from e
     metadata = export.read_metadata(path)
     training = metadata.get("training") or {}
-    size = sum(os.path.getsize(os.path.join(root, f))
-               for root, _, files in os.walk(path) for f in files)
+    size = sum(
+        os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(path) for f in files
+    )
     bpd = training.get("test_bpd")
-    print(f"exported {path} ({size / 2 ** 20:.2f} MiB): "
-          f"{(training.get('dataset') or {}).get('name', '?')} step {training.get('step')}, "
-          f"test bpd {'?' if bpd is None else f'{bpd:.4f}'}; image shape "
-          f"{metadata['image_shape']}, K = {metadata['num_categories']}; methods "
-          f"{', '.join(metadata['methods'])}", flush=True)
+    print(
+        f"exported {path} ({size / 2**20:.2f} MiB): "
+        f"{(training.get('dataset') or {}).get('name', '?')} step {training.get('step')}, "
+        f"test bpd {'?' if bpd is None else f'{bpd:.4f}'}; image shape "
+        f"{metadata['image_shape']}, K = {metadata['num_categories']}; methods "
+        f"{', '.join(metadata['methods'])}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -24,38 +24,62 @@ samples are latents and their decoded images are written next to them: `images_<
 [1]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive Models.
      In ICML, 2020.
 """
+
 import os
 import sys
 
 if __package__ in (None, ""):  # `python launch/sample.py`: make the repository root importable.
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from absl import app
-from absl import flags
+from absl import app, flags
 
-from tfps import loading
-from tfps import sample_run
+from tfps import loading, sample_run
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model", None, "A training run directory (its latest checkpoint), a "
-                                   "checkpoint prefix, or an exported SavedModel: "
-                                   "exported/<name>/<version>, or exported/<name> for its latest "
-                                   "version.", required=True)
-flags.DEFINE_string("method", "fpi", "Sampling method: ancestral, zeros, last, fpi, fpi_argmax, "
-                                     "learned / learned_unshared and their _argmax ablations "
-                                     "(runs trained with --forecast_steps), or any other method "
-                                     "the model offers.")
+flags.DEFINE_string(
+    "model",
+    None,
+    "A training run directory (its latest checkpoint), a "
+    "checkpoint prefix, or an exported SavedModel: "
+    "exported/<name>/<version>, or exported/<name> for its latest "
+    "version.",
+    required=True,
+)
+flags.DEFINE_string(
+    "method",
+    "fpi",
+    "Sampling method: ancestral, zeros, last, fpi, fpi_argmax, "
+    "learned / learned_unshared and their _argmax ablations "
+    "(runs trained with --forecast_steps), or any other method "
+    "the model offers.",
+)
 flags.DEFINE_integer("num_samples", 16, "How many samples to draw.", lower_bound=1)
-flags.DEFINE_integer("batch_size", 16, "Slots: samples per ARM call. Finished slots are refilled "
-                                        "with pending samples (scheduling).", lower_bound=1)
-flags.DEFINE_integer("seed", 0, "Seed of the Gumbel noise: sample k uses noise row k of "
-                                "gumbel_noise([num_samples, ...], seed).")
-flags.DEFINE_string("output_dir", None, "Where to write samples (default: <model>/samples; "
-                                        "runs/samples/<name>_v<version> for a SavedModel).")
+flags.DEFINE_integer(
+    "batch_size",
+    16,
+    "Slots: samples per ARM call. Finished slots are refilled with pending samples (scheduling).",
+    lower_bound=1,
+)
+flags.DEFINE_integer(
+    "seed",
+    0,
+    "Seed of the Gumbel noise: sample k uses noise row k of "
+    "gumbel_noise([num_samples, ...], seed).",
+)
+flags.DEFINE_string(
+    "output_dir",
+    None,
+    "Where to write samples (default: <model>/samples; "
+    "runs/samples/<name>_v<version> for a SavedModel).",
+)
 flags.DEFINE_bool("jit_compile", False, "Compile the sampling loop with XLA.")
-flags.DEFINE_string("logdir", None, "Also write TensorBoard summaries under "
-                                    "<logdir>/sample_<method>, e.g. the training run directory "
-                                    "(default: none; the PNG files are written either way).")
+flags.DEFINE_string(
+    "logdir",
+    None,
+    "Also write TensorBoard summaries under "
+    "<logdir>/sample_<method>, e.g. the training run directory "
+    "(default: none; the PNG files are written either way).",
+)
 
 
 def main(argv):
@@ -67,8 +91,14 @@ def main(argv):
     except (ValueError, FileNotFoundError) as e:
         raise app.UsageError(str(e)) from e
     sample_run.sample_to_files(
-        loaded, FLAGS.method, FLAGS.num_samples, FLAGS.batch_size, FLAGS.seed,
-        FLAGS.output_dir or sample_run.default_output_dir(FLAGS.model), logdir=FLAGS.logdir)
+        loaded,
+        FLAGS.method,
+        FLAGS.num_samples,
+        FLAGS.batch_size,
+        FLAGS.seed,
+        FLAGS.output_dir or sample_run.default_output_dir(FLAGS.model),
+        logdir=FLAGS.logdir,
+    )
 
 
 if __name__ == "__main__":

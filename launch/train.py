@@ -33,8 +33,11 @@ from tfps import config as config_lib
 
 FLAGS = flags.FLAGS
 config_flags.define_run_flags(
-    config_lib.ARM, "configs/default.py", "config.json, checkpoints/, TensorBoard events, metrics.json"
+    config_lib.ARM,
+    "configs/default.py",
+    "config.json, checkpoints/, TensorBoard events, metrics.json",
 )
+
 
 def main(argv):
     config_flags.no_arguments(argv)

@@ -33,8 +33,11 @@ from tfps import config as config_lib
 
 FLAGS = flags.FLAGS
 config_flags.define_run_flags(
-    config_lib.AUTOENCODER, "configs/default_autoencoder.py", "config.json, checkpoints/, TensorBoard events, metrics.json, latents/"
+    config_lib.AUTOENCODER,
+    "configs/default_autoencoder.py",
+    "config.json, checkpoints/, TensorBoard events, metrics.json, latents/",
 )
+
 
 def main(argv):
     config_flags.no_arguments(argv)

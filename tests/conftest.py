@@ -1,18 +1,30 @@
 """Shared pytest fixtures."""
+
 import pytest
 
 from tfps import training
 
 # A model small enough to train in seconds on 2 CPU cores.
-_TINY = dict(dataset="digits", num_resnets=1, filters=16, batch_size=32, log_every=10,
-             eval_every=10, checkpoint_every=10, eval_batches=2, seed=0)
+_TINY = dict(
+    dataset="digits",
+    num_resnets=1,
+    filters=16,
+    batch_size=32,
+    log_every=10,
+    eval_every=10,
+    checkpoint_every=10,
+    eval_batches=2,
+    seed=0,
+)
 
 
 @pytest.fixture(scope="session")
 def tiny_config():
     """`make(**overrides) -> TrainConfig` for a tiny digits model (1 resnet, 16 filters)."""
+
     def make(**overrides):
         return training.TrainConfig(**{**_TINY, "steps": 20, **overrides})
+
     return make
 
 

@@ -1,4 +1,5 @@
 """Running launchers and tools in a subprocess from the repository root, as a user would."""
+
 import os
 import subprocess
 import sys
@@ -9,8 +10,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def run(args, timeout=600, **kwargs):
     """`subprocess.run(args)` in the repository root, text output captured, TF start-up quiet."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **kwargs.pop("env", {})}
-    return subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=timeout,
-                          env=env, **kwargs)
+    return subprocess.run(
+        args, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env, **kwargs
+    )
 
 
 def launch(module, *flags, as_script=False, timeout=600):

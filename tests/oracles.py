@@ -3,6 +3,7 @@
 They are deliberately naive (eager Python loops over positions), so they share no code path with
 the `tf.while_loop` sampler they check.
 """
+
 import numpy as np
 import tensorflow as tf
 
@@ -20,10 +21,16 @@ def ancestral_reference(model, noise, evidence=None, evidence_mask=None):
     d = int(np.prod(shape[1:]))
     flat_noise = noise.reshape(batch, d, k)
     x = np.zeros((batch, d), np.int32)
-    observed = (np.zeros((batch, d), bool) if evidence_mask is None
-                else np.asarray(evidence_mask).reshape(batch, d))
-    values = (np.zeros((batch, d), np.int32) if evidence is None
-              else np.asarray(evidence).reshape(batch, d))
+    observed = (
+        np.zeros((batch, d), bool)
+        if evidence_mask is None
+        else np.asarray(evidence_mask).reshape(batch, d)
+    )
+    values = (
+        np.zeros((batch, d), np.int32)
+        if evidence is None
+        else np.asarray(evidence).reshape(batch, d)
+    )
     x[observed] = values[observed]
     for i in range(d):
         if observed[:, i].all():

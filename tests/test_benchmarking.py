@@ -1,5 +1,6 @@
 """Tests for tfps/timing.py, tfps/benchmarking.py, tfps/benchmark_run.py and launch/benchmark.py
 (counts and formats, never speed)."""
+
 import json
 import os
 
@@ -9,8 +10,9 @@ import tensorflow as tf
 
 from tfps import autoencoder as autoencoder_lib
 from tfps import benchmarking, latent, sampling, timing
-from tiny_models import tiny_model
+
 from launchers import launch
+from tiny_models import tiny_model
 
 
 def test_mean_std_is_bessel_corrected():
@@ -21,12 +23,21 @@ def test_mean_std_is_bessel_corrected():
 
 def test_over_seeds_warms_up_on_its_own_seed_then_times_every_run_per_seed():
     drawn, calls = [], []
-    draw = lambda seed: drawn.append(seed) or tf.constant(seed)
+
+    def draw(seed):
+        return drawn.append(seed) or tf.constant(seed)
+
     runs = [lambda x, name=name: calls.append((name, int(x))) or x * 2 for name in "ab"]
     out = list(timing.over_seeds(draw, [3, 4], *runs))
     assert drawn == [timing.WARM_UP_SEED] * 2 + [3, 4]
-    assert calls == [("a", timing.WARM_UP_SEED), ("b", timing.WARM_UP_SEED),
-                     ("a", 3), ("b", 3), ("a", 4), ("b", 4)]
+    assert calls == [
+        ("a", timing.WARM_UP_SEED),
+        ("b", timing.WARM_UP_SEED),
+        ("a", 3),
+        ("b", 3),
+        ("a", 4),
+        ("b", 4),
+    ]
     assert [seed for seed, _ in out] == [3, 4]
     assert all(len(t) == 2 and int(t[0][0]) == 2 * seed and t[0][1] >= 0 for seed, t in out)
 
@@ -43,10 +54,12 @@ def sampler():
 
 
 def test_benchmark_rows_report_calls_and_speedup_against_ancestral(sampler):
-    rows = benchmarking.benchmark_sampler(sampler, ["fpi", "zeros"], batch_sizes=(1, 2),
-                                          seeds=range(3), log=None)
+    rows = benchmarking.benchmark_sampler(
+        sampler, ["fpi", "zeros"], batch_sizes=(1, 2), seeds=range(3), log=None
+    )
     assert [(r.method, r.batch_size) for r in rows] == [
-        (m, b) for b in (1, 2) for m in ("ancestral", "fpi", "zeros")]
+        (m, b) for b in (1, 2) for m in ("ancestral", "fpi", "zeros")
+    ]
     for row in rows:
         assert row.seeds == 3 and row.time_mean > 0
         assert 0 < row.calls_percent_mean <= 100
@@ -59,15 +72,18 @@ def test_benchmark_rows_report_calls_and_speedup_against_ancestral(sampler):
 
 
 def test_markdown_table_has_a_line_per_method_and_a_column_group_per_batch():
-    rows = [benchmarking.Row("ancestral", 1, 100, 0, 2.0, 0.1, 1.0, 10),
-            benchmarking.Row("fpi", 1, 5.0, 1.0, 0.1, 0.01, 20.0, 10),
-            benchmarking.Row("fpi", 32, 7.0, 0.5, 0.5, 0.02, 8.0, 10)]
+    rows = [
+        benchmarking.Row("ancestral", 1, 100, 0, 2.0, 0.1, 1.0, 10),
+        benchmarking.Row("fpi", 1, 5.0, 1.0, 0.1, 0.01, 20.0, 10),
+        benchmarking.Row("fpi", 32, 7.0, 0.5, 0.5, 0.02, 8.0, 10),
+    ]
     table = benchmarking.markdown_table(rows, "t").splitlines()
     assert table[0] == "**t**"
     assert table[2].count("(B=1)") == 3 and table[2].count("(B=32)") == 3
     assert table[4].startswith("| ancestral | 100.0% ± 0.0 | 2.000 ± 0.100 | 1.0x | - | - | - |")
-    assert table[5] == ("| fpi | 5.0% ± 1.0 | 0.100 ± 0.010 | 20.0x | 7.0% ± 0.5 | 0.500 ± 0.020 "
-                        "| 8.0x |")
+    assert table[5] == (
+        "| fpi | 5.0% ± 1.0 | 0.100 ± 0.010 | 20.0x | 7.0% ± 0.5 | 0.500 ± 0.020 | 8.0x |"
+    )
 
 
 def test_tfp_peer_has_the_same_size_and_samples_in_range():
@@ -82,9 +98,18 @@ def test_tfp_peer_has_the_same_size_and_samples_in_range():
 def test_benchmark_launcher_writes_markdown_json_and_pictures(tiny_run, tmp_path):
     logdir, _ = tiny_run
     out = str(tmp_path / "bench")
-    proc = launch("launch.benchmark", f"--model={logdir}", "--methods=fpi,last",
-                  "--batch_sizes=1,2", "--num_seeds=2", "--peer_seeds=1", f"--output={out}",
-                  "--scheduled_samples=5", "--scheduled_slots=2", f"--logdir={tmp_path / 'tb'}")
+    proc = launch(
+        "launch.benchmark",
+        f"--model={logdir}",
+        "--methods=fpi,last",
+        "--batch_sizes=1,2",
+        "--num_seeds=2",
+        "--peer_seeds=1",
+        f"--output={out}",
+        "--scheduled_samples=5",
+        "--scheduled_slots=2",
+        f"--logdir={tmp_path / 'tb'}",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.load(open(out + ".json"))
     methods = [(r["method"], r["batch_size"]) for r in results["rows"]]
@@ -99,14 +124,24 @@ def test_benchmark_launcher_writes_markdown_json_and_pictures(tiny_run, tmp_path
     assert os.path.getsize(f"{out}_forecast_mistakes_fpi.png") > 0
     assert not os.path.exists(f"{out}_forecast_mistakes_ancestral.png")  # it forecasts nothing
     from tensorboard.backend.event_processing import event_accumulator
+
     events = event_accumulator.EventAccumulator(str(tmp_path / "tb" / "benchmark_fpi"))
     events.Reload()
-    assert {"table1/arm_calls_percent_b1", "table1/speedup_b2", "forecast_accuracy",
-            "convergence"} <= set(events.Tags()["tensors"])
+    assert {
+        "table1/arm_calls_percent_b1",
+        "table1/speedup_b2",
+        "forecast_accuracy",
+        "convergence",
+    } <= set(events.Tags()["tensors"])
 
 
-@pytest.mark.parametrize("flag,message", [("--methods=beam", "unknown sampling method 'beam'"),
-                                          ("--batch_sizes=0", "batch sizes must be integers")])
+@pytest.mark.parametrize(
+    "flag,message",
+    [
+        ("--methods=beam", "unknown sampling method 'beam'"),
+        ("--batch_sizes=0", "batch sizes must be integers"),
+    ],
+)
 def test_benchmark_launcher_rejects_bad_flags(tiny_run, flag, message):
     proc = launch("launch.benchmark", f"--model={tiny_run[0]}", flag, "--num_seeds=1")
     assert proc.returncode != 0 and message in proc.stderr
@@ -114,9 +149,16 @@ def test_benchmark_launcher_rejects_bad_flags(tiny_run, flag, message):
 
 def test_benchmark_launcher_adds_the_learned_row_of_a_run_with_heads(tiny_forecast_run, tmp_path):
     out = str(tmp_path / "bench")
-    proc = launch("launch.benchmark", f"--model={tiny_forecast_run[0]}", "--methods=learned",
-                  "--batch_sizes=2", "--num_seeds=1", "--tfp_peer=false",
-                  "--scheduled_samples=0", f"--output={out}")
+    proc = launch(
+        "launch.benchmark",
+        f"--model={tiny_forecast_run[0]}",
+        "--methods=learned",
+        "--batch_sizes=2",
+        "--num_seeds=1",
+        "--tfp_peer=false",
+        "--scheduled_samples=0",
+        f"--output={out}",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = json.load(open(out + ".json"))["rows"]
     assert [r["method"] for r in rows] == ["ancestral", "learned (T=2)"]
@@ -126,9 +168,17 @@ def test_benchmark_launcher_adds_the_learned_row_of_a_run_with_heads(tiny_foreca
 def test_benchmark_launcher_measures_a_saved_model(tmp_path):
     """Pointed at an export, the benchmark times the SavedModel's own loops."""
     out = str(tmp_path / "nested" / "bench")
-    proc = launch("launch.benchmark", "--model=exported/digits", "--methods=fpi",
-                  "--batch_sizes=1", "--num_seeds=2", "--tfp_peer=false",
-                  "--scheduled_samples=3", "--scheduled_slots=2", f"--output={out}")
+    proc = launch(
+        "launch.benchmark",
+        "--model=exported/digits",
+        "--methods=fpi",
+        "--batch_sizes=1",
+        "--num_seeds=2",
+        "--tfp_peer=false",
+        "--scheduled_samples=3",
+        "--scheduled_slots=2",
+        f"--output={out}",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.load(open(out + ".json"))
     assert "through the SavedModel" in results["title"]

@@ -9,8 +9,9 @@ import os
 import keras
 import pytest
 
-from launchers import REPO
 from tfps import autoencoder, config, data, forecast, pixelcnn
+
+from launchers import REPO
 
 PRESETS = sorted(glob.glob(os.path.join(REPO, "configs", "*.py")))
 
@@ -136,7 +137,8 @@ def test_shared_fields_are_declared_once():
     (lambda c: c.model.__setitem__("filters", 0), "filters must be >= 1, got 0"),
     (lambda c: c.data.__setitem__("dataset", "nope"), "dataset must be one of"),
     (lambda c: c.forecast.__setitem__("steps", 64), "forecast_steps must be below d = 64"),
-    (lambda c: c.__setitem__("kind", "autoencoder"), "config.data.latents_from is not a field of autoencoder configs"),
+    (lambda c: c.__setitem__("kind", "autoencoder"),
+     "config.data.latents_from is not a field of autoencoder configs"),
 ])  # fmt: skip
 def test_bad_presets_fail_naming_the_problem(change, message):
     nested = load_preset("digits")

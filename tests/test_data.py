@@ -7,6 +7,7 @@ slicing is ignored, so the split tests below write a `dataset_info.json` with ch
 (USE_FILES mode) and plug in an example source that honours tfds split slicing and writes each
 example's tfds split and index into its pixels.
 """
+
 import numpy as np
 import pytest
 import sklearn.datasets
@@ -64,9 +65,10 @@ def test_dataset_info(name, bits, image_shape, num_categories, expected_bits):
 
 
 @pytest.mark.parametrize("split", data.SPLITS)
-@pytest.mark.parametrize("name, num_categories",
-                         [("digits", 17), ("digits28_binary", 2), ("digits28_binary_centred", 2),
-                          ("digits32", 256)])
+@pytest.mark.parametrize(
+    "name, num_categories",
+    [("digits", 17), ("digits28_binary", 2), ("digits28_binary_centred", 2), ("digits32", 256)],
+)
 def test_embedded_split_shapes_dtypes_and_values(name, num_categories, split):
     images, info = data.load_numpy(name, split)
     assert info == data.dataset_info(name)
@@ -154,7 +156,10 @@ def test_digits32_is_the_digits_upsampled_in_8_bits():
     assert len(np.unique(grey)) > 200  # grey levels, not a binarisation
     # Area-downsampling back to 8x8 gives back each image's own digit (bilinear blurs a little).
     downsampled = tf.image.resize(grey.astype(np.float32), (8, 8), method="area").numpy()
-    flat = lambda a: a.reshape(len(a), -1) - a.reshape(len(a), -1).mean(axis=1, keepdims=True)
+
+    def flat(a):
+        return a.reshape(len(a), -1) - a.reshape(len(a), -1).mean(axis=1, keepdims=True)
+
     a, b = flat(downsampled), flat(digits.astype(np.float64))
     matched = (a * b).sum(1) / np.sqrt((a * a).sum(1) * (b * b).sum(1))
     assert matched.min() > 0.85 and matched.mean() > 0.95
@@ -353,12 +358,15 @@ def test_tfds_paper_splits(name, index_coded_tfds):
     num_train = index_coded_tfds[name]
     tfds_splits = data._SOURCES[name].tfds_splits
     num_validation = tfds_splits.num_validation
-    assert num_validation == {
-        "binarized_mnist": 5000,
-        "cifar10": 5000,
-        "svhn_cropped": 8527,
-        "imagenet_resized/32x32": 20000,
-    }[name]
+    assert (
+        num_validation
+        == {
+            "binarized_mnist": 5000,
+            "cifar10": 5000,
+            "svhn_cropped": 8527,
+            "imagenet_resized/32x32": 20000,
+        }[name]
+    )
 
     train_sources, train, train_cardinality = _load_decoded(name, "train")
     validation_sources, validation, validation_cardinality = _load_decoded(name, "validation")

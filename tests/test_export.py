@@ -7,6 +7,7 @@ Wiggers & Hoogeboom, ICML 2020) computed with the export's own `logits`; the exp
 and called in a fresh process
 that cannot import tfps, TFP or Keras, and by `saved_model_cli`.
 """
+
 import json
 import os
 import sys
@@ -15,27 +16,32 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import oracles
-from tiny_models import trained_model
-from tfps import benchmarking, contract, export
+from tfps import benchmarking, contract, export, pixelcnn, sampling, training
 from tfps import noise as noise_lib
-from tfps import pixelcnn, sampling, training
+
+import oracles
 from launchers import REPO, launch, run
+from tiny_models import trained_model
 
 SAVED_MODEL_CLI = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
 CONTRACT = {  # signature: (inputs, outputs) fixed from the start; more outputs are allowed
-    "sample": ({"seed", "batch_size", "method"},
-               {"samples", "arm_calls", "arm_calls_per_example", "converged_at"}),
-    "sample_with_noise": ({"noise", "method"},
-                          {"samples", "arm_calls", "arm_calls_per_example", "converged_at"}),
+    "sample": (
+        {"seed", "batch_size", "method"},
+        {"samples", "arm_calls", "arm_calls_per_example", "converged_at"},
+    ),
+    "sample_with_noise": (
+        {"noise", "method"},
+        {"samples", "arm_calls", "arm_calls_per_example", "converged_at"},
+    ),
     "logits": ({"x"}, {"logits"}),
     "log_prob": ({"x"}, {"log_prob", "bits_per_dim"}),
 }
 CONTRACT["serving_default"] = CONTRACT["sample"]
 
 
-@pytest.fixture(scope="module", params=[((4, 4, 1), 2), ((2, 2, 3), 5)],
-                ids=["4x4x1_k2", "2x2x3_k5"])
+@pytest.fixture(
+    scope="module", params=[((4, 4, 1), 2), ((2, 2, 3), 5)], ids=["4x4x1_k2", "2x2x3_k5"]
+)
 def exported(request, tmp_path_factory):
     """(model, library sampler, ExportedSampler) for a tiny trained model exported to a tmp dir."""
     image_shape, k = request.param
@@ -65,14 +71,17 @@ def test_every_method_returns_the_ancestral_sample_and_a_fixed_point(exported):
         np.testing.assert_array_equal(g, reference)
         for method in loaded.methods:
             result = loaded.sample(noise, method)
-            np.testing.assert_array_equal(result.samples.numpy(), reference,
-                                          err_msg=f"method {method}, seed {seed}")
+            np.testing.assert_array_equal(
+                result.samples.numpy(), reference, err_msg=f"method {method}, seed {seed}"
+            )
             # Bit for bit what the library returns, every output.
             expected = library.sample(noise, method)
             for field in sampling.SampleResult._fields:
-                np.testing.assert_array_equal(getattr(result, field).numpy(),
-                                              getattr(expected, field).numpy(),
-                                              err_msg=f"{field} of {method}")
+                np.testing.assert_array_equal(
+                    getattr(result, field).numpy(),
+                    getattr(expected, field).numpy(),
+                    err_msg=f"{field} of {method}",
+                )
             calls = int(result.arm_calls)
             assert 1 <= calls <= d and calls == result.arm_calls_per_example.numpy().max()
             assert calls == d if method == "ancestral" else True
@@ -96,13 +105,17 @@ def test_sample_draws_the_library_noise_from_the_seed(exported):
     for seed, batch in ((0, 1), (7, 3)):
         expected = library.sample_from_seed(seed, batch, "fpi")
         for key in ("sample", "serving_default"):
-            out = loaded.signatures[key](seed=tf.constant([0, seed], tf.int64),
-                                         batch_size=tf.constant(batch), method=tf.constant("fpi"))
+            out = loaded.signatures[key](
+                seed=tf.constant([0, seed], tf.int64),
+                batch_size=tf.constant(batch),
+                method=tf.constant("fpi"),
+            )
             assert out["samples"].dtype == tf.int32 and out["arm_calls"].shape == ()
             assert out["samples"].shape == (batch,) + library.image_shape
             np.testing.assert_array_equal(out["samples"].numpy(), expected.samples.numpy())
-            np.testing.assert_array_equal(out["converged_at"].numpy(),
-                                          expected.converged_at.numpy())
+            np.testing.assert_array_equal(
+                out["converged_at"].numpy(), expected.converged_at.numpy()
+            )
             assert int(out["arm_calls"]) == int(expected.arm_calls)
 
 
@@ -126,10 +139,12 @@ def test_sample_many_matches_the_scheduled_library_sampler(exported):
     with_noise = loaded.sample_scheduled(noise, "fpi", slots=2)
     for field in sampling.SampleResult._fields:
         for got in (result, with_noise):
-            np.testing.assert_array_equal(getattr(got, field).numpy(),
-                                          getattr(expected, field).numpy(), err_msg=field)
-    np.testing.assert_array_equal(result.samples.numpy(),
-                                  library.sample(noise, "ancestral").samples)
+            np.testing.assert_array_equal(
+                getattr(got, field).numpy(), getattr(expected, field).numpy(), err_msg=field
+            )
+    np.testing.assert_array_equal(
+        result.samples.numpy(), library.sample(noise, "ancestral").samples
+    )
 
 
 def test_logits_and_log_prob_match_the_model(exported):
@@ -145,8 +160,9 @@ def test_logits_and_log_prob_match_the_model(exported):
 
 def test_compare_speed_times_both_on_the_same_noise(exported):
     _, library, loaded = exported
-    rows = benchmarking.compare_speed(loaded, library, methods=("fpi",), batch_sizes=(2,),
-                                      seeds=range(2))
+    rows = benchmarking.compare_speed(
+        loaded, library, methods=("fpi",), batch_sizes=(2,), seeds=range(2)
+    )
     assert [(r["method"], r["batch_size"], r["seeds"]) for r in rows] == [("fpi", 2, 2)]
     assert rows[0]["library_median_s"] > 0 and rows[0]["saved_model_median_s"] > 0
 
@@ -156,53 +172,121 @@ def test_compare_speed_times_both_on_the_same_noise(exported):
 
 def _bad_inputs(h, w, c, k):
     image, noise = (2, h, w, c), (2, h, w, c, k)
-    i32 = lambda shape, value=0: tf.fill(shape, tf.constant(value, tf.int32))
+
+    def i32(shape, value=0):
+        return tf.fill(shape, tf.constant(value, tf.int32))
+
     seed = tf.constant([0, 1], tf.int64)
     fpi = tf.constant("fpi")
     return [
-        ("sample_with_noise", dict(noise=tf.zeros(noise), method=tf.constant("magic")),
-         r"unknown sampling method: magic \(choose one of: ancestral, .*fpi"),
-        ("sample_with_noise", dict(noise=tf.zeros(noise), method=tf.constant("")),
-         r"unknown sampling method: \(empty string\)"),
-        ("sample_with_noise", dict(noise=tf.zeros(noise), method=tf.constant(["fpi"])),
-         r"method must be a scalar, got shape \[1\]"),
-        ("sample_with_noise", dict(noise=tf.zeros(noise[:-1]), method=fpi),
-         rf"noise must have shape \[batch >= 1, {h}, {w}, {c}, {k}\].*got \[2, {h}, {w}, {c}\]"),
-        ("sample_with_noise", dict(noise=tf.zeros((2, h + 1, w, c, k)), method=fpi),
-         rf"noise must have shape .*got \[2, {h + 1}, {w}, {c}, {k}\]"),
-        ("sample_with_noise", dict(noise=tf.zeros((0,) + noise[1:]), method=fpi),
-         r"noise must have shape \[batch >= 1"),
-        ("sample", dict(seed=seed, batch_size=tf.constant(0), method=fpi),
-         r"batch_size must be >= 1, got 0"),
-        ("sample", dict(seed=seed, batch_size=tf.constant([2]), method=fpi),
-         r"batch_size must be a scalar"),
-        ("sample", dict(seed=tf.constant([1, 2, 3], tf.int64), batch_size=tf.constant(2),
-                        method=fpi),
-         r"seed must have shape \[2\], got \[3\]"),
-        ("sample", dict(seed=tf.constant([0, 2 ** 40], tf.int64), batch_size=tf.constant(2),
-                        method=fpi), r"seed values must lie in the int32 range"),
-        ("sample", dict(seed=seed, batch_size=tf.constant(2), method=tf.constant("nope")),
-         r"unknown sampling method: nope"),
-        ("sample_many", dict(seed=seed, num_samples=tf.constant(0), slots=tf.constant(2),
-                             method=fpi), r"num_samples must be >= 1, got 0"),
-        ("sample_many", dict(seed=seed, num_samples=tf.constant(3), slots=tf.constant(-1),
-                             method=fpi), r"slots must be >= 1, got -1"),
-        ("sample_many_with_evidence", dict(noise=tf.zeros(noise), evidence=i32(image),
-                                           evidence_mask=tf.zeros(image, tf.bool),
-                                           slots=tf.constant(1), method=tf.constant("x")),
-         r"unknown sampling method: x"),
-        ("logits", dict(x=i32(image, k)),
-         rf"x values must lie in \[0, {k}\), found values in \[{k}, {k}\]"),
+        (
+            "sample_with_noise",
+            dict(noise=tf.zeros(noise), method=tf.constant("magic")),
+            r"unknown sampling method: magic \(choose one of: ancestral, .*fpi",
+        ),
+        (
+            "sample_with_noise",
+            dict(noise=tf.zeros(noise), method=tf.constant("")),
+            r"unknown sampling method: \(empty string\)",
+        ),
+        (
+            "sample_with_noise",
+            dict(noise=tf.zeros(noise), method=tf.constant(["fpi"])),
+            r"method must be a scalar, got shape \[1\]",
+        ),
+        (
+            "sample_with_noise",
+            dict(noise=tf.zeros(noise[:-1]), method=fpi),
+            rf"noise must have shape \[batch >= 1, {h}, {w}, {c}, {k}\].*got \[2, {h}, {w}, {c}\]",
+        ),
+        (
+            "sample_with_noise",
+            dict(noise=tf.zeros((2, h + 1, w, c, k)), method=fpi),
+            rf"noise must have shape .*got \[2, {h + 1}, {w}, {c}, {k}\]",
+        ),
+        (
+            "sample_with_noise",
+            dict(noise=tf.zeros((0,) + noise[1:]), method=fpi),
+            r"noise must have shape \[batch >= 1",
+        ),
+        (
+            "sample",
+            dict(seed=seed, batch_size=tf.constant(0), method=fpi),
+            r"batch_size must be >= 1, got 0",
+        ),
+        (
+            "sample",
+            dict(seed=seed, batch_size=tf.constant([2]), method=fpi),
+            r"batch_size must be a scalar",
+        ),
+        (
+            "sample",
+            dict(seed=tf.constant([1, 2, 3], tf.int64), batch_size=tf.constant(2), method=fpi),
+            r"seed must have shape \[2\], got \[3\]",
+        ),
+        (
+            "sample",
+            dict(seed=tf.constant([0, 2**40], tf.int64), batch_size=tf.constant(2), method=fpi),
+            r"seed values must lie in the int32 range",
+        ),
+        (
+            "sample",
+            dict(seed=seed, batch_size=tf.constant(2), method=tf.constant("nope")),
+            r"unknown sampling method: nope",
+        ),
+        (
+            "sample_many",
+            dict(seed=seed, num_samples=tf.constant(0), slots=tf.constant(2), method=fpi),
+            r"num_samples must be >= 1, got 0",
+        ),
+        (
+            "sample_many",
+            dict(seed=seed, num_samples=tf.constant(3), slots=tf.constant(-1), method=fpi),
+            r"slots must be >= 1, got -1",
+        ),
+        (
+            "sample_many_with_evidence",
+            dict(
+                noise=tf.zeros(noise),
+                evidence=i32(image),
+                evidence_mask=tf.zeros(image, tf.bool),
+                slots=tf.constant(1),
+                method=tf.constant("x"),
+            ),
+            r"unknown sampling method: x",
+        ),
+        (
+            "logits",
+            dict(x=i32(image, k)),
+            rf"x values must lie in \[0, {k}\), found values in \[{k}, {k}\]",
+        ),
         ("logits", dict(x=i32(image, -1)), rf"x values must lie in \[0, {k}\)"),
         ("logits", dict(x=i32(image[:-1])), rf"x must have shape \[batch, {h}, {w}, {c}\]"),
-        ("log_prob", dict(x=i32((2, h, w, c + 1))),
-         rf"x must have shape .*got \[2, {h}, {w}, {c + 1}\]"),
-        ("sample_with_evidence", dict(noise=tf.zeros(noise), evidence=i32((3, h, w, c)),
-                                      evidence_mask=tf.zeros(image, tf.bool), method=fpi),
-         r"evidence must have the batch size of noise"),
-        ("sample_with_evidence", dict(noise=tf.zeros(noise), evidence=i32(image, k),
-                                      evidence_mask=tf.zeros(image, tf.bool), method=fpi),
-         rf"evidence values must lie in \[0, {k}\)"),
+        (
+            "log_prob",
+            dict(x=i32((2, h, w, c + 1))),
+            rf"x must have shape .*got \[2, {h}, {w}, {c + 1}\]",
+        ),
+        (
+            "sample_with_evidence",
+            dict(
+                noise=tf.zeros(noise),
+                evidence=i32((3, h, w, c)),
+                evidence_mask=tf.zeros(image, tf.bool),
+                method=fpi,
+            ),
+            r"evidence must have the batch size of noise",
+        ),
+        (
+            "sample_with_evidence",
+            dict(
+                noise=tf.zeros(noise),
+                evidence=i32(image, k),
+                evidence_mask=tf.zeros(image, tf.bool),
+                method=fpi,
+            ),
+            rf"evidence values must lie in \[0, {k}\)",
+        ),
     ]
 
 
@@ -219,11 +303,13 @@ def test_bad_inputs_raise_invalid_argument_naming_the_problem(exported):
 @pytest.fixture
 def fake_save(monkeypatch):
     """Replaces the SavedModel writer by one that writes a marker file (versioning only)."""
+
     def save(module, directory):
         os.makedirs(directory)
         with open(os.path.join(directory, "saved_model.pb"), "w") as f:
             f.write(module.metadata_json)
         return directory
+
     monkeypatch.setattr(export, "save", save)
 
 
@@ -261,6 +347,7 @@ def test_a_failed_export_leaves_the_versions_as_they_were(tmp_path, fake_save, m
         os.makedirs(directory)
         open(os.path.join(directory, "half_written"), "w").close()
         raise RuntimeError("disk full")
+
     monkeypatch.setattr(export, "save", failing_save)
     with pytest.raises(RuntimeError, match="disk full"):
         export.export_model(model, base)
@@ -281,13 +368,23 @@ def test_resolve_export_names_what_is_missing(tmp_path):
 
 def test_the_contract_table_names_every_signature_and_sample_output():
     assert contract.SIGNATURES == (
-        "serving_default", "sample", "sample_with_noise", "sample_with_evidence", "sample_many",
-        "sample_many_with_evidence", "logits", "log_prob", "metadata")
+        "serving_default",
+        "sample",
+        "sample_with_noise",
+        "sample_with_evidence",
+        "sample_many",
+        "sample_many_with_evidence",
+        "logits",
+        "log_prob",
+        "metadata",
+    )
     assert contract.SAMPLE_OUTPUTS == sampling.SampleResult._fields
     concrete = contract.concrete_contract((4, 4, 1), 2, ("a", "b"), decoded_shape=(8, 8, 1))
     assert concrete["serving_default"] == concrete["sample"]
     assert concrete["sample_with_noise"]["inputs"]["noise"] == {
-        "dtype": "float32", "shape": [None, 4, 4, 1, 2]}
+        "dtype": "float32",
+        "shape": [None, 4, 4, 1, 2],
+    }
     assert concrete["sample_many"]["outputs"]["images"]["shape"] == [None, 8, 8, 1]
     assert concrete["metadata"]["outputs"]["methods"] == {"dtype": "string", "shape": [2]}
     assert "images" not in contract.concrete_contract((4, 4, 1), 2, ("a",))["sample"]["outputs"]
@@ -297,7 +394,7 @@ def test_the_docs_show_the_contract_as_the_table_renders_it():
     with open(os.path.join(REPO, "docs", "serving.md")) as f:
         doc = f.read()
     begin, end = "<!-- contract: begin -->\n", "\n<!-- contract: end -->"
-    assert doc[doc.index(begin) + len(begin):doc.index(end)] == contract.contract_markdown()
+    assert doc[doc.index(begin) + len(begin) : doc.index(end)] == contract.contract_markdown()
 
 
 # ----------------------------------------------------------------------------- end to end
@@ -411,8 +508,9 @@ def test_fresh_tensorflow_only_process_calls_every_signature(cli_export, tmp_pat
     logits = model(tf.constant(reference), training=False)[0]
     np.testing.assert_allclose(arrays["logits"], logits.numpy(), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(arrays["log_prob"], pixelcnn.log_prob(logits, reference), rtol=1e-5)
-    np.testing.assert_allclose(arrays["bits_per_dim"], pixelcnn.bits_per_dim(logits, reference),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        arrays["bits_per_dim"], pixelcnn.bits_per_dim(logits, reference), rtol=1e-5
+    )
 
 
 def test_saved_model_cli_shows_and_runs_the_contract(cli_export, tmp_path, tiny_run):
@@ -426,7 +524,8 @@ def test_saved_model_cli_shows_and_runs_the_contract(cli_export, tmp_path, tiny_
     for name, (inputs, outputs) in CONTRACT.items():
         block = by_name[name]
         given, returned = block.split(
-            "The given SavedModel SignatureDef contains the following output")
+            "The given SavedModel SignatureDef contains the following output"
+        )
         for key in inputs:
             assert f"inputs['{key}']" in given, (name, key)
         for key in outputs:
@@ -435,10 +534,22 @@ def test_saved_model_cli_shows_and_runs_the_contract(cli_export, tmp_path, tiny_
     assert "shape: (-1, 8, 8, 1, 17)" in by_name["logits"]
 
     outdir = str(tmp_path / "cli_run")
-    ran = run([SAVED_MODEL_CLI, "run", "--dir", path, "--tag_set", "serve", "--signature_def",
-               "sample", "--input_exprs",
-               "seed=[0, 3];batch_size=2;method='fpi'",
-               "--outdir", outdir])
+    ran = run(
+        [
+            SAVED_MODEL_CLI,
+            "run",
+            "--dir",
+            path,
+            "--tag_set",
+            "serve",
+            "--signature_def",
+            "sample",
+            "--input_exprs",
+            "seed=[0, 3];batch_size=2;method='fpi'",
+            "--outdir",
+            outdir,
+        ]
+    )
     assert ran.returncode == 0, ran.stderr[-3000:]
     samples = np.load(os.path.join(outdir, "samples.npy"))
     model, _ = training.load_trained(logdir)
@@ -450,8 +561,15 @@ def test_saved_model_cli_shows_and_runs_the_contract(cli_export, tmp_path, tiny_
 def test_launch_sample_reads_a_saved_model(cli_export, tmp_path, tiny_run):
     path, logdir, _ = cli_export
     outdir = str(tmp_path / "samples")
-    done = launch("launch.sample", f"--model={os.path.dirname(path)}", "--method=fpi",
-                  "--num_samples=3", "--batch_size=2", "--seed=4", f"--output_dir={outdir}")
+    done = launch(
+        "launch.sample",
+        f"--model={os.path.dirname(path)}",
+        "--method=fpi",
+        "--num_samples=3",
+        "--batch_size=2",
+        "--seed=4",
+        f"--output_dir={outdir}",
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     samples = np.load(os.path.join(outdir, "samples_fpi.npy"))
     model, _ = training.load_trained(logdir)
@@ -467,9 +585,10 @@ def test_launch_sample_reads_a_saved_model(cli_export, tmp_path, tiny_run):
 def test_the_shipped_model_loads_and_samples():
     base = os.path.join(REPO, "exported", "digits")
     path = export.resolve_export(base)
-    size = sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(path)
-               for f in files)
-    assert size < 5 * 2 ** 20, f"{path} holds {size / 2 ** 20:.1f} MiB"
+    size = sum(
+        os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(path) for f in files
+    )
+    assert size < 5 * 2**20, f"{path} holds {size / 2**20:.1f} MiB"
     loaded = export.load_exported(base)
     metadata = loaded.metadata
     assert metadata["training"]["dataset"]["name"] == "digits"

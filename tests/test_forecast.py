@@ -10,21 +10,24 @@
 import dataclasses
 import functools
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-import keras
+
+from tfps import forecast, sampling, training
+from tfps import noise as noise_lib
 
 import oracles
-from tiny_models import stripes as _stripes, tiny_model as _model
-from tfps import forecast
-from tfps import noise as noise_lib
-from tfps import sampling, training
+from tiny_models import stripes as _stripes
+from tiny_models import tiny_model as _model
 
 
 def _both_heads(model, steps):
-    return (forecast.heads_for_model(model, steps, shared=True),
-            forecast.heads_for_model(model, steps, shared=False))
+    return (
+        forecast.heads_for_model(model, steps, shared=True),
+        forecast.heads_for_model(model, steps, shared=False),
+    )
 
 
 def _train_jointly(model, heads, steps=30):
@@ -32,7 +35,8 @@ def _train_jointly(model, heads, steps=30):
     data = tf.constant(_stripes(model.image_shape, model.num_categories))
     terms = [training.BPD_TERM] + [
         dataclasses.replace(training.forecast_loss_term(head, 1.0), name=f"forecast_{i}")
-        for i, head in enumerate(heads)]
+        for i, head in enumerate(heads)
+    ]
     variables = list(model.trainable_variables)
     for head in heads:
         variables += list(head.trainable_variables)
@@ -79,20 +83,23 @@ def trained_case(request):
 
 def test_learned_methods_equal_the_ancestral_reference_and_are_fixed_points(case):
     model, heads, _ = case
-    sampler = sampling.sampler_for_model(model, heads=heads[0],
-                                         forecasters=forecast.learned_forecasters(heads[1]))
+    sampler = sampling.sampler_for_model(
+        model, heads=heads[0], forecasters=forecast.learned_forecasters(heads[1])
+    )
     learned = ("learned", "learned_argmax", "learned_unshared", "learned_unshared_argmax")
     assert set(learned) <= set(sampler.methods)
     d = model.num_variables
     for seed in range(2):
         noise = noise_lib.gumbel_noise((3,) + model.image_shape + (model.num_categories,), seed)
         reference = oracles.ancestral_reference(model, noise)
-        np.testing.assert_array_equal(oracles.reparametrized_output(model, reference, noise),
-                                      reference)
+        np.testing.assert_array_equal(
+            oracles.reparametrized_output(model, reference, noise), reference
+        )
         for method in learned:
             result = sampler.sample(noise, method)
-            np.testing.assert_array_equal(result.samples.numpy(), reference,
-                                          err_msg=f"method {method}, seed {seed}")
+            np.testing.assert_array_equal(
+                result.samples.numpy(), reference, err_msg=f"method {method}, seed {seed}"
+            )
             assert 1 <= int(result.arm_calls) <= d
             assert int(result.arm_calls) == result.arm_calls_per_example.numpy().max()
 
@@ -103,8 +110,14 @@ def test_briefly_trained_heads_learn_and_save_calls(trained_case):
     arm_logits, h = model(data)
     noise = noise_lib.posterior_gumbel_noise(arm_logits, data, 0)
     for trained, fresh in zip(heads, _both_heads(model, heads[0].steps)):
-        kl = lambda head: float(tf.reduce_sum(forecast.forecast_kl(
-            forecast.head_logits(head, data, h, noise), arm_logits)))
+
+        def kl(head):
+            return float(
+                tf.reduce_sum(
+                    forecast.forecast_kl(forecast.head_logits(head, data, h, noise), arm_logits)
+                )
+            )
+
         assert kl(trained) < 0.5 * kl(fresh), trained.method
     sampler = sampling.sampler_for_model(model, heads=heads[0])
     noise = noise_lib.gumbel_noise((4,) + model.image_shape + (model.num_categories,), 7)
@@ -116,8 +129,9 @@ def test_briefly_trained_heads_learn_and_save_calls(trained_case):
 def test_learned_with_evidence_and_scheduling_is_exact():
     model = _model((4, 3, 3), 5, seed=1)
     heads = _both_heads(model, 2)
-    sampler = sampling.sampler_for_model(model, heads=heads[0],
-                                         forecasters=forecast.learned_forecasters(heads[1]))
+    sampler = sampling.sampler_for_model(
+        model, heads=heads[0], forecasters=forecast.learned_forecasters(heads[1])
+    )
     rng = np.random.default_rng(0)
     evidence = rng.integers(0, 5, size=(3, 4, 3, 3)).astype(np.int32)
     mask = rng.random((3, 4, 3, 3)) < 0.4
@@ -138,8 +152,9 @@ def _context(model, previous, n, noise):
     """The context the sampler builds from a previous call on input `previous` `[B, d]`."""
     batch = previous.shape[0]
     logits, h = model(tf.constant(previous.reshape((batch,) + model.image_shape)), training=False)
-    return forecast.ForecastContext(tf.constant(previous), logits, h,
-                                    tf.fill([batch], tf.constant(n, tf.int32)), noise)
+    return forecast.ForecastContext(
+        tf.constant(previous), logits, h, tf.fill([batch], tf.constant(n, tf.int32)), noise
+    )
 
 
 @pytest.mark.parametrize("image_shape,k,steps", [((4, 3, 1), 3, 3), ((3, 3, 3), 4, 4)])
@@ -160,15 +175,17 @@ def test_learned_forecasts_depend_only_on_what_is_valid(image_shape, k, steps):
             window = slice(n, min(n + steps, d))
             base = forecaster(_context(model, previous, n, noise)).numpy()
             invalid = previous.copy()
-            invalid[:, n - 1:] = rng.integers(0, k, size=(8, d - n + 1))
+            invalid[:, n - 1 :] = rng.integers(0, k, size=(8, d - n + 1))
             moved = forecaster(_context(model, invalid, n, noise)).numpy()
-            np.testing.assert_array_equal(moved[:, window], base[:, window],
-                                          err_msg=f"{heads.method}, n={n}")
-            np.testing.assert_array_equal(moved[:, window.stop:], invalid[:, window.stop:])
+            np.testing.assert_array_equal(
+                moved[:, window], base[:, window], err_msg=f"{heads.method}, n={n}"
+            )
+            np.testing.assert_array_equal(moved[:, window.stop :], invalid[:, window.stop :])
             valid = previous.copy()
-            valid[:, :n - 1] = rng.integers(0, k, size=(8, n - 1))
+            valid[:, : n - 1] = rng.integers(0, k, size=(8, n - 1))
             changed_by_valid += np.any(
-                forecaster(_context(model, valid, n, noise)).numpy()[:, window] != base[:, window])
+                forecaster(_context(model, valid, n, noise)).numpy()[:, window] != base[:, window]
+            )
         assert changed_by_valid > 0, heads.method
 
 
@@ -188,8 +205,9 @@ def test_learned_forecast_is_eq_10_at_the_anchor(n):
     pixel, slot = divmod(n - 1, 3)
     window = slice(n, n + 2)
     expected = np.argmax(logits[:, pixel, :, slot] + flat_noise[:, window], axis=-1)
-    np.testing.assert_array_equal(forecast.learned_forecaster(heads)(context).numpy()[:, window],
-                                  expected)
+    np.testing.assert_array_equal(
+        forecast.learned_forecaster(heads)(context).numpy()[:, window], expected
+    )
     no_noise = forecast.learned_forecaster(heads, reparametrized=False)(context).numpy()
     np.testing.assert_array_equal(no_noise[:, window], np.argmax(logits[:, pixel, :, slot], -1))
 
@@ -236,8 +254,11 @@ def test_forecast_term_never_trains_the_arm_output_and_unshared_never_trains_the
         with tf.GradientTape() as tape:
             _, values = training.compute_loss(model, x, (term,), seed=tf.constant([0, 1]))
         grads = tape.gradient(values["forecast"], model.trainable_variables)
-        reached = {id(v) for v, g in zip(model.trainable_variables, grads)
-                   if g is not None and float(tf.reduce_max(tf.abs(g))) > 0}
+        reached = {
+            id(v)
+            for v, g in zip(model.trainable_variables, grads)
+            if g is not None and float(tf.reduce_max(tf.abs(g))) > 0
+        }
         assert not reached & head_weights, heads.method
         if heads.shares_representation:
             assert reached, "the shared representation h is trained jointly (section 2.4)"
@@ -258,12 +279,14 @@ def test_learned_accuracy_of_exact_forecasts_is_one():
 
 def _copy_previous_arm(k):
     """An ARM that is sure x_i = x_{i-1} (raster-then-channel), x_0 = 0."""
+
     def arm(x):
         batch = tf.shape(x)[0]
         flat = tf.reshape(x, [batch, -1])
         previous = tf.concat([tf.zeros_like(flat[:, :1]), flat[:, :-1]], axis=1)
         logits = 100.0 * tf.one_hot(previous, k)
         return tf.reshape(logits, tf.concat([tf.shape(x), [k]], 0)), tf.zeros_like(x)
+
     return arm
 
 
@@ -276,9 +299,13 @@ def test_fixed_point_accuracy_counts_the_call_after_one_wrong_input():
     # The wrong value at j is copied to j + 1 (wrong), then x_{j+1} = 0 is copied on (right).
     accuracy = forecast.fixed_point_accuracy(arm, x, arm_logits, noise, 3, seed=1).numpy()
     np.testing.assert_array_equal(accuracy, [0.0, 1.0, 1.0])
-    constant = lambda inputs: (arm_logits, None)  # ignores its input: fpi is always right
+
+    def constant(inputs):
+        return (arm_logits, None)  # ignores its input: fpi is always right
+
     np.testing.assert_array_equal(
-        forecast.fixed_point_accuracy(constant, x, arm_logits, noise, 3, seed=1).numpy(), 1.0)
+        forecast.fixed_point_accuracy(constant, x, arm_logits, noise, 3, seed=1).numpy(), 1.0
+    )
 
 
 def test_forecast_accuracy_names_every_module_and_fpi():

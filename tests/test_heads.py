@@ -1,15 +1,18 @@
 """Tests for tfps/heads.py: the forecasting heads read only what is known when they forecast."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from tfps import heads as heads_lib
+
 from oracles import receptive_field
 
 
 def test_triangular_mask_keeps_the_taps_at_or_before_the_centre():
-    np.testing.assert_array_equal(heads_lib.triangular_mask(3)[:, :, 0, 0],
-                                  [[1, 1, 1], [1, 1, 0], [0, 0, 0]])
+    np.testing.assert_array_equal(
+        heads_lib.triangular_mask(3)[:, :, 0, 0], [[1, 1, 1], [1, 1, 0], [0, 0, 0]]
+    )
 
 
 def test_triangular_conv_sees_only_pixels_at_or_before_the_output_in_raster_order():
@@ -23,8 +26,7 @@ def test_triangular_conv_sees_only_pixels_at_or_before_the_output_in_raster_orde
 
 
 @pytest.mark.parametrize("kernel_size, shape", [(1, (3, 4, 2)), (3, (4, 5, 3)), (5, (3, 2, 2))])
-def test_triangular_conv_at_pixels_is_the_full_convolution_read_at_those_pixels(kernel_size,
-                                                                                 shape):
+def test_triangular_conv_at_pixels_is_the_full_convolution_read_at_those_pixels(kernel_size, shape):
     """Every pixel, corners and borders included, each example at its own pixel."""
     layer = heads_lib.TriangularConv2D(4, kernel_size)
     h, w = shape[:2]
@@ -34,8 +36,9 @@ def test_triangular_conv_at_pixels_is_the_full_convolution_read_at_those_pixels(
     pixels = tf.random.experimental.stateless_shuffle(tf.range(h * w), seed=(3, 0))
     full = tf.reshape(layer(x), (h * w, h * w, 4))
     expected = tf.gather(full, pixels, axis=1, batch_dims=1)
-    np.testing.assert_allclose(layer.at_pixels(x, pixels).numpy(), expected.numpy(),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        layer.at_pixels(x, pixels).numpy(), expected.numpy(), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_forecast_heads_at_pixels_are_the_heads_read_at_those_pixels():
@@ -54,13 +57,19 @@ def test_forecast_heads_shape_receptive_field_and_config():
     heads = heads_lib.ForecastHeads(steps=4, channels=3, categories=5, filters=6)
     h = tf.random.stateless_normal((2, 4, 5, 7), seed=(0, 3))
     assert heads(h).shape == (2, 4, 5, 4, 3, 5)
+
     # Pixel a's logits read h at pixels <= a only (h[q] itself depends on pixels < q).
-    outputs = lambda hh: tf.reshape(heads(hh), (1, 4, 5, -1))
+    def outputs(hh):
+        return tf.reshape(heads(hh), (1, 4, 5, -1))
+
     for r in range(4):
         for c in range(5):
             field = receptive_field(outputs, (4, 5, 7), (r, c))
-            expected = {(r + dr, c + dc) for dr, dc in [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 0)]
-                        if 0 <= r + dr < 4 and 0 <= c + dc < 5}
+            expected = {
+                (r + dr, c + dc)
+                for dr, dc in [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 0)]
+                if 0 <= r + dr < 4 and 0 <= c + dc < 5
+            }
             assert field == expected, (r, c)
     config = heads.get_config()
     assert heads_lib.ForecastHeads.from_config(config).get_config() == config
@@ -69,9 +78,9 @@ def test_forecast_heads_shape_receptive_field_and_config():
 
 
 def test_noise_window_lists_the_variables_each_pixel_forecasts():
-    window = heads_lib.noise_window_indices((2, 2, 3), steps=2)   # d = 12, C + T - 1 = 4
+    window = heads_lib.noise_window_indices((2, 2, 3), steps=2)  # d = 12, C + T - 1 = 4
     np.testing.assert_array_equal(window[0], [1, 2, 3, 4])
-    np.testing.assert_array_equal(window[3], [10, 11, 12, 12])   # 12 = d: padding
+    np.testing.assert_array_equal(window[3], [10, 11, 12, 12])  # 12 = d: padding
 
 
 def test_unshared_heads_read_x_before_the_pixel_and_the_noise_of_its_window():

@@ -4,6 +4,7 @@
 The autoencoder here is tiny: the 8x8 `digits` give a 2 x 2 x 4 latent with K = 8 categories, so
 the ARM on it has d = 16 variables and the eager ancestral oracle stays cheap.
 """
+
 import glob
 import json
 import os
@@ -15,20 +16,27 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-import oracles
+from tfps import autoencoder, autoencoder_training, latent, rundir, sampling, training
 from tfps import data as tfps_data
-from tfps import autoencoder
-from tfps import autoencoder_training
-from tfps import latent
 from tfps import noise as noise_lib
-from tfps import sampling
-from tfps import rundir
-from tfps import training
+
+import oracles
 from launchers import launch
 
-_TINY_AE = dict(dataset="digits", width=16, latent_channels=4, latent_categories=8,
-                batch_size=32, learning_rate=3e-3, lr_decay=1.0, log_every=10, eval_every=20,
-                checkpoint_every=20, eval_batches=2, seed=0)
+_TINY_AE = dict(
+    dataset="digits",
+    width=16,
+    latent_channels=4,
+    latent_categories=8,
+    batch_size=32,
+    learning_rate=3e-3,
+    lr_decay=1.0,
+    log_every=10,
+    eval_every=20,
+    checkpoint_every=20,
+    eval_batches=2,
+    seed=0,
+)
 
 
 def tiny_ae_config(**overrides):
@@ -46,9 +54,19 @@ def ae_run(tmp_path_factory):
 def latent_arm_run(tmp_path_factory, ae_run):
     """A 40-step PixelCNN on the frozen encoder's 2 x 2 x 4 latents: `(logdir, metrics)`."""
     logdir = str(tmp_path_factory.mktemp("latent_arm_run"))
-    config = training.TrainConfig(dataset="digits", num_resnets=1, filters=16, batch_size=32,
-                                  steps=40, learning_rate=3e-3, log_every=20, eval_every=20,
-                                  checkpoint_every=20, eval_batches=2, latents_from=ae_run[0])
+    config = training.TrainConfig(
+        dataset="digits",
+        num_resnets=1,
+        filters=16,
+        batch_size=32,
+        steps=40,
+        learning_rate=3e-3,
+        log_every=20,
+        eval_every=20,
+        checkpoint_every=20,
+        eval_batches=2,
+        latents_from=ae_run[0],
+    )
     return logdir, training.train(config, logdir)
 
 
@@ -76,7 +94,9 @@ def test_autoencoder_run_resumes_and_refuses_other_models(ae_run, tmp_path):
         config = json.load(f)
     assert config["format"] == autoencoder_training.AUTOENCODER_FORMAT
     assert config["model"]["latent_categories"] == 8 and config["dataset"]["name"] == "digits"
-    again = autoencoder_training.train_autoencoder(tiny_ae_config(), logdir)  # complete: evaluates only
+    again = autoencoder_training.train_autoencoder(
+        tiny_ae_config(), logdir
+    )  # complete: evaluates only
     assert (again["start_step"], again["step"]) == (60, 60)
     assert again["test_mse"] == pytest.approx(ae_run[1]["test_mse"], rel=1e-5)
     with pytest.raises(rundir.ConfigConflictError, match="width"):
@@ -113,20 +133,30 @@ def test_latent_arm_trains_on_the_frozen_encoders_latents(ae_run, latent_arm_run
     (cached,) = glob.glob(os.path.join(ae_run[0], latent.LATENTS_DIR, "*-test.npy"))
     np.testing.assert_array_equal(np.load(cached), expected)
     latents = tf.data.Dataset.from_tensor_slices(expected)
-    assert training.evaluate_bpd(model, latents, 64) == pytest.approx(metrics["test_bpd"],
-                                                                      rel=1e-5)
+    assert training.evaluate_bpd(model, latents, 64) == pytest.approx(metrics["test_bpd"], rel=1e-5)
 
 
 def test_papers_colour_configuration_runs_on_tfds_cifar10(tmp_path):
     # No network here: tfds's mock data stands in for CIFAR10 (32x32x3, 8 bit).
     ae_dir, arm_dir = str(tmp_path / "ae"), str(tmp_path / "arm")
     with tfds.testing.mock_data(num_examples=8):
-        ae = autoencoder_training.train_autoencoder(tiny_ae_config(
-            dataset="cifar10", width=8, steps=2, batch_size=4, eval_batches=1), ae_dir)
+        ae = autoencoder_training.train_autoencoder(
+            tiny_ae_config(dataset="cifar10", width=8, steps=2, batch_size=4, eval_batches=1),
+            ae_dir,
+        )
         assert ae["latent_shape"] == [8, 8, 4] and ae["dataset"] == "cifar10"
-        arm = training.train(training.TrainConfig(
-            dataset="cifar10", num_resnets=1, filters=8, steps=2, batch_size=4, eval_batches=1,
-            latents_from=ae_dir), arm_dir)
+        arm = training.train(
+            training.TrainConfig(
+                dataset="cifar10",
+                num_resnets=1,
+                filters=8,
+                steps=2,
+                batch_size=4,
+                eval_batches=1,
+                latents_from=ae_dir,
+            ),
+            arm_dir,
+        )
     assert arm["dataset"] == "cifar10:latents"
     assert arm["test_bits_per_image_dim"] == pytest.approx(arm["test_bpd"] / 12.0)  # the paper's 12
     model, config = training.load_trained(arm_dir)
@@ -136,21 +166,29 @@ def test_papers_colour_configuration_runs_on_tfds_cifar10(tmp_path):
 
 
 def test_latent_arm_refuses_another_dataset(ae_run, tmp_path):
-    config = training.TrainConfig(dataset="digits32", num_resnets=0, filters=4, steps=1,
-                                  latents_from=ae_run[0])
+    config = training.TrainConfig(
+        dataset="digits32", num_resnets=0, filters=4, steps=1, latents_from=ae_run[0]
+    )
     with pytest.raises(ValueError, match="dataset='digits'"):
         training.train(config, str(tmp_path))
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (dict(num_scales=3), r"num_scales=3 is too many for digits's latents: 2x2 allows at most 2"),
-    (dict(forecast_steps=16), r"forecast_steps must be below d = 16 for digits's latents"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            dict(num_scales=3),
+            r"num_scales=3 is too many for digits's latents: 2x2 allows at most 2",
+        ),
+        (dict(forecast_steps=16), r"forecast_steps must be below d = 16 for digits's latents"),
+    ],
+)
 def test_latent_arm_checks_its_size_against_the_latents(ae_run, tmp_path, overrides, message):
     """The 8x8 digits allow 4 scales and 63 forecast steps, their 2x2x4 latents 2 and 15: the
     latent check refuses before anything is written to the run directory."""
-    config = training.TrainConfig(dataset="digits", num_resnets=0, filters=4, steps=1,
-                                  latents_from=ae_run[0], **overrides).validate()
+    config = training.TrainConfig(
+        dataset="digits", num_resnets=0, filters=4, steps=1, latents_from=ae_run[0], **overrides
+    ).validate()
     with pytest.raises(ValueError, match=message):
         training.train(config, str(tmp_path))
     assert not os.listdir(tmp_path)
@@ -168,8 +206,9 @@ def test_every_sampler_method_is_exact_on_the_latent_arm(latent_arm_run):
         reference = oracles.ancestral_reference(model, noise)
         for method in sampler.methods:
             result = sampler.sample(noise, method)
-            np.testing.assert_array_equal(result.samples.numpy(), reference,
-                                          err_msg=f"method {method}, seed {seed}")
+            np.testing.assert_array_equal(
+                result.samples.numpy(), reference, err_msg=f"method {method}, seed {seed}"
+            )
             assert 1 <= int(result.arm_calls) <= 16
 
 
@@ -184,8 +223,9 @@ def test_decode_of_a_sample_is_deterministic(ae_run, latent_arm_run):
     again = latent.load_decoder(rundir.read_config(latent_arm_run[0]))  # a fresh load
     np.testing.assert_array_equal(again.decode(samples.numpy()).numpy(), first)
     autoencoder, _ = autoencoder_training.load_autoencoder(ae_run[0])
-    np.testing.assert_allclose(np.clip(autoencoder.decode(samples).numpy(), -1, 1), first,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        np.clip(autoencoder.decode(samples).numpy(), -1, 1), first, atol=1e-6
+    )
     levels = decoder.to_levels(first).numpy()
     assert levels.dtype == np.int32 and levels.min() >= 0 and levels.max() <= 16
     with pytest.raises(ValueError, match=r"latents values must lie in \[0, 8\)"):
@@ -203,8 +243,9 @@ def test_latent_picture_puts_channels_side_by_side():
     latents = np.arange(2 * 2 * 3 * 4).reshape(2, 2, 3, 4) % 8
     picture = latent.latent_picture(latents, 8)
     assert picture.shape == (2, 2, 12, 3) and picture.dtype == np.uint8
-    np.testing.assert_array_equal(picture[:, :, 3:6, 0],
-                                  np.round(255 * latents[..., 1] / 7).astype(np.uint8))
+    np.testing.assert_array_equal(
+        picture[:, :, 3:6, 0], np.round(255 * latents[..., 1] / 7).astype(np.uint8)
+    )
 
 
 # ----------------------------------------------------------------------------- launchers
@@ -212,33 +253,62 @@ def test_latent_picture_puts_channels_side_by_side():
 
 def test_launchers_train_sample_and_benchmark_a_latent_arm(tmp_path):
     ae_dir, arm_dir, out = (str(tmp_path / name) for name in ("ae", "arm", "samples"))
-    proc = launch("launch.train_autoencoder", f"--logdir={ae_dir}",
-                  "--config=configs/latent_autoencoder.py", "--config.data.dataset=digits",
-                  "--config.model.width=8", "--config.model.latent_categories=8",
-                  "--config.training.steps=4", "--config.training.batch_size=16",
-                  "--config.training.eval_batches=1", "--config.training.log_every=2")
+    proc = launch(
+        "launch.train_autoencoder",
+        f"--logdir={ae_dir}",
+        "--config=configs/latent_autoencoder.py",
+        "--config.data.dataset=digits",
+        "--config.model.width=8",
+        "--config.model.latent_categories=8",
+        "--config.training.steps=4",
+        "--config.training.batch_size=16",
+        "--config.training.eval_batches=1",
+        "--config.training.log_every=2",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "test mse" in proc.stdout and "latent [2, 2, 4]" in proc.stdout
     # The default dataset: the ARM takes the autoencoder's.
     latents_from = f"--config.data.latents_from={ae_dir}"
-    proc = launch("launch.train", f"--logdir={arm_dir}", "--config=configs/latent_arm.py",
-                  latents_from, "--config.model.num_resnets=1", "--config.model.filters=8",
-                  "--config.training.steps=4", "--config.training.batch_size=16",
-                  "--config.training.eval_batches=1", "--config.training.log_every=2")
+    proc = launch(
+        "launch.train",
+        f"--logdir={arm_dir}",
+        "--config=configs/latent_arm.py",
+        latents_from,
+        "--config.model.num_resnets=1",
+        "--config.model.filters=8",
+        "--config.training.steps=4",
+        "--config.training.batch_size=16",
+        "--config.training.eval_batches=1",
+        "--config.training.log_every=2",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "digits:latents" in proc.stdout and "bits per image dimension" in proc.stdout
-    proc = launch("launch.train", f"--logdir={tmp_path / 'other'}", latents_from,
-                  "--config.data.dataset=digits32")
+    proc = launch(
+        "launch.train",
+        f"--logdir={tmp_path / 'other'}",
+        latents_from,
+        "--config.data.dataset=digits32",
+    )
     assert proc.returncode != 0 and "dataset='digits32' disagrees" in proc.stderr
     assert not os.path.exists(tmp_path / "other")
     # The preset check allows 4 scales for the 8x8 digits; the 2x2 latents allow 2.
-    proc = launch("launch.train", f"--logdir={tmp_path / 'other'}", latents_from,
-                  "--config.model.num_scales=3")
+    proc = launch(
+        "launch.train",
+        f"--logdir={tmp_path / 'other'}",
+        latents_from,
+        "--config.model.num_scales=3",
+    )
     assert proc.returncode != 0 and "num_scales=3 is too many for digits's latents" in proc.stderr
     assert "Traceback" not in proc.stderr and not os.path.exists(tmp_path / "other")
 
-    proc = launch("launch.sample", f"--model={arm_dir}", "--method=fpi", "--num_samples=5",
-                  "--batch_size=2", f"--output_dir={out}")
+    proc = launch(
+        "launch.sample",
+        f"--model={arm_dir}",
+        "--method=fpi",
+        "--num_samples=5",
+        "--batch_size=2",
+        f"--output_dir={out}",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     samples = np.load(os.path.join(out, "samples_fpi.npy"))
     images = np.load(os.path.join(out, "images_fpi.npy"))
@@ -249,9 +319,16 @@ def test_launchers_train_sample_and_benchmark_a_latent_arm(tmp_path):
     decoder = latent.load_decoder(rundir.read_config(arm_dir))
     np.testing.assert_allclose(decoder.decode(samples).numpy(), images, atol=1e-6)
 
-    proc = launch("launch.benchmark", f"--model={arm_dir}", "--methods=fpi", "--batch_sizes=1",
-                  "--num_seeds=2", "--tfp_peer=false", "--scheduled_samples=0",
-                  f"--output={tmp_path / 'bench'}")
+    proc = launch(
+        "launch.benchmark",
+        f"--model={arm_dir}",
+        "--methods=fpi",
+        "--batch_sizes=1",
+        "--num_seeds=2",
+        "--tfp_peer=false",
+        "--scheduled_samples=0",
+        f"--output={tmp_path / 'bench'}",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Table 2 format" in proc.stdout and "Decoding a batch" in proc.stdout
     with open(tmp_path / "bench.json") as f:
@@ -261,16 +338,21 @@ def test_launchers_train_sample_and_benchmark_a_latent_arm(tmp_path):
 def test_export_of_a_latent_arm_returns_decoded_images(ae_run, latent_arm_run, tmp_path):
     """The export contract gains `images` for latent ARMs: the decoder applied to `samples`."""
     from tfps import export
+
     path = export.export_trained(latent_arm_run[0], export_root=str(tmp_path), name="latent")
     metadata = export.read_metadata(path)
     assert metadata["signatures"]["sample"]["outputs"]["images"] == {
-        "dtype": "float32", "shape": [None, 8, 8, 1]}
+        "dtype": "float32",
+        "shape": [None, 8, 8, 1],
+    }
     assert metadata["decoded_images"]["num_levels"] == 17
     loaded = tf.saved_model.load(path)
-    out = loaded.signatures["sample"](seed=tf.constant([0, 5], tf.int64),
-                                      batch_size=tf.constant(3), method=tf.constant("fpi"))
+    out = loaded.signatures["sample"](
+        seed=tf.constant([0, 5], tf.int64), batch_size=tf.constant(3), method=tf.constant("fpi")
+    )
     assert out["images"].shape == (3, 8, 8, 1) and out["images"].dtype == tf.float32
     decoder = latent.load_decoder(training.load_trained(latent_arm_run[0])[1])
-    np.testing.assert_allclose(out["images"].numpy(), decoder.decode(out["samples"]).numpy(),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        out["images"].numpy(), decoder.decode(out["samples"]).numpy(), atol=1e-5
+    )
     assert "images" not in loaded.signatures["logits"].structured_outputs

@@ -5,6 +5,7 @@ x ~ Categorical(mu) and then eps ~ p(eps | x), eps is i.i.d. standard Gumbel, an
 argmax(mu + eps) == x always. The KS tests use fixed seeds; the test of the paper's printed eq. 14
 checks that they have the power to tell.
 """
+
 import numpy as np
 import pytest
 import scipy.stats
@@ -54,18 +55,22 @@ def test_posterior_noise_reproduces_x_for_every_x():
         eps = noise.posterior_gumbel_noise(logits, x, seed)
         assert eps.shape == logits.shape
         np.testing.assert_array_equal(tf.argmax(logits + eps, -1, output_type=tf.int32), x)
-    np.testing.assert_array_equal(noise.posterior_gumbel_noise(logits, x, 2),
-                                  noise.posterior_gumbel_noise(logits, x, 2))
+    np.testing.assert_array_equal(
+        noise.posterior_gumbel_noise(logits, x, 2), noise.posterior_gumbel_noise(logits, x, 2)
+    )
 
 
-@pytest.mark.parametrize("logits,x", [
-    ([1e4, -1e4, 0.0, 1e4 + 1e-3], [0, 1, 2, 3]),      # huge spreads, near ties at large scale
-    ([3e37, 3e37, 3e37, 3e37], [0, 1, 2, 3]),          # exact ties at the top of float32
-    ([1e6, 1e6, -1e6, 0.0], [1, 0, 3, 3]),             # x far below the maximum logit
-    ([-float("inf"), 5.0, 5.0, -float("inf")], [1, 2, 1, 2]),  # impossible categories
-    ([0.0, 1e-30, -1e-30, 0.0], [0, 1, 2, 3]),
-    ([1e4, 1e4 + 1e-3, 1e4 + 2e-3, 1e4 + 3e-3], [3, 0, 1, 2]),  # below ulp at their scale
-])
+@pytest.mark.parametrize(
+    "logits,x",
+    [
+        ([1e4, -1e4, 0.0, 1e4 + 1e-3], [0, 1, 2, 3]),  # huge spreads, near ties at large scale
+        ([3e37, 3e37, 3e37, 3e37], [0, 1, 2, 3]),  # exact ties at the top of float32
+        ([1e6, 1e6, -1e6, 0.0], [1, 0, 3, 3]),  # x far below the maximum logit
+        ([-float("inf"), 5.0, 5.0, -float("inf")], [1, 2, 1, 2]),  # impossible categories
+        ([0.0, 1e-30, -1e-30, 0.0], [0, 1, 2, 3]),
+        ([1e4, 1e4 + 1e-3, 1e4 + 2e-3, 1e4 + 3e-3], [3, 0, 1, 2]),  # below ulp at their scale
+    ],
+)
 def test_posterior_noise_is_exact_and_finite_for_extreme_logits(logits, x):
     logits = tf.tile(tf.constant([logits], tf.float32), [4 * 200, 1])
     x = tf.tile(tf.constant(x, tf.int32), [200])

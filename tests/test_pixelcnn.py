@@ -1,10 +1,11 @@
 """Tests for tfps/pixelcnn.py: the autoregressive property, likelihood at init, saving."""
+
 import math
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-import keras
 
 from tfps import pixelcnn
 
@@ -14,16 +15,26 @@ def _flat_logits(model, x):
     return logits.reshape(x.shape[0], -1, model.num_categories)
 
 
-@pytest.mark.parametrize("image_shape,k,num_scales", [
-    ((5, 4, 1), 2, 1), ((3, 4, 3), 5, 1), ((3, 3, 3), 256, 1),
-    ((6, 5, 1), 2, 2), ((7, 6, 1), 3, 3), ((4, 4, 3), 5, 3), ((8, 8, 1), 2, 4)])
+@pytest.mark.parametrize(
+    "image_shape,k,num_scales",
+    [
+        ((5, 4, 1), 2, 1),
+        ((3, 4, 3), 5, 1),
+        ((3, 3, 3), 256, 1),
+        ((6, 5, 1), 2, 2),
+        ((7, 6, 1), 3, 3),
+        ((4, 4, 3), 5, 3),
+        ((8, 8, 1), 2, 4),
+    ],
+)
 def test_autoregressive_property_by_perturbation(image_shape, k, num_scales):
     """Changing x_j leaves the logits of every position <= j unchanged and changes a later one.
 
     The multi-scale cases use odd sizes too (7 -> 4 -> 2 rows), where the upsampling crops.
     """
-    model = pixelcnn.PixelCNN(image_shape, k, num_resnets=2, filters=8, dropout_rate=0.0,
-                              num_scales=num_scales)
+    model = pixelcnn.PixelCNN(
+        image_shape, k, num_resnets=2, filters=8, dropout_rate=0.0, num_scales=num_scales
+    )
     d = model.num_variables
     x = np.random.default_rng(0).integers(0, k, size=image_shape).astype(np.int32)
     # One batch: row 0 is x, row 1 + j is x with variable j changed.
@@ -32,9 +43,11 @@ def test_autoregressive_property_by_perturbation(image_shape, k, num_scales):
     logits = _flat_logits(model, batch.reshape((d + 1,) + image_shape))
     for j in range(d):
         diff = np.abs(logits[1 + j] - logits[0]).max(axis=-1)
-        assert np.all(diff[:j + 1] == 0), f"position {j} leaks into earlier logits: {diff[:j + 1]}"
+        assert np.all(diff[: j + 1] == 0), (
+            f"position {j} leaks into earlier logits: {diff[: j + 1]}"
+        )
         if j < d - 1:
-            assert diff[j + 1:].max() > 0, f"no later logit depends on position {j}"
+            assert diff[j + 1 :].max() > 0, f"no later logit depends on position {j}"
 
 
 def test_output_shapes_and_representation():
@@ -61,8 +74,9 @@ def test_log_prob_matches_manual_softmax():
     logits = model(x)[0].numpy().reshape(4, 3)
     manual = sum(logits[i, v] - np.log(np.exp(logits[i]).sum()) for i, v in enumerate([0, 2, 1, 1]))
     np.testing.assert_allclose(pixelcnn.log_prob(model(x)[0], x).numpy(), [manual], rtol=1e-5)
-    np.testing.assert_allclose(pixelcnn.bits_per_dim(model(x)[0], x).numpy(),
-                               [-manual / (4 * math.log(2))], rtol=1e-5)
+    np.testing.assert_allclose(
+        pixelcnn.bits_per_dim(model(x)[0], x).numpy(), [-manual / (4 * math.log(2))], rtol=1e-5
+    )
 
 
 def test_dropout_only_in_training():
@@ -86,8 +100,9 @@ def test_keras_save_and_restore_round_trip(tmp_path):
 def test_checkpoint_round_trip(tmp_path, num_scales):
     """Every weight is in the checkpoint (Keras 3 lists of layers would not be)."""
     keras.utils.set_random_seed(4)
-    model = pixelcnn.PixelCNN((5, 4, 1), 2, num_resnets=1, filters=4, dropout_rate=0.0,
-                              num_scales=num_scales)
+    model = pixelcnn.PixelCNN(
+        (5, 4, 1), 2, num_resnets=1, filters=4, dropout_rate=0.0, num_scales=num_scales
+    )
     prefix = tf.train.Checkpoint(model=model).save(str(tmp_path / "ckpt"))
     other = pixelcnn.build_model(model.model_config())
     assert len(other.weights) == len(model.weights)
@@ -99,8 +114,9 @@ def test_checkpoint_round_trip(tmp_path, num_scales):
 def test_multi_scale_weights_are_all_used():
     """3 scales of 1 resnet: up 1 + 1 + 1 pairs, down 1 + 2 + 2 pairs, 2 down- and 2 upsamplings,
     and every weight gets a gradient (no layer is built but left out of the call)."""
-    model = pixelcnn.PixelCNN((8, 8, 1), 2, num_resnets=1, filters=4, dropout_rate=0.0,
-                              num_scales=3)
+    model = pixelcnn.PixelCNN(
+        (8, 8, 1), 2, num_resnets=1, filters=4, dropout_rate=0.0, num_scales=3
+    )
     assert len(model.resnet_pairs()) == 8
     x = np.random.default_rng(6).integers(0, 2, size=(2, 8, 8, 1)).astype(np.int32)
     with tf.GradientTape() as tape:
@@ -110,25 +126,31 @@ def test_multi_scale_weights_are_all_used():
     assert pixelcnn.full_model_config({"filters": 3}) == {"num_scales": 1, "filters": 3}
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(image_shape=(4, 4), num_categories=2), "image_shape"),
-    (dict(image_shape=(4, 4, 1), num_categories=1), "num_categories"),
-    (dict(image_shape=(4, 4, 1), num_categories=2, filters=0), "filters"),
-    (dict(image_shape=(4, 4, 1), num_categories=2, num_scales=0), "num_scales"),
-    (dict(image_shape=(4, 8, 1), num_categories=2, num_scales=4), "num_scales=4 halves a 4x8"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(image_shape=(4, 4), num_categories=2), "image_shape"),
+        (dict(image_shape=(4, 4, 1), num_categories=1), "num_categories"),
+        (dict(image_shape=(4, 4, 1), num_categories=2, filters=0), "filters"),
+        (dict(image_shape=(4, 4, 1), num_categories=2, num_scales=0), "num_scales"),
+        (dict(image_shape=(4, 8, 1), num_categories=2, num_scales=4), "num_scales=4 halves a 4x8"),
+    ],
+)
 def test_constructor_rejects_bad_configuration(kwargs, match):
     with pytest.raises(ValueError, match=match):
         pixelcnn.PixelCNN(**kwargs)
 
 
-@pytest.mark.parametrize("x,match", [
-    (np.zeros((2, 4, 4, 1), np.float32), "dtype"),
-    (np.zeros((2, 4, 5, 1), np.int32), "shape"),
-    (np.zeros((4, 4, 1), np.int32), "shape"),
-    (np.full((2, 4, 4, 1), 2, np.int32), r"\[0, 2\)"),
-    (np.full((2, 4, 4, 1), -1, np.int32), r"\[0, 2\)"),
-])
+@pytest.mark.parametrize(
+    "x,match",
+    [
+        (np.zeros((2, 4, 4, 1), np.float32), "dtype"),
+        (np.zeros((2, 4, 5, 1), np.int32), "shape"),
+        (np.zeros((4, 4, 1), np.int32), "shape"),
+        (np.full((2, 4, 4, 1), 2, np.int32), r"\[0, 2\)"),
+        (np.full((2, 4, 4, 1), -1, np.int32), r"\[0, 2\)"),
+    ],
+)
 def test_validate_images_names_the_problem(x, match):
     with pytest.raises(ValueError, match=match):
         pixelcnn.validate_images(x, (4, 4, 1), 2)

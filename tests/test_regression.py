@@ -10,6 +10,7 @@ must reproduce every array and every float in it exactly:
 - a tiny autoencoder run and an ARM on its latents: test MSE and bpd, and latent samples;
 - the shipped `exported/digits/1`: the samples of every method for a fixed seed.
 """
+
 import os
 import sys
 
@@ -19,14 +20,46 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 GOLDEN = os.path.join(HERE, "golden", "behaviour.npz")
 SHIPPED = os.path.join(os.path.dirname(HERE), "exported", "digits", "1")
 
-_ARM = dict(dataset="digits", num_resnets=1, filters=8, batch_size=16, steps=10, log_every=5,
-            eval_every=5, checkpoint_every=5, eval_batches=2, seed=0, dropout_rate=0.1,
-            forecast_steps=2)
-_AE = dict(dataset="digits", width=8, latent_channels=2, latent_categories=4, batch_size=16,
-           steps=6, learning_rate=3e-3, log_every=3, eval_every=3, checkpoint_every=3,
-           eval_batches=2, seed=0)
-_LATENT_ARM = dict(dataset="digits", num_resnets=1, filters=8, batch_size=16, steps=6,
-                   log_every=3, eval_every=3, checkpoint_every=3, eval_batches=2, seed=1)
+_ARM = dict(
+    dataset="digits",
+    num_resnets=1,
+    filters=8,
+    batch_size=16,
+    steps=10,
+    log_every=5,
+    eval_every=5,
+    checkpoint_every=5,
+    eval_batches=2,
+    seed=0,
+    dropout_rate=0.1,
+    forecast_steps=2,
+)
+_AE = dict(
+    dataset="digits",
+    width=8,
+    latent_channels=2,
+    latent_categories=4,
+    batch_size=16,
+    steps=6,
+    learning_rate=3e-3,
+    log_every=3,
+    eval_every=3,
+    checkpoint_every=3,
+    eval_batches=2,
+    seed=0,
+)
+_LATENT_ARM = dict(
+    dataset="digits",
+    num_resnets=1,
+    filters=8,
+    batch_size=16,
+    steps=6,
+    log_every=3,
+    eval_every=3,
+    checkpoint_every=3,
+    eval_batches=2,
+    seed=1,
+)
 
 
 def _sample_arrays(prefix, sampler, methods, out, batch=3, seed=5):

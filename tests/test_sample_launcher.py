@@ -1,11 +1,13 @@
 """Tests for tfps/loading.py and launch/sample.py: one loader for runs and exports, files
 written, the same samples for every method, clear errors."""
+
 import os
 
 import numpy as np
 import pytest
 
 from tfps import export, loading, sampling
+
 from launchers import REPO, launch
 
 
@@ -18,8 +20,14 @@ def test_every_method_writes_the_same_samples(tiny_run, tmp_path):
     logdir, _ = tiny_run
     saved = {}
     for method in ("ancestral", "fpi", "last"):
-        proc = _sample(f"--model={logdir}", f"--method={method}", "--num_samples=5",
-                       "--batch_size=2", "--seed=3", f"--output_dir={tmp_path}")
+        proc = _sample(
+            f"--model={logdir}",
+            f"--method={method}",
+            "--num_samples=5",
+            "--batch_size=2",
+            "--seed=3",
+            f"--output_dir={tmp_path}",
+        )
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert "% of d=64 calls" in proc.stdout
         saved[method] = np.load(tmp_path / f"samples_{method}.npy")
@@ -30,10 +38,13 @@ def test_every_method_writes_the_same_samples(tiny_run, tmp_path):
     np.testing.assert_array_equal(saved["last"], saved["ancestral"])
 
 
-@pytest.mark.parametrize("flags,message", [
-    (["--method=beam"], "unknown sampling method 'beam'"),
-    (["--batch_size=0"], "batch_size"),
-])
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--method=beam"], "unknown sampling method 'beam'"),
+        (["--batch_size=0"], "batch_size"),
+    ],
+)
 def test_bad_flags_get_one_clear_error(tiny_run, flags, message):
     proc = _sample(f"--model={tiny_run[0]}", *flags)
     assert proc.returncode != 0 and message in proc.stderr

@@ -4,6 +4,7 @@ Exactness the strong way: for random noise, each method returns the sample of an
 eager ancestral loop (`oracles.ancestral_reference`), and that sample is a fixed point of
 x = argmax(logits(x) + noise) (eq. 8 of Wiggers & Hoogeboom, ICML 2020).
 """
+
 import itertools
 
 import numpy as np
@@ -11,11 +12,12 @@ import pytest
 import scipy.stats
 import tensorflow as tf
 
-import oracles
-from tiny_models import tiny_model as _model, trained_model as _trained_model
 from tfps import noise as noise_lib
 from tfps import pixelcnn, sampling
 
+import oracles
+from tiny_models import tiny_model as _model
+from tiny_models import trained_model as _trained_model
 
 CASES = {
     "binary_c1": lambda: _model((5, 4, 1), 2),
@@ -40,19 +42,22 @@ def test_every_method_equals_the_ancestral_reference_and_is_a_fixed_point(model)
     for seed in range(3):
         noise = noise_lib.gumbel_noise((3,) + model.image_shape + (model.num_categories,), seed)
         reference = oracles.ancestral_reference(model, noise)
-        np.testing.assert_array_equal(oracles.reparametrized_output(model, reference, noise),
-                                      reference)
+        np.testing.assert_array_equal(
+            oracles.reparametrized_output(model, reference, noise), reference
+        )
         for method in sampler.methods:
             result = sampler.sample(noise, method)
-            np.testing.assert_array_equal(result.samples.numpy(), reference,
-                                          err_msg=f"method {method}, seed {seed}")
+            np.testing.assert_array_equal(
+                result.samples.numpy(), reference, err_msg=f"method {method}, seed {seed}"
+            )
             calls = int(result.arm_calls)
             per_example = result.arm_calls_per_example.numpy()
             assert 1 <= calls <= d and calls == per_example.max()
             if method == "ancestral":
                 assert calls == d and np.all(per_example == d)
-                np.testing.assert_array_equal(result.accepted_at.numpy().reshape(3, d),
-                                              np.tile(np.arange(1, d + 1), (3, 1)))
+                np.testing.assert_array_equal(
+                    result.accepted_at.numpy().reshape(3, d), np.tile(np.arange(1, d + 1), (3, 1))
+                )
             accepted = result.accepted_at.numpy().reshape(3, d)
             converged = result.converged_at.numpy().reshape(3, d)
             assert np.all(np.diff(accepted, axis=1) >= 0), "the valid prefix only grows"
@@ -103,7 +108,7 @@ def test_calls_per_example_count_only_until_each_example_is_done():
     noise = noise_lib.gumbel_noise((6, 4, 4, 1, 2), 8)
     batch = sampler.sample(noise, "zeros")
     for b in range(6):
-        alone = sampler.sample(noise[b:b + 1], "zeros")
+        alone = sampler.sample(noise[b : b + 1], "zeros")
         assert int(alone.arm_calls) == batch.arm_calls_per_example.numpy()[b]
         np.testing.assert_array_equal(alone.samples.numpy()[0], batch.samples.numpy()[b])
 
@@ -129,7 +134,7 @@ def test_evidence_is_kept_and_the_rest_is_the_conditional_ancestral_sample(metho
     rng = np.random.default_rng(0)
     evidence = rng.integers(0, 5, size=(3, 4, 3, 3)).astype(np.int32)
     mask = rng.random((3, 4, 3, 3)) < 0.4
-    mask[0, :2] = True   # an observed top half (inpainting the bottom)
+    mask[0, :2] = True  # an observed top half (inpainting the bottom)
     noise = noise_lib.gumbel_noise((3, 4, 3, 3, 5), 21)
     reference = oracles.ancestral_reference(model, noise, evidence, mask)
     result = sampler.sample(noise, method, evidence, mask)
@@ -138,7 +143,8 @@ def test_evidence_is_kept_and_the_rest_is_the_conditional_ancestral_sample(metho
     np.testing.assert_array_equal(samples, reference)
     # The fixed-point form: x = where(mask, evidence, g(x, noise)).
     np.testing.assert_array_equal(
-        np.where(mask, evidence, oracles.reparametrized_output(model, samples, noise)), samples)
+        np.where(mask, evidence, oracles.reparametrized_output(model, samples, noise)), samples
+    )
     assert int(result.arm_calls) <= int((~mask).reshape(3, -1).sum(axis=1).max())
 
 
@@ -166,23 +172,44 @@ def small_sampler():
     return sampling.sampler_for_model(_model((3, 3, 1), 2))
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda s: s.sample(tf.zeros((1, 3, 3, 1, 2)), "beam"), "unknown sampling method 'beam'"),
-    (lambda s: s.sample(tf.zeros((1, 3, 3, 1, 3)), "fpi"),
-     r"noise must have shape \[batch, 3, 3, 1, 2\]"),
-    (lambda s: s.sample(tf.zeros((3, 3, 1, 2)), "fpi"), "noise must have shape"),
-    (lambda s: s.sample(tf.zeros((1, 3, 3, 1, 2), tf.int32), "fpi"), "noise must be a float"),
-    (lambda s: s.sample(tf.zeros((0, 3, 3, 1, 2)), "fpi"), "batch size >= 1"),
-    (lambda s: s.sample_from_seed(0, 0, "fpi"), "batch_size must be >= 1"),
-    (lambda s: s.sample(tf.zeros((1, 3, 3, 1, 2)), "fpi", np.zeros((1, 3, 3, 1), np.int32), None),
-     "given together"),
-    (lambda s: s.sample(tf.zeros((1, 3, 3, 1, 2)), "fpi", np.full((1, 3, 3, 1), 2),
-                        np.ones((1, 3, 3, 1), bool)),
-     r"evidence values must lie in \[0, 2\)"),
-    (lambda s: s.sample(tf.zeros((1, 3, 3, 1, 2)), "fpi", np.zeros((2, 3, 3, 1), np.int32),
-                        np.ones((2, 3, 3, 1), bool)),
-     "evidence and evidence_mask must have shape"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda s: s.sample(tf.zeros((1, 3, 3, 1, 2)), "beam"), "unknown sampling method 'beam'"),
+        (
+            lambda s: s.sample(tf.zeros((1, 3, 3, 1, 3)), "fpi"),
+            r"noise must have shape \[batch, 3, 3, 1, 2\]",
+        ),
+        (lambda s: s.sample(tf.zeros((3, 3, 1, 2)), "fpi"), "noise must have shape"),
+        (lambda s: s.sample(tf.zeros((1, 3, 3, 1, 2), tf.int32), "fpi"), "noise must be a float"),
+        (lambda s: s.sample(tf.zeros((0, 3, 3, 1, 2)), "fpi"), "batch size >= 1"),
+        (lambda s: s.sample_from_seed(0, 0, "fpi"), "batch_size must be >= 1"),
+        (
+            lambda s: s.sample(
+                tf.zeros((1, 3, 3, 1, 2)), "fpi", np.zeros((1, 3, 3, 1), np.int32), None
+            ),
+            "given together",
+        ),
+        (
+            lambda s: s.sample(
+                tf.zeros((1, 3, 3, 1, 2)),
+                "fpi",
+                np.full((1, 3, 3, 1), 2),
+                np.ones((1, 3, 3, 1), bool),
+            ),
+            r"evidence values must lie in \[0, 2\)",
+        ),
+        (
+            lambda s: s.sample(
+                tf.zeros((1, 3, 3, 1, 2)),
+                "fpi",
+                np.zeros((2, 3, 3, 1), np.int32),
+                np.ones((2, 3, 3, 1), bool),
+            ),
+            "evidence and evidence_mask must have shape",
+        ),
+    ],
+)
 def test_bad_input_gets_one_clear_error(small_sampler, call, match):
     with pytest.raises(ValueError, match=match):
         call(small_sampler)

@@ -5,19 +5,28 @@ unscheduled sampler on the same noise (all samples start at call 1 there), and e
 equal those of sampling its noise alone at batch size 1, because a refilled slot starts afresh.
 Samples also equal the eager ancestral oracle and are fixed points of x = g(x, eps) (eq. 8).
 """
+
 import math
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import oracles
-from tiny_models import tiny_model as _model, trained_model
 from tfps import noise as noise_lib
 from tfps import sampling, scheduling
 
-FIELDS = ("samples", "arm_calls_per_example", "converged_at", "accepted_at", "forecast_mistakes",
-          "forecasts_checked")
+import oracles
+from tiny_models import tiny_model as _model
+from tiny_models import trained_model
+
+FIELDS = (
+    "samples",
+    "arm_calls_per_example",
+    "converged_at",
+    "accepted_at",
+    "forecast_mistakes",
+    "forecasts_checked",
+)
 
 
 def _forecast_ones(context):
@@ -48,9 +57,12 @@ def test_each_scheduled_sample_is_its_unscheduled_and_batch_one_sample(binary, n
         scheduled = sampler.sample_scheduled(noise, method, slots=slots)
         plain = sampler.sample(noise, method)
         for field in FIELDS:
-            np.testing.assert_array_equal(getattr(scheduled, field), getattr(plain, field),
-                                          err_msg=f"{method}: {field}")
-        alone = [int(sampler.sample(noise[k:k + 1], method).arm_calls) for k in range(num_samples)]
+            np.testing.assert_array_equal(
+                getattr(scheduled, field), getattr(plain, field), err_msg=f"{method}: {field}"
+            )
+        alone = [
+            int(sampler.sample(noise[k : k + 1], method).arm_calls) for k in range(num_samples)
+        ]
         np.testing.assert_array_equal(scheduled.arm_calls_per_example, alone, err_msg=method)
         calls, work = int(scheduled.arm_calls), sum(alone)
         # List scheduling: B busy slots until the queue is empty, then at most one sample's calls.
@@ -71,7 +83,9 @@ def test_scheduled_samples_equal_the_ancestral_reference_and_are_fixed_points():
         np.testing.assert_array_equal(result.samples, reference, err_msg=method)
         accepted = result.accepted_at.numpy().reshape(5, -1)
         assert np.all(accepted.max(axis=1) == result.arm_calls_per_example.numpy())
-        assert np.all((1 <= result.converged_at.numpy()) & (result.converged_at <= result.accepted_at))
+        assert np.all(
+            (1 <= result.converged_at.numpy()) & (result.converged_at <= result.accepted_at)
+        )
 
 
 def test_one_slow_sample_no_longer_holds_up_the_batch(binary):
@@ -83,7 +97,7 @@ def test_one_slow_sample_no_longer_holds_up_the_batch(binary):
     big[1:, ..., 0] = 50.0
     scheduled = sampler.sample_scheduled(big, "zeros", slots=2)
     np.testing.assert_array_equal(scheduled.arm_calls_per_example, [16] + [1] * 7)
-    plain = sum(int(sampler.sample(big[i:i + 2], "zeros").arm_calls) for i in range(0, 8, 2))
+    plain = sum(int(sampler.sample(big[i : i + 2], "zeros").arm_calls) for i in range(0, 8, 2))
     assert plain == 16 + 3
     # Slot 0 works on sample 0 while slot 1 finishes the other seven.
     assert int(scheduled.arm_calls) == 16 < plain
@@ -97,8 +111,9 @@ def test_evidence_follows_its_sample_into_the_slot(binary):
     noise = noise_lib.gumbel_noise((5, 4, 4, 1, 2), 6)
     reference = oracles.ancestral_reference(model, noise, evidence, mask)
     for method in ("fpi", "zeros"):
-        scheduled = sampler.sample_scheduled(noise, method, slots=2, evidence=evidence,
-                                             evidence_mask=mask)
+        scheduled = sampler.sample_scheduled(
+            noise, method, slots=2, evidence=evidence, evidence_mask=mask
+        )
         plain = sampler.sample(noise, method, evidence, mask)
         np.testing.assert_array_equal(scheduled.samples, reference)
         for field in FIELDS:
@@ -108,8 +123,12 @@ def test_evidence_follows_its_sample_into_the_slot(binary):
 def test_seeded_paths_give_the_samples_of_the_unscheduled_sampler(binary):
     _, sampler = binary
     expected = sampler.sample_from_seed(21, 6, "fpi").samples.numpy()
-    np.testing.assert_array_equal(sampler.sample_scheduled_from_seed(21, 6, 4, "fpi").samples, expected)
-    many = sampler.sample_many_function("fpi")(noise_lib.as_seed(21), tf.constant(6), tf.constant(4))
+    np.testing.assert_array_equal(
+        sampler.sample_scheduled_from_seed(21, 6, 4, "fpi").samples, expected
+    )
+    many = sampler.sample_many_function("fpi")(
+        noise_lib.as_seed(21), tf.constant(6), tf.constant(4)
+    )
     np.testing.assert_array_equal(many.samples, expected)
     assert many.samples.shape == (6, 4, 4, 1)
 
@@ -117,7 +136,9 @@ def test_seeded_paths_give_the_samples_of_the_unscheduled_sampler(binary):
 def test_xla_compiled_scheduled_loop_is_exact(binary):
     model, sampler = binary
     noise = noise_lib.gumbel_noise((5, 4, 4, 1, 2), 9)
-    xla = sampling.sampler_for_model(model, jit_compile=True).sample_scheduled(noise, "fpi", slots=2)
+    xla = sampling.sampler_for_model(model, jit_compile=True).sample_scheduled(
+        noise, "fpi", slots=2
+    )
     plain = sampler.sample_scheduled(noise, "fpi", slots=2)
     for field in FIELDS + ("arm_calls",):
         np.testing.assert_array_equal(getattr(xla, field), getattr(plain, field), err_msg=field)
@@ -125,9 +146,12 @@ def test_xla_compiled_scheduled_loop_is_exact(binary):
 
 def test_refill_hands_out_the_queue_in_slot_order():
     sample, refilled, pending = scheduling.refill_slots(
-        tf.constant([0, 1, 2, 3]), tf.constant([True, False, True, True]), tf.constant(4),
-        tf.constant(6))
-    np.testing.assert_array_equal(sample, [4, 1, 5, 6])   # slot 3: queue empty -> N marks empty
+        tf.constant([0, 1, 2, 3]),
+        tf.constant([True, False, True, True]),
+        tf.constant(4),
+        tf.constant(6),
+    )
+    np.testing.assert_array_equal(sample, [4, 1, 5, 6])  # slot 3: queue empty -> N marks empty
     np.testing.assert_array_equal(refilled, [True, False, True, False])
     assert int(pending) == 6
 
@@ -139,22 +163,53 @@ def test_calls_per_sample_report(binary):
     assert report["batch1_calls_per_sample"] == report["scheduled_mean_calls_per_example"]
     assert report["scheduled_calls_per_sample"] <= report["unscheduled_calls_per_sample"]
     assert report["scheduled_over_ideal"] >= 1.0
-    assert all(report[f"{k}_seconds_per_sample"] > 0 for k in ("batch1", "unscheduled", "scheduled"))
+    assert all(
+        report[f"{k}_seconds_per_sample"] > 0 for k in ("batch1", "unscheduled", "scheduled")
+    )
     assert "B=4" in scheduling.format_report(report)
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda s: s.sample_scheduled(np.zeros((3, 4, 4, 1, 2), np.float32), "fpi", 0), "slots must be an integer >= 1"),
-    (lambda s: s.sample_scheduled(tf.zeros((3, 4, 4, 1, 2)), "fpi", slots=2.5), "slots must be an integer"),
-    (lambda s: s.sample_scheduled(tf.zeros((3, 4, 4, 1, 2)), "beam", slots=2), "unknown sampling method"),
-    (lambda s: s.sample_scheduled(tf.zeros((0, 4, 4, 1, 2)), "fpi", slots=2), "batch size >= 1"),
-    (lambda s: s.sample_scheduled(tf.zeros((3, 4, 4, 1, 3)), "fpi", slots=2), "noise must have shape"),
-    (lambda s: s.sample_scheduled(tf.zeros((3, 4, 4, 1, 2)), "fpi", 2, np.zeros((2, 4, 4, 1), np.int32),
-                                  np.ones((2, 4, 4, 1), bool)), "evidence and evidence_mask must have shape"),
-    (lambda s: s.sample_scheduled_from_seed(0, 0, 2, "fpi"), "num_samples must be an integer >= 1"),
-    (lambda s: s.sample_scheduled_from_seed(0, 4, -1, "fpi"), "slots must be an integer >= 1"),
-    (lambda s: scheduling.calls_per_sample_report(s, 4, 0), "slots must be an integer >= 1"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (
+            lambda s: s.sample_scheduled(np.zeros((3, 4, 4, 1, 2), np.float32), "fpi", 0),
+            "slots must be an integer >= 1",
+        ),
+        (
+            lambda s: s.sample_scheduled(tf.zeros((3, 4, 4, 1, 2)), "fpi", slots=2.5),
+            "slots must be an integer",
+        ),
+        (
+            lambda s: s.sample_scheduled(tf.zeros((3, 4, 4, 1, 2)), "beam", slots=2),
+            "unknown sampling method",
+        ),
+        (
+            lambda s: s.sample_scheduled(tf.zeros((0, 4, 4, 1, 2)), "fpi", slots=2),
+            "batch size >= 1",
+        ),
+        (
+            lambda s: s.sample_scheduled(tf.zeros((3, 4, 4, 1, 3)), "fpi", slots=2),
+            "noise must have shape",
+        ),
+        (
+            lambda s: s.sample_scheduled(
+                tf.zeros((3, 4, 4, 1, 2)),
+                "fpi",
+                2,
+                np.zeros((2, 4, 4, 1), np.int32),
+                np.ones((2, 4, 4, 1), bool),
+            ),
+            "evidence and evidence_mask must have shape",
+        ),
+        (
+            lambda s: s.sample_scheduled_from_seed(0, 0, 2, "fpi"),
+            "num_samples must be an integer >= 1",
+        ),
+        (lambda s: s.sample_scheduled_from_seed(0, 4, -1, "fpi"), "slots must be an integer >= 1"),
+        (lambda s: scheduling.calls_per_sample_report(s, 4, 0), "slots must be an integer >= 1"),
+    ],
+)
 def test_bad_input_gets_one_clear_error(binary, call, match):
     with pytest.raises(ValueError, match=match):
         call(binary[1])

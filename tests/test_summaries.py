@@ -1,6 +1,7 @@
 """Tests for tfps/pictures.py, tfps/summaries.py and the launchers' --logdir: the pictures show
 what the sampler recorded, the event files hold every tag with the right shapes and ranges,
 TensorBoard serves them."""
+
 import os
 import shutil
 
@@ -12,9 +13,9 @@ from tensorboard.backend.event_processing import event_accumulator
 
 from launch import check_tensorboard
 from tfps import pictures, pixelcnn, sampling, summaries
-from tiny_models import tiny_model
-from launchers import launch
 
+from launchers import launch
+from tiny_models import tiny_model
 
 
 def _red(picture):
@@ -31,8 +32,8 @@ def _tiles(picture, count, height, width, scale):
     for k in range(count):
         r, c = divmod(k, columns)
         top, left = 1 + r * (height * scale + 1), 1 + c * (width * scale + 1)
-        block = picture[top:top + height * scale, left:left + width * scale]
-        tiles.append(block[scale // 2::scale, scale // 2::scale])
+        block = picture[top : top + height * scale, left : left + width * scale]
+        tiles.append(block[scale // 2 :: scale, scale // 2 :: scale])
     return np.stack(tiles)
 
 
@@ -62,8 +63,9 @@ def test_mistake_map_shades_red_by_the_number_of_wrong_channels():
     for channel in range(3):
         np.testing.assert_array_equal(picture[..., channel][count == 0], grey[count == 0])
     # One wrong channel of a white pixel is a third red, three of a black one all red.
-    white_one = pictures.mistake_map(np.full((1, 1, 1, 3), 3),
-                                     np.eye(3, dtype=bool)[None, None, :1], 4)
+    white_one = pictures.mistake_map(
+        np.full((1, 1, 1, 3), 3), np.eye(3, dtype=bool)[None, None, :1], 4
+    )
     black_all = pictures.mistake_map(np.zeros((1, 1, 1, 3)), np.ones((1, 1, 1, 3), bool), 4)
     np.testing.assert_array_equal(white_one[0, 0, 0], [255, 170, 170])
     np.testing.assert_array_equal(black_all[0, 0, 0], [255, 0, 0])
@@ -120,8 +122,10 @@ def sampler():
 def test_ancestral_baseline_is_the_position_in_the_ordering(sampler):
     result = sampler.sample_from_seed(0, 2, "ancestral")
     expected = summaries.ancestral_determined_at(sampler.image_shape)
-    np.testing.assert_array_equal(summaries.determined_at(result, "ancestral"),
-                                  np.broadcast_to(expected, (2,) + sampler.image_shape))
+    np.testing.assert_array_equal(
+        summaries.determined_at(result, "ancestral"),
+        np.broadcast_to(expected, (2,) + sampler.image_shape),
+    )
     assert expected[0, 0, 0] == 1 and expected[0, 0, 2] == 3 and expected[0, 1, 0] == 4
 
 
@@ -131,7 +135,7 @@ def test_predict_last_mistakes_are_drawn_where_the_value_changed(sampler):
     result = sampler.sample_from_seed(4, 6, "last")
     samples = result.samples.numpy()
     flat = samples.reshape(6, -1)
-    changed = (flat != np.concatenate([np.zeros((6, 1), flat.dtype), flat[:, :-1]], axis=1))
+    changed = flat != np.concatenate([np.zeros((6, 1), flat.dtype), flat[:, :-1]], axis=1)
     changed = changed.reshape(samples.shape)
     assert changed.any() and not changed.all()
     picture = pictures.mistake_map(samples, result.forecast_mistakes.numpy(), 3)
@@ -141,8 +145,9 @@ def test_predict_last_mistakes_are_drawn_where_the_value_changed(sampler):
 def test_inspect_reports_calls_accuracy_and_pictures(sampler):
     result = sampler.sample_from_seed(1, 5, "fpi")
     baseline = summaries.ancestral_determined_at(sampler.image_shape)
-    found = summaries.inspect(result, "fpi", 3, seconds_per_sample=0.25, baseline=baseline,
-                              max_samples=4, scale=3)
+    found = summaries.inspect(
+        result, "fpi", 3, seconds_per_sample=0.25, baseline=baseline, max_samples=4, scale=3
+    )
     d = 48
     calls = result.arm_calls_per_example.numpy()
     assert found.scalars[summaries.ARM_CALLS_PERCENT] == pytest.approx(100 * calls.mean() / d)
@@ -151,8 +156,9 @@ def test_inspect_reports_calls_accuracy_and_pictures(sampler):
     assert found.scalars[summaries.SECONDS_PER_SAMPLE] == 0.25
     np.testing.assert_array_equal(found.histograms[summaries.ARM_CALLS_HISTOGRAM], calls)
     tiles = _tiles(found.pictures[summaries.MISTAKES], 4, 4, 4, 3)  # max_samples=4 of 5
-    np.testing.assert_array_equal(tiles, pictures.mistake_map(result.samples.numpy()[:4],
-                                                               mistakes[:4], 3))
+    np.testing.assert_array_equal(
+        tiles, pictures.mistake_map(result.samples.numpy()[:4], mistakes[:4], 3)
+    )
     assert set(found.pictures) == {"samples", "forecast_mistakes", "convergence"}
     assert "Log colour scale" in found.descriptions["convergence"]
     assert "ancestral 2.0 to 47.0" in found.descriptions["convergence"]  # channel means of 1..48
@@ -168,7 +174,8 @@ def test_inspect_draws_any_channel_count():
     # the channel mean.
     keras.utils.set_random_seed(0)
     latent = sampling.sampler_for_model(
-        pixelcnn.PixelCNN((2, 2, 4), 5, num_resnets=1, filters=4, dropout_rate=0.0))
+        pixelcnn.PixelCNN((2, 2, 4), 5, num_resnets=1, filters=4, dropout_rate=0.0)
+    )
     result = latent.sample_from_seed(0, 2, "fpi")
     found = summaries.inspect(result, "fpi", 5, scale=1)
     tiles = _tiles(found.pictures["samples"], 2, 2, 2, 1)
@@ -192,9 +199,17 @@ def sampled_run(tiny_run, tmp_path_factory):
     run = str(tmp_path_factory.mktemp("summaries") / "run")
     shutil.copytree(tiny_run[0], run)
     output = os.path.join(run, "samples")
-    proc = launch("launch.sample", f"--model={run}", "--method=zeros", "--num_samples=6",
-                  "--batch_size=4", "--seed=2", f"--logdir={run}", f"--output_dir={output}",
-                  as_script=True)
+    proc = launch(
+        "launch.sample",
+        f"--model={run}",
+        "--method=zeros",
+        "--num_samples=6",
+        "--batch_size=4",
+        "--seed=2",
+        f"--logdir={run}",
+        f"--output_dir={output}",
+        as_script=True,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "forecast accuracy" in proc.stdout and "sample_zeros" in proc.stdout
     return run, output
@@ -202,7 +217,8 @@ def sampled_run(tiny_run, tmp_path_factory):
 
 def _read_events(run_directory):
     accumulator = event_accumulator.EventAccumulator(
-        run_directory, size_guidance={event_accumulator.TENSORS: 0})
+        run_directory, size_guidance={event_accumulator.TENSORS: 0}
+    )
     accumulator.Reload()
     return accumulator
 
@@ -218,8 +234,14 @@ def test_event_files_hold_every_tag_with_its_shape_and_range(sampled_run):
     samples = np.load(os.path.join(output, "samples_zeros.npy"))
     events = _read_events(os.path.join(run, "sample_zeros"))
     assert set(events.Tags()["tensors"]) == {
-        "arm_calls_percent", "forecast_accuracy", "seconds_per_sample", "samples",
-        "forecast_mistakes", "convergence", "arm_calls_per_example"}
+        "arm_calls_percent",
+        "forecast_accuracy",
+        "seconds_per_sample",
+        "samples",
+        "forecast_mistakes",
+        "convergence",
+        "arm_calls_per_example",
+    }
 
     # Forecasting zeros, the forecast was wrong exactly at the non-zero values, and each call ends
     # at a mistake except a last one when the sample does not end in one.
@@ -230,20 +252,21 @@ def test_event_files_hold_every_tag_with_its_shape_and_range(sampled_run):
     accuracy = _only(events, "forecast_accuracy")
     assert 0 <= accuracy <= 1 and accuracy == pytest.approx(1 - nonzero.sum() / (6 * d), rel=1e-6)
     assert _only(events, "seconds_per_sample") > 0
-    histogram = _only(events, "arm_calls_per_example")   # [buckets, (left, right, count)]
+    histogram = _only(events, "arm_calls_per_example")  # [buckets, (left, right, count)]
     assert histogram.ndim == 2 and histogram.shape[1] == 3 and histogram[:, 2].sum() == 6
     assert histogram[0, 0] <= calls.min() and histogram[-1, 1] >= calls.max()
 
     scale = pictures.auto_scale(8)
     for tag in ("samples", "forecast_mistakes", "convergence"):
-        width, height, png = _only(events, tag)   # the image plugin's [width, height, png...]
+        width, height, png = _only(events, tag)  # the image plugin's [width, height, png...]
         picture = tf.io.decode_png(png).numpy()
         assert picture.shape == (int(height), int(width), 3)
         with open(os.path.join(output, f"{tag}_zeros.png"), "rb") as f:
-            assert f.read() == png    # the PNG file next to the samples is the same picture
+            assert f.read() == png  # the PNG file next to the samples is the same picture
     samples_picture = tf.io.decode_png(_only(events, "samples")[2]).numpy()
-    np.testing.assert_array_equal(_tiles(samples_picture, 6, 8, 8, scale),
-                                  pictures.to_rgb(samples, 17))
+    np.testing.assert_array_equal(
+        _tiles(samples_picture, 6, 8, 8, scale), pictures.to_rgb(samples, 17)
+    )
     mistakes_picture = tf.io.decode_png(_only(events, "forecast_mistakes")[2]).numpy()
     red = _red(_tiles(mistakes_picture, 6, 8, 8, scale))
     np.testing.assert_array_equal(red == 1.0, samples[..., 0] != 0)
@@ -254,9 +277,11 @@ def test_event_files_hold_every_tag_with_its_shape_and_range(sampled_run):
 
 def test_tensorboard_serves_training_and_sampling_side_by_side(sampled_run):
     run, output = sampled_run
-    expected = {"scalars": ["bpd", "arm_calls_percent", "forecast_accuracy", "seconds_per_sample"],
-                "images": ["samples", "forecast_mistakes", "convergence"],
-                "histograms": ["arm_calls_per_example"]}
+    expected = {
+        "scalars": ["bpd", "arm_calls_percent", "forecast_accuracy", "seconds_per_sample"],
+        "images": ["samples", "forecast_mistakes", "convergence"],
+        "histograms": ["arm_calls_per_example"],
+    }
     found = check_tensorboard.check(run, expected, timeout=60, log=None)
     assert not any(found["missing"].values()), found
     scalars = found["tags"]["scalars"]
@@ -265,5 +290,5 @@ def test_tensorboard_serves_training_and_sampling_side_by_side(sampled_run):
     for tag in expected["images"]:
         with open(os.path.join(output, f"{tag}_zeros.png"), "rb") as f:
             assert found["images"][("sample_zeros", tag)] == f.read()
-    with pytest.raises(ProcessLookupError):   # the server it started is gone
+    with pytest.raises(ProcessLookupError):  # the server it started is gone
         os.kill(found["pid"], 0)

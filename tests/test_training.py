@@ -1,5 +1,6 @@
 """Tests for tfps/training.py, tfps/trainer.py, tfps/rundir.py and launch/train.py: init, learning,
 resume, loading, the launcher."""
+
 import glob
 import json
 import math
@@ -13,12 +14,8 @@ import tensorflow as tf
 from tensorflow.core.util import event_pb2
 
 from tfps import data as tfps_data
-from tfps import forecast
-from tfps import pixelcnn
-from tfps import sampling
-from tfps import rundir
-from tfps import trainer
-from tfps import training
+from tfps import forecast, pixelcnn, rundir, sampling, trainer, training
+
 from launchers import launch
 
 LOG2_17 = math.log2(17)
@@ -31,8 +28,7 @@ def read_scalars(logdir, subdir):
         for record in tf.data.TFRecordDataset(path):
             event = event_pb2.Event.FromString(record.numpy())
             for value in event.summary.value:
-                scalars.setdefault(value.tag, {})[event.step] = float(
-                    tf.make_ndarray(value.tensor))
+                scalars.setdefault(value.tag, {})[event.step] = float(tf.make_ndarray(value.tensor))
     return scalars
 
 
@@ -82,8 +78,14 @@ def test_evaluate_bpd_rejects_images_of_the_wrong_shape():
 
 
 def test_config_validation_names_the_field():
-    for field, value in [("steps", 0), ("batch_size", 0), ("dropout_rate", 1.0),
-                         ("lr_decay", 1.5), ("eval_batches", 0), ("dataset", "nope")]:
+    for field, value in [
+        ("steps", 0),
+        ("batch_size", 0),
+        ("dropout_rate", 1.0),
+        ("lr_decay", 1.5),
+        ("eval_batches", 0),
+        ("dataset", "nope"),
+    ]:
         with pytest.raises(ValueError, match=field):
             training.TrainConfig(**{field: value}).validate()
     with pytest.raises(ValueError, match="bits"):
@@ -103,16 +105,18 @@ def test_compute_loss_sums_weighted_terms():
     extra = training.LossTerm("mean_h", lambda o: tf.reduce_mean(o.h), weight=0.5)
     total, terms = training.compute_loss(model, x[:8], (training.BPD_TERM, extra), training=False)
     assert set(terms) == {"bpd", "mean_h"}
-    assert float(total) == pytest.approx(float(terms["bpd"]) + 0.5 * float(terms["mean_h"]),
-                                         rel=1e-6)
+    assert float(total) == pytest.approx(
+        float(terms["bpd"]) + 0.5 * float(terms["mean_h"]), rel=1e-6
+    )
 
 
 # ----------------------------------------------------------------------------- training
 
 
 def test_loss_falls_on_digits(tmp_path, tiny_config):
-    config = tiny_config(steps=300, log_every=50, eval_every=100, checkpoint_every=300,
-                         eval_batches=None)
+    config = tiny_config(
+        steps=300, log_every=50, eval_every=100, checkpoint_every=300, eval_batches=None
+    )
     metrics = training.train(config, str(tmp_path))
     train_bpd = read_scalars(str(tmp_path), "train")["bpd"]
     first_logged = train_bpd[50]  # Mean over steps 1..50, starting near uniform.
@@ -150,7 +154,7 @@ def test_run_directory_contents(tiny_run):
     assert {"bpd", "learning_rate", "steps_per_sec"} <= set(train_scalars)
     assert sorted(train_scalars["bpd"]) == [10, 20]
     # Exponential decay applied per step: lr(n) = 2e-4 * 0.999995 ** n.
-    assert train_scalars["learning_rate"][20] == pytest.approx(2e-4 * 0.999995 ** 20, rel=1e-6)
+    assert train_scalars["learning_rate"][20] == pytest.approx(2e-4 * 0.999995**20, rel=1e-6)
     validation = read_scalars(logdir, "validation")["bpd"]
     assert validation[20] == pytest.approx(metrics["validation_bpd"], rel=1e-6)
     assert read_scalars(logdir, "test")["bpd"][20] == pytest.approx(metrics["test_bpd"], rel=1e-6)
@@ -169,7 +173,7 @@ def test_resume_continues_from_the_latest_checkpoint(tmp_path, tiny_config):
     assert checkpoint_numbers(logdir) == [10, 20, 30]
     scalars = read_scalars(logdir, "train")
     assert sorted(scalars["bpd"]) == [10, 20, 30]  # Step 30 logged once, not steps 10, 20 again.
-    assert scalars["learning_rate"][30] == pytest.approx(2e-4 * 0.9 ** 30, rel=1e-4)
+    assert scalars["learning_rate"][30] == pytest.approx(2e-4 * 0.9**30, rel=1e-4)
     assert at_20["step"] == 20
     _, at_30 = training.load_trained(logdir)
     assert at_30["step"] == 30 and at_30["train"]["steps"] == 30
@@ -243,8 +247,7 @@ def test_load_trained_restores_the_trained_model(tiny_run):
     assert training.evaluate_bpd(model, test, 64) == pytest.approx(metrics["test_bpd"], rel=1e-5)
     earlier, config_10 = training.load_trained(os.path.join(logdir, "checkpoints", "ckpt-10"))
     assert config_10["step"] == 10
-    assert training.evaluate_bpd(earlier, test, 64) != pytest.approx(metrics["test_bpd"],
-                                                                      rel=1e-5)
+    assert training.evaluate_bpd(earlier, test, 64) != pytest.approx(metrics["test_bpd"], rel=1e-5)
 
 
 def test_load_trained_missing_paths_raise_not_found(tmp_path, tiny_run):
@@ -271,8 +274,11 @@ def test_load_trained_corrupt_checkpoint_raises_checkpoint_error(tmp_path, tiny_
     (data_file,) = glob.glob(os.path.join(logdir, "checkpoints", "ckpt-20.data-*"))
     content = open(data_file, "rb").read()
     with open(data_file, "wb") as f:
-        f.write(content[:len(content) // 2] if damage == "truncate"
-                else np.random.default_rng(0).bytes(len(content)))
+        f.write(
+            content[: len(content) // 2]
+            if damage == "truncate"
+            else np.random.default_rng(0).bytes(len(content))
+        )
     with pytest.raises(rundir.CheckpointError, match="ckpt-20") as err:
         training.load_trained(logdir)
     assert "cannot restore" in str(err.value)
@@ -300,11 +306,20 @@ def run_launcher(args, module=False):
 
 def test_launcher_trains_and_reports_test_bpd(tmp_path):
     logdir = str(tmp_path / "run")
-    result = run_launcher([f"--logdir={logdir}", "--config=configs/digits.py",
-                           "--config.model.num_resnets=1", "--config.model.filters=8",
-                           "--config.training.steps=10", "--config.training.checkpoint_every=5",
-                           "--config.training.log_every=5", "--config.training.eval_every=5",
-                           "--config.training.eval_batches=1", "--config.training.batch_size=16"])
+    result = run_launcher(
+        [
+            f"--logdir={logdir}",
+            "--config=configs/digits.py",
+            "--config.model.num_resnets=1",
+            "--config.model.filters=8",
+            "--config.training.steps=10",
+            "--config.training.checkpoint_every=5",
+            "--config.training.log_every=5",
+            "--config.training.eval_every=5",
+            "--config.training.eval_batches=1",
+            "--config.training.batch_size=16",
+        ]
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "test bpd" in result.stdout
     with open(os.path.join(logdir, rundir.METRICS_FILE)) as f:
@@ -319,24 +334,32 @@ def test_launcher_trains_and_reports_test_bpd(tmp_path):
 def test_launcher_helpfull_lists_the_presets_fields():
     result = launch("launch.train", "--config=configs/paper_binary_mnist.py", "--helpfull")
     assert result.returncode == 0, result.stderr[-3000:]
-    for line in ("--config.model.filters (int, 60)", "--config.forecast.steps (int, 20)",
-                 "--config.optimizer.learning_rate (float, 0.0002)",
-                 "--config.data.dataset (str, 'binarized_mnist')"):
+    for line in (
+        "--config.model.filters (int, 60)",
+        "--config.forecast.steps (int, 20)",
+        "--config.optimizer.learning_rate (float, 0.0002)",
+        "--config.data.dataset (str, 'binarized_mnist')",
+    ):
         assert line in " ".join(result.stdout.split()), line
 
 
-@pytest.mark.parametrize("args, expected", [
-    (["--config.data.dataset=no_such_dataset"], "no_such_dataset"),
-    (["--config.training.steps=0"], "steps must be >= 1"),
-    (["--config.training.batch_size=0"], "batch_size must be >= 1"),
-    (["--config=configs/digits.py", "--config.forecast.steps=64"],
-     "forecast_steps must be below d = 64"),
-    (["--config.model.num_scales=0"], "num_scales must be >= 1"),
-    (["--config.model.no_such_field=1"], "--config has no field 'no_such_field'"),
-    (["--config.model.filters=many"], "--config.model.filters=many"),
-    (["--config=configs/no_such_preset.py"], "configs/no_such_preset.py"),
-    (["--config=configs/latent_autoencoder.py"], "but one of kind 'arm' is needed"),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--config.data.dataset=no_such_dataset"], "no_such_dataset"),
+        (["--config.training.steps=0"], "steps must be >= 1"),
+        (["--config.training.batch_size=0"], "batch_size must be >= 1"),
+        (
+            ["--config=configs/digits.py", "--config.forecast.steps=64"],
+            "forecast_steps must be below d = 64",
+        ),
+        (["--config.model.num_scales=0"], "num_scales must be >= 1"),
+        (["--config.model.no_such_field=1"], "--config has no field 'no_such_field'"),
+        (["--config.model.filters=many"], "--config.model.filters=many"),
+        (["--config=configs/no_such_preset.py"], "configs/no_such_preset.py"),
+        (["--config=configs/latent_autoencoder.py"], "but one of kind 'arm' is needed"),
+    ],
+)
 def test_launcher_rejects_bad_flags(tmp_path, args, expected):
     result = run_launcher([f"--logdir={tmp_path / 'run'}"] + args, module=True)
     assert result.returncode != 0
@@ -345,12 +368,13 @@ def test_launcher_rejects_bad_flags(tmp_path, args, expected):
     assert not os.path.exists(tmp_path / "run")
 
 
-
 # ----------------------------------------------------------------------------- forecasting heads
 
 
-FORECAST_TAGS = {f"forecast_accuracy/{name}"
-                 for name in ("learned_t0", "learned_t1", "learned", "fpi_t0", "fpi_t1", "fpi")}
+FORECAST_TAGS = {
+    f"forecast_accuracy/{name}"
+    for name in ("learned_t0", "learned_t1", "learned", "fpi_t0", "fpi_t1", "fpi")
+}
 
 
 def test_forecast_run_logs_the_kl_and_forecast_accuracy(tiny_forecast_run):
@@ -376,9 +400,13 @@ def test_load_trained_restores_the_forecasting_heads(tiny_forecast_run, tiny_run
     assert heads.method == "learned" and heads.steps == 2 and heads.shares_representation
     # The restored heads reproduce the accuracy logged at the last step (same posterior seeds).
     validation_set, _ = tfps_data.load("digits", "validation")
-    accuracy_fn = lambda x, seed: forecast.forecast_accuracy(model, heads, x, seed)
-    accuracy = training.evaluate_forecast_accuracy(accuracy_fn, validation_set, batch_size=32,
-                                                   max_batches=2, seed=(0, 20))
+
+    def accuracy_fn(x, seed):
+        return forecast.forecast_accuracy(model, heads, x, seed)
+
+    accuracy = training.evaluate_forecast_accuracy(
+        accuracy_fn, validation_set, batch_size=32, max_batches=2, seed=(0, 20)
+    )
     logged = read_scalars(logdir, "validation")
     for name, value in accuracy.items():
         assert value == pytest.approx(logged[f"forecast_accuracy/{name}"][20], abs=1e-6), name
@@ -392,18 +420,22 @@ def test_load_trained_restores_the_forecasting_heads(tiny_forecast_run, tiny_run
 def test_resuming_with_other_forecasting_heads_is_refused(tmp_path, tiny_forecast_run, tiny_config):
     logdir = str(tmp_path / "run")
     shutil.copytree(tiny_forecast_run[0], logdir)
-    for overrides, conflict in [({"forecast_steps": 3}, "forecast.steps"),
-                                ({"forecast_steps": 0}, "forecast.steps"),
-                                ({"forecast_steps": 2, "forecast_shared": False}, "forecast.shared")]:
+    for overrides, conflict in [
+        ({"forecast_steps": 3}, "forecast.steps"),
+        ({"forecast_steps": 0}, "forecast.steps"),
+        ({"forecast_steps": 2, "forecast_shared": False}, "forecast.shared"),
+    ]:
         with pytest.raises(rundir.ConfigConflictError, match=conflict):
             training.train(tiny_config(steps=30, **overrides), logdir)
 
 
-def test_unshared_heads_leave_the_arm_exactly_as_trained_without_heads(tmp_path, tiny_run,
-                                                                        tiny_config):
+def test_unshared_heads_leave_the_arm_exactly_as_trained_without_heads(
+    tmp_path, tiny_run, tiny_config
+):
     # The ablation's heads see x and detached posterior noise: no gradient reaches the ARM.
-    metrics = training.train(tiny_config(steps=20, forecast_steps=2, forecast_shared=False),
-                             str(tmp_path))
+    metrics = training.train(
+        tiny_config(steps=20, forecast_steps=2, forecast_shared=False), str(tmp_path)
+    )
     assert metrics["test_bpd"] == pytest.approx(tiny_run[1]["test_bpd"], abs=1e-6)
     _, config = training.load_trained(str(tmp_path))
     heads = config["forecast_heads"]
@@ -412,13 +444,23 @@ def test_unshared_heads_leave_the_arm_exactly_as_trained_without_heads(tmp_path,
 
 def test_launcher_trains_forecasting_heads(tmp_path):
     logdir = str(tmp_path / "run")
-    result = run_launcher([f"--logdir={logdir}", "--config=configs/digits.py",
-                           "--config.model.num_resnets=1", "--config.model.filters=8",
-                           "--config.training.steps=4", "--config.training.checkpoint_every=4",
-                           "--config.training.log_every=2", "--config.training.eval_every=4",
-                           "--config.training.eval_batches=1", "--config.training.batch_size=8",
-                           "--config.forecast.steps=3", "--config.forecast.shared=false",
-                           "--config.forecast.filters=4"])
+    result = run_launcher(
+        [
+            f"--logdir={logdir}",
+            "--config=configs/digits.py",
+            "--config.model.num_resnets=1",
+            "--config.model.filters=8",
+            "--config.training.steps=4",
+            "--config.training.checkpoint_every=4",
+            "--config.training.log_every=2",
+            "--config.training.eval_every=4",
+            "--config.training.eval_batches=1",
+            "--config.training.batch_size=8",
+            "--config.forecast.steps=3",
+            "--config.forecast.shared=false",
+            "--config.forecast.filters=4",
+        ]
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert read_train_config(logdir)["forecast_steps"] == 3
     with open(os.path.join(logdir, rundir.CONFIG_FILE)) as f:

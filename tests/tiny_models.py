@@ -1,7 +1,8 @@
 """Tiny ARMs for the tests: untrained, or fitted briefly to stripes so forecasts matter."""
+
+import keras
 import numpy as np
 import tensorflow as tf
-import keras
 
 from tfps import pixelcnn
 
@@ -9,8 +10,9 @@ from tfps import pixelcnn
 def tiny_model(image_shape, k, seed=0, filters=8, num_scales=1):
     """An untrained 1-resnet PixelCNN without dropout, seeded."""
     keras.utils.set_random_seed(seed)
-    return pixelcnn.PixelCNN(image_shape, k, num_resnets=1, filters=filters, dropout_rate=0.0,
-                             num_scales=num_scales)
+    return pixelcnn.PixelCNN(
+        image_shape, k, num_resnets=1, filters=filters, dropout_rate=0.0, num_scales=num_scales
+    )
 
 
 def stripes(image_shape, k):
@@ -29,6 +31,7 @@ def trained_model(image_shape, k, steps=60, seed=3, num_scales=1):
     for _ in range(steps):
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(pixelcnn.bits_per_dim(model(data, training=True)[0], data))
-        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables),
-                                      model.trainable_variables))
+        optimizer.apply_gradients(
+            zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
+        )
     return model

@@ -57,6 +57,7 @@ def straight_through_one_hot(logits):
     s = softmax(a), dL/da = s * (dL/dz - sum_k s_k dL/dz_k), as if z were s.
     `[..., K]` -> `[..., K]`.
     """
+
     @tf.custom_gradient
     def quantise(a):
         probs = tf.nn.softmax(a)
@@ -64,7 +65,9 @@ def straight_through_one_hot(logits):
 
         def grad(dz):
             return probs * (dz - tf.reduce_sum(dz * probs, axis=-1, keepdims=True))
+
         return one_hot, grad
+
     return quantise(logits)
 
 
@@ -74,8 +77,9 @@ def straight_through_one_hot(logits):
 def _conv(filters, kernel, strides=1, use_bias=True, name=None):
     # TF's "same" padding for a 4x4 / stride 2 kernel on even sizes pads 1 on each side: the
     # paper's padding 1; for 3x3 it is padding 1 too.
-    return keras.layers.Conv2D(filters, kernel, strides=strides, padding="same",
-                               use_bias=use_bias, name=name)
+    return keras.layers.Conv2D(
+        filters, kernel, strides=strides, padding="same", use_bias=use_bias, name=name
+    )
 
 
 def _batch_norm(name):
@@ -102,8 +106,10 @@ class BasicBlock(keras.layers.Layer):
 
     def build(self, input_shape):
         if input_shape[-1] != self.filters:
-            raise ValueError(f"BasicBlock({self.filters}) needs {self.filters} input channels, "
-                             f"got {input_shape[-1]}")
+            raise ValueError(
+                f"BasicBlock({self.filters}) needs {self.filters} input channels, "
+                f"got {input_shape[-1]}"
+            )
         for layer in (self.conv1, self.bn1, self.conv2, self.bn2):
             layer.build(input_shape)
 
@@ -162,13 +168,17 @@ class Encoder(keras.layers.Layer):
         y = self.block2(self.block1(y, training=training), training=training)
         logits = self.to_latent(y)
         shape = tf.shape(logits)
-        return tf.reshape(logits, tf.concat(
-            [shape[:3], [self.latent_channels, self.latent_categories]], axis=0))
+        return tf.reshape(
+            logits, tf.concat([shape[:3], [self.latent_channels, self.latent_categories]], axis=0)
+        )
 
     def get_config(self):
-        return {**super().get_config(), "width": self.width,
-                "latent_channels": self.latent_channels,
-                "latent_categories": self.latent_categories}
+        return {
+            **super().get_config(),
+            "width": self.width,
+            "latent_channels": self.latent_channels,
+            "latent_categories": self.latent_categories,
+        }
 
 
 @keras.saving.register_keras_serializable(package=tfps_layers.PACKAGE)
@@ -188,15 +198,19 @@ class Decoder(keras.layers.Layer):
         self.from_latent = _conv(self.width, 1, name="from_latent")
         self.block1 = BasicBlock(self.width, name="block1")
         self.block2 = BasicBlock(self.width, name="block2")
-        self.up1 = keras.layers.Conv2DTranspose(self.width, 4, strides=2, padding="same",
-                                                name="up1")
+        self.up1 = keras.layers.Conv2DTranspose(
+            self.width, 4, strides=2, padding="same", name="up1"
+        )
         self.up2 = keras.layers.Conv2DTranspose(half, 4, strides=2, padding="same", name="up2")
         self.conv_out1 = _conv(half, 3, name="conv_out1")
         self.conv_out2 = _conv(self.output_channels, 3, name="conv_out2")
 
     def build(self, input_shape):
         b, h, w = input_shape[:3]
-        scaled = lambda s, f: None if s is None else s * f
+
+        def scaled(s, f):
+            return None if s is None else s * f
+
         half = self.width // 2
         self.from_latent.build((b, h, w, self.latent_channels * self.latent_categories))
         for layer in (self.block1, self.block2, self.up1):
@@ -216,10 +230,13 @@ class Decoder(keras.layers.Layer):
         return self.conv_out2(y)
 
     def get_config(self):
-        return {**super().get_config(), "width": self.width,
-                "latent_channels": self.latent_channels,
-                "latent_categories": self.latent_categories,
-                "output_channels": self.output_channels}
+        return {
+            **super().get_config(),
+            "width": self.width,
+            "latent_channels": self.latent_channels,
+            "latent_categories": self.latent_categories,
+            "output_channels": self.output_channels,
+        }
 
 
 @keras.saving.register_keras_serializable(package=tfps_layers.PACKAGE)
@@ -238,27 +255,34 @@ class DiscreteAutoencoder(keras.Model):
     (normalised scale), z one-hot float32 `[B, h, w, c, K]`, logits `[B, h, w, c, K]`.
     """
 
-    def __init__(self, image_shape, num_levels, width=512, latent_channels=4,
-                 latent_categories=128, **kwargs):
+    def __init__(
+        self, image_shape, num_levels, width=512, latent_channels=4, latent_categories=128, **kwargs
+    ):
         super().__init__(**kwargs)
         image_shape = tuple(int(s) for s in image_shape)
         if len(image_shape) != 3 or min(image_shape) < 1:
             raise ValueError(f"image_shape must be (height, width, channels), got {image_shape}")
         if image_shape[0] % DOWNSAMPLING or image_shape[1] % DOWNSAMPLING:
-            raise ValueError(f"image height and width must be divisible by {DOWNSAMPLING} (two "
-                             f"stride-2 convolutions), got {image_shape}")
+            raise ValueError(
+                f"image height and width must be divisible by {DOWNSAMPLING} (two "
+                f"stride-2 convolutions), got {image_shape}"
+            )
         if int(num_levels) < 2 or int(latent_categories) < 2 or int(latent_channels) < 1:
-            raise ValueError(f"need num_levels >= 2, latent_categories >= 2 and latent_channels "
-                             f">= 1, got {num_levels}, {latent_categories}, {latent_channels}")
+            raise ValueError(
+                f"need num_levels >= 2, latent_categories >= 2 and latent_channels "
+                f">= 1, got {num_levels}, {latent_categories}, {latent_channels}"
+            )
         self.image_shape = image_shape
         self.num_levels = int(num_levels)
         self.width = _check_width(width)
         self.latent_channels = int(latent_channels)
         self.latent_categories = int(latent_categories)
-        self.encoder = Encoder(self.width, self.latent_channels, self.latent_categories,
-                               name="encoder")
-        self.decoder = Decoder(self.width, self.latent_channels, self.latent_categories,
-                               image_shape[2], name="decoder")
+        self.encoder = Encoder(
+            self.width, self.latent_channels, self.latent_categories, name="encoder"
+        )
+        self.decoder = Decoder(
+            self.width, self.latent_channels, self.latent_categories, image_shape[2], name="decoder"
+        )
         self.build((None,) + image_shape)
 
     @property
@@ -303,9 +327,13 @@ class DiscreteAutoencoder(keras.Model):
 
     def model_config(self):
         """The constructor arguments as plain JSON-able values (written next to checkpoints)."""
-        return {"image_shape": list(self.image_shape), "num_levels": self.num_levels,
-                "width": self.width, "latent_channels": self.latent_channels,
-                "latent_categories": self.latent_categories}
+        return {
+            "image_shape": list(self.image_shape),
+            "num_levels": self.num_levels,
+            "width": self.width,
+            "latent_channels": self.latent_channels,
+            "latent_categories": self.latent_categories,
+        }
 
 
 def build_autoencoder(config):
@@ -331,8 +359,8 @@ def rate(prior, z, image_dims, training=False):
 def autoencoder_loss(model, x, prior=None, beta=BETA, training=True):
     """Eq. 11: MSE(x, G(z)) + beta * rate(z), z = Q(x); the rate only when `prior` is given.
 
-    x: int `[B, H, W, C]` in [0, L); the MSE is on the [-1, 1] scale, averaged over all B * H * W * C
-    values; the rate is -log P(z) / (H * W * C) averaged over the batch (`rate`).
+    x: int `[B, H, W, C]` in [0, L); the MSE is on the [-1, 1] scale, averaged over all
+    B * H * W * C values; the rate is -log P(z) / (H * W * C) averaged over the batch (`rate`).
     Returns `(total, {"mse": ..., ["rate": ...]})`.
     """
     x_hat, z, _ = model(x, training=training)

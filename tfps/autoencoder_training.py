@@ -21,8 +21,7 @@ import tensorflow as tf
 from tfps import autoencoder as autoencoder_lib
 from tfps import config as config_lib
 from tfps import data as tfps_data
-from tfps import rundir
-from tfps import trainer
+from tfps import rundir, trainer
 
 AUTOENCODER_FORMAT = "tfps.autoencoder/1"
 AutoencoderConfig = config_lib.AutoencoderConfig
@@ -33,6 +32,7 @@ AutoencoderConfig = config_lib.AutoencoderConfig
 
 def make_mse_fn(model):
     """A traced `x [B, H, W, C] -> (sum over images of the per-image MSE, latents, B)`."""
+
     @tf.function(reduce_retracing=True)
     def mse_fn(x):
         logits = model.encoder(model.normalise(x), training=False)
@@ -40,6 +40,7 @@ def make_mse_fn(model):
         x_hat = model.decode(z, training=False)
         per_image = tf.reduce_mean(tf.square(x_hat - model.normalise(x)), axis=[1, 2, 3])
         return tf.reduce_sum(per_image), z, tf.shape(x)[0]
+
     return mse_fn
 
 
@@ -121,11 +122,9 @@ def train_autoencoder(config, logdir):
     )
     metrics = trainer.fit(config, logdir, task)
     metrics.update(dataset=info.name, latent_shape=list(model.latent_shape))
-    return trainer.finish(
-        logdir,
-        metrics,
-        f"test mse {metrics['test_mse']:.5f} (categories used {metrics['test_categories_used']:.3f})",
-    )
+    used = metrics["test_categories_used"]
+    summary = f"test mse {metrics['test_mse']:.5f} (categories used {used:.3f})"
+    return trainer.finish(logdir, metrics, summary)
 
 
 # ----------------------------------------------------------------------------- loading

@@ -14,20 +14,18 @@ baseline's as `<output>_<picture>_<method>.png`; with a `logdir` also TensorBoar
 [1]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive Models.
      In ICML, 2020.
 """
+
 import dataclasses
 import os
 from typing import Optional, Sequence
 
-from tfps import benchmarking
-from tfps import export
-from tfps import sampling
-from tfps import scheduling
-from tfps import summaries
+from tfps import benchmarking, export, sampling, scheduling, summaries
 
 
 @dataclasses.dataclass
 class Options:
     """What to measure (the flags of `launch/benchmark.py`, same names and defaults)."""
+
     methods: Optional[Sequence[str]] = None  # default: all the sampler offers
     batch_sizes: Sequence[int] = (1, 32)
     num_seeds: int = 10
@@ -57,12 +55,14 @@ def title(loaded, jit_compile=False):
     sampler, architecture, heads = loaded.sampler, loaded.architecture, loaded.heads
     dataset = (loaded.training.get("dataset") or {}).get("name", "?")
     scales = architecture.get("num_scales", 1)
-    text = (f"{dataset}: d = {sampler.num_variables}, K = {sampler.num_categories}, "
-            f"{architecture['num_resnets']} resnets x {architecture['filters']} filters"
-            f"{'' if scales == 1 else f' x {scales} scales'}"
-            f"{', through the SavedModel' if loaded.is_export else ''}"
-            f"{'' if heads is None else f', {heads.method} heads T={heads.steps}'}"
-            f"{', XLA' if jit_compile else ''}")
+    text = (
+        f"{dataset}: d = {sampler.num_variables}, K = {sampler.num_categories}, "
+        f"{architecture['num_resnets']} resnets x {architecture['filters']} filters"
+        f"{'' if scales == 1 else f' x {scales} scales'}"
+        f"{', through the SavedModel' if loaded.is_export else ''}"
+        f"{'' if heads is None else f', {heads.method} heads T={heads.steps}'}"
+        f"{', XLA' if jit_compile else ''}"
+    )
     if loaded.decoder is not None:
         text = f"Table 2 format, ARM on the latents of an autoencoder: {text}"
     return text
@@ -77,27 +77,44 @@ def run_benchmark(loaded, model_path, options, log=print):
     text = title(loaded, options.jit_compile)
     log(f"benchmarking {text}")
     results = {}
-    rows = benchmarking.benchmark_sampler(sampler, methods, options.batch_sizes, seeds,
-                                          results=results)
+    rows = benchmarking.benchmark_sampler(
+        sampler, methods, options.batch_sizes, seeds, results=results
+    )
     # Table 1 names learned rows by their window: "learned (T=20)".
     labels = {} if heads is None else {heads.method: f"{heads.method} (T={heads.steps})"}
     for row in rows:
         row.method = labels.get(row.method, row.method)
     if options.tfp_peer:
         peer = benchmarking.tfp_pixelcnn_peer(
-            sampler.image_shape, sampler.num_categories, architecture["num_resnets"],
-            architecture["filters"], architecture.get("num_scales", 1))
+            sampler.image_shape,
+            sampler.num_categories,
+            architecture["num_resnets"],
+            architecture["filters"],
+            architecture.get("num_scales", 1),
+        )
         ancestral = {r.batch_size: r.time_mean for r in rows if r.method == "ancestral"}
         rows += benchmarking.benchmark_tfp_peer(
-            peer, sampler.num_variables, options.batch_sizes,
-            range(options.peer_seeds or options.num_seeds), reference_times=ancestral)
+            peer,
+            sampler.num_variables,
+            options.batch_sizes,
+            range(options.peer_seeds or options.num_seeds),
+            reference_times=ancestral,
+        )
     reports = []
     for method in options.scheduled_methods if options.scheduled_samples else []:
-        log(f"scheduling rows: {method}, N={options.scheduled_samples}, "
-            f"B={options.scheduled_slots}")
-        reports.append(scheduling.calls_per_sample_report(
-            sampler, options.scheduled_samples, options.scheduled_slots, method, seed=0,
-            repeats=options.repeats))
+        log(
+            f"scheduling rows: {method}, N={options.scheduled_samples}, B={options.scheduled_slots}"
+        )
+        reports.append(
+            scheduling.calls_per_sample_report(
+                sampler,
+                options.scheduled_samples,
+                options.scheduled_slots,
+                method,
+                seed=0,
+                repeats=options.repeats,
+            )
+        )
     footer = scheduling.markdown_rows(reports)
     decode_times = {}
     if loaded.decoder is not None:
@@ -108,11 +125,17 @@ def run_benchmark(loaded, model_path, options, log=print):
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     dataset = (loaded.training.get("dataset") or {}).get("name", "?")
     table = benchmarking.write_results(
-        rows, output, text, extra={"model": model_path, "dataset": dataset,
-                                   "scheduling": reports,
-                                   "decode_seconds": {str(b): list(t)
-                                                      for b, t in decode_times.items()}},
-        footer=footer)
+        rows,
+        output,
+        text,
+        extra={
+            "model": model_path,
+            "dataset": dataset,
+            "scheduling": reports,
+            "decode_seconds": {str(b): list(t) for b, t in decode_times.items()},
+        },
+        footer=footer,
+    )
     log(table)
     log(f"wrote {output}.md and {output}.json")
     write_inspections(rows, results, sampler, output, options, loaded.step, labels, log)
@@ -128,11 +151,17 @@ def write_inspections(rows, results, sampler, output, options, step, labels, log
         label = labels.get(method, method)
         row = next(r for r in rows if (r.method, r.batch_size) == (label, batch))
         inspection = summaries.inspect(
-            result, method, sampler.num_categories, seconds_per_sample=row.time_mean / batch,
-            seconds_description=(f"Seconds per sample at batch size {batch}: mean time per batch "
-                                 f"over {row.seeds} seeds / {batch}, tracing excluded."),
+            result,
+            method,
+            sampler.num_categories,
+            seconds_per_sample=row.time_mean / batch,
+            seconds_description=(
+                f"Seconds per sample at batch size {batch}: mean time per batch "
+                f"over {row.seeds} seeds / {batch}, tracing excluded."
+            ),
             baseline=summaries.determined_at(ancestral, sampling.ANCESTRAL),
-            max_samples=options.picture_samples)
+            max_samples=options.picture_samples,
+        )
         pngs = summaries.write_pngs(f"{output}_", method, inspection)
         log(f"{method}: wrote {', '.join(pngs)}")
         if options.logdir:

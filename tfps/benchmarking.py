@@ -15,6 +15,7 @@ H * W + 1 network calls per batch. `compare_speed` times an export against the l
 [1]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive Models.
      In ICML, 2020.
 """
+
 import dataclasses
 import functools
 import json
@@ -31,6 +32,7 @@ TFP_PIXELCNN = "tfp.PixelCNN (peer)"
 @dataclasses.dataclass
 class Row:
     """One line of the table: a method at a batch size, over seeds."""
+
     method: str
     batch_size: int
     calls_percent_mean: float
@@ -49,7 +51,10 @@ def _batch_inputs(sampler, batch_size):
     `loop -> (noise -> loop(noise, no evidence))` for its `loop_function`s."""
     shape = (batch_size,) + tuple(sampler.image_shape)
     evidence, mask = tf.zeros(shape, tf.int32), tf.zeros(shape, tf.bool)
-    draw = lambda seed: noise_lib.gumbel_noise(shape + (sampler.num_categories,), seed)
+
+    def draw(seed):
+        return noise_lib.gumbel_noise(shape + (sampler.num_categories,), seed)
+
     return draw, lambda loop: lambda noise: loop(noise, evidence, mask)
 
 
@@ -62,7 +67,8 @@ def time_sampler(sampler, method, batch_size, seeds, results=None):
     draw, without_evidence = _batch_inputs(sampler, batch_size)
     calls, seconds = [], []
     for _, [(result, elapsed)] in timing.over_seeds(
-            draw, seeds, without_evidence(sampler.loop_function(method))):
+        draw, seeds, without_evidence(sampler.loop_function(method))
+    ):
         seconds.append(elapsed)
         calls.append(100.0 * int(result.arm_calls) / sampler.num_variables)
         if results is not None:
@@ -70,8 +76,9 @@ def time_sampler(sampler, method, batch_size, seeds, results=None):
     return calls, seconds
 
 
-def benchmark_sampler(sampler, methods, batch_sizes=(1, 32), seeds=range(10), log=print,
-                      results=None):
+def benchmark_sampler(
+    sampler, methods, batch_sizes=(1, 32), seeds=range(10), log=print, results=None
+):
     """Table 1 rows for `methods` (ancestral is always measured first, as the reference).
 
     If `results` is a dict, `results[(method, batch_size)]` receives the list of `SampleResult`s,
@@ -84,14 +91,21 @@ def benchmark_sampler(sampler, methods, batch_sizes=(1, 32), seeds=range(10), lo
         for method in methods:
             kept = None if results is None else results.setdefault((method, batch_size), [])
             calls, seconds = time_sampler(sampler, method, batch_size, list(seeds), kept)
-            row = Row(method, batch_size, *timing.mean_std(calls), *timing.mean_std(seconds),
-                      seeds=len(seconds))
+            row = Row(
+                method,
+                batch_size,
+                *timing.mean_std(calls),
+                *timing.mean_std(seconds),
+                seeds=len(seconds),
+            )
             reference = reference or row.time_mean
             row.speedup = reference / row.time_mean
             rows.append(row)
             if log:
-                log(f"  batch {batch_size:>3} {method:<12} calls {row.calls_percent_mean:6.1f}% "
-                    f"time {row.time_mean:.4f}s speedup {row.speedup:.1f}x")
+                log(
+                    f"  batch {batch_size:>3} {method:<12} calls {row.calls_percent_mean:6.1f}% "
+                    f"time {row.time_mean:.4f}s speedup {row.speedup:.1f}x"
+                )
     return rows
 
 
@@ -102,14 +116,23 @@ def tfp_pixelcnn_peer(image_shape, num_categories, num_resnets, filters, num_sca
     in [0, K - 1]. Untrained: only its sampling time matters here.
     """
     import tensorflow_probability as tfp  # heavy import, only when the peer row is asked for
+
     return tfp.distributions.PixelCNN(
-        image_shape=tuple(image_shape), num_resnet=num_resnets, num_hierarchies=num_scales,
-        num_filters=filters, num_logistic_mix=5, dropout_p=0.0, use_weight_norm=False,
-        use_data_init=False, high=num_categories - 1)
+        image_shape=tuple(image_shape),
+        num_resnet=num_resnets,
+        num_hierarchies=num_scales,
+        num_filters=filters,
+        num_logistic_mix=5,
+        dropout_p=0.0,
+        use_weight_norm=False,
+        use_data_init=False,
+        high=num_categories - 1,
+    )
 
 
-def benchmark_tfp_peer(peer, num_variables, batch_sizes=(1, 32), seeds=range(10), log=print,
-                       reference_times=None):
+def benchmark_tfp_peer(
+    peer, num_variables, batch_sizes=(1, 32), seeds=range(10), log=print, reference_times=None
+):
     """Rows for `peer.sample`; its ARM calls are H * W + 1 per batch (one per pixel + initial)."""
     height, width, _ = peer.event_shape
     calls_percent = 100.0 * (height * width + 1) / num_variables
@@ -118,8 +141,14 @@ def benchmark_tfp_peer(peer, num_variables, batch_sizes=(1, 32), seeds=range(10)
         # TFP's PixelCNN takes only stateful seeds; its samples are not compared, only timed.
         sample = tf.function(functools.partial(peer.sample, batch_size))
         _, seconds = timing.repeated(sample, len(seeds))
-        row = Row(TFP_PIXELCNN, batch_size, calls_percent, 0.0, *timing.mean_std(seconds),
-                  seeds=len(seconds))
+        row = Row(
+            TFP_PIXELCNN,
+            batch_size,
+            calls_percent,
+            0.0,
+            *timing.mean_std(seconds),
+            seeds=len(seconds),
+        )
         if reference_times and batch_size in reference_times:
             row.speedup = reference_times[batch_size] / row.time_mean
         rows.append(row)
@@ -133,10 +162,15 @@ def markdown_table(rows, title=None):
     batch_sizes = sorted({row.batch_size for row in rows})
     methods = list(dict.fromkeys(row.method for row in rows))
     by_key = {(row.method, row.batch_size): row for row in rows}
-    header = "| Method | " + " | ".join(
-        f"ARM calls (B={b}) | Time s (B={b}) | Speedup (B={b})" for b in batch_sizes) + " |"
+    header = (
+        "| Method | "
+        + " | ".join(f"ARM calls (B={b}) | Time s (B={b}) | Speedup (B={b})" for b in batch_sizes)
+        + " |"
+    )
     lines = ([f"**{title}**", ""] if title else []) + [
-        header, "|---|" + "---|---|---|" * len(batch_sizes)]
+        header,
+        "|---|" + "---|---|---|" * len(batch_sizes),
+    ]
     for method in methods:
         cells = []
         for b in batch_sizes:
@@ -145,8 +179,10 @@ def markdown_table(rows, title=None):
                 cells.append("- | - | -")
                 continue
             speedup = "-" if np.isnan(row.speedup) else f"{row.speedup:.1f}x"
-            cells.append(f"{row.calls_percent_mean:.1f}% ± {row.calls_percent_std:.1f} | "
-                         f"{row.time_mean:.3f} ± {row.time_std:.3f} | {speedup}")
+            cells.append(
+                f"{row.calls_percent_mean:.1f}% ± {row.calls_percent_std:.1f} | "
+                f"{row.time_mean:.3f} ± {row.time_std:.3f} | {speedup}"
+            )
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -157,13 +193,15 @@ def write_results(rows, path_prefix, title, extra=None, footer=None):
     with open(path_prefix + ".md", "w") as f:
         f.write(table + "\n")
     with open(path_prefix + ".json", "w") as f:
-        json.dump({"title": title, "rows": [r.to_dict() for r in rows], **(extra or {})}, f,
-                  indent=2)
+        json.dump(
+            {"title": title, "rows": [r.to_dict() for r in rows], **(extra or {})}, f, indent=2
+        )
     return table
 
 
-def compare_speed(exported, library, methods=("ancestral", "fpi"), batch_sizes=(1, 32),
-                  seeds=range(10)):
+def compare_speed(
+    exported, library, methods=("ancestral", "fpi"), batch_sizes=(1, 32), seeds=range(10)
+):
     """Times `exported` (a `tfps.export.ExportedSampler`) against `library` (a `PredictiveSampler`
     of the same model): both run `loop_function(method)` on the same noise, alternating seed by
     seed (`tfps.timing.over_seeds`); the first (tracing) run is excluded.
@@ -184,13 +222,20 @@ def compare_speed(exported, library, methods=("ancestral", "fpi"), batch_sizes=(
                 for name, (_, elapsed) in zip(names, timings):
                     seconds[name].append(elapsed)
                 (lib, _), (exp, _) = timings
-                if (int(lib.arm_calls) != int(exp.arm_calls)
-                        or not np.array_equal(lib.samples.numpy(), exp.samples.numpy())):
-                    raise AssertionError(f"{method} at batch {batch_size}, seed {seed}: the "
-                                         f"SavedModel and the library disagree")
+                if int(lib.arm_calls) != int(exp.arm_calls) or not np.array_equal(
+                    lib.samples.numpy(), exp.samples.numpy()
+                ):
+                    raise AssertionError(
+                        f"{method} at batch {batch_size}, seed {seed}: the "
+                        f"SavedModel and the library disagree"
+                    )
                 calls.append(100.0 * int(lib.arm_calls) / library.num_variables)
-            row = {"method": method, "batch_size": batch_size, "seeds": len(calls),
-                   "calls_percent": float(np.mean(calls))}
+            row = {
+                "method": method,
+                "batch_size": batch_size,
+                "seeds": len(calls),
+                "calls_percent": float(np.mean(calls)),
+            }
             for name, values in seconds.items():
                 row[f"{name}_mean_s"], row[f"{name}_std_s"] = timing.mean_std(values)
                 row[f"{name}_median_s"] = float(np.median(values))
@@ -208,16 +253,22 @@ def time_decode(decoder, batch_sizes=(1, 32), seeds=range(10)):
     results = {}
     for batch_size in batch_sizes:
         shape = (int(batch_size),) + tuple(decoder.latent_shape)
-        draw = lambda seed: tf.random.stateless_uniform(
-            shape, [0, seed], maxval=decoder.latent_categories, dtype=tf.int32)
-        seconds = [elapsed for _, [(_, elapsed)] in
-                   timing.over_seeds(draw, seeds, decoder.function)]
+
+        def draw(seed, shape=shape):
+            return tf.random.stateless_uniform(
+                shape, [0, seed], maxval=decoder.latent_categories, dtype=tf.int32
+            )
+
+        seconds = [
+            elapsed for _, [(_, elapsed)] in timing.over_seeds(draw, seeds, decoder.function)
+        ]
         results[int(batch_size)] = timing.mean_std(seconds)
     return results
 
 
 def decode_time_line(decode_times):
     """One markdown line for `time_decode`'s result: the decode time per batch size."""
-    cells = ", ".join(f"B={b}: {mean:.4f} ± {std:.4f} s" for b, (mean, std) in
-                      sorted(decode_times.items()))
+    cells = ", ".join(
+        f"B={b}: {mean:.4f} ± {std:.4f} s" for b, (mean, std) in sorted(decode_times.items())
+    )
     return f"Decoding a batch of sampled latents to images (not included above): {cells}."

@@ -6,8 +6,8 @@ fields they share (data, optimisation, schedule) are declared once, in `RunConfi
 says which section of the nested preset it belongs to, so a preset (`configs/*.py`, an
 `ml_collections.ConfigDict` as in flax and vdm) reads
 
-    config.data.dataset, config.model.filters, config.forecast.steps, config.optimizer.learning_rate,
-    config.training.batch_size, ...
+    config.data.dataset, config.model.filters, config.forecast.steps,
+    config.optimizer.learning_rate, config.training.batch_size, ...
 
 and `from_config_dict` turns it back into the typed dataclass, `validate()` checking every value
 before anything is written. Defaults follow [1, Table 4] (Default column); the paper's other
@@ -202,7 +202,8 @@ class AutoencoderConfig(RunConfig):
         50000, "Total optimisation steps, counted across resumes (paper: 50000).", "training"
     )
     width: int = _field(
-        512, "Width F of the encoder and decoder (paper: 512); half-width layers have F / 2.",
+        512,
+        "Width F of the encoder and decoder (paper: 512); half-width layers have F / 2.",
         "model",
     )
     latent_channels: int = _field(4, "Latent channels c (paper: 4).", "model")

@@ -24,17 +24,28 @@ folds shape checks against them).
 [1]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive Models.
      In ICML, 2020.
 """
+
 import dataclasses
 
 import tensorflow as tf
 
 FORMAT = "tfps.saved_model/1"
-ORDERING = ("raster-then-channel: images are int32 [B, H, W, C] with values in [0, K); variable "
-            "i = (h * W + w) * C + c is sampled after all variables j < i")
-SYMBOLS = {"B": "batch", "H": "height", "W": "width", "C": "channels", "K": "categories",
-           "M": "number of methods", "H'": "decoded height", "W'": "decoded width",
-           "C'": "decoded channels"}
-_INT32_MIN, _INT32_MAX = -2 ** 31, 2 ** 31 - 1
+ORDERING = (
+    "raster-then-channel: images are int32 [B, H, W, C] with values in [0, K); variable "
+    "i = (h * W + w) * C + c is sampled after all variables j < i"
+)
+SYMBOLS = {
+    "B": "batch",
+    "H": "height",
+    "W": "width",
+    "C": "channels",
+    "K": "categories",
+    "M": "number of methods",
+    "H'": "decoded height",
+    "W'": "decoded width",
+    "C'": "decoded channels",
+}
+_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +57,7 @@ class Port:
     pattern with at least `min_batch` rows) or "values" ("batch", and values in [0, K)).
     `decoded`: an output only ARMs on autoencoder latents have.
     """
+
     name: str
     dtype: str
     shape: tuple
@@ -58,6 +70,7 @@ class Port:
 @dataclasses.dataclass(frozen=True)
 class Signature:
     """One signature: its key, its inputs in argument order, its outputs and what it does."""
+
     name: str
     inputs: tuple
     outputs: tuple
@@ -70,45 +83,84 @@ _METHOD = Port("method", "string", (), "method")
 _SEED = Port("seed", "int64", (2,), "seed")
 _SLOTS = Port("slots", "int32", (), "count")
 _NOISE_IN = Port("noise", "float32", _NOISE, "batch", min_batch=1)
-_EVIDENCE = (Port("evidence", "int32", _IMAGE, "values", min_batch=1),
-             Port("evidence_mask", "bool", _IMAGE, "batch", min_batch=1))
+_EVIDENCE = (
+    Port("evidence", "int32", _IMAGE, "values", min_batch=1),
+    Port("evidence_mask", "bool", _IMAGE, "batch", min_batch=1),
+)
 _X = Port("x", "int32", _IMAGE, "values")
 _SAMPLE_OUTPUTS = (  # the fields of `tfps.sampling.SampleResult`, then the decoded images
     Port("samples", "int32", _IMAGE, doc="the samples, values in [0, K)"),
     Port("arm_calls", "int32", (), doc="ARM passes for the whole batch"),
     Port("arm_calls_per_example", "int32", ("B",), doc="ARM passes each sample needed"),
-    Port("converged_at", "int32", _IMAGE,
-         doc="the ARM call from which the variable's output never changed"),
+    Port(
+        "converged_at",
+        "int32",
+        _IMAGE,
+        doc="the ARM call from which the variable's output never changed",
+    ),
     Port("accepted_at", "int32", _IMAGE, doc="the ARM call in which the variable became final"),
     Port("forecast_mistakes", "bool", _IMAGE, doc="where a forecast was wrong"),
     Port("forecasts_checked", "int32", ("B",), doc="forecasts checked per sample"),
-    Port("images", "float32", ("B", "H'", "W'", "C'"), decoded=True,
-         doc="ARMs on autoencoder latents only: the decoded samples, in [-1, 1] [1, sec. 4.2]"))
+    Port(
+        "images",
+        "float32",
+        ("B", "H'", "W'", "C'"),
+        decoded=True,
+        doc="ARMs on autoencoder latents only: the decoded samples, in [-1, 1] [1, sec. 4.2]",
+    ),
+)
 
 TABLE = (
-    Signature("sample", (_SEED, Port("batch_size", "int32", (), "count"), _METHOD),
-              _SAMPLE_OUTPUTS,
-              "B samples for the Gumbel noise drawn from `seed` as `tfps.noise.gumbel_noise` "
-              "does [1, eq. 5]."),
-    Signature("sample_with_noise", (_NOISE_IN, _METHOD), _SAMPLE_OUTPUTS,
-              "The sample for given noise: the fixed point of x = argmax(logits(x) + noise) "
-              "[1, eq. 8]."),
-    Signature("sample_with_evidence", (_NOISE_IN,) + _EVIDENCE + (_METHOD,), _SAMPLE_OUTPUTS,
-              "Inpainting: observed values (`evidence` where `evidence_mask`) are kept."),
-    Signature("sample_many", (_SEED, Port("num_samples", "int32", (), "count"), _SLOTS, _METHOD),
-              _SAMPLE_OUTPUTS,
-              "B = num_samples samples through `slots` batch slots, refilled as samples finish "
-              "(`tfps.scheduling`); `arm_calls` counts the passes for all of them."),
-    Signature("sample_many_with_evidence", (_NOISE_IN,) + _EVIDENCE + (_SLOTS, _METHOD),
-              _SAMPLE_OUTPUTS, "`sample_many` for given noise and evidence."),
+    Signature(
+        "sample",
+        (_SEED, Port("batch_size", "int32", (), "count"), _METHOD),
+        _SAMPLE_OUTPUTS,
+        "B samples for the Gumbel noise drawn from `seed` as `tfps.noise.gumbel_noise` "
+        "does [1, eq. 5].",
+    ),
+    Signature(
+        "sample_with_noise",
+        (_NOISE_IN, _METHOD),
+        _SAMPLE_OUTPUTS,
+        "The sample for given noise: the fixed point of x = argmax(logits(x) + noise) [1, eq. 8].",
+    ),
+    Signature(
+        "sample_with_evidence",
+        (_NOISE_IN,) + _EVIDENCE + (_METHOD,),
+        _SAMPLE_OUTPUTS,
+        "Inpainting: observed values (`evidence` where `evidence_mask`) are kept.",
+    ),
+    Signature(
+        "sample_many",
+        (_SEED, Port("num_samples", "int32", (), "count"), _SLOTS, _METHOD),
+        _SAMPLE_OUTPUTS,
+        "B = num_samples samples through `slots` batch slots, refilled as samples finish "
+        "(`tfps.scheduling`); `arm_calls` counts the passes for all of them.",
+    ),
+    Signature(
+        "sample_many_with_evidence",
+        (_NOISE_IN,) + _EVIDENCE + (_SLOTS, _METHOD),
+        _SAMPLE_OUTPUTS,
+        "`sample_many` for given noise and evidence.",
+    ),
     Signature("logits", (_X,), (Port("logits", "float32", _NOISE),), "The ARM's logits."),
-    Signature("log_prob", (_X,), (Port("log_prob", "float32", ("B",)),
-                                  Port("bits_per_dim", "float32", ("B",))),
-              "log p(x) in nats and in bits per dimension."),
-    Signature("metadata", (), (Port("json", "string", ()), Port("image_shape", "int32", (3,)),
-                               Port("num_categories", "int32", ()),
-                               Port("methods", "string", ("M",))),
-              "The metadata JSON (also the asset `assets/tfps_metadata.json`)."),
+    Signature(
+        "log_prob",
+        (_X,),
+        (Port("log_prob", "float32", ("B",)), Port("bits_per_dim", "float32", ("B",))),
+        "log p(x) in nats and in bits per dimension.",
+    ),
+    Signature(
+        "metadata",
+        (),
+        (
+            Port("json", "string", ()),
+            Port("image_shape", "int32", (3,)),
+            Port("num_categories", "int32", ()),
+            Port("methods", "string", ("M",)),
+        ),
+        "The metadata JSON (also the asset `assets/tfps_metadata.json`).",
+    ),
 )
 ALIASES = {"serving_default": "sample"}
 BY_NAME = {signature.name: signature for signature in TABLE}
@@ -120,8 +172,12 @@ SAMPLE_OUTPUTS = tuple(p.name for p in BY_NAME["sample"].outputs if not p.decode
 
 
 def _sizes(image_shape, num_categories, num_methods=None, decoded_shape=None):
-    sizes = dict(zip("HWC", (int(s) for s in image_shape)), B=None, K=int(num_categories),
-                 M=None if num_methods is None else int(num_methods))
+    sizes = dict(
+        zip("HWC", (int(s) for s in image_shape)),
+        B=None,
+        K=int(num_categories),
+        M=None if num_methods is None else int(num_methods),
+    )
     if decoded_shape is not None:
         sizes.update(zip(("H'", "W'", "C'"), (int(s) for s in decoded_shape)))
     return sizes
@@ -148,11 +204,17 @@ def concrete_contract(image_shape, num_categories, methods, decoded_shape=None):
     sampling signature then also returns `images` (float32 `[B, H', W', C']` in [-1, 1]).
     """
     sizes = _sizes(image_shape, num_categories, len(methods), decoded_shape)
-    as_dict = lambda ports: {p.name: {"dtype": p.dtype, "shape": _concrete(p, sizes)}
-                             for p in ports}
-    return {name: {"inputs": as_dict(BY_NAME[ALIASES.get(name, name)].inputs),
-                   "outputs": as_dict(_outputs(name, decoded_shape is not None))}
-            for name in SIGNATURES}
+
+    def as_dict(ports):
+        return {p.name: {"dtype": p.dtype, "shape": _concrete(p, sizes)} for p in ports}
+
+    return {
+        name: {
+            "inputs": as_dict(BY_NAME[ALIASES.get(name, name)].inputs),
+            "outputs": as_dict(_outputs(name, decoded_shape is not None)),
+        }
+        for name in SIGNATURES
+    }
 
 
 def input_specs(name):
@@ -165,8 +227,9 @@ def input_specs(name):
 
 def _shape_string(t):
     """`[2, 4, 4]`: the run-time shape of `t` as a string tensor (for error messages)."""
-    dims = tf.strings.reduce_join(tf.strings.as_string(tf.shape(t, out_type=tf.int64)),
-                                  separator=", ")
+    dims = tf.strings.reduce_join(
+        tf.strings.as_string(tf.shape(t, out_type=tf.int64)), separator=", "
+    )
     return tf.strings.join(["[", dims, "]"])
 
 
@@ -189,17 +252,28 @@ def _check_batch(t, port, sizes):
     shape = tf.shape(t, out_type=tf.int64)
     # Padded to the expected rank so that comparing a wrong rank does not fail on its own.
     padded = tf.concat([shape, tf.fill([rank], tf.constant(-1, tf.int64))], axis=0)[:rank]
-    ok = (tf.equal(tf.size(shape), rank) & tf.reduce_all(tf.equal(padded[1:], tail))
-          & (padded[0] >= port.min_batch))
+    ok = (
+        tf.equal(tf.size(shape), rank)
+        & tf.reduce_all(tf.equal(padded[1:], tail))
+        & (padded[0] >= port.min_batch)
+    )
     expected = ", ".join([f"batch{' >= 1' if port.min_batch else ''}"] + [str(s) for s in tail])
     description = ", ".join(SYMBOLS[s] for s in port.shape)
-    return _require(ok, f"{port.name} must have shape [{expected}] ({description}), got ",
-                    _shape_string(t), name=f"check_{port.name}_shape")
+    return _require(
+        ok,
+        f"{port.name} must have shape [{expected}] ({description}), got ",
+        _shape_string(t),
+        name=f"check_{port.name}_shape",
+    )
 
 
 def _check_scalar(t, name):
-    return _require(tf.equal(tf.rank(t), 0), f"{name} must be a scalar, got shape ",
-                    _shape_string(t), name=f"check_{name}_shape")
+    return _require(
+        tf.equal(tf.rank(t), 0),
+        f"{name} must be a scalar, got shape ",
+        _shape_string(t),
+        name=f"check_{name}_shape",
+    )
 
 
 def _check_range(x, name, num_categories):
@@ -207,22 +281,38 @@ def _check_range(x, name, num_categories):
     lo = tf.reduce_min(x)
     hi = tf.reduce_max(x)
     ok = tf.equal(tf.size(x), 0) | ((lo >= 0) & (hi < num_categories))
-    return _require(ok, f"{name} values must lie in [0, {num_categories}), found values in [",
-                    tf.strings.as_string(lo), ", ", tf.strings.as_string(hi), "]",
-                    name=f"check_{name}_range")
+    return _require(
+        ok,
+        f"{name} values must lie in [0, {num_categories}), found values in [",
+        tf.strings.as_string(lo),
+        ", ",
+        tf.strings.as_string(hi),
+        "]",
+        name=f"check_{name}_range",
+    )
 
 
 def _checked_seed(seed, port, sizes, methods):
     """int64 `[2]` in the int32 range -> the int32 pair that `tfps.noise.as_seed` makes."""
-    seed = _after([_require(tf.equal(tf.rank(seed), 1) & tf.equal(tf.size(seed), 2),
-                            "seed must have shape [2], got ", _shape_string(seed),
-                            name="check_seed_shape")], seed)
+    seed = _after(
+        [
+            _require(
+                tf.equal(tf.rank(seed), 1) & tf.equal(tf.size(seed), 2),
+                "seed must have shape [2], got ",
+                _shape_string(seed),
+                name="check_seed_shape",
+            )
+        ],
+        seed,
+    )
     seed = tf.reshape(seed, [2])
     in_range = _require(
         tf.reduce_all((seed >= _INT32_MIN) & (seed <= _INT32_MAX)),
         f"seed values must lie in the int32 range [{_INT32_MIN}, {_INT32_MAX}], got [",
-        tf.strings.reduce_join(tf.strings.as_string(seed), separator=", "), "]",
-        name="check_seed_range")
+        tf.strings.reduce_join(tf.strings.as_string(seed), separator=", "),
+        "]",
+        name="check_seed_range",
+    )
     return tf.cast(_after([in_range], seed), tf.int32)
 
 
@@ -230,8 +320,17 @@ def _checked_count(count, port, sizes, methods):
     """An int32 scalar >= 1 (batch_size, num_samples, slots)."""
     name = port.name
     count = tf.reshape(_after([_check_scalar(count, name)], count), [])
-    return _after([_require(count >= 1, f"{name} must be >= 1, got ",
-                            tf.strings.as_string(count), name=f"check_{name}_range")], count)
+    return _after(
+        [
+            _require(
+                count >= 1,
+                f"{name} must be >= 1, got ",
+                tf.strings.as_string(count),
+                name=f"check_{name}_range",
+            )
+        ],
+        count,
+    )
 
 
 def _checked_method(method, port, sizes, methods):
@@ -239,8 +338,13 @@ def _checked_method(method, port, sizes, methods):
     method = tf.reshape(_after([_check_scalar(method, port.name)], method), [])
     matches = tf.equal(method, tf.constant(methods))
     shown = tf.where(tf.equal(method, ""), "(empty string)", method)
-    known = _require(tf.reduce_any(matches), "unknown sampling method: ", shown,
-                     " (choose one of: " + ", ".join(methods) + ")", name="check_method")
+    known = _require(
+        tf.reduce_any(matches),
+        "unknown sampling method: ",
+        shown,
+        " (choose one of: " + ", ".join(methods) + ")",
+        name="check_method",
+    )
     return _after([known], tf.argmax(tf.cast(matches, tf.int32), output_type=tf.int32))
 
 
@@ -253,21 +357,35 @@ def _checked_values(t, port, sizes, methods):
     return _after([_check_range(t, port.name, sizes["K"])], t)
 
 
-_CHECKS = {"seed": _checked_seed, "count": _checked_count, "method": _checked_method,
-           "batch": _checked_batch, "values": _checked_values}
+_CHECKS = {
+    "seed": _checked_seed,
+    "count": _checked_count,
+    "method": _checked_method,
+    "batch": _checked_batch,
+    "values": _checked_values,
+}
 
 
 def _check_evidence(noise, evidence, evidence_mask):
     """Evidence has the batch of the noise, the mask the shape of the evidence."""
     return [
-        _require(tf.reduce_all(tf.equal(tf.shape(evidence), tf.shape(noise)[:-1])),
-                 "evidence must have the batch size of noise: noise has shape ",
-                 _shape_string(noise), ", evidence ", _shape_string(evidence),
-                 name="check_evidence_batch"),
-        _require(tf.reduce_all(tf.equal(tf.shape(evidence_mask), tf.shape(evidence))),
-                 "evidence_mask must have the shape of evidence: evidence has shape ",
-                 _shape_string(evidence), ", evidence_mask ", _shape_string(evidence_mask),
-                 name="check_evidence_mask_shape")]
+        _require(
+            tf.reduce_all(tf.equal(tf.shape(evidence), tf.shape(noise)[:-1])),
+            "evidence must have the batch size of noise: noise has shape ",
+            _shape_string(noise),
+            ", evidence ",
+            _shape_string(evidence),
+            name="check_evidence_batch",
+        ),
+        _require(
+            tf.reduce_all(tf.equal(tf.shape(evidence_mask), tf.shape(evidence))),
+            "evidence_mask must have the shape of evidence: evidence has shape ",
+            _shape_string(evidence),
+            ", evidence_mask ",
+            _shape_string(evidence_mask),
+            name="check_evidence_mask_shape",
+        ),
+    ]
 
 
 def checked_inputs(name, values, image_shape, num_categories, methods):
@@ -283,13 +401,15 @@ def checked_inputs(name, values, image_shape, num_categories, methods):
       int32 index in `methods`, the others as given.
     """
     sizes = _sizes(image_shape, num_categories, len(methods))
-    checked = {p.name: _CHECKS[p.kind](values[p.name], p, sizes, tuple(methods))
-               for p in BY_NAME[name].inputs}
+    checked = {
+        p.name: _CHECKS[p.kind](values[p.name], p, sizes, tuple(methods))
+        for p in BY_NAME[name].inputs
+    }
     if "evidence" in checked:
-        relations = _check_evidence(checked["noise"], checked["evidence"],
-                                    checked["evidence_mask"])
-        checked.update({k: _after(relations, checked[k])
-                        for k in ("noise", "evidence", "evidence_mask")})
+        relations = _check_evidence(checked["noise"], checked["evidence"], checked["evidence_mask"])
+        checked.update(
+            {k: _after(relations, checked[k]) for k in ("noise", "evidence", "evidence_mask")}
+        )
     return checked
 
 
@@ -305,15 +425,24 @@ def contract_markdown():
     """The contract as a Markdown table (what docs/serving.md shows)."""
     symbols = ", ".join(f"{s} = {meaning}" for s, meaning in SYMBOLS.items())
     sample = BY_NAME["sample"]
-    lines = [f"Shapes: {symbols}.", "", "| signature | inputs | outputs | what |",
-             "|---|---|---|---|"]
+    lines = [
+        f"Shapes: {symbols}.",
+        "",
+        "| signature | inputs | outputs | what |",
+        "|---|---|---|---|",
+    ]
     for signature in TABLE:
         aliases = [a for a, target in ALIASES.items() if target == signature.name]
         name = " = ".join(f"`{n}`" for n in [signature.name] + aliases)
-        outputs = ("those of `sample`" if signature.outputs == sample.outputs
-                   and signature is not sample else ", ".join(map(_port_text, signature.outputs)))
-        lines.append(f"| {name} | {', '.join(map(_port_text, signature.inputs)) or '-'} | "
-                     f"{outputs} | {signature.doc} |")
+        outputs = (
+            "those of `sample`"
+            if signature.outputs == sample.outputs and signature is not sample
+            else ", ".join(map(_port_text, signature.outputs))
+        )
+        lines.append(
+            f"| {name} | {', '.join(map(_port_text, signature.inputs)) or '-'} | "
+            f"{outputs} | {signature.doc} |"
+        )
     lines += ["", "Outputs of the sampling signatures:", ""]
     lines += [f"- {_port_text(p)}: {p.doc}" for p in sample.outputs]
     return "\n".join(lines)

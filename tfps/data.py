@@ -45,6 +45,7 @@ native depth is an error.
 [2]: Yann LeCun, Leon Bottou, Yoshua Bengio, Patrick Haffner. Gradient-Based Learning Applied to
      Document Recognition. In Proceedings of the IEEE, 1998.
 """
+
 import dataclasses
 import functools
 import math
@@ -226,9 +227,12 @@ def _digits32_images():
     return _read_only(levels.astype(np.int32))
 
 
-_EMBEDDED_IMAGES = {"digits": _digits_images, "digits28_binary": _digits28_binary_images,
-                    "digits28_binary_centred": _digits28_binary_centred_images,
-                    "digits32": _digits32_images}
+_EMBEDDED_IMAGES = {
+    "digits": _digits_images,
+    "digits28_binary": _digits28_binary_images,
+    "digits28_binary_centred": _digits28_binary_centred_images,
+    "digits32": _digits32_images,
+}
 
 
 @functools.lru_cache(maxsize=None)

@@ -17,6 +17,7 @@ concrete shapes) is stored twice, both readable without tfps: the asset file
 [1]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive Models.
      In ICML, 2020.
 """
+
 import json
 import os
 import re
@@ -26,11 +27,8 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from tfps import contract
+from tfps import contract, rundir, sampling, serving
 from tfps import noise as noise_lib
-from tfps import rundir
-from tfps import sampling
-from tfps import serving
 
 METADATA_ASSET = "tfps_metadata.json"
 _VERSION_DIR = re.compile(r"^[1-9][0-9]*$")
@@ -59,9 +57,11 @@ def list_versions(base):
     """Sorted integer versions `v` with a SavedModel in `base/v`."""
     if not os.path.isdir(base):
         return []
-    return sorted(int(v) for v in os.listdir(base)
-                  if _VERSION_DIR.match(v)
-                  and os.path.isfile(os.path.join(base, v, "saved_model.pb")))
+    return sorted(
+        int(v)
+        for v in os.listdir(base)
+        if _VERSION_DIR.match(v) and os.path.isfile(os.path.join(base, v, "saved_model.pb"))
+    )
 
 
 def _next_version(base):
@@ -70,8 +70,17 @@ def _next_version(base):
     return max((int(v) for v in os.listdir(base) if _VERSION_DIR.match(v)), default=0) + 1
 
 
-def export_model(model, base, version=None, overwrite=False, metadata=None, sampler=None,
-                 forecasters=None, jit_compile=False, decoder=None):
+def export_model(
+    model,
+    base,
+    version=None,
+    overwrite=False,
+    metadata=None,
+    sampler=None,
+    forecasters=None,
+    jit_compile=False,
+    decoder=None,
+):
     """Exports `model` to `base/<version>` and returns that path.
 
     `version=None` takes the next free number (max + 1, starting at 1). An explicit version that
@@ -86,9 +95,14 @@ def export_model(model, base, version=None, overwrite=False, metadata=None, samp
     os.makedirs(base, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".export-", dir=base)
     try:
-        module = serving.ServingModule(model, metadata=metadata, sampler=sampler,
-                                       forecasters=forecasters, jit_compile=jit_compile,
-                                       decoder=decoder)
+        module = serving.ServingModule(
+            model,
+            metadata=metadata,
+            sampler=sampler,
+            forecasters=forecasters,
+            jit_compile=jit_compile,
+            decoder=decoder,
+        )
         written = save(module, os.path.join(staging, "model"))
         if version is None:
             while True:  # the version number is the directory name only, so it is chosen last
@@ -102,8 +116,9 @@ def export_model(model, base, version=None, overwrite=False, metadata=None, samp
         target = os.path.join(base, str(int(version)))
         if os.path.exists(target):
             if not overwrite:
-                raise FileExistsError(f"{target} already exists (pass overwrite=True / "
-                                      f"--overwrite to replace it)")
+                raise FileExistsError(
+                    f"{target} already exists (pass overwrite=True / --overwrite to replace it)"
+                )
             replaced = os.path.join(staging, "replaced")
             os.rename(target, replaced)
             try:
@@ -134,25 +149,33 @@ def training_metadata(config, logdir):
     }
 
 
-def export_trained(model_path, export_root="exported", name=None, version=None, overwrite=False,
-                   jit_compile=False):
+def export_trained(
+    model_path, export_root="exported", name=None, version=None, overwrite=False, jit_compile=False
+):
     """Exports a training run (`logdir` or checkpoint prefix) to `export_root/<name>/<version>`.
 
     `name` defaults to the run's dataset name. Returns the version directory.
     """
     # Imported here: loading an export must not need the training stack.
     from tfps import forecast, latent, training
+
     model, config = training.load_trained(model_path)
     info = training_metadata(config, config["logdir"])
     name = name or (info["dataset"] or {}).get("name") or "model"
     if not re.match(r"^[A-Za-z0-9_.-]+$", name) or name.startswith("."):
-        raise ValueError(f"name must be a plain directory name (letters, digits, _ . -), "
-                         f"got {name!r}")
-    return export_model(model, os.path.join(export_root, name), version=version,
-                        overwrite=overwrite, jit_compile=jit_compile,
-                        metadata={"name": name, "training": info},
-                        forecasters=forecast.learned_forecasters(config.get("forecast_heads")),
-                        decoder=latent.decoder_for(config))
+        raise ValueError(
+            f"name must be a plain directory name (letters, digits, _ . -), got {name!r}"
+        )
+    return export_model(
+        model,
+        os.path.join(export_root, name),
+        version=version,
+        overwrite=overwrite,
+        jit_compile=jit_compile,
+        metadata={"name": name, "training": info},
+        forecasters=forecast.learned_forecasters(config.get("forecast_heads")),
+        decoder=latent.decoder_for(config),
+    )
 
 
 # ----------------------------------------------------------------------------- loading
@@ -171,8 +194,9 @@ def resolve_export(path):
         return path
     versions = list_versions(path)
     if not versions:
-        raise FileNotFoundError(f"{path}: not a SavedModel directory and holds no numbered "
-                                f"versions of one")
+        raise FileNotFoundError(
+            f"{path}: not a SavedModel directory and holds no numbered versions of one"
+        )
     return os.path.join(path, str(versions[-1]))
 
 
@@ -219,8 +243,9 @@ class ExportedSampler:
 
     def check_method(self, method):
         if method not in self.methods:
-            raise ValueError(f"unknown sampling method {method!r}; "
-                             f"choose one of {list(self.methods)}")
+            raise ValueError(
+                f"unknown sampling method {method!r}; choose one of {list(self.methods)}"
+            )
 
     @staticmethod
     def _result(outputs):
@@ -245,37 +270,58 @@ class ExportedSampler:
         if evidence is None and evidence_mask is None:
             return self._result(self.signatures["sample_with_noise"](noise=noise, method=method))
         evidence, evidence_mask = self._evidence(noise, evidence, evidence_mask)
-        return self._result(self.signatures["sample_with_evidence"](
-            noise=noise, evidence=evidence, evidence_mask=evidence_mask, method=method))
+        return self._result(
+            self.signatures["sample_with_evidence"](
+                noise=noise, evidence=evidence, evidence_mask=evidence_mask, method=method
+            )
+        )
 
     def sample_from_seed(self, seed, batch_size, method="fpi", evidence=None, evidence_mask=None):
         """Like `PredictiveSampler.sample_from_seed`, through `sample` (no evidence)."""
         if evidence is not None or evidence_mask is not None:
             noise = noise_lib.gumbel_noise(
-                (int(batch_size),) + self.image_shape + (self.num_categories,), seed)
+                (int(batch_size),) + self.image_shape + (self.num_categories,), seed
+            )
             return self.sample(noise, method, evidence, evidence_mask)
-        return self._result(self.signatures["sample"](
-            seed=self._seed(seed), batch_size=tf.constant(batch_size, tf.int32),
-            method=tf.constant(method)))
+        return self._result(
+            self.signatures["sample"](
+                seed=self._seed(seed),
+                batch_size=tf.constant(batch_size, tf.int32),
+                method=tf.constant(method),
+            )
+        )
 
     def sample_scheduled(self, noise, method="fpi", slots=32, evidence=None, evidence_mask=None):
         """Like `PredictiveSampler.sample_scheduled`, through `sample_many_with_evidence`."""
         noise = tf.cast(noise, tf.float32)
         evidence, evidence_mask = self._evidence(noise, evidence, evidence_mask)
-        return self._result(self.signatures["sample_many_with_evidence"](
-            noise=noise, evidence=evidence, evidence_mask=evidence_mask,
-            slots=tf.constant(slots, tf.int32), method=tf.constant(method)))
+        return self._result(
+            self.signatures["sample_many_with_evidence"](
+                noise=noise,
+                evidence=evidence,
+                evidence_mask=evidence_mask,
+                slots=tf.constant(slots, tf.int32),
+                method=tf.constant(method),
+            )
+        )
 
-    def sample_scheduled_from_seed(self, seed, num_samples, slots=32, method="fpi", evidence=None,
-                                   evidence_mask=None):
+    def sample_scheduled_from_seed(
+        self, seed, num_samples, slots=32, method="fpi", evidence=None, evidence_mask=None
+    ):
         """Like `PredictiveSampler.sample_scheduled_from_seed`, through `sample_many`."""
         if evidence is not None or evidence_mask is not None:
             noise = noise_lib.gumbel_noise(
-                (int(num_samples),) + self.image_shape + (self.num_categories,), seed)
+                (int(num_samples),) + self.image_shape + (self.num_categories,), seed
+            )
             return self.sample_scheduled(noise, method, slots, evidence, evidence_mask)
-        return self._result(self.signatures["sample_many"](
-            seed=self._seed(seed), num_samples=tf.constant(num_samples, tf.int32),
-            slots=tf.constant(slots, tf.int32), method=tf.constant(method)))
+        return self._result(
+            self.signatures["sample_many"](
+                seed=self._seed(seed),
+                num_samples=tf.constant(num_samples, tf.int32),
+                slots=tf.constant(slots, tf.int32),
+                method=tf.constant(method),
+            )
+        )
 
     def loop_function(self, method):
         """`(noise, evidence, evidence_mask) -> SampleResult` through the SavedModel."""
@@ -287,8 +333,12 @@ class ExportedSampler:
         def run(noise, evidence, evidence_mask):
             if not bool(tf.reduce_any(evidence_mask)):
                 return self._result(with_noise(noise=noise, method=method))
-            return self._result(with_evidence(noise=noise, evidence=evidence,
-                                              evidence_mask=evidence_mask, method=method))
+            return self._result(
+                with_evidence(
+                    noise=noise, evidence=evidence, evidence_mask=evidence_mask, method=method
+                )
+            )
+
         return run
 
     def scheduled_loop_function(self, method):
@@ -296,9 +346,15 @@ class ExportedSampler:
         self.check_method(method)
         method = tf.constant(method)
         scheduled = self.signatures["sample_many_with_evidence"]
-        return lambda noise, evidence, evidence_mask, slots: self._result(scheduled(
-            noise=noise, evidence=evidence, evidence_mask=evidence_mask,
-            slots=tf.cast(slots, tf.int32), method=method))
+        return lambda noise, evidence, evidence_mask, slots: self._result(
+            scheduled(
+                noise=noise,
+                evidence=evidence,
+                evidence_mask=evidence_mask,
+                slots=tf.cast(slots, tf.int32),
+                method=method,
+            )
+        )
 
     def logits(self, x):
         return self.signatures["logits"](x=tf.cast(x, tf.int32))["logits"]

@@ -31,6 +31,7 @@ data how often each forecaster would agree with the ARM, using posterior noise [
 [1]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive
      Models. In ICML, 2020.
 """
+
 from typing import NamedTuple
 
 import tensorflow as tf
@@ -49,6 +50,7 @@ class ForecastContext(NamedTuple):
     num_valid: int32 `[B]`, n: how many leading variables are final.
     noise: float32 `[B, H, W, C, K]`, the Gumbel noise eps of the sample.
     """
+
     previous_output: tf.Tensor
     previous_logits: tf.Tensor
     representation: tf.Tensor
@@ -105,8 +107,9 @@ FORECASTERS = {
 # ----------------------------------------------------------------------------- learned forecasting
 
 
-def make_heads(image_shape, num_categories, steps, filters, shared=True,
-               representation_channels=None):
+def make_heads(
+    image_shape, num_categories, steps, filters, shared=True, representation_channels=None
+):
     """Built forecasting heads for an ARM on `image_shape` `(H, W, C)` with K categories.
 
     `shared`: `tfps.heads.ForecastHeads` on the ARM's h of `representation_channels` channels
@@ -122,16 +125,23 @@ def make_heads(image_shape, num_categories, steps, filters, shared=True,
         heads = heads_lib.ForecastHeads(steps, c, num_categories, filters, name="forecast_heads")
         heads.build((None, h, w, int(representation_channels)))
     else:
-        heads = heads_lib.UnsharedForecastHeads(steps, (h, w, c), num_categories, filters,
-                                                name="forecast_heads")
+        heads = heads_lib.UnsharedForecastHeads(
+            steps, (h, w, c), num_categories, filters, name="forecast_heads"
+        )
         heads.build((None, h, w, c), (None, h, w, c, num_categories))
     return heads
 
 
 def heads_for_model(model, steps, filters=None, shared=True):
     """`make_heads` for a `tfps.pixelcnn.PixelCNN` (width: the ARM's filters by default)."""
-    return make_heads(model.image_shape, model.num_categories, steps, filters or model.filters,
-                      shared, model.representation_channels)
+    return make_heads(
+        model.image_shape,
+        model.num_categories,
+        steps,
+        filters or model.filters,
+        shared,
+        model.representation_channels,
+    )
 
 
 def head_logits(heads, x, h, noise):
@@ -173,6 +183,7 @@ def learned_forecaster(heads, reparametrized=True):
     beyond them, the previous ARM output (fixed-point iteration, as in [1, sec. 4.1]).
     `reparametrized=False` leaves eps out of the forecast (the most likely value under P_F).
     """
+
     def forecast(context):
         output = context.previous_output
         batch, d = tf.shape(output)[0], tf.shape(output)[1]
@@ -185,15 +196,16 @@ def learned_forecaster(heads, reparametrized=True):
             x = tf.reshape(output, tf.concat([[batch], image_shape], axis=0))
             logits = anchor_logits(heads(x, context.noise), context.num_valid, channels)
         steps = tf.shape(logits)[1]
-        targets = context.num_valid[:, None] + tf.range(steps)[None, :]        # [B, T]
+        targets = context.num_valid[:, None] + tf.range(steps)[None, :]  # [B, T]
         if reparametrized:
             noise = tf.reshape(context.noise, [batch, d, -1])
             logits = logits + tf.gather(noise, tf.minimum(targets, d - 1), batch_dims=1)
-        values = tf.argmax(logits, axis=-1, output_type=tf.int32)              # [B, T]
-        offset = tf.range(d)[None, :] - context.num_valid[:, None]             # [B, d]
+        values = tf.argmax(logits, axis=-1, output_type=tf.int32)  # [B, T]
+        offset = tf.range(d)[None, :] - context.num_valid[:, None]  # [B, d]
         in_window = (offset >= 0) & (offset < steps)
         placed = tf.gather(values, tf.clip_by_value(offset, 0, steps - 1), batch_dims=1)
         return tf.where(in_window, placed, output)
+
     return forecast
 
 
@@ -201,7 +213,7 @@ def _by_target(logits):
     """`[B, H, W, T, C, K]` -> `[B, T, d, K]` indexed by the valid-prefix length i - 1 = a*C + r."""
     shape = tf.shape(logits)
     flat = tf.reshape(logits, tf.concat([shape[:1], [shape[1] * shape[2]], shape[3:]], axis=0))
-    flat = tf.transpose(flat, [0, 2, 1, 3, 4])                                   # [B, T, HW, C, K]
+    flat = tf.transpose(flat, [0, 2, 1, 3, 4])  # [B, T, HW, C, K]
     return tf.reshape(flat, tf.concat([shape[:1], shape[3:4], [-1], shape[5:]], axis=0))
 
 
@@ -215,15 +227,15 @@ def forecast_kl(logits, arm_logits):
     channel; entry j = i - 1 of module t forecasts variable j + 1 + t (`tfps.heads.ForecastHeads`).
     """
     steps = logits.shape[3]
-    forecasts = tf.nn.log_softmax(_by_target(logits), axis=-1)                   # [B, T, d, K]
+    forecasts = tf.nn.log_softmax(_by_target(logits), axis=-1)  # [B, T, d, K]
     shape = tf.shape(arm_logits)
     arm = tf.reshape(arm_logits, tf.concat([shape[:1], [-1], shape[4:]], axis=0))
-    arm = tf.stop_gradient(tf.nn.log_softmax(arm, axis=-1))                       # [B, d, K]
+    arm = tf.stop_gradient(tf.nn.log_softmax(arm, axis=-1))  # [B, d, K]
     d = tf.shape(arm)[1]
     kls = []
     for t in range(steps):
-        target = arm[:, 1 + t:]
-        forecast = forecasts[:, t, :d - 1 - t]
+        target = arm[:, 1 + t :]
+        forecast = forecasts[:, t, : d - 1 - t]
         kls.append(tf.reduce_mean(tf.reduce_sum(tf.exp(target) * (target - forecast), axis=-1)))
     return tf.stack(kls) / tf.math.log(2.0)
 
@@ -243,10 +255,12 @@ def learned_accuracy(logits, target, noise):
     d = tf.shape(target)[1]
     accuracies = []
     for t in range(steps):
-        forecast = tf.argmax(by_target[:, t, :d - 1 - t] + noise[:, 1 + t:], axis=-1,
-                             output_type=tf.int32)
-        accuracies.append(tf.reduce_mean(tf.cast(tf.equal(forecast, target[:, 1 + t:]),
-                                                 tf.float32)))
+        forecast = tf.argmax(
+            by_target[:, t, : d - 1 - t] + noise[:, 1 + t :], axis=-1, output_type=tf.int32
+        )
+        accuracies.append(
+            tf.reduce_mean(tf.cast(tf.equal(forecast, target[:, 1 + t :]), tf.float32))
+        )
     return tf.stack(accuracies)
 
 
@@ -273,10 +287,13 @@ def fixed_point_accuracy(arm, x, arm_logits, noise, steps, seed):
     k = tf.shape(noise)[-1]
     perturbed = tf.reshape(arm_logits + noise, [batch, d, k])
     wrong = tf.random.stateless_uniform([batch], noise_lib.as_seed(seed), 0, d - 1, tf.int32)
-    at_wrong = tf.gather(perturbed, wrong, batch_dims=1)                          # [B, K]
+    at_wrong = tf.gather(perturbed, wrong, batch_dims=1)  # [B, K]
     own = tf.one_hot(tf.gather(flat, wrong, batch_dims=1), k, on_value=True, off_value=False)
-    runner_up = tf.argmax(tf.where(own, tf.fill(tf.shape(at_wrong), -float("inf")), at_wrong),
-                          axis=-1, output_type=tf.int32)
+    runner_up = tf.argmax(
+        tf.where(own, tf.fill(tf.shape(at_wrong), -float("inf")), at_wrong),
+        axis=-1,
+        output_type=tf.int32,
+    )
     corrupted = tf.where(tf.equal(tf.range(d)[None, :], wrong[:, None]), runner_up[:, None], flat)
     logits, _ = arm(tf.reshape(corrupted, tf.concat([[batch], image_shape], axis=0)))
     output = tf.reshape(tf.argmax(logits + noise, axis=-1, output_type=tf.int32), [batch, d])
@@ -285,8 +302,12 @@ def fixed_point_accuracy(arm, x, arm_logits, noise, steps, seed):
         position = wrong + 1 + t
         valid = tf.cast(position < d, tf.float32)
         position = tf.minimum(position, d - 1)
-        right = tf.cast(tf.equal(tf.gather(output, position, batch_dims=1),
-                                 tf.gather(flat, position, batch_dims=1)), tf.float32)
+        right = tf.cast(
+            tf.equal(
+                tf.gather(output, position, batch_dims=1), tf.gather(flat, position, batch_dims=1)
+            ),
+            tf.float32,
+        )
         accuracies.append(tf.reduce_sum(right * valid) / tf.maximum(tf.reduce_sum(valid), 1.0))
     return tf.stack(accuracies)
 
@@ -311,8 +332,9 @@ def forecast_accuracy(model, heads, x, seed, steps=None):
         learned = learned_accuracy(head_logits(heads, x, h, noise), x, noise)
         results.update({f"learned_t{t}": learned[t] for t in range(heads.steps)})
         results["learned"] = tf.reduce_mean(learned)
-    fpi = fixed_point_accuracy(lambda inputs: model(inputs, training=False), x, arm_logits, noise,
-                               steps, position_seed)
+    fpi = fixed_point_accuracy(
+        lambda inputs: model(inputs, training=False), x, arm_logits, noise, steps, position_seed
+    )
     results.update({f"fpi_t{t}": fpi[t] for t in range(steps)})
     results["fpi"] = tf.reduce_mean(fpi)
     return results
@@ -325,5 +347,7 @@ def learned_forecasters(heads):
     [1, sec. 4.3])."""
     if heads is None:
         return {}
-    return {heads.method: learned_forecaster(heads),
-            f"{heads.method}_argmax": learned_forecaster(heads, reparametrized=False)}
+    return {
+        heads.method: learned_forecaster(heads),
+        f"{heads.method}_argmax": learned_forecaster(heads, reparametrized=False),
+    }

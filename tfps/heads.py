@@ -14,9 +14,10 @@ saved configs deserialize whichever module defines them.
 [1]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive
      Models. In ICML, 2020.
 """
+
+import keras
 import numpy as np
 import tensorflow as tf
-import keras
 
 from tfps import layers as tfps_layers
 
@@ -54,8 +55,9 @@ class TriangularConv2D(keras.layers.Layer):
 
     def build(self, input_shape):
         k = self.kernel_size
-        self.kernel = self.add_weight(name="kernel", shape=(k, k, input_shape[-1], self.filters),
-                                      initializer="glorot_uniform")
+        self.kernel = self.add_weight(
+            name="kernel", shape=(k, k, input_shape[-1], self.filters), initializer="glorot_uniform"
+        )
         self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
 
     def call(self, x):
@@ -72,10 +74,10 @@ class TriangularConv2D(keras.layers.Layer):
         padded = tf.pad(x, [[0, 0], [half, half], [half, half], [0, 0]])
         width = tf.shape(x)[2]
         taps = tf.range(k)[None, :]
-        rows = (pixels // width)[:, None] + taps                     # [B, k] in padded rows
-        cols = (pixels % width)[:, None] + taps                      # [B, k] in padded columns
-        window = tf.gather(padded, rows, axis=1, batch_dims=1)       # [B, k, W + 2 half, F_in]
-        window = tf.gather(window, cols, axis=2, batch_dims=1)       # [B, k, k, F_in]
+        rows = (pixels // width)[:, None] + taps  # [B, k] in padded rows
+        cols = (pixels % width)[:, None] + taps  # [B, k] in padded columns
+        window = tf.gather(padded, rows, axis=1, batch_dims=1)  # [B, k, W + 2 half, F_in]
+        window = tf.gather(window, cols, axis=2, batch_dims=1)  # [B, k, k, F_in]
         return tf.einsum("bijf,ijfo->bo", window, self.kernel * self._mask) + self.bias
 
     def get_config(self):
@@ -108,6 +110,7 @@ class ForecastHeads(keras.layers.Layer):
 
     Shapes: h `[B, H, W, F]` -> logits `[B, H, W, T, C, K]`.
     """
+
     method = "learned"
     shares_representation = True
 
@@ -134,13 +137,18 @@ class ForecastHeads(keras.layers.Layer):
         """`call(h)` at one pixel per example: h `[B, H, W, F]`, pixels int32 `[B]` (raster
         index) -> `[B, T, C, K]`, from the pixel's 3x3 window of h alone (what the sampler reads
         per ARM call, `tfps.forecast.learned_forecaster`, at 1 / (H W) of the cost of `call`)."""
-        features = tf.nn.elu(self.triangular.at_pixels(h, pixels))          # [B, filters]
+        features = tf.nn.elu(self.triangular.at_pixels(h, pixels))  # [B, filters]
         logits = tf.matmul(features, self.out.kernel[0, 0]) + self.out.bias
         return tf.reshape(logits, [-1, self.steps, self.channels, self.categories])
 
     def get_config(self):
-        return {**super().get_config(), "steps": self.steps, "channels": self.channels,
-                "categories": self.categories, "filters": self.filters}
+        return {
+            **super().get_config(),
+            "steps": self.steps,
+            "channels": self.channels,
+            "categories": self.categories,
+            "filters": self.filters,
+        }
 
 
 def noise_window_indices(image_shape, steps):
@@ -171,6 +179,7 @@ class UnsharedForecastHeads(keras.layers.Layer):
 
     Shapes: x int `[B, H, W, C]`, noise `[B, H, W, C, K]` -> logits `[B, H, W, T, C, K]`.
     """
+
     method = "learned_unshared"
     shares_representation = False
 
@@ -188,8 +197,11 @@ class UnsharedForecastHeads(keras.layers.Layer):
         self.init_up = tfps_layers.ShiftedConv2D(f, (1, 3), "down", name="init_up")
         self.init_left = tfps_layers.ShiftedConv2D(f, (2, 1), "down_right", name="init_left")
         for i in range(self.num_resnets):  # direct attributes: tf.train.Checkpoint tracks these
-            setattr(self, f"resnet_{i}",
-                    tfps_layers.GatedResnet(f, "down_right", 0.0, name=f"resnet_{i}"))
+            setattr(
+                self,
+                f"resnet_{i}",
+                tfps_layers.GatedResnet(f, "down_right", 0.0, name=f"resnet_{i}"),
+            )
         self.triangular = TriangularConv2D(f, 3, name="triangular")
         self.noise_in = keras.layers.Dense(f, name="noise_in")
         self.out = keras.layers.Conv2D(self.steps * self.channels * self.categories, 1, name="out")
@@ -214,20 +226,32 @@ class UnsharedForecastHeads(keras.layers.Layer):
         x_onehot = tf.one_hot(tf.cast(x, tf.int32), k, dtype=tf.float32)
         flat = tf.reshape(x_onehot, tf.concat([tf.shape(x)[:3], [c * k]], axis=0))
         flat = tf.concat([flat, tf.ones_like(flat[..., :1])], axis=-1)
-        z = (tfps_layers.down_shift(self.init_up(flat))
-             + tfps_layers.right_shift(self.init_left(flat)))
+        z = tfps_layers.down_shift(self.init_up(flat)) + tfps_layers.right_shift(
+            self.init_left(flat)
+        )
         for i in range(self.num_resnets):
             z = getattr(self, f"resnet_{i}")(z)
         z = tf.nn.elu(z)
         batch = tf.shape(noise)[0]
-        padded = tf.concat([tf.reshape(tf.cast(noise, tf.float32), [batch, h * w * c, k]),
-                            tf.zeros([batch, 1, k])], axis=1)
-        window = tf.reshape(tf.gather(padded, self._window, axis=1),
-                            [batch, h, w, (c + self.steps - 1) * k])
+        padded = tf.concat(
+            [
+                tf.reshape(tf.cast(noise, tf.float32), [batch, h * w * c, k]),
+                tf.zeros([batch, 1, k]),
+            ],
+            axis=1,
+        )
+        window = tf.reshape(
+            tf.gather(padded, self._window, axis=1), [batch, h, w, (c + self.steps - 1) * k]
+        )
         f = tf.nn.elu(self.triangular(z) + self.noise_in(window))
         return _forecast_logits_shape(self.out(f), self.steps, c, k)
 
     def get_config(self):
-        return {**super().get_config(), "steps": self.steps, "image_shape": self.image_shape,
-                "categories": self.categories, "filters": self.filters,
-                "num_resnets": self.num_resnets}
+        return {
+            **super().get_config(),
+            "steps": self.steps,
+            "image_shape": self.image_shape,
+            "categories": self.categories,
+            "filters": self.filters,
+            "num_resnets": self.num_resnets,
+        }

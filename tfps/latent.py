@@ -20,11 +20,8 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from tfps import autoencoder_training
+from tfps import autoencoder_training, pictures, pixelcnn, rundir
 from tfps import data as tfps_data
-from tfps import pixelcnn
-from tfps import rundir
-from tfps import pictures
 
 LATENTS_DIR = "latents"
 
@@ -42,10 +39,13 @@ def encode_images(model, images, batch_size=256, dtype=np.int32):
     `dtype` (a smaller type than int32 keeps the latents of large datasets small in memory)."""
     if isinstance(images, np.ndarray):
         images = tf.data.Dataset.from_tensor_slices(images)
-    encode = tf.function(lambda x: model.encode(tf.cast(x, tf.int32), training=False),
-                         reduce_retracing=True)
-    parts = [encode(x).numpy().astype(dtype)
-             for x in images.batch(int(batch_size)).prefetch(tf.data.AUTOTUNE)]
+    encode = tf.function(
+        lambda x: model.encode(tf.cast(x, tf.int32), training=False), reduce_retracing=True
+    )
+    parts = [
+        encode(x).numpy().astype(dtype)
+        for x in images.batch(int(batch_size)).prefetch(tf.data.AUTOTUNE)
+    ]
     if not parts:
         return np.zeros((0,) + model.latent_shape, dtype)
     return np.concatenate(parts)
@@ -63,8 +63,9 @@ def cached_latents(model, ae_config, split, data_dir=None):
     if os.path.isfile(path):
         return np.load(path)
     train = ae_config["train"]
-    images, _ = tfps_data.load(train["dataset"], split, bits=train["bits"],
-                               data_dir=data_dir or train.get("data_dir"))
+    images, _ = tfps_data.load(
+        train["dataset"], split, bits=train["bits"], data_dir=data_dir or train.get("data_dir")
+    )
     latents = encode_images(model, images, dtype=latent_dtype(model.latent_categories))
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -115,8 +116,12 @@ def latent_info(logdir_or_checkpoint):
 
 
 def _latents_info(model, ae_config):
-    return tfps_data.DatasetInfo(f"{ae_config['train']['dataset']}:latents", model.latent_shape,
-                                 model.latent_categories, None)
+    return tfps_data.DatasetInfo(
+        f"{ae_config['train']['dataset']}:latents",
+        model.latent_shape,
+        model.latent_categories,
+        None,
+    )
 
 
 def latent_source(config):
@@ -124,14 +129,19 @@ def latent_source(config):
 
     Returns `(info, load, description)`: `info` a `DatasetInfo` of the latents (image_shape
     `(h, w, c)`, K = latent categories), `load(split)` a dataset of single integer latents
-    `[h, w, c]` (uint8 for K <= 256; the ARM's pipelines cast to int32), and `description` the keys added to config.json's `dataset` section: the
+    `[h, w, c]` (uint8 for K <= 256; the ARM's pipelines cast to int32), and `description` the
+    keys added to config.json's `dataset` section: the
     autoencoder's run directory and exact checkpoint (so that samples can be decoded), the image
     data it encodes, and `dimension_reduction` = (H * W * C) / (h * w * c).
     """
     model, ae_config = autoencoder_training.load_autoencoder(config.latents_from)
     info = _latents_info(model, ae_config)
-    load = lambda split: tf.data.Dataset.from_tensor_slices(
-        cached_latents(model, ae_config, split, config.data_dir))
+
+    def load(split):
+        return tf.data.Dataset.from_tensor_slices(
+            cached_latents(model, ae_config, split, config.data_dir)
+        )
+
     description = {
         "autoencoder": os.path.abspath(ae_config["logdir"]),
         "autoencoder_checkpoint": os.path.abspath(ae_config["checkpoint"]),
@@ -177,8 +187,10 @@ class LatentDecoder:
         self.image_shape = autoencoder.image_shape
         self.num_levels = autoencoder.num_levels
         self.function = tf.function(
-            self._decode, autograph=False,
-            input_signature=[tf.TensorSpec((None,) + self.latent_shape, tf.int32)])
+            self._decode,
+            autograph=False,
+            input_signature=[tf.TensorSpec((None,) + self.latent_shape, tf.int32)],
+        )
 
     def _decode(self, latents):
         images = self.autoencoder.decode(latents, training=False)
@@ -186,8 +198,9 @@ class LatentDecoder:
 
     def decode(self, latents):
         """Checked decode of int latents `[B, h, w, c]` in [0, K) -> float32 `[B, H, W, C]`."""
-        latents = pixelcnn.validate_images(latents, self.latent_shape, self.latent_categories,
-                                           "latents")
+        latents = pixelcnn.validate_images(
+            latents, self.latent_shape, self.latent_categories, "latents"
+        )
         return self.function(latents)
 
     def to_levels(self, images):
@@ -205,13 +218,15 @@ def load_decoder(config):
     """
     described = latent_description(config)
     if described is None:
-        raise ValueError("not an ARM trained on autoencoder latents (its config names no "
-                         "autoencoder_checkpoint)")
+        raise ValueError(
+            "not an ARM trained on autoencoder latents (its config names no autoencoder_checkpoint)"
+        )
     model, ae_config = autoencoder_training.load_autoencoder(described["autoencoder_checkpoint"])
     if list(model.latent_shape) != list(described.get("image_shape", model.latent_shape)):
         raise rundir.CheckpointError(
             f"{described['autoencoder_checkpoint']}: latent shape {model.latent_shape} does not "
-            f"match the ARM's {described.get('image_shape')}")
+            f"match the ARM's {described.get('image_shape')}"
+        )
     return LatentDecoder(model, ae_config)
 
 

@@ -27,9 +27,10 @@ Shapes: images are `[batch, height, width, channels]`; logits are
 [4]: Mathieu Germain, Karol Gregor, Iain Murray, Hugo Larochelle. MADE: Masked Autoencoder for
      Distribution Estimation. In ICML, 2015.
 """
+
+import keras
 import numpy as np
 import tensorflow as tf
-import keras
 
 PACKAGE = "tfps"
 
@@ -81,8 +82,9 @@ class ShiftedConv2D(keras.layers.Layer):
             self._padding = [[0, 0], [kh - 1, 0], [(kw - 1) // 2, (kw - 1) // 2], [0, 0]]
         else:
             self._padding = [[0, 0], [kh - 1, 0], [kw - 1, 0], [0, 0]]
-        self.conv = keras.layers.Conv2D(self.filters, self.kernel_size, strides=self.strides,
-                                        padding="valid")
+        self.conv = keras.layers.Conv2D(
+            self.filters, self.kernel_size, strides=self.strides, padding="valid"
+        )
 
     def build(self, input_shape):
         self.conv.build(self._padded_shape(input_shape))
@@ -96,8 +98,13 @@ class ShiftedConv2D(keras.layers.Layer):
         return self.conv(tf.pad(x, self._padding))
 
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters,
-                "kernel_size": self.kernel_size, "shift": self.shift, "strides": self.strides}
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "shift": self.shift,
+            "strides": self.strides,
+        }
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -120,15 +127,16 @@ class ShiftedConv2DTranspose(keras.layers.Layer):
         self.shift = shift
         self.kernel_size = (2, 3) if shift == "down" else (2, 2)
         self._first_column = 1 if shift == "down" else 0
-        self.deconv = keras.layers.Conv2DTranspose(self.filters, self.kernel_size, strides=2,
-                                                   padding="valid")
+        self.deconv = keras.layers.Conv2DTranspose(
+            self.filters, self.kernel_size, strides=2, padding="valid"
+        )
 
     def build(self, input_shape):
         self.deconv.build(input_shape)
 
     def call(self, x, size):
         y = self.deconv(x)
-        return y[:, :size[0], self._first_column:self._first_column + size[1]]
+        return y[:, : size[0], self._first_column : self._first_column + size[1]]
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "shift": self.shift}
@@ -173,7 +181,8 @@ class GatedResnet(keras.layers.Layer):
         if self.use_aux:
             if aux is None:
                 raise ValueError(
-                    "this GatedResnet was built with use_aux=True but got no aux input")
+                    "this GatedResnet was built with use_aux=True but got no aux input"
+                )
             c1 = c1 + self.nin_aux(concat_elu(aux))
         c1 = self.dropout(concat_elu(c1), training=training)
         c2 = self.conv_out(c1)
@@ -181,8 +190,13 @@ class GatedResnet(keras.layers.Layer):
         return x + a * tf.sigmoid(b)
 
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters, "shift": self.shift,
-                "dropout_rate": self.dropout_rate, "use_aux": self.use_aux}
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "shift": self.shift,
+            "dropout_rate": self.dropout_rate,
+            "use_aux": self.use_aux,
+        }
 
 
 def channel_masks(channels, categories, hidden_per_channel):
@@ -225,8 +239,9 @@ class ChannelAutoregressiveHead(keras.layers.Layer):
     def build(self, h_shape, x_onehot_shape=None):
         ck = self.channels * self.categories
         ch = self.channels * self.hidden_per_channel
-        self.w_h = self.add_weight(name="w_h", shape=(h_shape[-1], ch),
-                                   initializer="glorot_uniform")
+        self.w_h = self.add_weight(
+            name="w_h", shape=(h_shape[-1], ch), initializer="glorot_uniform"
+        )
         self.w_x = self.add_weight(name="w_x", shape=(ck, ch), initializer="glorot_uniform")
         self.b_hidden = self.add_weight(name="b_hidden", shape=(ch,), initializer="zeros")
         self.w_out = self.add_weight(name="w_out", shape=(ch, ck), initializer="glorot_uniform")
@@ -235,12 +250,18 @@ class ChannelAutoregressiveHead(keras.layers.Layer):
     def call(self, h, x_onehot):
         ck = self.channels * self.categories
         x_flat = tf.reshape(x_onehot, tf.concat([tf.shape(x_onehot)[:-2], [ck]], axis=0))
-        hidden = tf.nn.elu(tf.matmul(h, self.w_h)
-                           + tf.matmul(x_flat, self.w_x * self._input_mask) + self.b_hidden)
+        hidden = tf.nn.elu(
+            tf.matmul(h, self.w_h) + tf.matmul(x_flat, self.w_x * self._input_mask) + self.b_hidden
+        )
         logits = tf.matmul(hidden, self.w_out * self._output_mask) + self.b_out
-        return tf.reshape(logits, tf.concat(
-            [tf.shape(h)[:-1], [self.channels, self.categories]], axis=0))
+        return tf.reshape(
+            logits, tf.concat([tf.shape(h)[:-1], [self.channels, self.categories]], axis=0)
+        )
 
     def get_config(self):
-        return {**super().get_config(), "channels": self.channels,
-                "categories": self.categories, "hidden_per_channel": self.hidden_per_channel}
+        return {
+            **super().get_config(),
+            "channels": self.channels,
+            "categories": self.categories,
+            "hidden_per_channel": self.hidden_per_channel,
+        }

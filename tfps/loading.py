@@ -10,12 +10,10 @@ sampling loops (their `jit_compile` was fixed at export).
 [1]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive Models.
      In ICML, 2020.
 """
+
 from typing import Any, NamedTuple, Optional
 
-from tfps import export
-from tfps import latent
-from tfps import sampling
-from tfps import training
+from tfps import export, latent, sampling, training
 
 
 class Loaded(NamedTuple):
@@ -30,6 +28,7 @@ class Loaded(NamedTuple):
     is_export: True for a SavedModel.
     step: the training step of the checkpoint (0 if unknown).
     """
+
     sampler: Any
     description: dict
     architecture: dict
@@ -75,10 +74,18 @@ def load(path, jit_compile=False, export_decoder=False):
         exported = export.load_exported(path)
         metadata = exported.metadata
         decoder = latent.decoder_for(metadata) if export_decoder else None
-        return Loaded(exported, metadata, metadata["model"], None, decoder, True,
-                      training_step(metadata))
+        return Loaded(
+            exported, metadata, metadata["model"], None, decoder, True, training_step(metadata)
+        )
     model, config = training.load_trained(path)
     heads = config.get("forecast_heads")
     sampler = sampling.sampler_for_model(model, jit_compile=jit_compile, heads=heads)
-    return Loaded(sampler, config, model.model_config(), heads, latent.decoder_for(config),
-                  False, training_step(config))
+    return Loaded(
+        sampler,
+        config,
+        model.model_config(),
+        heads,
+        latent.decoder_for(config),
+        False,
+        training_step(config),
+    )

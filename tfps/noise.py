@@ -19,6 +19,7 @@ tensor from TFP's `tfd.Gumbel` with a stateless seed, so a sample is reproducibl
 [3]: Wouter Kool, Herke van Hoof, Max Welling. Stochastic Beams and Where to Find Them: The
      Gumbel-Top-k Trick for Sampling Sequences Without Replacement. In ICML, 2019.
 """
+
 import tensorflow as tf
 import tensorflow_probability as tfp
 
@@ -42,7 +43,8 @@ def gumbel_noise(shape, seed, dtype=tf.float32):
     """Standard Gumbel noise eps ~ G(0, 1) of `shape` (e.g. `[B, H, W, C, K]`), stateless in
     `seed`."""
     return tfd.Gumbel(loc=tf.constant(0.0, dtype), scale=tf.constant(1.0, dtype)).sample(
-        shape, seed=as_seed(seed))
+        shape, seed=as_seed(seed)
+    )
 
 
 def truncated_gumbel(location, upper, seed, dtype=tf.float32):
@@ -99,12 +101,13 @@ def posterior_gumbel_noise(logits, x, seed):
     num_categories = tf.shape(logits)[-1]
     is_x = tf.one_hot(tf.cast(x, tf.int32), num_categories, on_value=True, off_value=False)
     log_normaliser = tf.reduce_logsumexp(logits, axis=-1)
-    top = log_normaliser + gumbel_noise(tf.shape(log_normaliser), max_seed, dtype)   # M
+    top = log_normaliser + gumbel_noise(tf.shape(log_normaliser), max_seed, dtype)  # M
     mu_x = tf.reduce_sum(tf.where(is_x, logits, tf.zeros_like(logits)), axis=-1)
     # Work relative to the logits, eps_c = TG(0 | M - mu_c) with G standard: for mu_c = -inf the
     # bound is +inf and eps_c is G itself, without inf - inf.
-    others = _truncate_below(top[..., None] - logits,
-                             gumbel_noise(tf.shape(logits), rest_seed, dtype))
+    others = _truncate_below(
+        top[..., None] - logits, gumbel_noise(tf.shape(logits), rest_seed, dtype)
+    )
     eps = tf.where(is_x, (top - mu_x)[..., None], others)
     return _enforce_argmax(logits, eps, is_x)
 
@@ -118,13 +121,17 @@ def _enforce_argmax(logits, eps, is_x):
     is strictly below M'. Touches only values within rounding error of the maximum.
     """
     perturbed = logits + eps
-    top = tf.reduce_max(tf.where(is_x, perturbed, tf.fill(tf.shape(perturbed),
-                                                         tf.constant(-float("inf"), eps.dtype))),
-                        axis=-1, keepdims=True)
+    top = tf.reduce_max(
+        tf.where(
+            is_x, perturbed, tf.fill(tf.shape(perturbed), tf.constant(-float("inf"), eps.dtype))
+        ),
+        axis=-1,
+        keepdims=True,
+    )
     finite = tf.math.is_finite(logits)
     scale = tf.maximum(tf.maximum(tf.abs(top), tf.abs(logits)), tf.constant(1.0, eps.dtype))
     ulp = tf.math.nextafter(scale, tf.constant(float("inf"), eps.dtype)) - scale
-    for k in range(2, 12):   # margin 4, 8, ... ulps: the first try suffices in practice
+    for k in range(2, 12):  # margin 4, 8, ... ulps: the first try suffices in practice
         bad = ~is_x & finite & (logits + eps >= top)
-        eps = tf.where(bad, (top - logits) - (2.0 ** k) * ulp, eps)
+        eps = tf.where(bad, (top - logits) - (2.0**k) * ulp, eps)
     return eps

@@ -17,6 +17,7 @@ writes them as TensorBoard images too.
 [1]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive
      Models. In ICML, 2020.
 """
+
 import math
 
 import numpy as np
@@ -24,12 +25,19 @@ import tensorflow as tf
 
 # Viridis (matplotlib's perceptually uniform map, CC0) at entries 0, 32, ..., 224, 255 of its 256.
 _VIRIDIS_AT = np.array([0, 32, 64, 96, 128, 160, 192, 224, 255]) / 255.0
-_VIRIDIS = np.array([
-    [0.267004, 0.004874, 0.329415], [0.282623, 0.140926, 0.457517],
-    [0.229739, 0.322361, 0.545706], [0.172719, 0.448791, 0.557885],
-    [0.127568, 0.566949, 0.550556], [0.157851, 0.683765, 0.501686],
-    [0.369214, 0.788888, 0.382914], [0.678489, 0.863742, 0.189503],
-    [0.993248, 0.906157, 0.143936]])
+_VIRIDIS = np.array(
+    [
+        [0.267004, 0.004874, 0.329415],
+        [0.282623, 0.140926, 0.457517],
+        [0.229739, 0.322361, 0.545706],
+        [0.172719, 0.448791, 0.557885],
+        [0.127568, 0.566949, 0.550556],
+        [0.157851, 0.683765, 0.501686],
+        [0.369214, 0.788888, 0.382914],
+        [0.678489, 0.863742, 0.189503],
+        [0.993248, 0.906157, 0.143936],
+    ]
+)
 
 RED = np.array([255.0, 0.0, 0.0])
 
@@ -57,12 +65,13 @@ def grid(images, columns=None, pad=1, scale=1, pad_value=255):
     count, height, width, depth = images.shape
     columns = columns or int(math.ceil(math.sqrt(count)))
     rows = int(math.ceil(count / columns))
-    out = np.full((rows * (height + pad) + pad, columns * (width + pad) + pad, depth), pad_value,
-                  np.uint8)
+    out = np.full(
+        (rows * (height + pad) + pad, columns * (width + pad) + pad, depth), pad_value, np.uint8
+    )
     for i, image in enumerate(images):
         r, c = divmod(i, columns)
         top, left = pad + r * (height + pad), pad + c * (width + pad)
-        out[top:top + height, left:left + width] = image
+        out[top : top + height, left : left + width] = image
     return out
 
 
@@ -85,7 +94,6 @@ def auto_scale(height, target=96):
     return max(1, target // max(height, 1))
 
 
-
 # ------------------------------------------------------------------------ forecasting mistakes
 def mistake_map(samples, mistakes, num_categories):
     """[1, Figures 3-4]: samples in grey with wrongly forecast positions in red.
@@ -103,8 +111,10 @@ def mistake_map(samples, mistakes, num_categories):
     samples = np.asarray(samples, np.float64)
     mistakes = np.asarray(mistakes, bool)
     if samples.ndim != 4 or samples.shape != mistakes.shape:
-        raise ValueError(f"samples and mistakes must both be [B, H, W, C], got {samples.shape} and "
-                         f"{mistakes.shape}")
+        raise ValueError(
+            f"samples and mistakes must both be [B, H, W, C], got {samples.shape} and "
+            f"{mistakes.shape}"
+        )
     grey = 255.0 * samples.mean(axis=-1) / max(num_categories - 1, 1)
     red = mistakes.mean(axis=-1)
     rgb = ((1.0 - red) * grey)[..., None] + red[..., None] * RED
@@ -135,6 +145,7 @@ def colorize_log(values, vmin, vmax):
 
 def _font():
     from PIL import ImageFont  # pillow is a core dependency; imported where text is drawn
+
     return ImageFont.load_default()
 
 
@@ -145,6 +156,7 @@ def _text_size(draw, text, font):
 
 def _canvas(height, width):
     from PIL import Image, ImageDraw
+
     image = Image.new("RGB", (width, height), (255, 255, 255))
     return image, ImageDraw.Draw(image)
 
@@ -154,7 +166,7 @@ def _log_ticks(vmin, vmax):
     inner = []
     for exponent in range(0, int(math.log10(max(vmax, 1))) + 1):
         for mantissa in (1, 2, 5):
-            inner.append(mantissa * 10 ** exponent)
+            inner.append(mantissa * 10**exponent)
     inner = [v for v in inner if vmin * 1.15 < v < vmax / 1.15]
     if len(inner) > 4:
         inner = [v for v in inner if str(v)[0] == "1"]
@@ -172,7 +184,7 @@ def colorbar(vmin, vmax, height, bar_width=12):
     _, measure = _canvas(1, 1)
     label_width = max(_text_size(measure, _format_calls(t), font)[0] for t in ticks)
     text_height = _text_size(measure, "0", font)[1]
-    margin = text_height // 2 + 1   # room for the half labels at either end
+    margin = text_height // 2 + 1  # room for the half labels at either end
     bar_height = max(height - 2 * margin, 2)
     image, draw = _canvas(height, bar_width + 4 + label_width + 2)
     bar = colormap(np.linspace(1.0, 0.0, bar_height))[:, None, :].repeat(bar_width, axis=1)
@@ -180,13 +192,18 @@ def colorbar(vmin, vmax, height, bar_width=12):
     for tick in ticks:
         y = margin + int(round((1.0 - log_position(tick, vmin, vmax)) * (bar_height - 1)))
         draw.line([(bar_width, y), (bar_width + 2, y)], fill=(0, 0, 0))
-        draw.text((bar_width + 4, y - text_height // 2 - 1), _format_calls(tick), fill=(0, 0, 0),
-                  font=font)
+        draw.text(
+            (bar_width + 4, y - text_height // 2 - 1),
+            _format_calls(tick),
+            fill=(0, 0, 0),
+            font=font,
+        )
     return np.asarray(image)
 
 
 def _pil(picture):
     from PIL import Image
+
     return Image.fromarray(np.ascontiguousarray(picture, np.uint8))
 
 
@@ -211,8 +228,8 @@ def _side_by_side(pictures, gap=8):
     out = np.full((height, width, 3), 255, np.uint8)
     left = 0
     for picture in pictures:
-        top = height - picture.shape[0]   # bottom-aligned: the maps share a baseline
-        out[top:, left:left + picture.shape[1]] = picture
+        top = height - picture.shape[0]  # bottom-aligned: the maps share a baseline
+        out[top:, left : left + picture.shape[1]] = picture
         left += picture.shape[1] + gap
     return out
 
@@ -235,11 +252,16 @@ def convergence_figure(maps, scale=None):
     panels = []
     for name, values in maps.items():
         coloured = colorize_log(values, vmin, vmax).repeat(scale, 0).repeat(scale, 1)
-        panels.append(_titled(coloured, [name, f"calls {_format_calls(values.min())} to "
-                                               f"{_format_calls(values.max())}"]))
+        panels.append(
+            _titled(
+                coloured,
+                [name, f"calls {_format_calls(values.min())} to {_format_calls(values.max())}"],
+            )
+        )
     panel_height = panels[0].shape[0]
     image_height = next(iter(maps.values())).shape[0] * scale
     bar = colorbar(vmin, vmax, image_height)
-    bar = np.concatenate([np.full((panel_height - image_height, bar.shape[1], 3), 255, np.uint8),
-                          bar], axis=0)
+    bar = np.concatenate(
+        [np.full((panel_height - image_height, bar.shape[1], 3), 255, np.uint8), bar], axis=0
+    )
     return _side_by_side(panels + [bar]), (vmin, vmax)

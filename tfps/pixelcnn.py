@@ -38,11 +38,12 @@ logits float32 `[B, H, W, C, K]`, h float32 `[B, H, W, filters]`.
 [3]: Aaron van den Oord, Nal Kalchbrenner, Koray Kavukcuoglu. Pixel Recurrent Neural Networks.
      In ICML, 2016.
 """
+
 import math
 
+import keras
 import numpy as np
 import tensorflow as tf
-import keras
 
 from tfps import layers as tfps_layers
 
@@ -73,23 +74,36 @@ class PixelCNN(keras.Model):
       num_scales: resolutions of the PixelCNN++ hierarchy (1: one scale, no down pass; paper: 3).
     """
 
-    def __init__(self, image_shape, num_categories, num_resnets=5, filters=162,
-                 dropout_rate=0.5, head_hidden=None, num_scales=1, **kwargs):
+    def __init__(
+        self,
+        image_shape,
+        num_categories,
+        num_resnets=5,
+        filters=162,
+        dropout_rate=0.5,
+        head_hidden=None,
+        num_scales=1,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         image_shape = tuple(int(s) for s in image_shape)
         if len(image_shape) != 3 or min(image_shape) < 1:
             raise ValueError(
-                f"image_shape must be (height, width, channels) >= 1, got {image_shape}")
+                f"image_shape must be (height, width, channels) >= 1, got {image_shape}"
+            )
         if int(num_categories) < 2:
             raise ValueError(f"num_categories must be >= 2, got {num_categories}")
         if int(num_resnets) < 0 or int(filters) < 1:
             raise ValueError(
-                f"need num_resnets >= 0 and filters >= 1, got {num_resnets}, {filters}")
+                f"need num_resnets >= 0 and filters >= 1, got {num_resnets}, {filters}"
+            )
         if int(num_scales) < 1:
             raise ValueError(f"num_scales must be >= 1, got {num_scales}")
         if int(num_scales) > max_num_scales(image_shape):
-            raise ValueError(f"num_scales={num_scales} halves a {image_shape[0]}x{image_shape[1]} "
-                             f"image below one pixel; use at most {max_num_scales(image_shape)}")
+            raise ValueError(
+                f"num_scales={num_scales} halves a {image_shape[0]}x{image_shape[1]} "
+                f"image below one pixel; use at most {max_num_scales(image_shape)}"
+            )
         self.image_shape = image_shape
         self.num_categories = int(num_categories)
         self.num_resnets = int(num_resnets)
@@ -104,23 +118,48 @@ class PixelCNN(keras.Model):
         # Blocks are direct attributes, not a list: tf.train.Checkpoint does not track the lists
         # of a Keras 3 layer, and checkpoints must hold every weight.
         for name in self._block_names():
-            setattr(self, f"u_{name}",
-                    tfps_layers.GatedResnet(f, "down", self.dropout_rate, use_aux=name.startswith(
-                        "down_"), name=f"u_{name}"))
-            setattr(self, f"ul_{name}",
-                    tfps_layers.GatedResnet(f, "down_right", self.dropout_rate, use_aux=True,
-                                            name=f"ul_{name}"))
+            setattr(
+                self,
+                f"u_{name}",
+                tfps_layers.GatedResnet(
+                    f, "down", self.dropout_rate, use_aux=name.startswith("down_"), name=f"u_{name}"
+                ),
+            )
+            setattr(
+                self,
+                f"ul_{name}",
+                tfps_layers.GatedResnet(
+                    f, "down_right", self.dropout_rate, use_aux=True, name=f"ul_{name}"
+                ),
+            )
         for scale in range(1, self.num_scales):
-            setattr(self, f"u_downsample_{scale}", tfps_layers.ShiftedConv2D(
-                f, (2, 3), "down", strides=2, name=f"u_downsample_{scale}"))
-            setattr(self, f"ul_downsample_{scale}", tfps_layers.ShiftedConv2D(
-                f, (2, 2), "down_right", strides=2, name=f"ul_downsample_{scale}"))
-            setattr(self, f"u_upsample_{scale}", tfps_layers.ShiftedConv2DTranspose(
-                f, "down", name=f"u_upsample_{scale}"))
-            setattr(self, f"ul_upsample_{scale}", tfps_layers.ShiftedConv2DTranspose(
-                f, "down_right", name=f"ul_upsample_{scale}"))
+            setattr(
+                self,
+                f"u_downsample_{scale}",
+                tfps_layers.ShiftedConv2D(
+                    f, (2, 3), "down", strides=2, name=f"u_downsample_{scale}"
+                ),
+            )
+            setattr(
+                self,
+                f"ul_downsample_{scale}",
+                tfps_layers.ShiftedConv2D(
+                    f, (2, 2), "down_right", strides=2, name=f"ul_downsample_{scale}"
+                ),
+            )
+            setattr(
+                self,
+                f"u_upsample_{scale}",
+                tfps_layers.ShiftedConv2DTranspose(f, "down", name=f"u_upsample_{scale}"),
+            )
+            setattr(
+                self,
+                f"ul_upsample_{scale}",
+                tfps_layers.ShiftedConv2DTranspose(f, "down_right", name=f"ul_upsample_{scale}"),
+            )
         self.head = tfps_layers.ChannelAutoregressiveHead(
-            image_shape[2], self.num_categories, self.head_hidden, name="channel_head")
+            image_shape[2], self.num_categories, self.head_hidden, name="channel_head"
+        )
         self.build((None,) + image_shape)
 
     def _block_names(self, scale=None, down=False):
@@ -133,9 +172,9 @@ class PixelCNN(keras.Model):
         if self.num_scales == 1:
             return [f"resnet_{i}" for i in range(self.num_resnets)]
         if scale is None:
-            return ([n for s in range(self.num_scales) for n in self._block_names(s)]
-                    + [n for s in reversed(range(self.num_scales))
-                       for n in self._block_names(s, down=True)])
+            return [n for s in range(self.num_scales) for n in self._block_names(s)] + [
+                n for s in reversed(range(self.num_scales)) for n in self._block_names(s, down=True)
+            ]
         if not down:
             return [f"up_{scale}_{i}" for i in range(self.num_resnets)]
         count = self.num_resnets + (0 if scale == self.num_scales - 1 else 1)
@@ -143,8 +182,10 @@ class PixelCNN(keras.Model):
 
     def resnet_pairs(self, scale=None, down=False):
         """[(up-stream block, up-left-stream block)] in call order (see `_block_names`)."""
-        return [(getattr(self, f"u_{name}"), getattr(self, f"ul_{name}"))
-                for name in self._block_names(scale, down)]
+        return [
+            (getattr(self, f"u_{name}"), getattr(self, f"ul_{name}"))
+            for name in self._block_names(scale, down)
+        ]
 
     @property
     def num_variables(self):
@@ -203,8 +244,9 @@ class PixelCNN(keras.Model):
         # A constant ones channel lets the network tell zero padding from zero inputs [2].
         flat = tf.concat([flat, tf.ones_like(flat[..., :1])], axis=-1)
         u = tfps_layers.down_shift(self.u_init(flat))
-        ul = (tfps_layers.down_shift(self.ul_init_up(flat))
-              + tfps_layers.right_shift(self.ul_init_left(flat)))
+        ul = tfps_layers.down_shift(self.ul_init_up(flat)) + tfps_layers.right_shift(
+            self.ul_init_left(flat)
+        )
         if self.num_scales == 1:
             for u_block, ul_block in self.resnet_pairs():
                 u = u_block(u, training=training)
@@ -216,10 +258,16 @@ class PixelCNN(keras.Model):
         return logits, h
 
     def get_config(self):
-        return {**super().get_config(), "image_shape": self.image_shape,
-                "num_categories": self.num_categories, "num_resnets": self.num_resnets,
-                "filters": self.filters, "dropout_rate": self.dropout_rate,
-                "head_hidden": self.head_hidden, "num_scales": self.num_scales}
+        return {
+            **super().get_config(),
+            "image_shape": self.image_shape,
+            "num_categories": self.num_categories,
+            "num_resnets": self.num_resnets,
+            "filters": self.filters,
+            "dropout_rate": self.dropout_rate,
+            "head_hidden": self.head_hidden,
+            "num_scales": self.num_scales,
+        }
 
     def _hierarchy(self, u, ul, training):
         """The multi-scale PixelCNN++ body: up pass, then down pass with skips. -> (u, ul)."""
@@ -248,10 +296,15 @@ class PixelCNN(keras.Model):
 
     def model_config(self):
         """The constructor arguments as plain JSON-able values (written next to checkpoints)."""
-        return {"image_shape": list(self.image_shape), "num_categories": self.num_categories,
-                "num_resnets": self.num_resnets, "filters": self.filters,
-                "dropout_rate": self.dropout_rate, "head_hidden": self.head_hidden,
-                "num_scales": self.num_scales}
+        return {
+            "image_shape": list(self.image_shape),
+            "num_categories": self.num_categories,
+            "num_resnets": self.num_resnets,
+            "filters": self.filters,
+            "dropout_rate": self.dropout_rate,
+            "head_hidden": self.head_hidden,
+            "num_scales": self.num_scales,
+        }
 
 
 def validate_images(x, image_shape, num_categories, name="x"):
@@ -265,14 +318,17 @@ def validate_images(x, image_shape, num_categories, name="x"):
         raise ValueError(f"{name} must hold integer category indices, got dtype {x.dtype.name}")
     expected = tuple(image_shape)
     if x.shape.rank != 4 or tuple(x.shape[1:]) != expected:
-        raise ValueError(f"{name} must have shape [batch, {', '.join(map(str, expected))}] "
-                         f"(batch, height, width, channels), got {x.shape.as_list()}")
+        raise ValueError(
+            f"{name} must have shape [batch, {', '.join(map(str, expected))}] "
+            f"(batch, height, width, channels), got {x.shape.as_list()}"
+        )
     x = tf.cast(x, tf.int32)
     if tf.size(x) > 0:
         lo, hi = int(tf.reduce_min(x)), int(tf.reduce_max(x))
         if lo < 0 or hi >= num_categories:
-            raise ValueError(f"{name} values must lie in [0, {num_categories}), "
-                             f"found values in [{lo}, {hi}]")
+            raise ValueError(
+                f"{name} values must lie in [0, {num_categories}), found values in [{lo}, {hi}]"
+            )
     return x
 
 

@@ -11,14 +11,13 @@ an ARM on autoencoder latents are decoded to images as well [1, sec. 4.2].
 [1]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive Models.
      In ICML, 2020.
 """
+
 import os
 import time
 
 import numpy as np
 
-from tfps import export
-from tfps import latent
-from tfps import summaries
+from tfps import export, latent, summaries
 
 
 def default_output_dir(path):
@@ -36,8 +35,9 @@ def draw(sampler, method, num_samples, batch_size, seed):
     return sampler.sample_scheduled_from_seed(seed, num_samples, slots=batch_size, method=method)
 
 
-def sample_to_files(loaded, method, num_samples, batch_size, seed, output_dir, logdir=None,
-                    log=print):
+def sample_to_files(
+    loaded, method, num_samples, batch_size, seed, output_dir, logdir=None, log=print
+):
     """Draws `num_samples` samples of `loaded` (a `tfps.loading.Loaded`) with `method` and writes
     them, their pictures and (with `logdir`) TensorBoard summaries; `log` gets one line per step.
 
@@ -55,26 +55,35 @@ def sample_to_files(loaded, method, num_samples, batch_size, seed, output_dir, l
     # No evidence here, so the ancestral baseline of the convergence map is known without its
     # d calls.
     inspection = summaries.inspect(
-        result, method, sampler.num_categories, seconds_per_sample=seconds / num_samples,
-        seconds_description=(f"Wall-clock seconds per sample of one launcher run ({num_samples} "
-                             f"samples in {slots} slots), tf.function tracing included."),
+        result,
+        method,
+        sampler.num_categories,
+        seconds_per_sample=seconds / num_samples,
+        seconds_description=(
+            f"Wall-clock seconds per sample of one launcher run ({num_samples} "
+            f"samples in {slots} slots), tf.function tracing included."
+        ),
         baseline=summaries.ancestral_determined_at(sampler.image_shape),
-        max_samples=num_samples)
+        max_samples=num_samples,
+    )
     pngs = summaries.write_pngs(os.path.join(output_dir, ""), method, inspection)
     per_sample = inspection.scalars[summaries.ARM_CALLS_PERCENT]
     accuracy = inspection.scalars.get(summaries.FORECAST_ACCURACY)
-    log(f"method {method}: {num_samples} samples in {slots} slots: "
+    log(
+        f"method {method}: {num_samples} samples in {slots} slots: "
         f"{int(result.arm_calls)} ARM calls in all; each sample needed {per_sample:.1f}% of "
         f"d={sampler.num_variables} calls on average; forecast accuracy "
         f"{'n/a' if accuracy is None else f'{100 * accuracy:.1f}%'}; {seconds:.2f}s "
-        f"(includes tracing)")
+        f"(includes tracing)"
+    )
     log(f"wrote {npy_path} and {', '.join(pngs)}")
     if logdir:
         run = summaries.run_dir(logdir, summaries.SAMPLE_RUN, method)
         summaries.write_tensorboard(run, loaded.step, inspection)
         log(f"wrote TensorBoard summaries to {run} (step {loaded.step})")
     if loaded.decoder is not None:
-        _, images_npy, images_png = latent.write_decoded(loaded.decoder, samples, output_dir,
-                                                         method)
+        _, images_npy, images_png = latent.write_decoded(
+            loaded.decoder, samples, output_dir, method
+        )
         log(f"decoded the latents: wrote {images_npy} and {images_png}")
     return result

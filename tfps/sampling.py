@@ -39,6 +39,7 @@ over (h, w) then channel.
 
 [2]: Chris J. Maddison, Daniel Tarlow, Tom Minka. A* Sampling. In NeurIPS, 2014.
 """
+
 import functools
 from typing import NamedTuple
 
@@ -47,8 +48,7 @@ import tensorflow as tf
 
 from tfps import forecast as forecast_lib
 from tfps import noise as noise_lib
-from tfps import sampling_loop
-from tfps import scheduling
+from tfps import sampling_loop, scheduling
 
 ANCESTRAL = "ancestral"
 
@@ -68,6 +68,7 @@ class SampleResult(NamedTuple):
     forecasts_checked: int32 `[B]`, how many forecasts were compared with the ARM's output (the
       denominator of forecast accuracy; `ancestral` checks none).
     """
+
     samples: tf.Tensor
     arm_calls: tf.Tensor
     arm_calls_per_example: tf.Tensor
@@ -127,7 +128,8 @@ class PredictiveSampler:
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         noise = noise_lib.gumbel_noise(
-            (int(batch_size),) + self.image_shape + (self.num_categories,), seed)
+            (int(batch_size),) + self.image_shape + (self.num_categories,), seed
+        )
         return self.sample(noise, method, evidence, evidence_mask)
 
     def loop_function(self, method):
@@ -159,17 +161,20 @@ class PredictiveSampler:
         noise = self.check_noise(noise)
         slots = scheduling.check_count(slots, "slots")
         evidence, evidence_mask = self._check_evidence(evidence, evidence_mask, noise.shape[0])
-        return self._scheduled_function(method)(noise, evidence, evidence_mask,
-                                                tf.constant(slots, tf.int32))
+        return self._scheduled_function(method)(
+            noise, evidence, evidence_mask, tf.constant(slots, tf.int32)
+        )
 
-    def sample_scheduled_from_seed(self, seed, num_samples, slots=32, method="fpi", evidence=None,
-                                   evidence_mask=None):
+    def sample_scheduled_from_seed(
+        self, seed, num_samples, slots=32, method="fpi", evidence=None, evidence_mask=None
+    ):
         """`sample_scheduled` on `gumbel_noise((num_samples, H, W, C, K), seed)`: sample k has the
         noise row k, so the samples equal `sample_from_seed(seed, num_samples)`'s."""
         num_samples = scheduling.check_count(num_samples, "num_samples")
         slots = scheduling.check_count(slots, "slots")
         noise = noise_lib.gumbel_noise(
-            (num_samples,) + self.image_shape + (self.num_categories,), seed)
+            (num_samples,) + self.image_shape + (self.num_categories,), seed
+        )
         return self.sample_scheduled(noise, method, slots, evidence, evidence_mask)
 
     def scheduled_loop_function(self, method):
@@ -187,59 +192,80 @@ class PredictiveSampler:
         key = ("many", method)
         if key not in self._compiled:
             self._compiled[key] = tf.function(
-                functools.partial(self._sample_many, method), autograph=False, input_signature=[
-                    tf.TensorSpec([2], tf.int32), tf.TensorSpec([], tf.int32),
-                    tf.TensorSpec([], tf.int32)])
+                functools.partial(self._sample_many, method),
+                autograph=False,
+                input_signature=[
+                    tf.TensorSpec([2], tf.int32),
+                    tf.TensorSpec([], tf.int32),
+                    tf.TensorSpec([], tf.int32),
+                ],
+            )
         return self._compiled[key]
 
     # ------------------------------------------------------------------------------ checks
     def check_method(self, method):
         if method not in self.methods:
             raise ValueError(
-                f"unknown sampling method {method!r}; choose one of {list(self.methods)}")
+                f"unknown sampling method {method!r}; choose one of {list(self.methods)}"
+            )
 
     def check_noise(self, noise):
         """Noise must be floating `[B, H, W, C, K]` with B >= 1; returns it as float32."""
         return check_noise(noise, self.image_shape + (self.num_categories,))
 
     def _check_evidence(self, evidence, evidence_mask, batch):
-        return check_evidence(evidence, evidence_mask, batch, self.image_shape,
-                              self.num_categories)
+        return check_evidence(evidence, evidence_mask, batch, self.image_shape, self.num_categories)
 
     # ------------------------------------------------------------------------------- loop
     def _function(self, method):
         if method not in self._compiled:
             spec = tf.TensorSpec((None,) + self.image_shape, tf.int32)
-            noise_spec = tf.TensorSpec((None,) + self.image_shape + (self.num_categories,),
-                                       tf.float32)
+            noise_spec = tf.TensorSpec(
+                (None,) + self.image_shape + (self.num_categories,), tf.float32
+            )
             signature = [noise_spec, spec, tf.TensorSpec(spec.shape, tf.bool)]
             # A partial (no __code__) gives each method's function its own retracing statistics.
             self._compiled[method] = tf.function(
                 functools.partial(self._sample_loop, method),
-                input_signature=signature, jit_compile=self.jit_compile, autograph=False)
+                input_signature=signature,
+                jit_compile=self.jit_compile,
+                autograph=False,
+            )
         return self._compiled[method]
 
     def _sample_loop(self, method, noise, evidence, evidence_mask):
-        return self._result(*self._loop.run(self._forecaster(method), method == ANCESTRAL, noise,
-                                            evidence, evidence_mask))
+        return self._result(
+            *self._loop.run(
+                self._forecaster(method), method == ANCESTRAL, noise, evidence, evidence_mask
+            )
+        )
 
     def _scheduled_function(self, method):
         key = ("scheduled", method)
         if key not in self._compiled:
-            noise_spec = tf.TensorSpec((None,) + self.image_shape + (self.num_categories,),
-                                       tf.float32)
+            noise_spec = tf.TensorSpec(
+                (None,) + self.image_shape + (self.num_categories,), tf.float32
+            )
             image_spec = tf.TensorSpec((None,) + self.image_shape, tf.int32)
             mask_spec = tf.TensorSpec(image_spec.shape, tf.bool)
             # The slot count fixes the loop's shapes, which XLA needs as constants: it enters as
             # the shape of the first slots' sample indices, computed outside the compiled loop.
             loop = tf.function(
-                functools.partial(self._scheduled_loop, method), autograph=False,
-                input_signature=[noise_spec, image_spec, mask_spec,
-                                 tf.TensorSpec([None], tf.int32)],
-                jit_compile=self.jit_compile)
+                functools.partial(self._scheduled_loop, method),
+                autograph=False,
+                input_signature=[
+                    noise_spec,
+                    image_spec,
+                    mask_spec,
+                    tf.TensorSpec([None], tf.int32),
+                ],
+                jit_compile=self.jit_compile,
+            )
             self._compiled[key] = tf.function(
-                functools.partial(self._scheduled_entry, loop), autograph=False,
-                input_signature=[noise_spec, image_spec, mask_spec, tf.TensorSpec([], tf.int32)])
+                functools.partial(self._scheduled_entry, loop),
+                autograph=False,
+                input_signature=[noise_spec, image_spec, mask_spec, tf.TensorSpec([], tf.int32)],
+            )
         return self._compiled[key]
 
     @staticmethod
@@ -253,12 +279,21 @@ class PredictiveSampler:
         noise = tf.ensure_shape(noise, (None,) + event)
         images = tf.concat([[num_samples], self.image_shape], axis=0)
         return self._scheduled_function(method)(
-            noise, tf.zeros(images, tf.int32), tf.zeros(images, tf.bool), slots)
+            noise, tf.zeros(images, tf.int32), tf.zeros(images, tf.bool), slots
+        )
 
     def _scheduled_loop(self, method, noise, evidence, evidence_mask, first_samples):
-        return self._result(*sampling_loop.run_scheduled(
-            self._loop, self._forecaster(method), method == ANCESTRAL, noise, evidence,
-            evidence_mask, first_samples))
+        return self._result(
+            *sampling_loop.run_scheduled(
+                self._loop,
+                self._forecaster(method),
+                method == ANCESTRAL,
+                noise,
+                evidence,
+                evidence_mask,
+                first_samples,
+            )
+        )
 
     # --------------------------------------------------------------------------- results
     def _forecaster(self, method):
@@ -266,12 +301,19 @@ class PredictiveSampler:
 
     def _result(self, calls, out):
         """A `SampleResult` from the calls and the `tfps.sampling_loop.Results` of a loop."""
-        image = lambda t: tf.reshape(t, (-1,) + self.image_shape)
+
+        def image(t):
+            return tf.reshape(t, (-1,) + self.image_shape)
+
         return SampleResult(
-            samples=image(out.output), arm_calls=calls,
-            arm_calls_per_example=out.calls_per_example, converged_at=image(out.changed_at),
-            accepted_at=image(out.accepted_at), forecast_mistakes=image(out.mistakes),
-            forecasts_checked=out.checked)
+            samples=image(out.output),
+            arm_calls=calls,
+            arm_calls_per_example=out.calls_per_example,
+            converged_at=image(out.changed_at),
+            accepted_at=image(out.accepted_at),
+            forecast_mistakes=image(out.mistakes),
+            forecasts_checked=out.checked,
+        )
 
 
 def check_noise(noise, event_shape):
@@ -282,9 +324,11 @@ def check_noise(noise, event_shape):
     if not noise.dtype.is_floating:
         raise ValueError(f"noise must be a float tensor, got dtype {noise.dtype.name}")
     if noise.shape.rank != 5 or tuple(noise.shape[1:]) != expected:
-        raise ValueError(f"noise must have shape [batch, {', '.join(map(str, expected))}] "
-                         f"(batch, height, width, channels, categories), "
-                         f"got {noise.shape.as_list()}")
+        raise ValueError(
+            f"noise must have shape [batch, {', '.join(map(str, expected))}] "
+            f"(batch, height, width, channels, categories), "
+            f"got {noise.shape.as_list()}"
+        )
     if noise.shape[0] is not None and noise.shape[0] < 1:
         raise ValueError("noise must hold at least one example (batch size >= 1)")
     return tf.cast(noise, tf.float32)
@@ -294,6 +338,7 @@ def check_evidence(evidence, evidence_mask, batch, image_shape, num_categories):
     """Validated `(evidence int32, evidence_mask bool)`, both `[batch, H, W, C]`; zeros and
     all-False (nothing observed) when both are None."""
     from tfps.pixelcnn import validate_images  # local: keeps sampling usable with any ARM
+
     shape = (batch,) + tuple(image_shape)
     if evidence is None and evidence_mask is None:
         return tf.zeros(shape, tf.int32), tf.zeros(shape, tf.bool)
@@ -304,8 +349,10 @@ def check_evidence(evidence, evidence_mask, batch, image_shape, num_categories):
     if evidence_mask.dtype != tf.bool:
         raise ValueError(f"evidence_mask must be bool, got dtype {evidence_mask.dtype.name}")
     if tuple(evidence.shape) != shape or tuple(evidence_mask.shape) != shape:
-        raise ValueError(f"evidence and evidence_mask must have shape {list(shape)}, got "
-                         f"{evidence.shape.as_list()} and {evidence_mask.shape.as_list()}")
+        raise ValueError(
+            f"evidence and evidence_mask must have shape {list(shape)}, got "
+            f"{evidence.shape.as_list()} and {evidence_mask.shape.as_list()}"
+        )
     return evidence, evidence_mask
 
 
@@ -321,5 +368,10 @@ def sampler_for_model(model, forecasters=None, jit_compile=False, heads=None):
     `learned` or `learned_unshared` (`tfps.forecast.learned_forecaster`); None adds nothing.
     """
     forecasters = {**forecast_lib.learned_forecasters(heads), **(forecasters or {})}
-    return PredictiveSampler(arm_from_model(model), model.image_shape, model.num_categories,
-                             forecasters=forecasters, jit_compile=jit_compile)
+    return PredictiveSampler(
+        arm_from_model(model),
+        model.image_shape,
+        model.num_categories,
+        forecasters=forecasters,
+        jit_compile=jit_compile,
+    )

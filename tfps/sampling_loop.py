@@ -16,6 +16,7 @@ loops return the ARM calls and flat `Results`, `[B, d]` over the raster-then-cha
 [1]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive
      Models. In ICML, 2020.
 """
+
 from typing import NamedTuple
 
 import numpy as np
@@ -27,31 +28,34 @@ from tfps import scheduling
 
 class LoopState(NamedTuple):
     """The state of B examples between two ARM calls."""
-    calls: tf.Tensor            # scalar int32, ARM calls so far
-    num_valid: tf.Tensor        # [B] int32, n
-    output: tf.Tensor           # [B, d] int32, g(x~, eps) of the last call, evidence written in
-    logits: tf.Tensor           # [B, H, W, C, K]
-    representation: tf.Tensor   # [B, H, W, F]
+
+    calls: tf.Tensor  # scalar int32, ARM calls so far
+    num_valid: tf.Tensor  # [B] int32, n
+    output: tf.Tensor  # [B, d] int32, g(x~, eps) of the last call, evidence written in
+    logits: tf.Tensor  # [B, H, W, C, K]
+    representation: tf.Tensor  # [B, H, W, F]
     calls_per_example: tf.Tensor  # [B]
-    changed_at: tf.Tensor       # [B, d]
-    accepted_at: tf.Tensor      # [B, d]
-    mistakes: tf.Tensor         # [B, d] bool
-    checked: tf.Tensor          # [B]
+    changed_at: tf.Tensor  # [B, d]
+    accepted_at: tf.Tensor  # [B, d]
+    mistakes: tf.Tensor  # [B, d] bool
+    checked: tf.Tensor  # [B]
 
 
 class Slots(NamedTuple):
     """The B slots of the scheduled loop (`tfps.scheduling`)."""
-    state: LoopState            # rows are slots
-    sample: tf.Tensor           # [B] int32, the sample each slot holds; N when empty
-    noise: tf.Tensor            # [B, H, W, C, K], that sample's noise
-    evidence: tf.Tensor         # [B, d] int32
-    observed: tf.Tensor         # [B, d] bool
+
+    state: LoopState  # rows are slots
+    sample: tf.Tensor  # [B] int32, the sample each slot holds; N when empty
+    noise: tf.Tensor  # [B, H, W, C, K], that sample's noise
+    evidence: tf.Tensor  # [B, d] int32
+    observed: tf.Tensor  # [B, d] bool
 
 
 class Results(NamedTuple):
     """Per-example results, flat: `[rows, d]` per variable, `[rows]` per example. A loop returns
     them for its B examples (N samples); the scheduled loop collects them in `N + 1` rows, the last
     a dummy."""
+
     output: tf.Tensor
     calls_per_example: tf.Tensor
     changed_at: tf.Tensor
@@ -89,11 +93,17 @@ class ArmLoop:
             num_valid=tf.zeros([batch], tf.int32),
             output=tf.where(observed, evidence, zeros),
             logits=tf.zeros_like(noise),
-            representation=(tf.zeros([batch, 1, 1, 1]) if representation is None
-                             else tf.zeros_like(representation)),
+            representation=(
+                tf.zeros([batch, 1, 1, 1])
+                if representation is None
+                else tf.zeros_like(representation)
+            ),
             calls_per_example=tf.zeros([batch], tf.int32),
-            changed_at=tf.ones_like(zeros), accepted_at=zeros,
-            mistakes=tf.zeros_like(zeros, tf.bool), checked=tf.zeros([batch], tf.int32))
+            changed_at=tf.ones_like(zeros),
+            accepted_at=zeros,
+            mistakes=tf.zeros_like(zeros, tf.bool),
+            checked=tf.zeros([batch], tf.int32),
+        )
 
     def step(self, state, forecaster, ancestral, noise, evidence, observed):
         """One ARM call ([1, Algorithm 1]'s loop body) on the state's forecasts, for a batch.
@@ -115,8 +125,9 @@ class ArmLoop:
         n = state.num_valid
         active = n < d
         fresh = tf.equal(state.calls_per_example, 0)[:, None]
-        context = forecast_lib.ForecastContext(state.output, state.logits, state.representation,
-                                               n, noise)
+        context = forecast_lib.ForecastContext(
+            state.output, state.logits, state.representation, n, noise
+        )
         forecast = tf.where(fresh, 0, forecaster(context))
         forecast = tf.where(positions < n[:, None], state.output, forecast)
         x_in = tf.where(observed, evidence, forecast)
@@ -133,11 +144,14 @@ class ArmLoop:
         new_n = tf.where(any_wrong, first_wrong + 1, d)
         # Observed variables right after the accepted ones are valid too: skip to the next free.
         free_after = ~observed & (positions >= new_n[:, None])
-        new_n = tf.where(tf.reduce_any(free_after, axis=1),
-                         tf.argmax(tf.cast(free_after, tf.int32), axis=1, output_type=tf.int32), d)
+        new_n = tf.where(
+            tf.reduce_any(free_after, axis=1),
+            tf.argmax(tf.cast(free_after, tf.int32), axis=1, output_type=tf.int32),
+            d,
+        )
         new_n = tf.where(active, new_n, n)
 
-        own_call = (state.calls_per_example + 1)[:, None]   # this call, counted per example
+        own_call = (state.calls_per_example + 1)[:, None]  # this call, counted per example
         active_2d = active[:, None]
         newly_accepted = (positions >= n[:, None]) & (positions < new_n[:, None])
         checked_here = tf.reduce_sum(tf.cast(newly_accepted & ~observed, tf.int32), axis=1)
@@ -164,16 +178,26 @@ class ArmLoop:
         batch = tf.shape(noise)[0]
         evidence = tf.reshape(evidence, [batch, d])
         observed = tf.reshape(evidence_mask, [batch, d])
-        step = lambda state, forecast: self.step(state, forecast, ancestral, noise, evidence,
-                                                 observed)
+
+        def step(state, forecast):
+            return self.step(state, forecast, ancestral, noise, evidence, observed)
+
         # The first call has nothing to forecast from (no h yet): forecast zeros, as the paper does.
         first = step(self.fresh_state(noise, evidence, observed), forecast_lib.forecast_zeros)
         final = tf.while_loop(
             cond=lambda state: tf.reduce_any(state.num_valid < d),
             body=lambda state: (step(state, forecaster),),
-            loop_vars=(first,), maximum_iterations=d - 1)[0]
-        return final.calls, Results(final.output, final.calls_per_example, final.changed_at,
-                                    final.accepted_at, final.mistakes, final.checked)
+            loop_vars=(first,),
+            maximum_iterations=d - 1,
+        )[0]
+        return final.calls, Results(
+            final.output,
+            final.calls_per_example,
+            final.changed_at,
+            final.accepted_at,
+            final.mistakes,
+            final.checked,
+        )
 
 
 def run_scheduled(loop, forecaster, ancestral, noise, evidence, evidence_mask, first_samples):
@@ -194,12 +218,15 @@ def run_scheduled(loop, forecaster, ancestral, noise, evidence, evidence_mask, f
     observed = tf.reshape(evidence_mask, [num_samples, d])
 
     def slot_inputs(sample):
-        rows = tf.minimum(sample, num_samples - 1)   # empty slots hold N: any valid row does
+        rows = tf.minimum(sample, num_samples - 1)  # empty slots hold N: any valid row does
         return tf.gather(noise, rows), tf.gather(evidence, rows), tf.gather(observed, rows)
 
     def step(slots, forecast):
-        return slots._replace(state=loop.step(slots.state, forecast, ancestral, slots.noise,
-                                              slots.evidence, slots.observed))
+        return slots._replace(
+            state=loop.step(
+                slots.state, forecast, ancestral, slots.noise, slots.evidence, slots.observed
+            )
+        )
 
     def retire_and_refill(slots, next_pending, finished_results):
         """Writes out the samples that are done and gives their slots the next pending ones."""
@@ -208,31 +235,44 @@ def run_scheduled(loop, forecaster, ancestral, noise, evidence, evidence_mask, f
 
         def update():
             rows = tf.where(done, slots.sample, num_samples)
-            results = Results(*(
-                scheduling.scatter_rows(target, rows, getattr(state, field))
-                for field, target in zip(Results._fields, finished_results)))
+            results = Results(
+                *(
+                    scheduling.scatter_rows(target, rows, getattr(state, field))
+                    for field, target in zip(Results._fields, finished_results)
+                )
+            )
             sample, refilled, pending = scheduling.refill_slots(
-                slots.sample, done, next_pending, num_samples)
+                slots.sample, done, next_pending, num_samples
+            )
             new_inputs = slot_inputs(sample)
-            fresh = loop.fresh_state(*new_inputs, calls=state.calls,
-                                     representation=state.representation)
-            reset = LoopState(*(
-                old if field == "calls" else scheduling.select_rows(refilled, new, old)
-                for field, new, old in zip(LoopState._fields, fresh, state)))
-            inputs = [scheduling.select_rows(refilled, new, old) for new, old in
-                      zip(new_inputs, (slots.noise, slots.evidence, slots.observed))]
+            fresh = loop.fresh_state(
+                *new_inputs, calls=state.calls, representation=state.representation
+            )
+            reset = LoopState(
+                *(
+                    old if field == "calls" else scheduling.select_rows(refilled, new, old)
+                    for field, new, old in zip(LoopState._fields, fresh, state)
+                )
+            )
+            inputs = [
+                scheduling.select_rows(refilled, new, old)
+                for new, old in zip(new_inputs, (slots.noise, slots.evidence, slots.observed))
+            ]
             return Slots(reset, sample, *inputs), pending, results
 
-        return tf.cond(tf.reduce_any(done), update,
-                       lambda: (slots, next_pending, finished_results))
+        return tf.cond(tf.reduce_any(done), update, lambda: (slots, next_pending, finished_results))
 
     initial_inputs = slot_inputs(first_samples)
     initial = Slots(loop.fresh_state(*initial_inputs), first_samples, *initial_inputs)
     rows = num_samples + 1
     finished = Results(
-        output=tf.zeros([rows, d], tf.int32), calls_per_example=tf.zeros([rows], tf.int32),
-        changed_at=tf.ones([rows, d], tf.int32), accepted_at=tf.zeros([rows, d], tf.int32),
-        mistakes=tf.zeros([rows, d], tf.bool), checked=tf.zeros([rows], tf.int32))
+        output=tf.zeros([rows, d], tf.int32),
+        calls_per_example=tf.zeros([rows], tf.int32),
+        changed_at=tf.ones([rows, d], tf.int32),
+        accepted_at=tf.zeros([rows, d], tf.int32),
+        mistakes=tf.zeros([rows, d], tf.bool),
+        checked=tf.zeros([rows], tf.int32),
+    )
     # The first call has nothing to forecast from: every slot forecasts zeros (see `step` for
     # slots refilled later). It runs outside the loop because it fixes h's shape.
     first = retire_and_refill(step(initial, forecast_lib.forecast_zeros), num_slots, finished)
@@ -242,8 +282,13 @@ def run_scheduled(loop, forecaster, ancestral, noise, evidence, evidence_mask, f
     final_slots, _, results = tf.while_loop(
         cond=lambda slots, pending, results: tf.reduce_any(slots.sample < num_samples),
         body=lambda slots, pending, results: retire_and_refill(
-            step(slots, forecaster), pending, results),
+            step(slots, forecaster), pending, results
+        ),
         loop_vars=first,
-        maximum_iterations=tf.cast(tf.minimum(bound, np.iinfo(np.int32).max), tf.int32))
-    take = lambda t: t[:num_samples]
+        maximum_iterations=tf.cast(tf.minimum(bound, np.iinfo(np.int32).max), tf.int32),
+    )
+
+    def take(t):
+        return t[:num_samples]
+
     return final_slots.state.calls, Results(*(take(t) for t in results))

@@ -25,6 +25,7 @@ unscheduled batches and batch size 1.
 [1]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive Models.
      In ICML, 2020.
 """
+
 import operator
 
 import numpy as np
@@ -82,8 +83,9 @@ def scatter_rows(target, rows, values):
     return tf.tensor_scatter_nd_update(target, rows[:, None], values)
 
 
-def calls_per_sample_report(sampler, num_samples, slots, method="fpi", seed=0, batch_one=None,
-                            repeats=1):
+def calls_per_sample_report(
+    sampler, num_samples, slots, method="fpi", seed=0, batch_one=None, repeats=1
+):
     """ARM calls and wall time per sample: batch size 1, plain batches of B, and B scheduled slots.
 
     All three sample the same N noise tensors (`gumbel_noise((N, H, W, C, K), seed)`), so they
@@ -111,27 +113,30 @@ def calls_per_sample_report(sampler, num_samples, slots, method="fpi", seed=0, b
     """
     num_samples = check_count(num_samples, "num_samples")
     slots = min(check_count(slots, "slots"), num_samples)
-    batch_one = num_samples if batch_one is None else min(check_count(batch_one, "batch_one"),
-                                                          num_samples)
+    batch_one = (
+        num_samples if batch_one is None else min(check_count(batch_one, "batch_one"), num_samples)
+    )
     repeats = check_count(repeats, "repeats")
     sampler.check_method(method)
     noise = noise_lib.gumbel_noise(
-        (num_samples,) + sampler.image_shape + (sampler.num_categories,), seed)
+        (num_samples,) + sampler.image_shape + (sampler.num_categories,), seed
+    )
 
     def timed(run):
         out, seconds = timing.repeated(run, repeats)  # after an untimed run: tracing, XLA
         return out, min(seconds)
 
     def one_at_a_time():
-        return [sampler.sample(noise[k:k + 1], method) for k in range(batch_one)]
+        return [sampler.sample(noise[k : k + 1], method) for k in range(batch_one)]
 
     def batches():
-        return [sampler.sample(noise[i:i + slots], method) for i in range(0, num_samples, slots)]
+        return [sampler.sample(noise[i : i + slots], method) for i in range(0, num_samples, slots)]
 
     singles, batch1_seconds = timed(one_at_a_time)
     plain, plain_seconds = timed(batches)
     scheduled, scheduled_seconds = timed(
-        lambda: sampler.sample_scheduled(noise, method, slots=slots))
+        lambda: sampler.sample_scheduled(noise, method, slots=slots)
+    )
 
     scheduled_samples = scheduled.samples.numpy()
     plain_samples = np.concatenate([r.samples.numpy() for r in plain])
@@ -152,36 +157,43 @@ def calls_per_sample_report(sampler, num_samples, slots, method="fpi", seed=0, b
         "batch1_seconds_per_sample": batch1_seconds / batch_one,
         "unscheduled_seconds_per_sample": plain_seconds / num_samples,
         "scheduled_seconds_per_sample": scheduled_seconds / num_samples,
-        "samples_agree": bool(np.array_equal(scheduled_samples, plain_samples)
-                              and np.array_equal(scheduled_samples[:batch_one], single_samples)),
+        "samples_agree": bool(
+            np.array_equal(scheduled_samples, plain_samples)
+            and np.array_equal(scheduled_samples[:batch_one], single_samples)
+        ),
     }
 
 
 def format_report(report):
     """One human-readable block for logs and BUILD_NOTES rows."""
     r = report
-    return (f"method={r['method']} N={r['num_samples']} B={r['slots']}: ARM calls per sample "
-            f"batch-1 {r['batch1_calls_per_sample']:.2f}, unscheduled batch-{r['slots']} "
-            f"{r['unscheduled_calls_per_sample']:.3f}, "
-            f"scheduled {r['scheduled_calls_per_sample']:.3f} "
-            f"(ideal {r['ideal_calls_per_sample']:.3f}, x{r['scheduled_over_ideal']:.3f}); "
-            f"seconds per sample batch-1 {r['batch1_seconds_per_sample']:.4f}, unscheduled "
-            f"{r['unscheduled_seconds_per_sample']:.4f}, scheduled "
-            f"{r['scheduled_seconds_per_sample']:.4f}; samples agree: {r['samples_agree']}")
+    return (
+        f"method={r['method']} N={r['num_samples']} B={r['slots']}: ARM calls per sample "
+        f"batch-1 {r['batch1_calls_per_sample']:.2f}, unscheduled batch-{r['slots']} "
+        f"{r['unscheduled_calls_per_sample']:.3f}, "
+        f"scheduled {r['scheduled_calls_per_sample']:.3f} "
+        f"(ideal {r['ideal_calls_per_sample']:.3f}, x{r['scheduled_over_ideal']:.3f}); "
+        f"seconds per sample batch-1 {r['batch1_seconds_per_sample']:.4f}, unscheduled "
+        f"{r['unscheduled_seconds_per_sample']:.4f}, scheduled "
+        f"{r['scheduled_seconds_per_sample']:.4f}; samples agree: {r['samples_agree']}"
+    )
 
 
 def markdown_rows(reports):
     """Scheduling reports as a Markdown table: ARM calls and seconds per sample, three ways."""
     if not reports:
         return ""
-    lines = ["| Scheduling (N samples, B slots) | calls/sample batch 1 | unscheduled batch B | "
-             "scheduled | scheduled / (batch-1 / B) | s/sample batch 1 | unscheduled | scheduled |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| Scheduling (N samples, B slots) | calls/sample batch 1 | unscheduled batch B | "
+        "scheduled | scheduled / (batch-1 / B) | s/sample batch 1 | unscheduled | scheduled |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in reports:
         lines.append(
             f"| {r['method']}, N={r['num_samples']}, B={r['slots']} | "
             f"{r['batch1_calls_per_sample']:.2f} | {r['unscheduled_calls_per_sample']:.3f} | "
             f"{r['scheduled_calls_per_sample']:.3f} | {r['scheduled_over_ideal']:.2f}x | "
             f"{r['batch1_seconds_per_sample']:.4f} | {r['unscheduled_seconds_per_sample']:.4f} | "
-            f"{r['scheduled_seconds_per_sample']:.4f} |")
+            f"{r['scheduled_seconds_per_sample']:.4f} |"
+        )
     return "\n".join(lines)

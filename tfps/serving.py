@@ -12,6 +12,7 @@ x = argmax(logits(x) + eps), [1, eq. 8]); methods differ only in `arm_calls`.
 [1]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive Models.
      In ICML, 2020.
 """
+
 import datetime
 import functools
 import importlib.metadata
@@ -21,10 +22,8 @@ import json
 import numpy as np
 import tensorflow as tf
 
-from tfps import contract
+from tfps import contract, pixelcnn, sampling
 from tfps import noise as noise_lib
-from tfps import pixelcnn
-from tfps import sampling
 
 
 def tfps_version():
@@ -42,8 +41,7 @@ def arm_function(model):
     once instead of once per call site; TensorFlow inlines the calls when it runs the graph.
     """
     spec = tf.TensorSpec((None,) + tuple(int(s) for s in model.image_shape), tf.int32)
-    return tf.function(lambda x: model(x, training=False), input_signature=[spec],
-                       autograph=False)
+    return tf.function(lambda x: model(x, training=False), input_signature=[spec], autograph=False)
 
 
 def serving_metadata(model, sampler, decoder=None, extra=None):
@@ -65,12 +63,17 @@ def serving_metadata(model, sampler, decoder=None, extra=None):
         "tfps_version": tfps_version(),
         "tensorflow_version": tf.__version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "signatures": contract.concrete_contract(image_shape, num_categories, methods,
-                                                 decoded_shape),
-        "decoded_images": None if decoder is None else {
-            "image_shape": list(decoder.image_shape), "num_levels": int(decoder.num_levels),
+        "signatures": contract.concrete_contract(
+            image_shape, num_categories, methods, decoded_shape
+        ),
+        "decoded_images": None
+        if decoder is None
+        else {
+            "image_shape": list(decoder.image_shape),
+            "num_levels": int(decoder.num_levels),
             "range": [-1.0, 1.0],
-            "to_levels": "round((images + 1) / 2 * (num_levels - 1))"},
+            "to_levels": "round((images + 1) / 2 * (num_levels - 1))",
+        },
         **dict(extra or {}),
     }
 
@@ -112,19 +115,26 @@ class ServingModule(tf.Module):
     copy while the signatures read the other, and fail with "Could not find variable ...".
     """
 
-    def __init__(self, model, metadata=None, sampler=None, forecasters=None, jit_compile=False,
-                 decoder=None):
+    def __init__(
+        self, model, metadata=None, sampler=None, forecasters=None, jit_compile=False, decoder=None
+    ):
         super().__init__(name="tfps_serving")
         self._decode = _Untracked(decoder.function) if decoder is not None else None
         self._decoded_shape = tuple(decoder.image_shape) if decoder is not None else None
         self._arm = _Untracked(arm_function(model))
         self._sampler = sampler or sampling.PredictiveSampler(
-            self._arm.value, model.image_shape, model.num_categories, forecasters=forecasters,
-            jit_compile=jit_compile)
+            self._arm.value,
+            model.image_shape,
+            model.num_categories,
+            forecasters=forecasters,
+            jit_compile=jit_compile,
+        )
         self._image_shape = tuple(int(s) for s in model.image_shape)
         self._num_categories = int(model.num_categories)
-        if (self._sampler.image_shape != self._image_shape
-                or self._sampler.num_categories != self._num_categories):
+        if (
+            self._sampler.image_shape != self._image_shape
+            or self._sampler.num_categories != self._num_categories
+        ):
             raise ValueError("sampler and model disagree on the image shape or K")
         self._methods = tuple(self._sampler.methods)
         metadata = serving_metadata(model, self._sampler, decoder, metadata)
@@ -148,8 +158,9 @@ class ServingModule(tf.Module):
         """
         if self._concrete is None:
             traced = {name: _trace(getattr(self, f"_{name}"), name) for name in contract.BY_NAME}
-            functions = {name: traced[contract.ALIASES.get(name, name)]
-                         for name in contract.SIGNATURES}
+            functions = {
+                name: traced[contract.ALIASES.get(name, name)] for name in contract.SIGNATURES
+            }
             self._concrete = _Untracked(functions)
             served, seen = [], set()
             for function in functions.values():
@@ -162,8 +173,9 @@ class ServingModule(tf.Module):
 
     # ------------------------------------------------------------------ signature bodies
     def _checked(self, name, **values):
-        return contract.checked_inputs(name, values, self._image_shape, self._num_categories,
-                                       self._methods)
+        return contract.checked_inputs(
+            name, values, self._image_shape, self._num_categories, self._methods
+        )
 
     def _sample(self, seed, batch_size, method):
         c = self._checked("sample", seed=seed, batch_size=batch_size, method=method)
@@ -173,20 +185,35 @@ class ServingModule(tf.Module):
         return self._run_sampler(**self._checked("sample_with_noise", noise=noise, method=method))
 
     def _sample_with_evidence(self, noise, evidence, evidence_mask, method):
-        return self._run_sampler(**self._checked(
-            "sample_with_evidence", noise=noise, evidence=evidence, evidence_mask=evidence_mask,
-            method=method))
+        return self._run_sampler(
+            **self._checked(
+                "sample_with_evidence",
+                noise=noise,
+                evidence=evidence,
+                evidence_mask=evidence_mask,
+                method=method,
+            )
+        )
 
     def _sample_many(self, seed, num_samples, slots, method):
-        c = self._checked("sample_many", seed=seed, num_samples=num_samples, slots=slots,
-                          method=method)
-        return self._run_sampler(self._noise_from_seed(c["seed"], c["num_samples"]), c["method"],
-                                 slots=c["slots"])
+        c = self._checked(
+            "sample_many", seed=seed, num_samples=num_samples, slots=slots, method=method
+        )
+        return self._run_sampler(
+            self._noise_from_seed(c["seed"], c["num_samples"]), c["method"], slots=c["slots"]
+        )
 
     def _sample_many_with_evidence(self, noise, evidence, evidence_mask, slots, method):
-        return self._run_sampler(**self._checked(
-            "sample_many_with_evidence", noise=noise, evidence=evidence,
-            evidence_mask=evidence_mask, slots=slots, method=method))
+        return self._run_sampler(
+            **self._checked(
+                "sample_many_with_evidence",
+                noise=noise,
+                evidence=evidence,
+                evidence_mask=evidence_mask,
+                slots=slots,
+                method=method,
+            )
+        )
 
     def _logits(self, x):
         x = self._checked("logits", x=x)["x"]
@@ -197,26 +224,35 @@ class ServingModule(tf.Module):
         x = self._checked("log_prob", x=x)["x"]
         logits, _ = self._arm.value(x)
         logits = tf.cast(logits, tf.float32)
-        return self._shaped("log_prob", {"log_prob": pixelcnn.log_prob(logits, x),
-                                         "bits_per_dim": pixelcnn.bits_per_dim(logits, x)})
+        return self._shaped(
+            "log_prob",
+            {
+                "log_prob": pixelcnn.log_prob(logits, x),
+                "bits_per_dim": pixelcnn.bits_per_dim(logits, x),
+            },
+        )
 
     def _metadata(self):
-        return {"json": tf.constant(self.metadata_json),
-                "image_shape": tf.constant(self._image_shape, tf.int32),
-                "num_categories": tf.constant(self._num_categories, tf.int32),
-                "methods": tf.constant(self._methods)}
+        return {
+            "json": tf.constant(self.metadata_json),
+            "image_shape": tf.constant(self._image_shape, tf.int32),
+            "num_categories": tf.constant(self._num_categories, tf.int32),
+            "methods": tf.constant(self._methods),
+        }
 
     # ------------------------------------------------------------------------- helpers
     def _shaped(self, name, outputs):
         """`outputs` with the static shapes of signature `name` in the contract."""
-        shapes = contract.output_shapes(name, self._image_shape, self._num_categories,
-                                        self._decoded_shape)
+        shapes = contract.output_shapes(
+            name, self._image_shape, self._num_categories, self._decoded_shape
+        )
         return {key: tf.ensure_shape(value, shapes[key]) for key, value in outputs.items()}
 
     def _noise_from_seed(self, seed, batch_size):
         """The draw of `tfps.noise.gumbel_noise((batch_size, H, W, C, K), seed)` in the library."""
-        shape = tf.concat([tf.reshape(batch_size, [1]),
-                           list(self._image_shape) + [self._num_categories]], axis=0)
+        shape = tf.concat(
+            [tf.reshape(batch_size, [1]), list(self._image_shape) + [self._num_categories]], axis=0
+        )
         return noise_lib.gumbel_noise(shape, seed)
 
     def _run_sampler(self, noise, method, evidence=None, evidence_mask=None, slots=None):
@@ -232,8 +268,9 @@ class ServingModule(tf.Module):
         def branch(name):
             if slots is None:
                 return tuple(self._sampler.loop_function(name)(noise, evidence, evidence_mask))
-            return tuple(self._sampler.scheduled_loop_function(name)(
-                noise, evidence, evidence_mask, slots))
+            return tuple(
+                self._sampler.scheduled_loop_function(name)(noise, evidence, evidence_mask, slots)
+            )
 
         results = tf.switch_case(method, [functools.partial(branch, m) for m in self._methods])
         outputs = self._shaped("sample", dict(zip(sampling.SampleResult._fields, results)))

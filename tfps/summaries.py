@@ -37,6 +37,7 @@ the ordering plus one (`ancestral_determined_at`), d at most.
 [1]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive
      Models. In ICML, 2020.
 """
+
 from typing import NamedTuple
 
 import numpy as np
@@ -53,6 +54,7 @@ SECONDS_PER_SAMPLE = "seconds_per_sample"
 ARM_CALLS_HISTOGRAM = "arm_calls_per_example"
 
 SAMPLE_RUN, BENCHMARK_RUN = "sample", "benchmark"
+
 
 # ------------------------------------------------------------------------ forecasting mistakes
 def forecast_accuracy(forecast_mistakes, forecasts_checked):
@@ -95,6 +97,7 @@ class Inspection(NamedTuple):
     scalars: `{tag: float}`; pictures: `{tag: uint8 [h, w, 3]}`; histograms: `{tag: 1-D array}`;
     descriptions: `{tag: markdown}` shown by TensorBoard next to the tag.
     """
+
     scalars: dict
     pictures: dict
     histograms: dict
@@ -108,12 +111,20 @@ def concat_results(results):
     fields = {}
     for field in results[0]._fields:
         values = [np.asarray(getattr(r, field)) for r in results]
-        fields[field] = (np.sum(values) if values[0].ndim == 0 else np.concatenate(values, axis=0))
+        fields[field] = np.sum(values) if values[0].ndim == 0 else np.concatenate(values, axis=0)
     return type(results[0])(**fields)
 
 
-def inspect(result, method, num_categories, seconds_per_sample=None, seconds_description=None,
-            baseline=None, max_samples=32, scale=None):
+def inspect(
+    result,
+    method,
+    num_categories,
+    seconds_per_sample=None,
+    seconds_description=None,
+    baseline=None,
+    max_samples=32,
+    scale=None,
+):
     """Scalars, pictures and a histogram that show a sampling run's forecasts (module doc).
 
     Args:
@@ -136,13 +147,16 @@ def inspect(result, method, num_categories, seconds_per_sample=None, seconds_des
     d = int(np.prod(samples.shape[1:]))
     scale = scale or pictures_lib.auto_scale(height)
     shown = slice(0, min(num_samples, max_samples))
-    shown_text = f"the first {shown.stop} of {num_samples} samples" if shown.stop < num_samples \
+    shown_text = (
+        f"the first {shown.stop} of {num_samples} samples"
+        if shown.stop < num_samples
         else f"{num_samples} samples"
+    )
 
     scalars = {ARM_CALLS_PERCENT: 100.0 * float(calls.mean()) / d}
     descriptions = {
         ARM_CALLS_PERCENT: f"ARM calls each sample needed, mean over {num_samples} samples, as a "
-                           f"% of d = {d} (ancestral: 100%).",
+        f"% of d = {d} (ancestral: 100%).",
         SAMPLES: f"{method}: {shown_text}.",
         ARM_CALLS_HISTOGRAM: f"ARM calls per sample ({method}, {num_samples} samples; d = {d}).",
     }
@@ -151,20 +165,26 @@ def inspect(result, method, num_categories, seconds_per_sample=None, seconds_des
         scalars[FORECAST_ACCURACY] = accuracy
         descriptions[FORECAST_ACCURACY] = (
             f"Correct forecasts / forecasts made by {method}: 1 - {int(mistakes.sum())} mistakes / "
-            f"{int(checked.sum())} forecasts checked, over {num_samples} samples.")
+            f"{int(checked.sum())} forecasts checked, over {num_samples} samples."
+        )
     if seconds_per_sample is not None:
         scalars[SECONDS_PER_SAMPLE] = float(seconds_per_sample)
         descriptions[SECONDS_PER_SAMPLE] = seconds_description or "Seconds per sample."
 
-    pictures = {SAMPLES: pictures_lib.grid(
-        pictures_lib.to_picture(samples[shown], num_categories), scale=scale)}
+    pictures = {
+        SAMPLES: pictures_lib.grid(
+            pictures_lib.to_picture(samples[shown], num_categories), scale=scale
+        )
+    }
     if accuracy is not None:
         pictures[MISTAKES] = pictures_lib.grid(
-            pictures_lib.mistake_map(samples[shown], mistakes[shown], num_categories), scale=scale)
+            pictures_lib.mistake_map(samples[shown], mistakes[shown], num_categories), scale=scale
+        )
         descriptions[MISTAKES] = (
             f"{method}: where the forecast was wrong (red) on {shown_text} in grey, tiles as in "
             f"`samples`; the share of red is the share of the {samples.shape[-1]} channel(s) "
-            f"forecast wrongly (Wiggers & Hoogeboom 2020, Figures 3-4).")
+            f"forecast wrongly (Wiggers & Hoogeboom 2020, Figures 3-4)."
+        )
 
     maps = {method: convergence_average(determined_at(result, method))}
     if baseline is not None and method != ANCESTRAL:
@@ -175,7 +195,8 @@ def inspect(result, method, num_categories, seconds_per_sample=None, seconds_des
         f"The ARM call at which each position was determined (converged: its output never changed "
         f"again; for ancestral, sampled), mean over channels and {num_samples} samples "
         f"(Wiggers & Hoogeboom 2020, Figure 6): {ranges}. Log colour scale (viridis) from "
-        f"{vmin:g} to {vmax:.1f}.")
+        f"{vmin:g} to {vmax:.1f}."
+    )
     return Inspection(scalars, pictures, {ARM_CALLS_HISTOGRAM: calls}, descriptions)
 
 
@@ -196,11 +217,16 @@ def write_tensorboard(run_directory, step, inspection, extra_scalars=None, descr
         for tag, value in {**inspection.scalars, **(extra_scalars or {})}.items():
             tf.summary.scalar(tag, float(value), description=described.get(tag))
         for tag, picture in inspection.pictures.items():
-            tf.summary.image(tag, np.asarray(picture, np.uint8)[None], max_outputs=1,
-                             description=described.get(tag))
+            tf.summary.image(
+                tag,
+                np.asarray(picture, np.uint8)[None],
+                max_outputs=1,
+                description=described.get(tag),
+            )
         for tag, values in inspection.histograms.items():
-            tf.summary.histogram(tag, np.asarray(values, np.float64),
-                                 description=described.get(tag))
+            tf.summary.histogram(
+                tag, np.asarray(values, np.float64), description=described.get(tag)
+            )
     writer.flush()
     writer.close()
 

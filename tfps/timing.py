@@ -11,6 +11,7 @@ as [1, Table 1] reports them.
 [1]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive Models.
      In ICML, 2020.
 """
+
 import time
 
 import numpy as np

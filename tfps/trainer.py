@@ -263,9 +263,7 @@ def fit(config, logdir, task):
     logged = None
     if start_step < config.steps:
         train_ds = train_pipeline(config, start_step, task.load_split("train"))
-        logging.info(
-            "Training %s for steps %d..%d", task.description, start_step, config.steps
-        )
+        logging.info("Training %s for steps %d..%d", task.description, start_step, config.steps)
         logged = run_steps(
             train_ds, config, step, train_step, progress, log_progress, validate, manager
         )

@@ -39,11 +39,8 @@ import tensorflow as tf
 from tfps import config as config_lib
 from tfps import data as tfps_data
 from tfps import forecast as tfps_forecast
-from tfps import latent
+from tfps import latent, pixelcnn, rundir, trainer
 from tfps import noise as noise_lib
-from tfps import pixelcnn
-from tfps import rundir
-from tfps import trainer
 
 CONFIG_FORMAT = "tfps.train/1"
 TrainConfig = config_lib.TrainConfig
@@ -56,6 +53,7 @@ TrainConfig = config_lib.TrainConfig
 class ModelOutputs:
     """What a loss term sees: x `[B, H, W, C]`, logits `[B, H, W, C, K]`, h `[B, H, W, F]`, and a
     stateless seed (int32 `[2]`, different every training step) for terms that draw noise."""
+
     x: tf.Tensor
     logits: tf.Tensor
     h: tf.Tensor
@@ -71,6 +69,7 @@ class LossTerm:
     term's own trainable weights, e.g. a forecasting head on h; they are optimised with the model
     and checkpointed under `terms/<name>`.
     """
+
     name: str
     fn: Callable[[ModelOutputs], tf.Tensor]
     weight: float = 1.0
@@ -91,15 +90,17 @@ def forecast_loss_term(heads, weight=0.01):
     Shared heads read h; unshared ones (Table 3 ablation) read x and posterior noise
     eps ~ p(eps | x) drawn from the detached ARM logits (Appendix B), a fresh draw every step.
     """
+
     def forecast_loss(outputs):
         noise = None
         if not heads.shares_representation:
-            seed = (outputs.seed if outputs.seed is not None
-                    else tf.constant([0, 0], tf.int32))
-            noise = noise_lib.posterior_gumbel_noise(tf.stop_gradient(outputs.logits),
-                                                     outputs.x, seed)
+            seed = outputs.seed if outputs.seed is not None else tf.constant([0, 0], tf.int32)
+            noise = noise_lib.posterior_gumbel_noise(
+                tf.stop_gradient(outputs.logits), outputs.x, seed
+            )
         logits = tfps_forecast.head_logits(heads, outputs.x, outputs.h, noise)
         return tf.reduce_sum(tfps_forecast.forecast_kl(logits, outputs.logits))
+
     return LossTerm("forecast", forecast_loss, weight, heads)
 
 
@@ -127,10 +128,12 @@ def evaluate_bpd(model, dataset, batch_size, max_batches=None):
 
 def make_eval_fn(model):
     """A traced `x [B, H, W, C] -> (sum of per-image bpd, B)` with `training=False`."""
+
     @tf.function(reduce_retracing=True)
     def eval_fn(x):
         logits, _ = model(x, training=False)
         return tf.reduce_sum(pixelcnn.bits_per_dim(logits, x)), tf.shape(x)[0]
+
     return eval_fn
 
 
@@ -143,8 +146,10 @@ def _evaluate(eval_fn, image_shape, dataset, batch_size, max_batches):
         dataset = tf.data.Dataset.from_tensor_slices(dataset)
     spec = dataset.element_spec
     if not (spec.dtype.is_integer and tuple(spec.shape) == tuple(image_shape)):
-        raise ValueError(f"evaluate_bpd needs single integer images of shape {tuple(image_shape)}, "
-                         f"got a dataset of {spec.dtype.name} {tuple(spec.shape)}")
+        raise ValueError(
+            f"evaluate_bpd needs single integer images of shape {tuple(image_shape)}, "
+            f"got a dataset of {spec.dtype.name} {tuple(spec.shape)}"
+        )
     batches = dataset.batch(int(batch_size))
     if max_batches is not None:
         batches = batches.take(int(max_batches))
@@ -156,7 +161,6 @@ def _evaluate(eval_fn, image_shape, dataset, batch_size, max_batches):
     if count == 0:
         raise ValueError("evaluate_bpd got an empty dataset")
     return total / count
-
 
 
 # ----------------------------------------------------------------------------- run config
@@ -216,11 +220,12 @@ def train(config, logdir, loss_terms=(BPD_TERM,)):
 
     Resumable and refusing a logdir of another run like every trainer (`tfps.trainer.fit`).
     With `config.latents_from`, the ARM models the autoencoder's latents of its dataset
-    (`tfps.latent.with_autoencoder_data`). Ends with test bpd over the whole test split. Returns a dict with `step`, `test_bpd`,
-    `validation_bpd`, `train_bpd` (mean over the last log interval of this session, None if no
-    step ran), `steps_per_sec`, `start_step`, `train_seconds`, `dataset`, `uniform_bpd`,
-    `checkpoint` (and `test_bits_per_image_dim` for latents); it is also written to
-    `logdir/metrics.json`.
+    (`tfps.latent.with_autoencoder_data`). Ends with test bpd over the whole test split.
+
+    Returns a dict with `step`, `test_bpd`, `validation_bpd`, `train_bpd` (mean over the last
+    log interval of this session, None if no step ran), `steps_per_sec`, `start_step`,
+    `train_seconds`, `dataset`, `uniform_bpd`, `checkpoint` (and `test_bits_per_image_dim` for
+    latents); it is also written to `logdir/metrics.json`.
     """
     config = latent.with_autoencoder_data(config.validate())
     if not loss_terms or loss_terms[0].name != "bpd":
@@ -292,7 +297,7 @@ def evaluate_forecast_accuracy(accuracy_fn, dataset, batch_size, max_batches=Non
     batches = dataset.batch(int(batch_size))
     if max_batches is not None:
         batches = batches.take(int(max_batches))
-    base = noise_lib.as_seed(tf.constant(seed, tf.int32) % (2 ** 31 - 1))
+    base = noise_lib.as_seed(tf.constant(seed, tf.int32) % (2**31 - 1))
     sums, count = {}, 0
     for index, x in enumerate(batches):
         seed_b = tf.random.experimental.stateless_fold_in(base, index)
