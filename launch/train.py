@@ -42,10 +42,10 @@ config_flags.define_run_flags(
 def main(argv):
     config_flags.no_arguments(argv)
     config = config_flags.typed_config(config_lib.ARM)
-    from tfps import latent, training  # after flag parsing: --help stays fast
+    from tfps import arm_data, training  # after flag parsing: --help stays fast
 
     try:
-        config = latent.with_autoencoder_data(config)
+        config = arm_data.checked(config)
     except (ValueError, FileNotFoundError) as e:
         raise app.UsageError(str(e)) from e
     metrics = training.train(config, FLAGS.logdir)

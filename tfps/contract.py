@@ -6,7 +6,7 @@ signature with its inputs and outputs (name, dtype, shape pattern over the symbo
 and everything else is derived from it:
 
 - `input_specs`: the `tf.TensorSpec`s each signature is traced with (unknown shapes, see below);
-- `checked_inputs`: the in-graph checks of the inputs, one per input kind;
+- `tfps.contract_checks.checked_inputs`: the in-graph checks of the inputs, one per input kind;
 - `SIGNATURES`, `SAMPLE_OUTPUTS`: the signature and sampling output names;
 - `concrete_contract` / `output_shapes`: the contract with concrete shapes (the `signatures`
   section of the metadata, and the `ensure_shape`s of the outputs);
@@ -45,7 +45,6 @@ SYMBOLS = {
     "W'": "decoded width",
     "C'": "decoded channels",
 }
-_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,7 +170,8 @@ SAMPLE_OUTPUTS = tuple(p.name for p in BY_NAME["sample"].outputs if not p.decode
 # ----------------------------------------------------------------------------- shapes
 
 
-def _sizes(image_shape, num_categories, num_methods=None, decoded_shape=None):
+def sizes_of(image_shape, num_categories, num_methods=None, decoded_shape=None):
+    """`{symbol: size}` of a served model (None for the batch B and, without methods, M)."""
     sizes = dict(
         zip("HWC", (int(s) for s in image_shape)),
         B=None,
@@ -193,7 +193,7 @@ def _outputs(name, decoded):
 
 def output_shapes(name, image_shape, num_categories, decoded_shape=None):
     """`{output: shape}` of signature `name` with None for the batch (for `tf.ensure_shape`)."""
-    sizes = _sizes(image_shape, num_categories, decoded_shape=decoded_shape)
+    sizes = sizes_of(image_shape, num_categories, decoded_shape=decoded_shape)
     return {p.name: _concrete(p, sizes) for p in _outputs(name, decoded_shape is not None)}
 
 
@@ -203,7 +203,7 @@ def concrete_contract(image_shape, num_categories, methods, decoded_shape=None):
     `decoded_shape`: for an ARM on autoencoder latents, the shape of the decoded images; every
     sampling signature then also returns `images` (float32 `[B, H', W', C']` in [-1, 1]).
     """
-    sizes = _sizes(image_shape, num_categories, len(methods), decoded_shape)
+    sizes = sizes_of(image_shape, num_categories, len(methods), decoded_shape)
 
     def as_dict(ports):
         return {p.name: {"dtype": p.dtype, "shape": _concrete(p, sizes)} for p in ports}
@@ -220,197 +220,6 @@ def concrete_contract(image_shape, num_categories, methods, decoded_shape=None):
 def input_specs(name):
     """The `tf.TensorSpec`s (unknown shape, named) signature `name` is traced with, in order."""
     return [tf.TensorSpec(None, tf.as_dtype(p.dtype), name=p.name) for p in BY_NAME[name].inputs]
-
-
-# ----------------------------------------------------------------------------- graph checks
-
-
-def _shape_string(t):
-    """`[2, 4, 4]`: the run-time shape of `t` as a string tensor (for error messages)."""
-    dims = tf.strings.reduce_join(
-        tf.strings.as_string(tf.shape(t, out_type=tf.int64)), separator=", "
-    )
-    return tf.strings.join(["[", dims, "]"])
-
-
-def _require(ok, *message, name="check"):
-    """An Assert op raising InvalidArgumentError with the joined `message` unless `ok`."""
-    parts = [m if isinstance(m, tf.Tensor) else tf.constant(str(m)) for m in message]
-    return tf.debugging.Assert(ok, [tf.strings.join(parts)], summarize=1, name=name)
-
-
-def _after(checks, t):
-    """`t`, usable only once every check in `checks` has passed."""
-    with tf.control_dependencies(checks):
-        return tf.identity(t)
-
-
-def _check_batch(t, port, sizes):
-    """Requires `t` to have shape `[B, *tail]` of `port` with B >= min_batch, whatever its rank."""
-    tail = [sizes[s] for s in port.shape[1:]]
-    rank = len(tail) + 1
-    shape = tf.shape(t, out_type=tf.int64)
-    # Padded to the expected rank so that comparing a wrong rank does not fail on its own.
-    padded = tf.concat([shape, tf.fill([rank], tf.constant(-1, tf.int64))], axis=0)[:rank]
-    ok = (
-        tf.equal(tf.size(shape), rank)
-        & tf.reduce_all(tf.equal(padded[1:], tail))
-        & (padded[0] >= port.min_batch)
-    )
-    expected = ", ".join([f"batch{' >= 1' if port.min_batch else ''}"] + [str(s) for s in tail])
-    description = ", ".join(SYMBOLS[s] for s in port.shape)
-    return _require(
-        ok,
-        f"{port.name} must have shape [{expected}] ({description}), got ",
-        _shape_string(t),
-        name=f"check_{port.name}_shape",
-    )
-
-
-def _check_scalar(t, name):
-    return _require(
-        tf.equal(tf.rank(t), 0),
-        f"{name} must be a scalar, got shape ",
-        _shape_string(t),
-        name=f"check_{name}_shape",
-    )
-
-
-def _check_range(x, name, num_categories):
-    """Requires all values of int `x` in [0, K)."""
-    lo = tf.reduce_min(x)
-    hi = tf.reduce_max(x)
-    ok = tf.equal(tf.size(x), 0) | ((lo >= 0) & (hi < num_categories))
-    return _require(
-        ok,
-        f"{name} values must lie in [0, {num_categories}), found values in [",
-        tf.strings.as_string(lo),
-        ", ",
-        tf.strings.as_string(hi),
-        "]",
-        name=f"check_{name}_range",
-    )
-
-
-def _checked_seed(seed, port, sizes, methods):
-    """int64 `[2]` in the int32 range -> the int32 pair that `tfps.noise.as_seed` makes."""
-    seed = _after(
-        [
-            _require(
-                tf.equal(tf.rank(seed), 1) & tf.equal(tf.size(seed), 2),
-                "seed must have shape [2], got ",
-                _shape_string(seed),
-                name="check_seed_shape",
-            )
-        ],
-        seed,
-    )
-    seed = tf.reshape(seed, [2])
-    in_range = _require(
-        tf.reduce_all((seed >= _INT32_MIN) & (seed <= _INT32_MAX)),
-        f"seed values must lie in the int32 range [{_INT32_MIN}, {_INT32_MAX}], got [",
-        tf.strings.reduce_join(tf.strings.as_string(seed), separator=", "),
-        "]",
-        name="check_seed_range",
-    )
-    return tf.cast(_after([in_range], seed), tf.int32)
-
-
-def _checked_count(count, port, sizes, methods):
-    """An int32 scalar >= 1 (batch_size, num_samples, slots)."""
-    name = port.name
-    count = tf.reshape(_after([_check_scalar(count, name)], count), [])
-    return _after(
-        [
-            _require(
-                count >= 1,
-                f"{name} must be >= 1, got ",
-                tf.strings.as_string(count),
-                name=f"check_{name}_range",
-            )
-        ],
-        count,
-    )
-
-
-def _checked_method(method, port, sizes, methods):
-    """A known method name -> its int32 index in `methods`."""
-    method = tf.reshape(_after([_check_scalar(method, port.name)], method), [])
-    matches = tf.equal(method, tf.constant(methods))
-    shown = tf.where(tf.equal(method, ""), "(empty string)", method)
-    known = _require(
-        tf.reduce_any(matches),
-        "unknown sampling method: ",
-        shown,
-        " (choose one of: " + ", ".join(methods) + ")",
-        name="check_method",
-    )
-    return _after([known], tf.argmax(tf.cast(matches, tf.int32), output_type=tf.int32))
-
-
-def _checked_batch(t, port, sizes, methods):
-    return _after([_check_batch(t, port, sizes)], t)
-
-
-def _checked_values(t, port, sizes, methods):
-    t = _checked_batch(t, port, sizes, methods)
-    return _after([_check_range(t, port.name, sizes["K"])], t)
-
-
-_CHECKS = {
-    "seed": _checked_seed,
-    "count": _checked_count,
-    "method": _checked_method,
-    "batch": _checked_batch,
-    "values": _checked_values,
-}
-
-
-def _check_evidence(noise, evidence, evidence_mask):
-    """Evidence has the batch of the noise, the mask the shape of the evidence."""
-    return [
-        _require(
-            tf.reduce_all(tf.equal(tf.shape(evidence), tf.shape(noise)[:-1])),
-            "evidence must have the batch size of noise: noise has shape ",
-            _shape_string(noise),
-            ", evidence ",
-            _shape_string(evidence),
-            name="check_evidence_batch",
-        ),
-        _require(
-            tf.reduce_all(tf.equal(tf.shape(evidence_mask), tf.shape(evidence))),
-            "evidence_mask must have the shape of evidence: evidence has shape ",
-            _shape_string(evidence),
-            ", evidence_mask ",
-            _shape_string(evidence_mask),
-            name="check_evidence_mask_shape",
-        ),
-    ]
-
-
-def checked_inputs(name, values, image_shape, num_categories, methods):
-    """The inputs of signature `name`, each usable only once its checks have passed.
-
-    Args:
-      name: a signature of `TABLE`.
-      values: `{input name: tensor}`.
-      image_shape, num_categories, methods: of the served model.
-
-    Returns:
-      `{input name: tensor}`: `seed` as the int32 pair, counts as int32 scalars, `method` as its
-      int32 index in `methods`, the others as given.
-    """
-    sizes = _sizes(image_shape, num_categories, len(methods))
-    checked = {
-        p.name: _CHECKS[p.kind](values[p.name], p, sizes, tuple(methods))
-        for p in BY_NAME[name].inputs
-    }
-    if "evidence" in checked:
-        relations = _check_evidence(checked["noise"], checked["evidence"], checked["evidence_mask"])
-        checked.update(
-            {k: _after(relations, checked[k]) for k in ("noise", "evidence", "evidence_mask")}
-        )
-    return checked
 
 
 # ----------------------------------------------------------------------------- docs

@@ -22,7 +22,7 @@ import json
 import numpy as np
 import tensorflow as tf
 
-from tfps import contract, pixelcnn, sampling
+from tfps import contract, contract_checks, pixelcnn, sampling
 from tfps import noise as noise_lib
 
 
@@ -173,7 +173,7 @@ class ServingModule(tf.Module):
 
     # ------------------------------------------------------------------ signature bodies
     def _checked(self, name, **values):
-        return contract.checked_inputs(
+        return contract_checks.checked_inputs(
             name, values, self._image_shape, self._num_categories, self._methods
         )
 

@@ -36,10 +36,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfps import arm_data, pixelcnn, rundir, trainer
 from tfps import config as config_lib
-from tfps import data as tfps_data
 from tfps import forecast as tfps_forecast
-from tfps import latent, pixelcnn, rundir, trainer
 from tfps import noise as noise_lib
 
 CONFIG_FORMAT = "tfps.train/1"
@@ -200,18 +199,6 @@ def heads_from_config(forecast_section, model):
     )
 
 
-def _data_source(config):
-    """`(info, load(split) -> dataset of single int images, extra dataset description)`: the
-    images of `config.dataset`, or the latents of an autoencoder (`config.latents_from`)."""
-    if config.latents_from:
-        return latent.latent_source(config)
-
-    def load(split):
-        return tfps_data.load(config.dataset, split, bits=config.bits, data_dir=config.data_dir)[0]
-
-    return tfps_data.dataset_info(config.dataset, config.bits), load, {}
-
-
 # ----------------------------------------------------------------------------- training
 
 
@@ -220,19 +207,19 @@ def train(config, logdir, loss_terms=(BPD_TERM,)):
 
     Resumable and refusing a logdir of another run like every trainer (`tfps.trainer.fit`).
     With `config.latents_from`, the ARM models the autoencoder's latents of its dataset
-    (`tfps.latent.with_autoencoder_data`). Ends with test bpd over the whole test split.
+    (`tfps.arm_data`). Ends with test bpd over the whole test split.
 
     Returns a dict with `step`, `test_bpd`, `validation_bpd`, `train_bpd` (mean over the last
     log interval of this session, None if no step ran), `steps_per_sec`, `start_step`,
     `train_seconds`, `dataset`, `uniform_bpd`, `checkpoint` (and `test_bits_per_image_dim` for
     latents); it is also written to `logdir/metrics.json`.
     """
-    config = latent.with_autoencoder_data(config.validate())
+    config = arm_data.checked(config)
     if not loss_terms or loss_terms[0].name != "bpd":
         raise ValueError("loss_terms must start with the ARM's bpd term (BPD_TERM)")
     keras.utils.set_random_seed(config.seed)
 
-    info, load_split, described = _data_source(config)
+    info, load_split, described = arm_data.source(config)
     model = pixelcnn.PixelCNN(
         image_shape=info.image_shape,
         num_categories=info.num_categories,

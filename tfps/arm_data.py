@@ -1,0 +1,32 @@
+"""What an ARM models: the images of a dataset, or the latents of a frozen autoencoder.
+
+`checked(config)` validates a `TrainConfig` against its data, before anything is written: with
+`latents_from`, the dataset and bit depth become the autoencoder's and the model must fit the
+latents [1, sec. 4.2]. `source(config)` gives the data itself.
+
+#### References
+
+[1]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive Models.
+     In ICML, 2020.
+"""
+
+from tfps import data as tfps_data
+from tfps import latent
+
+
+def checked(config):
+    """The validated `config`, with the autoencoder's dataset and bits when it models latents
+    (`tfps.latent.with_autoencoder_data`). Raises ValueError naming the problem."""
+    return latent.with_autoencoder_data(config.validate())
+
+
+def source(config):
+    """`(info, load(split) -> dataset of single int images, extra dataset description)`: the
+    images of `config.dataset`, or the latents of an autoencoder (`config.latents_from`)."""
+    if config.latents_from:
+        return latent.latent_source(config)
+
+    def load(split):
+        return tfps_data.load(config.dataset, split, bits=config.bits, data_dir=config.data_dir)[0]
+
+    return tfps_data.dataset_info(config.dataset, config.bits), load, {}
