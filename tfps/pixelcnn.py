@@ -258,16 +258,7 @@ class PixelCNN(keras.Model):
         return logits, h
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "image_shape": self.image_shape,
-            "num_categories": self.num_categories,
-            "num_resnets": self.num_resnets,
-            "filters": self.filters,
-            "dropout_rate": self.dropout_rate,
-            "head_hidden": self.head_hidden,
-            "num_scales": self.num_scales,
-        }
+        return {**super().get_config(), **self.model_config()}
 
     def _hierarchy(self, u, ul, training):
         """The multi-scale PixelCNN++ body: up pass, then down pass with skips. -> (u, ul)."""
