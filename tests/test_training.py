@@ -333,7 +333,7 @@ def test_launcher_trains_and_reports_test_bpd(tmp_path):
 
 def test_launcher_helpfull_lists_the_presets_fields():
     result = launch("launch.train", "--config=configs/paper_binary_mnist.py", "--helpfull")
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]  # absl's help exits with 1
     for line in (
         "--config.model.filters (int, 60)",
         "--config.forecast.steps (int, 20)",

@@ -67,8 +67,8 @@ def load(path, jit_compile=False, export_decoder=False):
       A `Loaded`.
 
     Raises:
-      FileNotFoundError (`tfps.training.CheckpointNotFoundError`) when nothing is at `path`, and
-      ValueError (`tfps.training.CheckpointError`, a broken export) when it cannot be loaded.
+      FileNotFoundError (`tfps.rundir.CheckpointNotFoundError`) when nothing is at `path`, and
+      ValueError (`tfps.rundir.CheckpointError`, a broken export) when it cannot be loaded.
     """
     if export.is_export(path):
         exported = export.load_exported(path)
