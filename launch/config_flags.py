@@ -6,10 +6,14 @@
 text that lists every field of the run kind: its section, type, value in the chosen preset and
 meaning, so `--helpfull` documents them. `typed_config(kind)` turns the parsed preset into the
 library's typed, validated config (`tfps.config`), a bad value or unknown field becoming one
-usage error before anything is written.
+usage error before anything is written. Without `--config`, an existing run directory's own
+config (its config.json) is resumed, with any `--config.<section>.<field>` overrides:
+
+    python -m launch.train --logdir=runs/mine --config.training.steps=20000
 """
 
 import importlib.util
+import os
 import sys
 
 import ml_collections
@@ -17,6 +21,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from tfps import config as config_lib
+from tfps import rundir
 
 FLAGS = flags.FLAGS
 
@@ -64,13 +69,32 @@ def define_run_flags(kind, default, writes):
         _unknown_field(e)
 
 
-def typed_config(kind):
+def typed_config(kind, logdir=None):
     """The typed config of the parsed `--config` (a `tfps.config.TrainConfig` or
-    `AutoencoderConfig`); app.UsageError naming the problem when a value is invalid."""
+    `AutoencoderConfig`); app.UsageError naming the problem when a value is invalid.
+
+    When `--config` is not on the command line and `logdir` holds a run, that run's recorded
+    config with the command line's `--config.<section>.<field>` overrides.
+    """
+    recorded = os.path.join(logdir or "", rundir.CONFIG_FILE)
     try:
+        if logdir and _preset_named_in(sys.argv, None) is None and os.path.isfile(recorded):
+            return config_lib.from_config_dict(_resumed(kind, logdir), kind)
         return config_lib.from_config_dict(FLAGS.config, kind)
     except (OSError, TypeError, ValueError) as e:  # OSError: the preset could not be loaded
-        raise app.UsageError(f"--config={FLAGS['config'].config_filename}: {e}") from e
+        source = recorded if os.path.isfile(recorded) else FLAGS["config"].config_filename
+        raise app.UsageError(f"--config={source}: {e}") from e
+
+
+def _resumed(kind, logdir):
+    """The nested config recorded in `logdir`, with the command line's field overrides."""
+    train = rundir.read_config(logdir)["train"]
+    nested = config_lib.to_config_dict(config_lib.CONFIG_CLASSES[kind].from_dict(train))
+    for arg in sys.argv[1:]:
+        if arg.startswith("--config."):
+            section, key = arg[len("--config.") :].split("=", 1)[0].split(".", 1)
+            nested[section][key] = FLAGS.config[section][key]
+    return nested
 
 
 def no_arguments(argv):

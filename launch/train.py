@@ -11,7 +11,11 @@ autoencoder's dataset and bit depth:
     python -m launch.train --config=configs/latent_arm.py --logdir=runs/digits32_arm \
         --config.data.latents_from=runs/digits32_ae
 
-Rerunning with the same --logdir resumes from the latest checkpoint; a finished run is only
+Your own data (tfps.sources): `--config.data.dataset=` `tfds:NAME`, a path to an .npz file or a
+folder of PNG/JPEG images; bad data is one error before anything is written.
+
+Rerunning with the same --logdir resumes from the latest checkpoint (without --config, the run's
+recorded config is used: `--logdir=runs/x --config.training.steps=N`); a finished run is only
 evaluated. Prints the final test bits per dimension and writes logdir/metrics.json.
 
 #### References
@@ -41,14 +45,17 @@ config_flags.define_run_flags(
 
 def main(argv):
     config_flags.no_arguments(argv)
-    config = config_flags.typed_config(config_lib.ARM)
-    from tfps import arm_data, training  # after flag parsing: --help stays fast
+    config = config_flags.typed_config(config_lib.ARM, FLAGS.logdir)
+    from tfps import arm_data, data, training  # after flag parsing: --help stays fast
 
     try:
         config = arm_data.checked(config)
     except (ValueError, FileNotFoundError) as e:
         raise app.UsageError(str(e)) from e
-    metrics = training.train(config, FLAGS.logdir)
+    try:
+        metrics = training.train(config, FLAGS.logdir)
+    except (data.DataError, data.DatasetUnavailableError) as e:  # raised before any writing
+        raise app.UsageError(str(e)) from e
     rate = metrics["steps_per_sec"]
     print(
         f"{metrics['dataset']}: step {metrics['step']}  test bpd {metrics['test_bpd']:.4f}  "

@@ -41,10 +41,13 @@ config_flags.define_run_flags(
 
 def main(argv):
     config_flags.no_arguments(argv)
-    config = config_flags.typed_config(config_lib.AUTOENCODER)
-    from tfps import autoencoder_training  # after flag parsing: --help stays fast
+    config = config_flags.typed_config(config_lib.AUTOENCODER, FLAGS.logdir)
+    from tfps import autoencoder_training, data  # after flag parsing: --help stays fast
 
-    metrics = autoencoder_training.train_autoencoder(config, FLAGS.logdir)
+    try:
+        metrics = autoencoder_training.train_autoencoder(config, FLAGS.logdir)
+    except (data.DataError, data.DatasetUnavailableError) as e:  # raised before any writing
+        raise app.UsageError(str(e)) from e
     rate = metrics["steps_per_sec"]
     print(
         f"{metrics['dataset']}: step {metrics['step']}  test mse {metrics['test_mse']:.5f}  "

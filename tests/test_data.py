@@ -30,6 +30,7 @@ def test_dataset_names_and_default():
         "digits28_binary",
         "digits28_binary_centred",
         "digits32",
+        "photos32",
         "binarized_mnist",
         "cifar10",
         "svhn_cropped",

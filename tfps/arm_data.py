@@ -2,7 +2,8 @@
 
 `checked(config)` validates a `TrainConfig` against its data, before anything is written: with
 `latents_from`, the dataset and bit depth become the autoencoder's and the model must fit the
-latents [1, sec. 4.2]. `source(config)` gives the data itself.
+latents [1, sec. 4.2]. `source(config)` gives the data itself: a built-in dataset or the user's
+own (`tfps.sources`, read and checked there, so bad data fails before a run directory exists).
 
 #### References
 
@@ -10,8 +11,7 @@ latents [1, sec. 4.2]. `source(config)` gives the data itself.
      In ICML, 2020.
 """
 
-from tfps import data as tfps_data
-from tfps import latent
+from tfps import latent, sources
 
 
 def checked(config):
@@ -25,8 +25,6 @@ def source(config):
     images of `config.dataset`, or the latents of an autoencoder (`config.latents_from`)."""
     if config.latents_from:
         return latent.latent_source(config)
-
-    def load(split):
-        return tfps_data.load(config.dataset, split, bits=config.bits, data_dir=config.data_dir)[0]
-
-    return tfps_data.dataset_info(config.dataset, config.bits), load, {}
+    opened = sources.open_dataset(config)  # DataError for bad data
+    config.check_fits(opened.info)
+    return opened.info, opened.load, opened.description

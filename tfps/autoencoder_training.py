@@ -20,8 +20,7 @@ import tensorflow as tf
 
 from tfps import autoencoder as autoencoder_lib
 from tfps import config as config_lib
-from tfps import data as tfps_data
-from tfps import rundir, trainer
+from tfps import rundir, sources, trainer
 
 AUTOENCODER_FORMAT = "tfps.autoencoder/1"
 AutoencoderConfig = config_lib.AutoencoderConfig
@@ -94,17 +93,17 @@ def train_autoencoder(config, logdir):
     """
     config.validate()
     keras.utils.set_random_seed(config.seed)
-    info = tfps_data.dataset_info(config.dataset, config.bits)
+    opened = sources.open_dataset(config)  # DataError for bad data, before anything is written
+    info = opened.info
+    config.check_fits(info)
     model = autoencoder_lib.DiscreteAutoencoder(
         info.image_shape, info.num_categories, config.width, config.latent_channels,
         config.latent_categories,
     )  # fmt: skip
     new_run_config = run_config(config, model, info)
+    new_run_config["dataset"].update(opened.description)
     rundir.start_run(logdir, new_run_config)
     mse_fn = make_mse_fn(model)
-
-    def load_split(split):
-        return tfps_data.load(config.dataset, split, bits=config.bits, data_dir=config.data_dir)[0]
 
     def loss(x, seed):
         del seed  # the autoencoder draws no noise
@@ -116,7 +115,7 @@ def train_autoencoder(config, logdir):
         evaluate=lambda split, ds, max_batches, step: evaluate(
             model, ds, config.batch_size, max_batches, mse_fn
         ),
-        load_split=load_split,
+        load_split=opened.load,
         metric="mse",
         description=f"the autoencoder on {info.name}: {new_run_config['model']}",
     )

@@ -25,7 +25,7 @@ import typing
 import numpy as np
 
 from tfps import data as tfps_data
-from tfps import pixelcnn
+from tfps import pixelcnn, sources
 
 ARM, AUTOENCODER = "arm", "autoencoder"
 DOWNSAMPLING = 4  # the autoencoder's two stride-2 convolutions
@@ -48,13 +48,36 @@ class RunConfig:
     """
 
     dataset: str = _field(
-        tfps_data.DEFAULT_DATASET, "Dataset name (see tfps.data.DATASETS).", "data"
+        tfps_data.DEFAULT_DATASET,
+        "Dataset name (see tfps.data.DATASETS), or your own data (tfps.sources): tfds:NAME, a "
+        "path to an .npz file, or a folder of PNG/JPEG images.",
+        "data",
     )
     bits: int | None = _field(
-        None, "Bit depth to quantise the data to (None: the dataset's own).", "data"
+        None,
+        "Bit depth to quantise the data to (None: the dataset's own). Your own data: K = "
+        "2**bits, values must be below it (None: the smallest depth holding the largest "
+        "training value).",
+        "data",
     )
     data_dir: str | None = _field(
         None, "Directory for downloaded datasets (None: default).", "data"
+    )
+    num_categories: int | None = _field(
+        None, "Your own data: K categories, values 0..K-1 (e.g. 17 levels); else use bits.", "data"
+    )
+    binarize: int | None = _field(
+        None,
+        "Your own data: threshold T turning 8-bit grey levels x into {0, 1} by x >= T (binary "
+        "MNIST style, K = 2); None: off.",
+        "data",
+    )
+    image_key: str = _field("image", "tfds:NAME data: the feature holding the images.", "data")
+    validation_size: int | None = _field(
+        None,
+        "Your own data without a validation (or test) split: examples carved from train for it "
+        "(None: 10% of train, at least 1, at most 5000).",
+        "data",
     )
     batch_size: int = _field(64, "Training batch size (paper: 64).", "training")
     steps: int = _field(
@@ -101,7 +124,21 @@ class RunConfig:
         """Raises ValueError naming the first invalid field. Returns self."""
         for field in dataclasses.fields(self):
             check_field(field.name, getattr(self, field.name))
+        if not sources.is_user_source(self.dataset):
+            for name in ("num_categories", "binarize"):
+                if getattr(self, name) is not None:
+                    raise ValueError(
+                        f"{name} is for your own data (tfds:NAME, .npz, a folder); dataset "
+                        f"{self.dataset!r} has its own categories (use bits)"
+                    )
+            tfps_data.dataset_info(self.dataset, self.bits)  # ValueError: unknown name / bits.
+            return self
+        sources.check_categories(self)  # bits, num_categories and binarize together
         return self
+
+    def user_data(self):
+        """Whether `dataset` names the user's own data (`tfps.sources`), not a built-in set."""
+        return sources.is_user_source(self.dataset)
 
 
 @dataclasses.dataclass
@@ -162,8 +199,9 @@ class TrainConfig(RunConfig):
     def validate(self):
         """Raises ValueError naming the first invalid field. Returns self."""
         super().validate()
-        info = tfps_data.dataset_info(self.dataset, self.bits)  # ValueError: unknown name / bits.
-        return self.check_fits(info)
+        if self.user_data():
+            return self  # checked against the data when it is read (tfps.arm_data.source)
+        return self.check_fits(tfps_data.dataset_info(self.dataset, self.bits))
 
     def check_fits(self, info):
         """Raises ValueError unless the model fits the variables it models (`info`, a
@@ -214,7 +252,13 @@ class AutoencoderConfig(RunConfig):
     def validate(self):
         """Raises ValueError naming the first invalid field. Returns self."""
         super().validate()
-        info = tfps_data.dataset_info(self.dataset, self.bits)
+        if not self.user_data():  # your own data is checked when it is read
+            self.check_fits(tfps_data.dataset_info(self.dataset, self.bits))
+        return self
+
+    def check_fits(self, info):
+        """Raises ValueError unless the images of `info` (a `DatasetInfo`) have a height and
+        width divisible by the downsampling. Returns self."""
         if info.image_shape[0] % DOWNSAMPLING or info.image_shape[1] % DOWNSAMPLING:
             raise ValueError(
                 f"dataset {self.dataset!r} has images {info.image_shape}; the autoencoder "
@@ -243,9 +287,14 @@ _RANGES = {  # name: (predicate, what the value must be)
     "width": (lambda v: v >= 2 and v % 2 == 0, "an even number >= 2"),
     "latent_categories": (lambda v: v >= 2, ">= 2"),
     "dataset": (
-        lambda v: v in tfps_data.DATASETS,
-        "one of " + ", ".join(repr(d) for d in tfps_data.DATASETS),
+        lambda v: v in tfps_data.DATASETS or sources.is_user_source(v),
+        "one of " + ", ".join(repr(d) for d in tfps_data.DATASETS) + ", or your own data: "
+        "'tfds:NAME', a path to an .npz file or an existing folder of images",
     ),
+    "num_categories": (lambda v: v is None or v >= 2, ">= 2 (or None)"),
+    "binarize": (lambda v: v is None or 1 <= v <= 255, "in 1..255 (or None)"),
+    "validation_size": (lambda v: v is None or v >= 1, ">= 1 (or None)"),
+    "image_key": (lambda v: isinstance(v, str) and v != "", "a feature name"),
 }
 
 
