@@ -168,3 +168,12 @@ def test_tpu_without_a_tpu_is_one_clear_error():
 def test_shares_are_contiguous_and_cover_every_sample():
     assert distribute.shares(5, 2) == [(0, 3), (3, 5)]
     assert distribute.shares(1, 3) == [(0, 1), (1, 1), (1, 1)]
+
+
+@pytest.mark.parametrize(
+    "flag",
+    ["--config.training.mixed_precision=mixed_float16", "--config.training.jit_compile=true"],
+)
+def test_mixed_precision_and_xla_train(tmp_path, flag):
+    metrics = train(tmp_path, flag, steps=2)
+    assert metrics["step"] == 2 and np.isfinite(metrics["test_bpd"]) and metrics["test_bpd"] < 5
