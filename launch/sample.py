@@ -19,6 +19,10 @@ For an ARM trained on the latents of an autoencoder (`launch/train.py --latents_
 samples are latents and their decoded images are written next to them: `images_<method>.npy`
 (float32 [N, H, W, C] in [-1, 1]) and `images_<method>.png` [1, sec. 4.2].
 
+`--strategy=mirrored` spreads the samples over every GPU (or `--cpu_replicas` CPU devices) in
+contiguous shares, each running `--batch_size` slots; the samples are the one-device ones and the
+ARM calls printed are the sum over the replicas (`tfps.distribute.sample_replicated`).
+
 #### References
 
 [1]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive Models.
@@ -33,7 +37,7 @@ if __package__ in (None, ""):  # `python launch/sample.py`: make the repository 
 
 from absl import app, flags
 
-from tfps import loading, sample_run
+from tfps import distribute, loading, sample_run
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(
@@ -73,6 +77,16 @@ flags.DEFINE_string(
     "runs/samples/<name>_v<version> for a SavedModel).",
 )
 flags.DEFINE_bool("jit_compile", False, "Compile the sampling loop with XLA.")
+flags.DEFINE_enum(
+    "strategy",
+    "default",
+    list(distribute.SAMPLING_STRATEGIES),
+    "tf.distribute strategy: default (one device) or mirrored (the samples split into "
+    "contiguous shares over every GPU, or --cpu_replicas CPU devices; the same samples).",
+)
+flags.DEFINE_integer(
+    "cpu_replicas", None, "Split the CPU into this many logical devices.", lower_bound=1
+)
 flags.DEFINE_string(
     "logdir",
     None,
@@ -86,7 +100,9 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     try:
-        loaded = loading.load(FLAGS.model, FLAGS.jit_compile, export_decoder=True)
+        strategy = distribute.make_strategy(FLAGS.strategy, FLAGS.cpu_replicas)
+        with strategy.scope():  # weights mirrored over the replicas
+            loaded = loading.load(FLAGS.model, FLAGS.jit_compile, export_decoder=True)
         loaded.sampler.check_method(FLAGS.method)
     except (ValueError, FileNotFoundError) as e:
         raise app.UsageError(str(e)) from e
@@ -98,6 +114,7 @@ def main(argv):
         FLAGS.seed,
         FLAGS.output_dir or sample_run.default_output_dir(FLAGS.model),
         logdir=FLAGS.logdir,
+        strategy=strategy,
     )
 
 

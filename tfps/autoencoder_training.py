@@ -92,6 +92,12 @@ def train_autoencoder(config, logdir):
     `dataset`, `latent_shape`, `checkpoint`.
     """
     config.validate()
+    return trainer.fit(config, logdir, lambda run_dir: _task(config, run_dir))
+
+
+def _task(config, logdir):
+    """The autoencoder's `trainer.Task`, its run directory `logdir` started (built in the
+    strategy's scope by `trainer.fit`)."""
     keras.utils.set_random_seed(config.seed)
     opened = sources.open_dataset(config)  # DataError for bad data, before anything is written
     info = opened.info
@@ -107,9 +113,15 @@ def train_autoencoder(config, logdir):
 
     def loss(x, seed):
         del seed  # the autoencoder draws no noise
-        return autoencoder_lib.autoencoder_loss(model, x, training=True)
+        total, values = autoencoder_lib.autoencoder_loss(model, x, training=True)
+        return tf.cast(total, tf.float32), values  # float32 under a mixed-precision policy too
 
-    task = trainer.Task(
+    def summarize(metrics):
+        metrics.update(dataset=info.name, latent_shape=list(model.latent_shape))
+        used = metrics["test_categories_used"]
+        return metrics, f"test mse {metrics['test_mse']:.5f} (categories used {used:.3f})"
+
+    return trainer.Task(
         model=model,
         loss=loss,
         evaluate=lambda split, ds, max_batches, step: evaluate(
@@ -118,12 +130,8 @@ def train_autoencoder(config, logdir):
         load_split=opened.load,
         metric="mse",
         description=f"the autoencoder on {info.name}: {new_run_config['model']}",
+        summarize=summarize,
     )
-    metrics = trainer.fit(config, logdir, task)
-    metrics.update(dataset=info.name, latent_shape=list(model.latent_shape))
-    used = metrics["test_categories_used"]
-    summary = f"test mse {metrics['test_mse']:.5f} (categories used {used:.3f})"
-    return trainer.finish(logdir, metrics, summary)
 
 
 # ----------------------------------------------------------------------------- loading

@@ -25,7 +25,7 @@ import typing
 import numpy as np
 
 from tfps import data as tfps_data
-from tfps import pixelcnn, sources
+from tfps import distribute, pixelcnn, sources
 
 ARM, AUTOENCODER = "arm", "autoencoder"
 DOWNSAMPLING = 4  # the autoencoder's two stride-2 convolutions
@@ -39,8 +39,8 @@ def _field(default, help_text, section, key=None):
 
 
 @dataclasses.dataclass
-class RunConfig:
-    """The fields every run has: its data, optimisation and schedule.
+class RunConfig(distribute.DistributeConfig):
+    """The fields every run has: its devices (`tfps.distribute`), data, optimisation, schedule.
 
     Weight decay is PyTorch-Adam style, as in the paper's PyTorch code: `weight_decay * w` is
     added to the gradient of every trainable weight (biases included) before the Adam moments,
@@ -295,6 +295,7 @@ _RANGES = {  # name: (predicate, what the value must be)
     "binarize": (lambda v: v is None or 1 <= v <= 255, "in 1..255 (or None)"),
     "validation_size": (lambda v: v is None or v >= 1, ">= 1 (or None)"),
     "image_key": (lambda v: isinstance(v, str) and v != "", "a feature name"),
+    **distribute.RANGES,
 }
 
 

@@ -233,8 +233,8 @@ class ChannelAutoregressiveHead(keras.layers.Layer):
         self.categories = int(categories)
         self.hidden_per_channel = int(hidden_per_channel)
         in_mask, out_mask = channel_masks(self.channels, self.categories, self.hidden_per_channel)
-        self._input_mask = tf.constant(in_mask)
-        self._output_mask = tf.constant(out_mask)
+        self._input_mask = tf.constant(in_mask, self.compute_dtype)
+        self._output_mask = tf.constant(out_mask, self.compute_dtype)
 
     def build(self, h_shape, x_onehot_shape=None):
         ck = self.channels * self.categories

@@ -171,7 +171,7 @@ def restore_for_inference(prefix, **parts):
     """
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     restore(tf.train.Checkpoint(step=step, **parts), prefix, partial=True)
-    return int(step)
+    return int(step.numpy())
 
 
 def saved_step(manager):

@@ -17,7 +17,8 @@ import time
 
 import numpy as np
 
-from tfps import export, latent, summaries
+from tfps import distribute, export, latent, summaries
+from tfps import noise as noise_lib
 
 
 def default_output_dir(path):
@@ -26,27 +27,39 @@ def default_output_dir(path):
     return export.default_samples_dir(path) or os.path.join(os.fspath(path).rstrip("/"), "samples")
 
 
-def draw(sampler, method, num_samples, batch_size, seed):
+def draw(sampler, method, num_samples, batch_size, seed, strategy=None):
     """A `SampleResult` for all samples; sample k uses noise row k for `seed`.
 
     Samples run in `batch_size` slots with scheduling (`tfps.scheduling`): a finished slot takes
-    the next pending sample, so the batch does not wait for its slowest member.
+    the next pending sample, so the batch does not wait for its slowest member. With a
+    `strategy` of several replicas, each replica runs `batch_size` slots on its contiguous share
+    of the samples (`tfps.distribute.sample_replicated`: the same samples; `arm_calls` is the sum
+    over the replicas).
     """
-    return sampler.sample_scheduled_from_seed(seed, num_samples, slots=batch_size, method=method)
+    if strategy is None or strategy.num_replicas_in_sync == 1:
+        return sampler.sample_scheduled_from_seed(
+            seed, num_samples, slots=batch_size, method=method
+        )
+    if not hasattr(sampler, "scheduled_loop_function"):
+        raise ValueError("sampling over several replicas needs a training run, not an export")
+    event = sampler.image_shape + (sampler.num_categories,)
+    noise = noise_lib.gumbel_noise((num_samples,) + event, seed)
+    return distribute.sample_replicated(sampler, strategy, noise, method, batch_size)
 
 
 def sample_to_files(
-    loaded, method, num_samples, batch_size, seed, output_dir, logdir=None, log=print
+    loaded, method, num_samples, batch_size, seed, output_dir, logdir=None, log=print, strategy=None
 ):
     """Draws `num_samples` samples of `loaded` (a `tfps.loading.Loaded`) with `method` and writes
     them, their pictures and (with `logdir`) TensorBoard summaries; `log` gets one line per step.
+    `strategy`: spread the samples over its replicas (`draw`).
 
     Returns the `SampleResult`.
     """
     sampler = loaded.sampler
     os.makedirs(output_dir, exist_ok=True)
     start = time.perf_counter()
-    result = draw(sampler, method, num_samples, batch_size, seed)
+    result = draw(sampler, method, num_samples, batch_size, seed, strategy)
     samples = result.samples.numpy()
     seconds = time.perf_counter() - start
     npy_path = os.path.join(output_dir, f"samples_{method}.npy")

@@ -6,8 +6,14 @@ PyTorch-style L2 weight decay of [1, Table 4] on `task.loss`, and keeps the run 
 resumption from the latest checkpoint, TensorBoard scalars for train / validation / test,
 evaluation every `eval_every` steps and at the end, and `metrics.json`.
 
-A trainer builds its `Task` (model, loss, evaluation, extra checkpointed modules) after
-`keras.utils.set_random_seed(config.seed)`, so that weights are the same for the same seed.
+A trainer hands `fit` a factory of its `Task` (model, loss, evaluation, extra checkpointed
+modules), which `fit` calls inside the run's `tf.distribute` strategy scope (`tfps.distribute`:
+`strategy`, `cpu_replicas`, `mixed_precision`, `jit_compile`), so that the weights are mirrored
+across replicas; the factory calls `keras.utils.set_random_seed(config.seed)` before building, so
+that weights are the same for the same seed. Each global batch of `batch_size` is split across the
+replicas and each replica's mean loss scaled by its share of the global batch, so that the
+gradients summed across replicas are those of the global-batch mean (with one replica the loss is
+the plain batch mean, as it always was). Only the chief writes into `logdir`.
 
 #### References
 
@@ -24,7 +30,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from tfps import rundir
+from tfps import distribute, rundir
 
 SPLITS = ("train", "validation", "test")
 
@@ -44,6 +50,8 @@ class Task:
     modules: extra `tf.Module`s trained with the model, checkpointed as `{name: module}` under
       `terms` (e.g. forecasting heads).
     description: a one-line description for the log.
+    summarize: `metrics -> (metrics, summary)`: the trainer's own metrics added to `fit`'s, and
+      the one-line summary logged with metrics.json.
     """
 
     model: keras.Model
@@ -53,6 +61,7 @@ class Task:
     metric: str
     modules: dict = dataclasses.field(default_factory=dict)
     description: str = ""
+    summarize: Callable = lambda metrics: (metrics, "")
 
 
 def make_optimizer(config):
@@ -168,7 +177,7 @@ def run_steps(train_ds, config, step, train_step, progress, log_progress, evalua
     try:
         for x in train_ds:
             progress.add(train_step(x))
-            current = int(step)
+            current = int(step.numpy())
             if current % config.log_every == 0 or current == config.steps:
                 last_logged = log_progress(current)
             with progress.pause():
@@ -179,17 +188,23 @@ def run_steps(train_ds, config, step, train_step, progress, log_progress, evalua
             if current >= config.steps:
                 break
     except KeyboardInterrupt:
-        if rundir.saved_step(manager) != int(step):
-            manager.save(checkpoint_number=int(step))
-        logging.warning("Interrupted at step %d; saved %s", int(step), manager.latest_checkpoint)
+        if rundir.saved_step(manager) != int(step.numpy()):
+            manager.save(checkpoint_number=int(step.numpy()))
+        logging.warning(
+            "Interrupted at step %d; saved %s", int(step.numpy()), manager.latest_checkpoint
+        )
         raise
     return last_logged
 
 
-def fit(config, logdir, task):
-    """Trains (or resumes) `task.model` in `logdir`; returns the final metrics.
+def fit(config, logdir, make_task):
+    """Trains (or resumes) the task of `make_task(run_dir) -> Task` in `logdir`; returns the
+    final metrics, also written to `logdir/metrics.json`.
 
-    The run directory's config.json must already be written (`rundir.start_run`). Resumes from
+    First makes the run's strategy (`tfps.distribute.strategy_for`, before any other TensorFlow
+    op) and sets the Keras precision policy; then calls `make_task` in the strategy's scope with
+    the directory this process writes to (`logdir`; a temporary one on non-chief workers, see
+    `tfps.distribute.worker_dir`), where it writes config.json (`rundir.start_run`). Resumes from
     the latest checkpoint in `logdir/checkpoints`, so a killed run loses at most
     `checkpoint_every` steps; a run whose checkpoint is already at `config.steps` is only
     evaluated. Ends with an evaluation on the validation split (`eval_batches`) and on the
@@ -197,10 +212,23 @@ def fit(config, logdir, task):
 
     Returns `{step, start_step, train_<metric>` (mean over the last log interval of this
     session, None if no step ran)`, validation_<metric>, test_<name>` for every test value,
-    `steps_per_sec, train_seconds, checkpoint}`; the trainer adds its own and writes them.
+    `steps_per_sec, train_seconds, checkpoint, replicas}` and what `task.summarize` adds.
     """
+    strategy = distribute.strategy_for(config)
+    keras.mixed_precision.set_global_policy(config.mixed_precision or "float32")
+    with distribute.worker_dir(logdir, strategy) as run_dir:
+        with strategy.scope():
+            task = make_task(run_dir)
+            metrics = _fit(config, logdir, run_dir, task, strategy)
+        metrics, summary = task.summarize(metrics)
+        return finish(run_dir, metrics, summary)
+
+
+def _fit(config, logdir, run_dir, task, strategy):
     model = task.model
     optimizer = make_optimizer(config)
+    if config.mixed_precision == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     variables = list(model.trainable_variables)
     for module in task.modules.values():
         variables += list(module.trainable_variables)
@@ -209,39 +237,23 @@ def fit(config, logdir, task):
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     parts = {"terms": dict(task.modules)} if task.modules else {}
     checkpoint = tf.train.Checkpoint(step=step, model=model, optimizer=optimizer, **parts)
-    manager = tf.train.CheckpointManager(
-        checkpoint, os.path.join(logdir, rundir.CHECKPOINT_DIR), max_to_keep=config.keep_checkpoints
-    )
-    if manager.latest_checkpoint:
-        rundir.restore(checkpoint, manager.latest_checkpoint)
-        logging.info("Resuming %s from step %d", manager.latest_checkpoint, int(step))
-    start_step = int(step)
+    directory = os.path.join(run_dir, rundir.CHECKPOINT_DIR)
+    manager = tf.train.CheckpointManager(checkpoint, directory, config.keep_checkpoints)
+    # Every worker resumes from the chief's checkpoints.
+    latest = tf.train.latest_checkpoint(os.path.join(logdir, rundir.CHECKPOINT_DIR))
+    if latest:
+        rundir.restore(checkpoint, latest)
+        logging.info("Resuming %s from step %d", latest, int(step.numpy()))
+    start_step = int(step.numpy())
     if start_step >= config.steps:
         logging.info(
             "Checkpoint at step %d already reaches steps=%d: evaluating only.",
             start_step, config.steps,
         )  # fmt: skip
 
-    writers = {name: tf.summary.create_file_writer(os.path.join(logdir, name)) for name in SPLITS}
+    writers = {name: tf.summary.create_file_writer(os.path.join(run_dir, name)) for name in SPLITS}
     val_ds = task.load_split("validation")
-    weight_decay = float(config.weight_decay)
-
-    @tf.function
-    def train_step(x):
-        seed = tf.stack([tf.constant(config.seed, tf.int32), tf.cast(step, tf.int32)])
-        with tf.GradientTape() as tape:
-            total, values = task.loss(x, seed)
-        # Weights the loss does not reach (e.g. the up stream of a model without resnets) have
-        # no gradient; like PyTorch's Adam, leave them alone instead of failing.
-        pairs = [
-            (g, v) for g, v in zip(tape.gradient(total, variables), variables) if g is not None
-        ]
-        if weight_decay > 0.0:
-            # PyTorch Adam(weight_decay=...): L2 gradient added before the moment estimates.
-            pairs = [(g + weight_decay * tf.convert_to_tensor(v), v) for g, v in pairs]
-        optimizer.apply_gradients(pairs)
-        step.assign_add(1)
-        return values
+    train_step = make_train_step(config, task, variables, optimizer, step, strategy)
 
     def evaluate(split, dataset, max_batches, at_step):
         values = task.evaluate(split, dataset, max_batches, at_step)
@@ -262,13 +274,18 @@ def fit(config, logdir, task):
     progress = Progress(start_step)
     logged = None
     if start_step < config.steps:
-        train_ds = train_pipeline(config, start_step, task.load_split("train"))
-        logging.info("Training %s for steps %d..%d", task.description, start_step, config.steps)
+        train_ds = strategy.experimental_distribute_dataset(
+            train_pipeline(config, start_step, task.load_split("train"))
+        )
+        logging.info(
+            "Training %s for steps %d..%d on %d replica(s)",
+            task.description, start_step, config.steps, strategy.num_replicas_in_sync,
+        )  # fmt: skip
         logged = run_steps(
             train_ds, config, step, train_step, progress, log_progress, validate, manager
         )
 
-    final_step = int(step)
+    final_step = int(step.numpy())
     if rundir.saved_step(manager) != final_step:
         manager.save(checkpoint_number=final_step)
     validation = validate(final_step)
@@ -285,7 +302,61 @@ def fit(config, logdir, task):
         "steps_per_sec": progress.steps_per_sec,
         "train_seconds": progress.train_time,
         "checkpoint": manager.latest_checkpoint,
+        "replicas": strategy.num_replicas_in_sync,
     }
+
+
+def make_train_step(config, task, variables, optimizer, step, strategy):
+    """The traced `train_step(distributed batch) -> {name: value}`: one optimizer step on the
+    global batch, the logged values summed across replicas of their global-batch shares.
+
+    With one replica the loss is `task.loss`'s batch mean as it is; with R replicas replica r's
+    mean over its B_r examples is scaled by B_r / B (B the global batch), so the replicas' summed
+    gradients are the gradient of the global-batch mean, and the L2 weight decay added per replica
+    is divided by R.
+    """
+    replicas = strategy.num_replicas_in_sync
+    weight_decay = float(config.weight_decay) / replicas
+    loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+
+    def replica_step(x):
+        seed = tf.stack([tf.constant(config.seed, tf.int32), tf.cast(step, tf.int32)])
+        if replicas > 1:  # each replica draws its own noise
+            replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+            seed = tf.random.experimental.stateless_fold_in(seed, replica)
+        with tf.GradientTape() as tape:
+            total, values = task.loss(x, seed)
+            if replicas > 1:
+                share = tf.cast(tf.shape(x)[0], tf.float32) / float(config.batch_size)
+                total = total * share
+                values = {name: value * share for name, value in values.items()}
+            target = optimizer.scale_loss(total) if loss_scaled else total
+        # Weights the loss does not reach (e.g. the up stream of a model without resnets) have
+        # no gradient; like PyTorch's Adam, leave them alone instead of failing.
+        pairs = [
+            (g, v) for g, v in zip(tape.gradient(target, variables), variables) if g is not None
+        ]
+        if weight_decay > 0.0:
+            # PyTorch Adam(weight_decay=...): L2 gradient added before the moment estimates
+            # (times the loss scale, which the loss-scale optimizer divides out).
+            decay = weight_decay * optimizer.dynamic_scale if loss_scaled else weight_decay
+            pairs = [(g + decay * tf.convert_to_tensor(v), v) for g, v in pairs]
+        optimizer.apply_gradients(pairs)
+        return values
+
+    if config.jit_compile:
+        replica_step = tf.function(replica_step, jit_compile=True)
+
+    @tf.function
+    def train_step(x):
+        values = strategy.run(replica_step, args=(x,))
+        step.assign_add(1)
+        if replicas == 1:
+            return values
+        sum_ = tf.distribute.ReduceOp.SUM
+        return {name: strategy.reduce(sum_, value, axis=None) for name, value in values.items()}
+
+    return train_step
 
 
 def finish(logdir, metrics, summary):

@@ -106,6 +106,7 @@ def forecast_loss_term(heads, weight=0.01):
 def compute_loss(model, x, terms=(BPD_TERM,), training=True, seed=None):
     """Runs the model once and evaluates every term. -> `(total, {name: value})`."""
     logits, h = model(x, training=training)
+    logits = tf.cast(logits, tf.float32)  # float32 under a mixed-precision policy too
     outputs = ModelOutputs(x=x, logits=logits, h=h, training=training, seed=seed)
     values = {term.name: term.fn(outputs) for term in terms}
     total = tf.add_n([tf.cast(term.weight, tf.float32) * values[term.name] for term in terms])
@@ -131,6 +132,7 @@ def make_eval_fn(model):
     @tf.function(reduce_retracing=True)
     def eval_fn(x):
         logits, _ = model(x, training=False)
+        logits = tf.cast(logits, tf.float32)
         return tf.reduce_sum(pixelcnn.bits_per_dim(logits, x)), tf.shape(x)[0]
 
     return eval_fn
@@ -217,6 +219,12 @@ def train(config, logdir, loss_terms=(BPD_TERM,)):
     config = arm_data.checked(config)
     if not loss_terms or loss_terms[0].name != "bpd":
         raise ValueError("loss_terms must start with the ARM's bpd term (BPD_TERM)")
+    return trainer.fit(config, logdir, lambda run_dir: _task(config, run_dir, loss_terms))
+
+
+def _task(config, logdir, loss_terms):
+    """The ARM's `trainer.Task`, its run directory `logdir` started (built in the strategy's
+    scope by `trainer.fit`)."""
     keras.utils.set_random_seed(config.seed)
 
     info, load_split, described = arm_data.source(config)
@@ -258,7 +266,15 @@ def train(config, logdir, loss_terms=(BPD_TERM,)):
             values.update({f"forecast_accuracy/{k}": v for k, v in accuracy.items()})
         return values
 
-    task = trainer.Task(
+    def summarize(metrics):
+        metrics.update(dataset=info.name, uniform_bpd=math.log2(info.num_categories))
+        if "dimension_reduction" in described:  # latents: the paper's bits per image dimension
+            reduction = described["dimension_reduction"]
+            metrics["test_bits_per_image_dim"] = metrics["test_bpd"] / reduction
+        uniform = metrics["uniform_bpd"]
+        return metrics, f"test bpd {metrics['test_bpd']:.4f} (uniform: {uniform:.4f})"
+
+    return trainer.Task(
         model=model,
         loss=lambda x, seed: compute_loss(model, x, loss_terms, training=True, seed=seed),
         evaluate=evaluate,
@@ -266,15 +282,7 @@ def train(config, logdir, loss_terms=(BPD_TERM,)):
         metric="bpd",
         modules=modules,
         description=f"{info.name}: {new_run_config['model']}",
-    )
-    metrics = trainer.fit(config, logdir, task)
-    metrics.update(dataset=info.name, uniform_bpd=math.log2(info.num_categories))
-    if "dimension_reduction" in described:  # latents: the paper's bits per image dimension too
-        metrics["test_bits_per_image_dim"] = metrics["test_bpd"] / described["dimension_reduction"]
-    return trainer.finish(
-        logdir,
-        metrics,
-        f"test bpd {metrics['test_bpd']:.4f} (uniform: {metrics['uniform_bpd']:.4f})",
+        summarize=summarize,
     )
 
 

@@ -1,0 +1,179 @@
+"""Tests for tfps/distribute.py and the distributed paths of tfps/trainer.py and launch/sample.py.
+
+Logical CPU devices and multi-worker collectives are configured before TensorFlow starts, so every
+distributed run is a launcher in a subprocess, as a user would run it.
+"""
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tfps import config as config_lib
+from tfps import distribute
+
+from launchers import REPO, launch
+
+TINY = (
+    "--config=configs/digits.py", "--config.model.filters=8", "--config.model.num_resnets=1",
+    "--config.model.dropout_rate=0.0", "--config.training.batch_size=16",
+    "--config.training.log_every=2", "--config.training.eval_batches=1",
+)  # fmt: skip
+# The same global batch on 2 replicas: the per-example losses are summed in another order, so
+# the float32 figures agree to rounding, not bit for bit.
+RTOL = 1e-5
+
+
+def train(logdir, *flags, steps=4):
+    result = launch("launch.train", *TINY, f"--logdir={logdir}",
+                    f"--config.training.steps={steps}", *flags)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(os.path.join(logdir, "metrics.json")) as f:
+        return json.load(f)
+
+
+MULTI_WORKER = "--config.training.strategy=multi_worker"
+MIRRORED = ("--config.training.strategy=mirrored", "--config.training.cpu_replicas=2")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("distribute")
+    one = train(root / "one")
+    two = train(root / "two", *MIRRORED)
+    return root, one, two
+
+
+def test_mirrored_on_two_replicas_trains_the_same_model(runs):
+    _, one, two = runs
+    print(f"steps/s: 1 device {one['steps_per_sec']:.2f}, mirrored 2 {two['steps_per_sec']:.2f}")
+    print(f"train bpd: 1 device {one['train_bpd']!r}, 2 replicas {two['train_bpd']!r}")
+    assert (one["replicas"], two["replicas"]) == (1, 2)
+    for name in ("train_bpd", "validation_bpd", "test_bpd"):
+        np.testing.assert_allclose(two[name], one[name], rtol=RTOL, err_msg=name)
+
+
+def test_a_mirrored_run_resumes_on_one_device(runs):
+    root, _, _ = runs
+    resumed = train(root / "two", steps=6)  # the recorded config, strategy overridden below
+    assert resumed["start_step"] == 4 and resumed["step"] == 6
+    again = train(root / "two", "--config.training.strategy=default", steps=8)
+    assert again["start_step"] == 6 and again["step"] == 8 and again["replicas"] == 1
+
+
+def test_sampling_on_two_replicas_gives_the_one_device_samples(runs, tmp_path):
+    root, _, _ = runs
+    samples = {}
+    for strategy in ("default", "mirrored"):
+        out = tmp_path / strategy
+        result = launch("launch.sample", f"--model={root / 'one'}", "--method=fpi",
+                        "--num_samples=5", "--batch_size=2", "--seed=3", f"--output_dir={out}",
+                        f"--strategy={strategy}", "--cpu_replicas=2")  # fmt: skip
+        assert result.returncode == 0, result.stderr[-3000:]
+        samples[strategy] = np.load(out / "samples_fpi.npy")
+    assert samples["default"].shape == (5, 8, 8, 1)
+    np.testing.assert_array_equal(samples["mirrored"], samples["default"])
+
+
+def _free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def _train_workers(logdir, steps, tmp_dirs):
+    workers = [f"localhost:{port}" for port in _free_ports(2)]
+    processes = []
+    for index, tmp in enumerate(tmp_dirs):
+        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_CONFIG": json.dumps(tf_config),
+               "TMPDIR": str(tmp)}  # fmt: skip
+        command = [sys.executable, "-m", "launch.train", *TINY, f"--logdir={logdir}",
+                   f"--config.training.steps={steps}", MULTI_WORKER]  # fmt: skip
+        processes.append(
+            subprocess.Popen(
+                command,
+                cwd=REPO,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )  # fmt: skip
+        )
+    for process in processes:
+        _, stderr = process.communicate(timeout=600)
+        assert process.returncode == 0, stderr[-3000:]
+    with open(os.path.join(logdir, "metrics.json")) as f:
+        return json.load(f)
+
+
+def test_multi_worker_trains_checkpoints_and_resumes_with_only_the_chief_writing(tmp_path):
+    logdir = tmp_path / "run"
+    tmp_dirs = [tmp_path / "tmp0", tmp_path / "tmp1"]
+    for tmp in tmp_dirs:
+        tmp.mkdir()
+    first = _train_workers(logdir, 4, tmp_dirs)
+    print(f"steps/s: 2 workers {first['steps_per_sec']:.2f}")
+    assert first["step"] == 4 and first["replicas"] == 2
+    resumed = _train_workers(logdir, 6, tmp_dirs)
+    assert resumed["start_step"] == 4 and resumed["step"] == 6
+    checkpoints = sorted(os.listdir(logdir / "checkpoints"))
+    assert "ckpt-4.index" in checkpoints and "ckpt-6.index" in checkpoints
+    # One event file per split and session: the chief's only.
+    for split in ("train", "validation", "test"):
+        assert len(os.listdir(logdir / split)) == 2, split
+    # The other worker wrote into a temporary directory, removed at the end.
+    assert not [p for p in os.listdir(tmp_dirs[1]) if p.startswith("tfps_worker_")]
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        (dict(strategy="nccl"), "strategy must be one of 'default', 'mirrored'"),
+        (dict(cpu_replicas=0), "cpu_replicas must be >= 1 (or None), got 0"),
+        (dict(mixed_precision="float16"), "mixed_precision must be None or one of"),
+        (dict(jit_compile="yes"), "jit_compile must be true or false"),
+    ],
+)
+def test_bad_settings_are_one_clear_error(values, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        config_lib.TrainConfig(**values).validate()
+    if "jit_compile" not in values:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            distribute.check(**values)
+
+
+def test_the_launcher_reports_a_bad_strategy(tmp_path):
+    result = launch("launch.train", *TINY, f"--logdir={tmp_path}",
+                    "--config.training.strategy=gpus")  # fmt: skip
+    assert result.returncode != 0
+    assert "strategy must be one of 'default', 'mirrored', 'multi_worker', 'tpu'" in result.stderr
+    assert not os.listdir(tmp_path)
+
+
+def test_tpu_without_a_tpu_is_one_clear_error():
+    with pytest.raises(distribute.StrategyError, match="strategy=tpu needs a TPU"):
+        distribute.make_strategy("tpu")
+
+
+def test_shares_are_contiguous_and_cover_every_sample():
+    assert distribute.shares(5, 2) == [(0, 3), (3, 5)]
+    assert distribute.shares(1, 3) == [(0, 1), (1, 1), (1, 1)]
+
+
+@pytest.mark.parametrize(
+    "flag",
+    ["--config.training.mixed_precision=mixed_float16", "--config.training.jit_compile=true"],
+)
+def test_mixed_precision_and_xla_train(tmp_path, flag):
+    metrics = train(tmp_path, flag, steps=2)
+    assert metrics["step"] == 2 and np.isfinite(metrics["test_bpd"]) and metrics["test_bpd"] < 5
