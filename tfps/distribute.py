@@ -1,4 +1,4 @@
-"""Scale-out with tf.distribute: one strategy for training, sampling and benchmarking.
+"""Scale-out with tf.distribute: one strategy for training and sampling.
 
 `make_strategy(name, cpu_replicas)` returns the `tf.distribute.Strategy` of a run:
 
