@@ -14,9 +14,9 @@ the forecasting-mistake map and the convergence map next to the measured ancestr
 calls per sample go to TensorBoard, run `<logdir>/benchmark_<method>`, at the checkpoint's training
 step.
 
-An ARM trained on autoencoder latents (`launch/train.py --latents_from`) gets the [1, Table 2]
-title, and the time to decode a batch of latents with the autoencoder's decoder is measured
-separately (not included in the table's times). The work is `tfps.benchmark_run.run_benchmark`.
+An ARM trained on autoencoder latents (`launch/train.py --config.data.latents_from`) gets the
+[1, Table 2] title, and the time to decode a batch of latents with the autoencoder's decoder is
+measured separately (not included in the table's times). The work is `tfps.benchmark_run.run_benchmark`.
 
 #### References
 

@@ -15,9 +15,10 @@ training run directory to see them next to its `train` and `validation` runs:
     python -m launch.sample --model=runs/digits --method=fpi --logdir=runs/digits
     tensorboard --logdir=runs
 
-For an ARM trained on the latents of an autoencoder (`launch/train.py --latents_from`), the
-samples are latents and their decoded images are written next to them: `images_<method>.npy`
-(float32 [N, H, W, C] in [-1, 1]) and `images_<method>.png` [1, sec. 4.2].
+For an ARM trained on the latents of an autoencoder (`launch/train.py
+--config.data.latents_from`), the samples are latents and their decoded images are written next
+to them: `images_<method>.npy` (float32 [N, H, W, C] in [-1, 1]) and `images_<method>.png`
+[1, sec. 4.2].
 
 `--strategy=mirrored` spreads the samples over every GPU (or `--cpu_replicas` CPU devices) in
 contiguous shares, each running `--batch_size` slots; the samples are the one-device ones and the
@@ -54,7 +55,7 @@ flags.DEFINE_string(
     "fpi",
     "Sampling method: ancestral, zeros, last, fpi, fpi_argmax, "
     "learned / learned_unshared and their _argmax ablations "
-    "(runs trained with --forecast_steps), or any other method "
+    "(runs trained with --config.forecast.steps), or any other method "
     "the model offers.",
 )
 flags.DEFINE_integer("num_samples", 16, "How many samples to draw.", lower_bound=1)
