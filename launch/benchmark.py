@@ -16,7 +16,8 @@ step.
 
 An ARM trained on autoencoder latents (`launch/train.py --config.data.latents_from`) gets the
 [1, Table 2] title, and the time to decode a batch of latents with the autoencoder's decoder is
-measured separately (not included in the table's times). The work is `tfps.benchmark_run.run_benchmark`.
+measured separately (not included in the table's times). The work is
+`tfps.benchmark_run.run_benchmark`.
 
 #### References
 
