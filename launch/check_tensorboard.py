@@ -37,6 +37,9 @@ def free_port():
         return s.getsockname()[1]
 
 
+PORT_ATTEMPTS = 3  # TensorBoard starts on a fresh free port when another process took the last
+
+
 def _get(url, timeout=5.0):
     with urllib.request.urlopen(url, timeout=timeout) as response:
         return response.read()
@@ -72,6 +75,19 @@ def check(logdir, expected, timeout=60.0, tensorboard=None, log=print):
     "missing", not raised.
     """
     deadline = time.monotonic() + timeout
+    for _ in range(PORT_ATTEMPTS - 1):
+        try:
+            return _check_on_a_free_port(logdir, expected, deadline, timeout, tensorboard, log)
+        except _PortTaken:  # another process took the port between our check and TensorBoard
+            continue
+    return _check_on_a_free_port(logdir, expected, deadline, timeout, tensorboard, log)
+
+
+class _PortTaken(RuntimeError):
+    """TensorBoard could not bind the free port it was given."""
+
+
+def _check_on_a_free_port(logdir, expected, deadline, timeout, tensorboard, log):
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     command = tensorboard or [sys.executable, "-m", "tensorboard.main"]
@@ -87,10 +103,12 @@ def check(logdir, expected, timeout=60.0, tensorboard=None, log=print):
     try:
         while time.monotonic() < deadline:
             if server.poll() is not None:
-                raise RuntimeError(
-                    f"tensorboard exited with {server.returncode}: "
-                    f"{server.stderr.read().decode()[-2000:]}"
-                )
+                message = server.stderr.read().decode()[-2000:]
+                if "could not bind to port" in message:
+                    # The port was free when chosen; its release lets the next bind(0) of
+                    # another process (TensorBoard's own data server, say) receive it.
+                    raise _PortTaken(message)
+                raise RuntimeError(f"tensorboard exited with {server.returncode}: {message}")
             try:
                 tags = served_tags(base_url)
                 answered = True

@@ -4,6 +4,7 @@ TensorBoard serves them."""
 
 import os
 import shutil
+import sys
 
 import keras
 import numpy as np
@@ -292,3 +293,25 @@ def test_tensorboard_serves_training_and_sampling_side_by_side(sampled_run):
             assert found["images"][("sample_zeros", tag)] == f.read()
     with pytest.raises(ProcessLookupError):  # the server it started is gone
         os.kill(found["pid"], 0)
+
+
+def test_tensorboard_check_retries_when_its_port_was_taken(sampled_run, tmp_path):
+    """A free port can be taken between choosing it and TensorBoard binding it (the next bind(0)
+    of another process may receive it): the check starts TensorBoard again on another port."""
+    marker = tmp_path / "failed_once"
+    wrapper = tmp_path / "tensorboard_once_refused.py"
+    wrapper.write_text(
+        "import os, sys\n"
+        f"if not os.path.exists({str(marker)!r}):\n"
+        f"    open({str(marker)!r}, 'w').close()\n"
+        "    sys.stderr.write('TensorBoard could not bind to port 1, it was already in use')\n"
+        "    sys.exit(255)\n"
+        "from tensorboard import main\n"
+        "sys.argv[0] = 'tensorboard'\n"
+        "main.run_main()\n"
+    )
+    run, _ = sampled_run
+    found = check_tensorboard.check(
+        run, {"scalars": ["bpd"]}, timeout=60, tensorboard=[sys.executable, str(wrapper)], log=None
+    )
+    assert marker.exists() and not any(found["missing"].values())
