@@ -251,6 +251,16 @@ def test_the_autoencoder_reads_the_same_sources(tmp_path):
     metrics = autoencoder_training.train_autoencoder(config, str(tmp_path / "ae"))
     assert metrics["step"] == 2 and metrics["latent_shape"] == [2, 2, 1]
     assert rundir.read_config(str(tmp_path / "ae"))["dataset"]["num_categories"] == 256
+    # An ARM on its latents takes the autoencoder's data fields and encodes the .npz images.
+    arm = training.train(
+        config_lib.TrainConfig(
+            num_resnets=1, filters=4, steps=2, batch_size=8, eval_batches=1, checkpoint_every=2,
+            eval_every=2, log_every=1, latents_from=str(tmp_path / "ae"),
+        ),
+        str(tmp_path / "arm"),
+    )  # fmt: skip
+    assert arm["dataset"] == f"{path}:latents" and arm["step"] == 2
+    assert rundir.read_config(str(tmp_path / "arm"))["train"]["dataset"] == path
     odd = write_npz(tmp_path / "odd.npz", train=images(40, (6, 6)))
     with pytest.raises(ValueError, match="divisible by 4"):
         autoencoder_training.train_autoencoder(dataclasses.replace(config, dataset=odd), "x")

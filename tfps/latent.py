@@ -20,7 +20,8 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from tfps import autoencoder_training, pictures, pixelcnn, rundir
+from tfps import autoencoder_training, pictures, pixelcnn, rundir, sources
+from tfps import config as config_lib
 from tfps import data as tfps_data
 
 LATENTS_DIR = "latents"
@@ -62,10 +63,8 @@ def cached_latents(model, ae_config, split, data_dir=None):
     path = os.path.join(ae_config["logdir"], LATENTS_DIR, f"{name}-{split}.npy")
     if os.path.isfile(path):
         return np.load(path)
-    train = ae_config["train"]
-    images, _ = tfps_data.load(
-        train["dataset"], split, bits=train["bits"], data_dir=data_dir or train.get("data_dir")
-    )
+    train = dict(ae_config["train"], data_dir=data_dir or ae_config["train"].get("data_dir"))
+    images = sources.open_dataset(config_lib.AutoencoderConfig.from_dict(train)).load(split)
     latents = encode_images(model, images, dtype=latent_dtype(model.latent_categories))
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -77,20 +76,25 @@ def cached_latents(model, ae_config, split, data_dir=None):
     return latents
 
 
+# The fields that say which images an autoencoder run encodes (the ARM on its latents takes them).
+DATA_FIELDS = ("dataset", "bits", "num_categories", "binarize", "image_key", "validation_size")
+
+
 def autoencoder_data(logdir_or_checkpoint):
-    """`{"dataset", "bits"}` of an autoencoder run (read from its config.json, no model built)."""
+    """`{field: value}` of the `DATA_FIELDS` of an autoencoder run (read from its config.json, no
+    model built; runs from before a field existed have its default)."""
     logdir, _ = rundir.resolve_checkpoint(logdir_or_checkpoint)
-    train = rundir.read_config(logdir)["train"]
-    return {"dataset": train["dataset"], "bits": train["bits"]}
+    train = config_lib.AutoencoderConfig.from_dict(rundir.read_config(logdir)["train"])
+    return {name: getattr(train, name) for name in DATA_FIELDS}
 
 
 def with_autoencoder_data(config):
-    """`config` (a `TrainConfig`) with the dataset and bit depth of the autoencoder run named by
-    `config.latents_from`: the ARM models the latents of that data. Unchanged without
-    `latents_from`.
+    """`config` (a `TrainConfig`) with the data fields (`DATA_FIELDS`: dataset, bit depth, ...) of
+    the autoencoder run named by `config.latents_from`: the ARM models the latents of that data,
+    a built-in dataset or the user's own. Unchanged without `latents_from`.
 
-    Raises ValueError when `config` asks for other data (a dataset or bits that are neither the
-    defaults nor the autoencoder's), or when the model does not fit the latents
+    Raises ValueError when `config` asks for other data (a value that is neither the default nor
+    the autoencoder's), or when the model does not fit the latents
     (`TrainConfig.check_fits`), before anything is written.
     """
     if not config.latents_from:
