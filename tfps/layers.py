@@ -40,14 +40,28 @@ def concat_elu(x):
     return tf.nn.elu(tf.concat([x, -x], axis=-1))
 
 
-def down_shift(x):
-    """Shift a `[B, H, W, F]` map one row down, filling the top row with zeros."""
+def down_shift(x, rows=None):
+    """Shift a `[B, H, W, F]` map one row down, filling the top row with zeros.
+
+    `rows`: a row band (`tfps.incremental`): x holds only the band's rows, and the row above the
+    band comes from the band's cache.
+    """
+    if rows is not None:
+        return rows.above(x, 1)[:, :-1]
     return tf.pad(x[:, :-1], [[0, 0], [1, 0], [0, 0], [0, 0]])
 
 
 def right_shift(x):
     """Shift a `[B, H, W, F]` map one column right, filling the left column with zeros."""
     return tf.pad(x[:, :, :-1], [[0, 0], [0, 0], [1, 0], [0, 0]])
+
+
+def spatial_size(x):
+    """`(H, W)` of a `[B, H, W, F]` map: Python ints where the shape is static (so that slices
+    keep static shapes), else a tensor."""
+    if x.shape[1:3].is_fully_defined():
+        return tuple(x.shape[1:3])
+    return tf.shape(x)[1:3]
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -65,6 +79,10 @@ class ShiftedConv2D(keras.layers.Layer):
     `strides=2` halves the resolution for the multi-scale PixelCNN (the downsampling of [2]):
     output (a, b) sees input rows 2a - kh + 1 .. 2a (and columns up to 2b + (kw-1)/2 for `down`,
     up to 2b for `down_right`), i.e. what input (2a, 2b) sees, so causality is kept.
+
+    Call: `layer(x, rows=None)`. With a row band `rows` (`tfps.incremental`) x holds only the
+    band's rows (from an even row for `strides=2`), the kh - 1 rows above them come from the
+    band's cache, and the output holds only the band's rows at the output resolution.
     """
 
     def __init__(self, filters, kernel_size, shift="down", strides=1, **kwargs):
@@ -94,8 +112,14 @@ class ShiftedConv2D(keras.layers.Layer):
         kh, kw = self.kernel_size
         return (b, None if h is None else h + kh - 1, None if w is None else w + kw - 1, f)
 
-    def call(self, x):
-        return self.conv(tf.pad(x, self._padding))
+    def call(self, x, rows=None):
+        if rows is None:
+            return self.conv(tf.pad(x, self._padding))
+        return self.conv(tf.pad(rows.above(x, self.kernel_size[0] - 1), self._column_padding))
+
+    @property
+    def _column_padding(self):
+        return [[0, 0], [0, 0]] + self._padding[2:]
 
     def get_config(self):
         return {
@@ -176,8 +200,9 @@ class GatedResnet(keras.layers.Layer):
             aux_channels = self.filters if aux_shape is None else aux_shape[-1]
             self.nin_aux.build(tuple(x_shape[:-1]) + (2 * aux_channels,))
 
-    def call(self, x, aux=None, training=False):
-        c1 = self.conv_in(concat_elu(x))
+    def call(self, x, aux=None, training=False, rows=None):
+        """`rows`: a row band (`tfps.incremental`) for the block's convolutions."""
+        c1 = self.conv_in(concat_elu(x), rows=rows)
         if self.use_aux:
             if aux is None:
                 raise ValueError(
@@ -185,7 +210,7 @@ class GatedResnet(keras.layers.Layer):
                 )
             c1 = c1 + self.nin_aux(concat_elu(aux))
         c1 = self.dropout(concat_elu(c1), training=training)
-        c2 = self.conv_out(c1)
+        c2 = self.conv_out(c1, rows=rows)
         a, b = tf.split(c2, 2, axis=-1)
         return x + a * tf.sigmoid(b)
 

@@ -237,22 +237,24 @@ class PixelCNN(keras.Model):
             return tf.cast(x, tf.float32)
         return tf.one_hot(tf.cast(x, tf.int32), self.num_categories, dtype=tf.float32)
 
-    def call(self, x, training=False):
+    def call(self, x, training=False, rows=None):
+        """`rows`: a row band (`tfps.incremental`): x holds only the band's rows, and so do the
+        outputs; every shifted convolution takes the rows above the band from the band's cache."""
         x_onehot = self.one_hot(x)
         shape = tf.shape(x)
         flat = tf.reshape(x_onehot, tf.concat([shape[:3], [-1]], axis=0))
         # A constant ones channel lets the network tell zero padding from zero inputs [2].
         flat = tf.concat([flat, tf.ones_like(flat[..., :1])], axis=-1)
-        u = tfps_layers.down_shift(self.u_init(flat))
-        ul = tfps_layers.down_shift(self.ul_init_up(flat)) + tfps_layers.right_shift(
-            self.ul_init_left(flat)
+        u = tfps_layers.down_shift(self.u_init(flat, rows=rows), rows)
+        ul = tfps_layers.down_shift(self.ul_init_up(flat, rows=rows), rows) + (
+            tfps_layers.right_shift(self.ul_init_left(flat, rows=rows))
         )
         if self.num_scales == 1:
             for u_block, ul_block in self.resnet_pairs():
-                u = u_block(u, training=training)
-                ul = ul_block(ul, aux=u, training=training)
+                u = u_block(u, training=training, rows=rows)
+                ul = ul_block(ul, aux=u, training=training, rows=rows)
         else:
-            u, ul = self._hierarchy(u, ul, training)
+            u, ul = self._hierarchy(u, ul, training, rows)
         h = tf.nn.elu(ul)
         logits = self.head(h, x_onehot)
         return logits, h
@@ -260,29 +262,30 @@ class PixelCNN(keras.Model):
     def get_config(self):
         return {**super().get_config(), **self.model_config()}
 
-    def _hierarchy(self, u, ul, training):
+    def _hierarchy(self, u, ul, training, rows=None):
         """The multi-scale PixelCNN++ body: up pass, then down pass with skips. -> (u, ul)."""
         u_skips, ul_skips = [u], [ul]
         for scale in range(self.num_scales):
             if scale > 0:
-                u = getattr(self, f"u_downsample_{scale}")(u)
-                ul = getattr(self, f"ul_downsample_{scale}")(ul)
+                u = getattr(self, f"u_downsample_{scale}")(u, rows=rows)
+                ul = getattr(self, f"ul_downsample_{scale}")(ul, rows=rows)
                 u_skips.append(u)
                 ul_skips.append(ul)
             for u_block, ul_block in self.resnet_pairs(scale):
-                u = u_block(u, training=training)
-                ul = ul_block(ul, aux=u, training=training)
+                u = u_block(u, training=training, rows=rows)
+                ul = ul_block(ul, aux=u, training=training, rows=rows)
                 u_skips.append(u)
                 ul_skips.append(ul)
         u, ul = u_skips.pop(), ul_skips.pop()
         for scale in reversed(range(self.num_scales)):
             if scale < self.num_scales - 1:
-                size = tf.shape(u_skips[-1])[1:3]
+                size = tfps_layers.spatial_size(u_skips[-1])
                 u = getattr(self, f"u_upsample_{scale + 1}")(u, size=size)
                 ul = getattr(self, f"ul_upsample_{scale + 1}")(ul, size=size)
             for u_block, ul_block in self.resnet_pairs(scale, down=True):
-                u = u_block(u, aux=u_skips.pop(), training=training)
-                ul = ul_block(ul, aux=tf.concat([u, ul_skips.pop()], axis=-1), training=training)
+                u = u_block(u, aux=u_skips.pop(), training=training, rows=rows)
+                ul_aux = tf.concat([u, ul_skips.pop()], axis=-1)
+                ul = ul_block(ul, aux=ul_aux, training=training, rows=rows)
         return u, ul
 
     def model_config(self):
