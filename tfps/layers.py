@@ -274,9 +274,13 @@ class ChannelAutoregressiveHead(keras.layers.Layer):
 
     def call(self, h, x_onehot):
         ck = self.channels * self.categories
-        x_flat = tf.reshape(x_onehot, tf.concat([tf.shape(x_onehot)[:-2], [ck]], axis=0))
+        # Plain 2-D products: oneDNN's broadcasting batch matmul has crashed on maps one row high.
+        x_flat = tf.reshape(x_onehot, [-1, ck])
+        h_flat = tf.reshape(h, [-1, tf.shape(h)[-1]])
         hidden = tf.nn.elu(
-            tf.matmul(h, self.w_h) + tf.matmul(x_flat, self.w_x * self._input_mask) + self.b_hidden
+            tf.matmul(h_flat, self.w_h)
+            + tf.matmul(x_flat, self.w_x * self._input_mask)
+            + self.b_hidden
         )
         logits = tf.matmul(hidden, self.w_out * self._output_mask) + self.b_out
         return tf.reshape(

@@ -47,10 +47,13 @@ import numpy as np
 import tensorflow as tf
 
 from tfps import forecast as forecast_lib
+from tfps import incremental as incremental_lib
 from tfps import noise as noise_lib
 from tfps import sampling_loop, scheduling
+from tfps.sampling_checks import check_evidence, check_noise
 
 ANCESTRAL = "ancestral"
+ANCESTRAL_CACHED = "ancestral_cached"
 
 
 class SampleResult(NamedTuple):
@@ -90,9 +93,22 @@ class PredictiveSampler:
       forecasters: extra `{method: forecaster}` entries (e.g. learned forecasting heads) on top of
         `tfps.forecast.FORECASTERS`.
       jit_compile: compile the whole sampling loop with XLA.
+      incremental_arm: optional `tfps.incremental.BandArm` of the same ARM: every method then
+        makes incremental calls (only the rows a changed input reaches), same samples.
+      cached_ancestral_arm: optional `tfps.incremental.CachedAncestralArm` of the same ARM: adds
+        the method `ancestral_cached` (ancestral sampling computing one row group per call).
     """
 
-    def __init__(self, arm, image_shape, num_categories, forecasters=None, jit_compile=False):
+    def __init__(
+        self,
+        arm,
+        image_shape,
+        num_categories,
+        forecasters=None,
+        jit_compile=False,
+        incremental_arm=None,
+        cached_ancestral_arm=None,
+    ):
         self.arm = arm
         self.image_shape = tuple(int(s) for s in image_shape)
         self.num_categories = int(num_categories)
@@ -100,12 +116,22 @@ class PredictiveSampler:
         self.forecasters = {**forecast_lib.FORECASTERS, **(forecasters or {})}
         self.jit_compile = bool(jit_compile)
         self._compiled = {}
-        self._loop = sampling_loop.ArmLoop(arm, self.image_shape)
+        self._loop = sampling_loop.ArmLoop(arm, self.image_shape, incremental_arm)
+        self._cached_loop = cached_ancestral_arm and sampling_loop.ArmLoop(
+            arm, self.image_shape, cached_ancestral_arm
+        )
+
+    @property
+    def incremental(self):
+        """Whether every method makes incremental ARM calls (`tfps.incremental`)."""
+        return self._loop.incremental is not None
 
     @property
     def methods(self):
-        """Method names this sampler accepts: `ancestral` first, then the forecasters."""
-        return (ANCESTRAL,) + tuple(self.forecasters)
+        """Method names this sampler accepts: `ancestral` (and `ancestral_cached` where the ARM
+        supports it) first, then the forecasters."""
+        cached = (ANCESTRAL_CACHED,) if self._cached_loop else ()
+        return (ANCESTRAL,) + cached + tuple(self.forecasters)
 
     # ----------------------------------------------------------------------------------- API
     def sample(self, noise, method="fpi", evidence=None, evidence_mask=None):
@@ -235,8 +261,8 @@ class PredictiveSampler:
 
     def _sample_loop(self, method, noise, evidence, evidence_mask):
         return self._result(
-            *self._loop.run(
-                self._forecaster(method), method == ANCESTRAL, noise, evidence, evidence_mask
+            *self._arm_loop(method).run(
+                self._forecaster(method), self._ancestral(method), noise, evidence, evidence_mask
             )
         )
 
@@ -285,9 +311,9 @@ class PredictiveSampler:
     def _scheduled_loop(self, method, noise, evidence, evidence_mask, first_samples):
         return self._result(
             *sampling_loop.run_scheduled(
-                self._loop,
+                self._arm_loop(method),
                 self._forecaster(method),
-                method == ANCESTRAL,
+                self._ancestral(method),
                 noise,
                 evidence,
                 evidence_mask,
@@ -296,8 +322,17 @@ class PredictiveSampler:
         )
 
     # --------------------------------------------------------------------------- results
+    @staticmethod
+    def _ancestral(method):
+        return method in (ANCESTRAL, ANCESTRAL_CACHED)
+
+    def _arm_loop(self, method):
+        return self._cached_loop if method == ANCESTRAL_CACHED else self._loop
+
     def _forecaster(self, method):
-        return forecast_lib.forecast_zeros if method == ANCESTRAL else self.forecasters[method]
+        if self._ancestral(method):
+            return forecast_lib.forecast_zeros
+        return self.forecasters[method]
 
     def _result(self, calls, out):
         """A `SampleResult` from the calls and the `tfps.sampling_loop.Results` of a loop."""
@@ -316,62 +351,29 @@ class PredictiveSampler:
         )
 
 
-def check_noise(noise, event_shape):
-    """Noise must be floating `[B] + event_shape` (`(H, W, C, K)`) with B >= 1; returns it as
-    float32."""
-    noise = tf.convert_to_tensor(noise)
-    expected = tuple(event_shape)
-    if not noise.dtype.is_floating:
-        raise ValueError(f"noise must be a float tensor, got dtype {noise.dtype.name}")
-    if noise.shape.rank != 5 or tuple(noise.shape[1:]) != expected:
-        raise ValueError(
-            f"noise must have shape [batch, {', '.join(map(str, expected))}] "
-            f"(batch, height, width, channels, categories), "
-            f"got {noise.shape.as_list()}"
-        )
-    if noise.shape[0] is not None and noise.shape[0] < 1:
-        raise ValueError("noise must hold at least one example (batch size >= 1)")
-    return tf.cast(noise, tf.float32)
-
-
-def check_evidence(evidence, evidence_mask, batch, image_shape, num_categories):
-    """Validated `(evidence int32, evidence_mask bool)`, both `[batch, H, W, C]`; zeros and
-    all-False (nothing observed) when both are None."""
-    from tfps.pixelcnn import validate_images  # local: keeps sampling usable with any ARM
-
-    shape = (batch,) + tuple(image_shape)
-    if evidence is None and evidence_mask is None:
-        return tf.zeros(shape, tf.int32), tf.zeros(shape, tf.bool)
-    if evidence is None or evidence_mask is None:
-        raise ValueError("evidence and evidence_mask must be given together")
-    evidence = validate_images(evidence, image_shape, num_categories, "evidence")
-    evidence_mask = tf.convert_to_tensor(evidence_mask)
-    if evidence_mask.dtype != tf.bool:
-        raise ValueError(f"evidence_mask must be bool, got dtype {evidence_mask.dtype.name}")
-    if tuple(evidence.shape) != shape or tuple(evidence_mask.shape) != shape:
-        raise ValueError(
-            f"evidence and evidence_mask must have shape {list(shape)}, got "
-            f"{evidence.shape.as_list()} and {evidence_mask.shape.as_list()}"
-        )
-    return evidence, evidence_mask
-
-
 def arm_from_model(model):
     """The ARM callable of a Keras model returning `(logits, h)`, in inference mode."""
     return lambda x: model(x, training=False)
 
 
-def sampler_for_model(model, forecasters=None, jit_compile=False, heads=None):
+def sampler_for_model(model, forecasters=None, jit_compile=False, heads=None, incremental=False):
     """A `PredictiveSampler` for a `tfps.pixelcnn.PixelCNN` (or a model with the same attributes).
 
     `heads`: trained forecasting heads (`load_trained(...)[1]["forecast_heads"]`) add their method,
     `learned` or `learned_unshared` (`tfps.forecast.learned_forecaster`); None adds nothing.
+    `incremental`: every method makes incremental ARM calls (`tfps.incremental.BandArm`). A model
+    that takes row bands also gets the method `ancestral_cached`.
     """
     forecasters = {**forecast_lib.learned_forecasters(heads), **(forecasters or {})}
+    supported = incremental_lib.supports_incremental(model)
+    if incremental and not supported:
+        raise ValueError(f"incremental=True: {type(model).__name__} does not take row bands")
     return PredictiveSampler(
         arm_from_model(model),
         model.image_shape,
         model.num_categories,
         forecasters=forecasters,
         jit_compile=jit_compile,
+        incremental_arm=incremental_lib.BandArm(model) if incremental else None,
+        cached_ancestral_arm=incremental_lib.CachedAncestralArm(model) if supported else None,
     )

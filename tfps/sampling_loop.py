@@ -39,6 +39,8 @@ class LoopState(NamedTuple):
     accepted_at: tf.Tensor  # [B, d]
     mistakes: tf.Tensor  # [B, d] bool
     checked: tf.Tensor  # [B]
+    arm_input: tf.Tensor = None  # [B, d] int32, the input of the last call
+    arm_cache: tuple = None  # an incremental ARM's cache (None: no call yet; () if none)
 
 
 class Slots(NamedTuple):
@@ -70,12 +72,16 @@ class ArmLoop:
     Args:
       arm: callable mapping x int32 `[B, H, W, C]` to `(logits [B, H, W, C, K], h [B, H, W, F])`.
       image_shape: `(H, W, C)`.
+      incremental: optional incremental ARM (`tfps.incremental.BandArm` or
+        `CachedAncestralArm`) used instead of `arm`: its cache rides in the loop state, and each
+        call passes it the first row where each example's input changed since its last call.
     """
 
-    def __init__(self, arm, image_shape):
+    def __init__(self, arm, image_shape, incremental=None):
         self.arm = arm
         self.image_shape = tuple(int(s) for s in image_shape)
         self.num_variables = int(np.prod(self.image_shape))
+        self.incremental = incremental
 
     def fresh_state(self, noise, evidence, observed, calls=None, representation=None):
         """The state of examples that have not been sampled yet: n = 0, no previous call.
@@ -103,6 +109,23 @@ class ArmLoop:
             accepted_at=zeros,
             mistakes=tf.zeros_like(zeros, tf.bool),
             checked=tf.zeros([batch], tf.int32),
+            arm_input=zeros,
+        )
+
+    def call_arm(self, state, x_in, fresh):
+        """The ARM on x_in `[B, d]` -> (logits, h, cache); incremental from the state's cache."""
+        x = tf.reshape(x_in, (-1,) + self.image_shape)
+        if self.incremental is None:
+            return (*self.arm(x), ())
+        if state.arm_cache is None:
+            return self.incremental.initial(x)
+        d = self.num_variables
+        row_size = d // self.image_shape[0]
+        changed = tf.not_equal(x_in, state.arm_input) | fresh
+        first = tf.argmax(tf.cast(changed, tf.int32), axis=1, output_type=tf.int32)
+        first = tf.where(tf.reduce_any(changed, axis=1), first, d)
+        return self.incremental.update(
+            x, first // row_size, state.num_valid // row_size, state.arm_cache
         )
 
     def step(self, state, forecaster, ancestral, noise, evidence, observed):
@@ -131,7 +154,7 @@ class ArmLoop:
         forecast = tf.where(fresh, 0, forecaster(context))
         forecast = tf.where(positions < n[:, None], state.output, forecast)
         x_in = tf.where(observed, evidence, forecast)
-        logits, h = self.arm(tf.reshape(x_in, (-1,) + self.image_shape))
+        logits, h, cache = self.call_arm(state, x_in, fresh)
         logits = tf.cast(logits, tf.float32)
         output = tf.argmax(logits + noise, axis=-1, output_type=tf.int32)
         output = tf.where(observed, evidence, tf.reshape(output, tf.shape(evidence)))
@@ -169,6 +192,8 @@ class ArmLoop:
             accepted_at=tf.where(newly_accepted, own_call, state.accepted_at),
             mistakes=state.mistakes if ancestral else state.mistakes | mistake_here,
             checked=state.checked if ancestral else state.checked + checked_here,
+            arm_input=x_in,
+            arm_cache=cache,
         )
 
     def run(self, forecaster, ancestral, noise, evidence, evidence_mask):
@@ -250,7 +275,10 @@ def run_scheduled(loop, forecaster, ancestral, noise, evidence, evidence_mask, f
             )
             reset = LoopState(
                 *(
-                    old if field == "calls" else scheduling.select_rows(refilled, new, old)
+                    # A refilled slot is fresh: its next call recomputes every row of its cache.
+                    old
+                    if field in ("calls", "arm_cache")
+                    else scheduling.select_rows(refilled, new, old)
                     for field, new, old in zip(LoopState._fields, fresh, state)
                 )
             )

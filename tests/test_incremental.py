@@ -1,0 +1,180 @@
+"""Tests for tfps/incremental.py: row bands give a full call's outputs, incremental sampling and
+`ancestral_cached` are exact.
+
+Exactness the strong way: for random noise every method, with incremental calls, returns the
+sample of the independent eager ancestral loop (`oracles.ancestral_reference`), and the cache left
+after sampling equals a full recomputation on the final sample.
+"""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfps import forecast, incremental, sampling, sampling_loop
+from tfps import noise as noise_lib
+
+import oracles
+from tiny_models import tiny_model, trained_model
+
+# Band outputs may differ from the full call's by float rounding only (convolutions over fewer
+# rows); on these tiny models they are equal to within a few ulps.
+ATOL = 1e-5
+
+BAND_CASES = {
+    "one_scale_7x5x3": lambda: tiny_model((7, 5, 3), 3),
+    "two_scales_9x6x3": lambda: tiny_model((9, 6, 3), 2, num_scales=2),
+    "three_scales_9x6x1": lambda: tiny_model((9, 6, 1), 2, num_scales=3),
+    "three_scales_7x5x3": lambda: tiny_model((7, 5, 3), 4, num_scales=3),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(BAND_CASES))
+def band_model(request):
+    return BAND_CASES[request.param]()
+
+
+def _images(model, batch, seed):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, model.num_categories, (batch,) + model.image_shape).astype(np.int32)
+
+
+def test_a_band_call_gives_the_full_call_on_every_row(band_model):
+    arm = incremental.BandArm(band_model)
+    height = band_model.image_shape[0]
+    x0 = _images(band_model, 2, 0)
+    logits, h, cache = arm.initial(tf.constant(x0))
+    full_logits, full_h = band_model(x0)
+    np.testing.assert_allclose(logits, full_logits, atol=ATOL)
+    for row in range(height + 1):
+        x1 = x0.copy()
+        x1[1, row:] = _images(band_model, 1, row + 1)[0, row:]  # example 1 changes from `row` on
+        logits, h, _ = arm.update(tf.constant(x1), tf.constant([height, row]), None, cache)
+        full_logits, full_h = band_model(x1)
+        np.testing.assert_allclose(logits, full_logits, atol=ATOL, err_msg=f"row {row}")
+        np.testing.assert_allclose(h, full_h, atol=ATOL, err_msg=f"row {row}")
+
+
+def test_a_band_that_starts_too_low_is_wrong_so_the_test_above_can_fail():
+    model = tiny_model((7, 5, 1), 2)
+    arm = incremental.BandArm(model)
+    x0 = _images(model, 1, 0)
+    _, _, cache = arm.initial(tf.constant(x0))
+    x1 = 1 - x0
+    logits, _, _ = arm.update(tf.constant(x1), tf.constant([4]), None, cache)  # changed at 0
+    full_logits, _ = model(x1)
+    assert np.abs(logits.numpy()[:, 5:] - full_logits.numpy()[:, 5:]).max() > 1e-3
+
+
+def test_the_cached_group_band_gives_the_full_call_up_to_the_needed_row(band_model):
+    arm = incremental.CachedAncestralArm(band_model)
+    height = band_model.image_shape[0]
+    x0 = _images(band_model, 2, 0)
+    _, _, cache = arm.initial(tf.constant(x0))
+    x = x0
+    for row in range(height):  # as ancestral sampling: change a row, then need it
+        x = x.copy()
+        x[:, row] = _images(band_model, 2, row + 7)[:, row]
+        changed = tf.constant([row, row])
+        logits, h, cache = arm.update(tf.constant(x), changed, changed, cache)
+        full_logits, full_h = band_model(x)
+        np.testing.assert_allclose(logits[:, : row + 1], full_logits[:, : row + 1], atol=ATOL)
+        np.testing.assert_allclose(h[:, : row + 1], full_h[:, : row + 1], atol=ATOL)
+
+
+def test_band_starts_are_aligned_and_at_most_max_bands():
+    assert incremental.band_starts(28, 1) == list(range(0, 28, 2))
+    assert incremental.band_starts(28, 4) == list(range(0, 28, 4))
+    assert incremental.band_starts(9, 4, max_bands=2) == [0, 8]
+    assert incremental.band_starts(28, 1, max_bands=28) == list(range(28))
+    with pytest.raises(ValueError, match="max_bands must be >= 1"):
+        incremental.band_starts(28, 1, max_bands=0)
+    with pytest.raises(ValueError, match="group must be a multiple of 4"):
+        incremental.CachedAncestralArm(tiny_model((4, 4, 1), 2, num_scales=3), group=2)
+
+
+SAMPLING_CASES = {
+    "k3_c3_7x5": lambda: tiny_model((7, 5, 3), 3),
+    "trained_binary_6x5": lambda: trained_model((6, 5, 1), 2),
+    "three_scales_9x6": lambda: tiny_model((9, 6, 1), 2, num_scales=3),
+    "trained_two_scales_5x4": lambda: trained_model((5, 4, 1), 2, steps=30, num_scales=2),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(SAMPLING_CASES))
+def sampling_model(request):
+    return SAMPLING_CASES[request.param]()
+
+
+@pytest.mark.parametrize("incremental_calls", [False, True])
+def test_every_method_is_the_ancestral_sample_with_and_without_incremental_calls(
+    sampling_model, incremental_calls
+):
+    model = sampling_model
+    sampler = sampling.sampler_for_model(model, incremental=incremental_calls)
+    assert sampler.incremental == incremental_calls
+    assert "ancestral_cached" in sampler.methods
+    noise = noise_lib.gumbel_noise((3,) + model.image_shape + (model.num_categories,), 2)
+    reference = oracles.ancestral_reference(model, noise)
+    plain_calls = {}
+    for method in sampler.methods:
+        result = sampler.sample(noise, method)
+        np.testing.assert_array_equal(result.samples.numpy(), reference, err_msg=method)
+        plain_calls[method] = int(result.arm_calls)
+        scheduled = sampler.sample_scheduled(noise, method, slots=2)
+        np.testing.assert_array_equal(scheduled.samples.numpy(), reference, err_msg=method)
+    assert plain_calls["ancestral_cached"] == plain_calls["ancestral"] == model.num_variables
+    if incremental_calls:  # the calls are those of the plain loop; each is cheaper
+        plain = sampling.sampler_for_model(model)
+        for method in plain.methods:
+            assert int(plain.sample(noise, method).arm_calls) == plain_calls[method], method
+
+
+@pytest.mark.parametrize("method", ["ancestral", "ancestral_cached", "zeros", "fpi"])
+def test_incremental_calls_keep_the_evidence_and_sample_the_rest_exactly(method):
+    model = trained_model((5, 4, 3), 3, steps=20, num_scales=2)
+    sampler = sampling.sampler_for_model(model, incremental=True)
+    rng = np.random.default_rng(0)
+    evidence = rng.integers(0, 3, size=(3, 5, 4, 3)).astype(np.int32)
+    mask = rng.random((3, 5, 4, 3)) < 0.3
+    mask[0, :4] = True  # whole observed row groups: ancestral_cached must compute several
+    noise = noise_lib.gumbel_noise((3, 5, 4, 3, 3), 21)
+    reference = oracles.ancestral_reference(model, noise, evidence, mask)
+    np.testing.assert_array_equal(sampler.sample(noise, method, evidence, mask).samples, reference)
+    scheduled = sampler.sample_scheduled(noise, method, 2, evidence, mask)
+    np.testing.assert_array_equal(scheduled.samples, reference)
+
+
+def test_the_cache_after_sampling_equals_a_full_recomputation_on_the_sample():
+    model = tiny_model((7, 5, 1), 2, num_scales=3)
+    arm = incremental.BandArm(model)
+    loop = sampling_loop.ArmLoop(sampling.arm_from_model(model), model.image_shape, arm)
+    noise = noise_lib.gumbel_noise((2, 7, 5, 1, 2), 4)
+    observed = tf.zeros((2, 35), tf.bool)
+    evidence = tf.zeros((2, 35), tf.int32)
+    state = loop.fresh_state(noise, evidence, observed)
+    for _ in range(model.num_variables + 1):  # ancestral, and one more call on the final sample
+        state = loop.step(state, forecast.forecast_zeros, True, noise, evidence, observed)
+    final = tf.reshape(state.output, (2, 7, 5, 1))
+    np.testing.assert_array_equal(state.arm_input, state.output)
+    recomputed = arm.initial(final)[2]
+    assert len(recomputed) == len(state.arm_cache)
+    for cached, full in zip(state.arm_cache, recomputed):
+        np.testing.assert_allclose(cached, full, atol=ATOL)
+
+
+def test_incremental_needs_a_model_that_takes_row_bands():
+    def arm(x):
+        return tf.zeros(tf.concat([tf.shape(x), [2]], 0)), tf.zeros_like(x, tf.float32)
+
+    with pytest.raises(ValueError, match="does not support incremental calls"):
+        incremental.BandArm(arm)
+    assert "ancestral_cached" not in sampling.PredictiveSampler(arm, (2, 2, 1), 2).methods
+
+
+def test_xla_compiled_incremental_loops_are_exact():
+    model = tiny_model((5, 4, 1), 3, num_scales=2)
+    noise = noise_lib.gumbel_noise((2, 5, 4, 1, 3), 9)
+    plain = sampling.sampler_for_model(model).sample(noise, "fpi")
+    xla = sampling.sampler_for_model(model, jit_compile=True, incremental=True)
+    for method in ("fpi", "ancestral_cached"):
+        np.testing.assert_array_equal(xla.sample(noise, method).samples, plain.samples)
