@@ -56,6 +56,12 @@ flags.DEFINE_integer(
     "peer_seeds", None, "Seeds for the (slow, d-call) TFP peer; default num_seeds.", lower_bound=1
 )
 flags.DEFINE_bool("jit_compile", False, "Compile the sampling loops with XLA.")
+flags.DEFINE_bool(
+    "incremental",
+    False,
+    "Also time every method with incremental ARM calls (rows '<method> (incremental)'; "
+    "a run directory only).",
+)
 flags.DEFINE_integer(
     "scheduled_samples",
     320,
@@ -105,6 +111,7 @@ def main(argv):
         output=FLAGS.output,
         logdir=FLAGS.logdir,
         picture_samples=FLAGS.picture_samples,
+        incremental=FLAGS.incremental,
     )
     try:
         loaded = loading.load(FLAGS.model, FLAGS.jit_compile)

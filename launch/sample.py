@@ -78,6 +78,12 @@ flags.DEFINE_string(
     "runs/samples/<name>_v<version> for a SavedModel).",
 )
 flags.DEFINE_bool("jit_compile", False, "Compile the sampling loop with XLA.")
+flags.DEFINE_bool(
+    "incremental",
+    False,
+    "Incremental ARM calls: each call recomputes only the rows its changed input reaches "
+    "(same samples; a run directory only: an export chose this when it was written).",
+)
 flags.DEFINE_enum(
     "strategy",
     "default",
@@ -103,7 +109,9 @@ def main(argv):
     try:
         strategy = distribute.make_strategy(FLAGS.strategy, FLAGS.cpu_replicas)
         with strategy.scope():  # weights mirrored over the replicas
-            loaded = loading.load(FLAGS.model, FLAGS.jit_compile, export_decoder=True)
+            loaded = loading.load(
+                FLAGS.model, FLAGS.jit_compile, export_decoder=True, incremental=FLAGS.incremental
+            )
         loaded.sampler.check_method(FLAGS.method)
     except (ValueError, FileNotFoundError) as e:
         raise app.UsageError(str(e)) from e

@@ -178,3 +178,31 @@ def test_xla_compiled_incremental_loops_are_exact():
     xla = sampling.sampler_for_model(model, jit_compile=True, incremental=True)
     for method in ("fpi", "ancestral_cached"):
         np.testing.assert_array_equal(xla.sample(noise, method).samples, plain.samples)
+
+
+def test_the_benchmark_measures_incremental_rows_against_ancestral_cached():
+    from tfps import benchmarking
+
+    model = tiny_model((4, 4, 1), 2, num_scales=2)
+    rows = benchmarking.benchmark_sampler(
+        sampling.sampler_for_model(model),
+        ["ancestral_cached", "fpi"],
+        batch_sizes=(2,),
+        seeds=range(2),
+        log=None,
+        incremental_sampler=sampling.sampler_for_model(model, incremental=True),
+    )
+    names = [row.method for row in rows]
+    assert names == [
+        "ancestral",
+        "ancestral_cached",
+        "fpi",
+        "ancestral (incremental)",
+        "fpi (incremental)",
+    ]
+    cached = rows[1]
+    assert cached.speedup_cached == 1.0
+    for row in rows:
+        assert row.speedup_cached == pytest.approx(cached.time_mean / row.time_mean)
+    table = benchmarking.markdown_table(rows)
+    assert "vs ancestral_cached (B=2)" in table and "| fpi (incremental) |" in table

@@ -19,7 +19,7 @@ import dataclasses
 import os
 from typing import Optional, Sequence
 
-from tfps import benchmarking, export, sampling, scheduling, summaries
+from tfps import benchmarking, export, loading, sampling, scheduling, summaries
 
 
 @dataclasses.dataclass
@@ -39,6 +39,7 @@ class Options:
     output: Optional[str] = None  # default: <model>/benchmark (an export: runs/samples/...)
     logdir: Optional[str] = None
     picture_samples: int = 32
+    incremental: bool = False  # also measure every method with incremental ARM calls
 
 
 def checked_methods(loaded, options):
@@ -77,8 +78,16 @@ def run_benchmark(loaded, model_path, options, log=print):
     text = title(loaded, options.jit_compile)
     log(f"benchmarking {text}")
     results = {}
+    incremental = None
+    if options.incremental:  # the same checkpoint, with incremental ARM calls
+        incremental = loading.load(model_path, options.jit_compile, incremental=True).sampler
     rows = benchmarking.benchmark_sampler(
-        sampler, methods, options.batch_sizes, seeds, results=results
+        sampler,
+        methods,
+        options.batch_sizes,
+        seeds,
+        results=results,
+        incremental_sampler=incremental,
     )
     # Table 1 names learned rows by their window: "learned (T=20)".
     labels = {} if heads is None else {heads.method: f"{heads.method} (T={heads.steps})"}

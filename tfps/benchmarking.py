@@ -41,6 +41,7 @@ class Row:
     time_std: float
     speedup: float = float("nan")
     seeds: int = 0
+    speedup_cached: float = float("nan")  # against `ancestral_cached`, where it was measured
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -77,22 +78,40 @@ def time_sampler(sampler, method, batch_size, seeds, results=None):
 
 
 def benchmark_sampler(
-    sampler, methods, batch_sizes=(1, 32), seeds=range(10), log=print, results=None
+    sampler,
+    methods,
+    batch_sizes=(1, 32),
+    seeds=range(10),
+    log=print,
+    results=None,
+    incremental_sampler=None,
 ):
     """Table 1 rows for `methods` (ancestral is always measured first, as the reference).
 
     If `results` is a dict, `results[(method, batch_size)]` receives the list of `SampleResult`s,
-    one per seed.
+    one per seed. `incremental_sampler`: the same ARM with incremental calls
+    (`tfps.incremental`); each method is measured with it too, as the row
+    `<method> (incremental)`. Where `ancestral_cached` is measured, every row also gets its
+    speedup against it (`speedup_cached`).
     """
     methods = ["ancestral"] + [m for m in methods if m != "ancestral"]
+    runs = [(method, sampler, method) for method in methods]
+    if incremental_sampler is not None:
+        runs += [
+            (f"{method} (incremental)", incremental_sampler, method)
+            for method in methods
+            if method != "ancestral_cached"
+        ]
     rows = []
     for batch_size in batch_sizes:
-        reference = None
-        for method in methods:
-            kept = None if results is None else results.setdefault((method, batch_size), [])
-            calls, seconds = time_sampler(sampler, method, batch_size, list(seeds), kept)
+        reference, batch_rows = None, []
+        for name, runner, method in runs:
+            kept = None
+            if results is not None and runner is sampler:
+                kept = results.setdefault((method, batch_size), [])
+            calls, seconds = time_sampler(runner, method, batch_size, list(seeds), kept)
             row = Row(
-                method,
+                name,
                 batch_size,
                 *timing.mean_std(calls),
                 *timing.mean_std(seconds),
@@ -100,12 +119,16 @@ def benchmark_sampler(
             )
             reference = reference or row.time_mean
             row.speedup = reference / row.time_mean
-            rows.append(row)
+            batch_rows.append(row)
             if log:
                 log(
-                    f"  batch {batch_size:>3} {method:<12} calls {row.calls_percent_mean:6.1f}% "
+                    f"  batch {batch_size:>3} {name:<24} calls {row.calls_percent_mean:6.1f}% "
                     f"time {row.time_mean:.4f}s speedup {row.speedup:.1f}x"
                 )
+        cached = [r.time_mean for r in batch_rows if r.method == "ancestral_cached"]
+        for row in batch_rows:
+            row.speedup_cached = cached[0] / row.time_mean if cached else float("nan")
+        rows += batch_rows
     return rows
 
 
@@ -162,26 +185,29 @@ def markdown_table(rows, title=None):
     batch_sizes = sorted({row.batch_size for row in rows})
     methods = list(dict.fromkeys(row.method for row in rows))
     by_key = {(row.method, row.batch_size): row for row in rows}
+    cached = any(not np.isnan(row.speedup_cached) for row in rows)
+    columns = ["ARM calls", "Time s", "Speedup"] + (["vs ancestral_cached"] if cached else [])
     header = (
         "| Method | "
-        + " | ".join(f"ARM calls (B={b}) | Time s (B={b}) | Speedup (B={b})" for b in batch_sizes)
+        + " | ".join(f"{column} (B={b})" for b in batch_sizes for column in columns)
         + " |"
     )
     lines = ([f"**{title}**", ""] if title else []) + [
         header,
-        "|---|" + "---|---|---|" * len(batch_sizes),
+        "|---|" + "---|" * len(columns) * len(batch_sizes),
     ]
     for method in methods:
         cells = []
         for b in batch_sizes:
             row = by_key.get((method, b))
             if row is None:
-                cells.append("- | - | -")
+                cells.append(" | ".join("-" * len(columns)))
                 continue
-            speedup = "-" if np.isnan(row.speedup) else f"{row.speedup:.1f}x"
+            speedups = [row.speedup] + ([row.speedup_cached] if cached else [])
             cells.append(
                 f"{row.calls_percent_mean:.1f}% ± {row.calls_percent_std:.1f} | "
-                f"{row.time_mean:.3f} ± {row.time_std:.3f} | {speedup}"
+                f"{row.time_mean:.3f} ± {row.time_std:.3f} | "
+                + " | ".join("-" if np.isnan(s) else f"{s:.1f}x" for s in speedups)
             )
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

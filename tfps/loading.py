@@ -53,7 +53,7 @@ def training_step(description):
     return int(step or 0)
 
 
-def load(path, jit_compile=False, export_decoder=False):
+def load(path, jit_compile=False, export_decoder=False, incremental=False):
     """Loads a run directory (its latest checkpoint), a checkpoint prefix, or an export
     (`exported/<name>/<version>`, or `exported/<name>` for its latest version).
 
@@ -62,6 +62,8 @@ def load(path, jit_compile=False, export_decoder=False):
       jit_compile: compile the library's sampling loops with XLA (an export keeps its own).
       export_decoder: also load, for an export of an ARM on latents, the decoder of the
         autoencoder checkpoint its metadata names (else an export's `decoder` is None).
+      incremental: the library sampler makes incremental ARM calls (`tfps.incremental`); an
+        export decided that when it was written, so it takes no `incremental`.
 
     Returns:
       A `Loaded`.
@@ -71,6 +73,11 @@ def load(path, jit_compile=False, export_decoder=False):
       ValueError (`tfps.rundir.CheckpointError`, a broken export) when it cannot be loaded.
     """
     if export.is_export(path):
+        if incremental:
+            raise ValueError(
+                f"{path} is an export: it chose incremental calls when it was written; "
+                "incremental applies to run directories"
+            )
         exported = export.load_exported(path)
         metadata = exported.metadata
         decoder = latent.decoder_for(metadata) if export_decoder else None
@@ -79,7 +86,9 @@ def load(path, jit_compile=False, export_decoder=False):
         )
     model, config = training.load_trained(path)
     heads = config.get("forecast_heads")
-    sampler = sampling.sampler_for_model(model, jit_compile=jit_compile, heads=heads)
+    sampler = sampling.sampler_for_model(
+        model, jit_compile=jit_compile, heads=heads, incremental=incremental
+    )
     return Loaded(
         sampler,
         config,
