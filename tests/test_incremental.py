@@ -112,11 +112,11 @@ def test_every_method_is_the_ancestral_sample_with_and_without_incremental_calls
     model = sampling_model
     sampler = sampling.sampler_for_model(model, incremental=incremental_calls)
     assert sampler.incremental == incremental_calls
-    assert "ancestral_cached" in sampler.methods
+    assert "ancestral_cached" in sampler.all_methods
     noise = noise_lib.gumbel_noise((3,) + model.image_shape + (model.num_categories,), 2)
     reference = oracles.ancestral_reference(model, noise)
     plain_calls = {}
-    for method in sampler.methods:
+    for method in sampler.all_methods:
         result = sampler.sample(noise, method)
         np.testing.assert_array_equal(result.samples.numpy(), reference, err_msg=method)
         plain_calls[method] = int(result.arm_calls)
@@ -168,7 +168,7 @@ def test_incremental_needs_a_model_that_takes_row_bands():
 
     with pytest.raises(ValueError, match="does not support incremental calls"):
         incremental.BandArm(arm)
-    assert "ancestral_cached" not in sampling.PredictiveSampler(arm, (2, 2, 1), 2).methods
+    assert "ancestral_cached" not in sampling.PredictiveSampler(arm, (2, 2, 1), 2).all_methods
 
 
 def test_xla_compiled_incremental_loops_are_exact():

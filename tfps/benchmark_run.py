@@ -44,7 +44,8 @@ class Options:
 
 def checked_methods(loaded, options):
     """The methods to measure; ValueError naming an unknown one (also of the scheduling rows)."""
-    methods = list(options.methods or loaded.sampler.methods)
+    sampler = loaded.sampler
+    methods = list(options.methods or getattr(sampler, "all_methods", sampler.methods))
     scheduled = list(options.scheduled_methods) if options.scheduled_samples else []
     for method in methods + scheduled:
         loaded.sampler.check_method(method)

@@ -238,6 +238,17 @@ def channel_masks(channels, categories, hidden_per_channel):
     return input_mask, output_mask
 
 
+def _per_pixel(x, w):
+    """x `[B, H, W, F]` @ w `[F, G]`. A map one row high (a row band) takes a 2-D product:
+    oneDNN's broadcasting batch matmul has corrupted memory on such maps."""
+    if x.shape[1] != 1:
+        return tf.matmul(x, w)
+    return tf.reshape(
+        tf.matmul(tf.reshape(x, [-1, x.shape[-1]]), w),
+        tf.concat([tf.shape(x)[:-1], tf.shape(w)[1:]], 0),
+    )
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class ChannelAutoregressiveHead(keras.layers.Layer):
     """Maps the causal representation h and the current pixel's earlier channels to logits.
@@ -274,15 +285,13 @@ class ChannelAutoregressiveHead(keras.layers.Layer):
 
     def call(self, h, x_onehot):
         ck = self.channels * self.categories
-        # Plain 2-D products: oneDNN's broadcasting batch matmul has crashed on maps one row high.
-        x_flat = tf.reshape(x_onehot, [-1, ck])
-        h_flat = tf.reshape(h, [-1, tf.shape(h)[-1]])
+        x_flat = tf.reshape(x_onehot, tf.concat([tf.shape(x_onehot)[:-2], [ck]], axis=0))
         hidden = tf.nn.elu(
-            tf.matmul(h_flat, self.w_h)
-            + tf.matmul(x_flat, self.w_x * self._input_mask)
+            _per_pixel(h, self.w_h)
+            + _per_pixel(x_flat, self.w_x * self._input_mask)
             + self.b_hidden
         )
-        logits = tf.matmul(hidden, self.w_out * self._output_mask) + self.b_out
+        logits = _per_pixel(hidden, self.w_out * self._output_mask) + self.b_out
         return tf.reshape(
             logits, tf.concat([tf.shape(h)[:-1], [self.channels, self.categories]], axis=0)
         )

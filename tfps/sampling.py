@@ -128,10 +128,13 @@ class PredictiveSampler:
 
     @property
     def methods(self):
-        """Method names this sampler accepts: `ancestral` (and `ancestral_cached` where the ARM
-        supports it) first, then the forecasters."""
-        cached = (ANCESTRAL_CACHED,) if self._cached_loop else ()
-        return (ANCESTRAL,) + cached + tuple(self.forecasters)
+        """The sampling methods (exported, listed): `ancestral` first, then the forecasters."""
+        return (ANCESTRAL,) + tuple(self.forecasters)
+
+    @property
+    def all_methods(self):
+        """`methods` and, where the ARM takes row bands, the baseline `ancestral_cached`."""
+        return self.methods + ((ANCESTRAL_CACHED,) if self._cached_loop else ())
 
     # ----------------------------------------------------------------------------------- API
     def sample(self, noise, method="fpi", evidence=None, evidence_mask=None):
@@ -230,9 +233,9 @@ class PredictiveSampler:
 
     # ------------------------------------------------------------------------------ checks
     def check_method(self, method):
-        if method not in self.methods:
+        if method not in self.all_methods:
             raise ValueError(
-                f"unknown sampling method {method!r}; choose one of {list(self.methods)}"
+                f"unknown sampling method {method!r}; choose one of {list(self.all_methods)}"
             )
 
     def check_noise(self, noise):
