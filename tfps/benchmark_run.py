@@ -43,7 +43,10 @@ class Options:
 
 
 def checked_methods(loaded, options):
-    """The methods to measure; ValueError naming an unknown one (also of the scheduling rows)."""
+    """The methods to measure; ValueError naming an unknown one (also of the scheduling rows), or
+    `incremental` on an export."""
+    if options.incremental and loaded.is_export:
+        raise ValueError("incremental: an export chose its ARM calls when it was written")
     sampler = loaded.sampler
     methods = list(options.methods or getattr(sampler, "all_methods", sampler.methods))
     scheduled = list(options.scheduled_methods) if options.scheduled_samples else []
