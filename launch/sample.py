@@ -82,7 +82,7 @@ flags.DEFINE_bool(
     "incremental",
     False,
     "Incremental ARM calls: each call recomputes only the rows its changed input reaches "
-    "(same samples; a run directory only: an export chose this when it was written).",
+    "(same samples; a run directory, not an export).",
 )
 flags.DEFINE_enum(
     "strategy",

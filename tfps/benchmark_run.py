@@ -46,7 +46,7 @@ def checked_methods(loaded, options):
     """The methods to measure; ValueError naming an unknown one (also of the scheduling rows), or
     `incremental` on an export."""
     if options.incremental and loaded.is_export:
-        raise ValueError("incremental: an export chose its ARM calls when it was written")
+        raise ValueError("incremental calls need a run directory; an export makes plain ARM calls")
     sampler = loaded.sampler
     methods = list(options.methods or getattr(sampler, "all_methods", sampler.methods))
     scheduled = list(options.scheduled_methods) if options.scheduled_samples else []

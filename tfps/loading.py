@@ -63,7 +63,7 @@ def load(path, jit_compile=False, export_decoder=False, incremental=False):
       export_decoder: also load, for an export of an ARM on latents, the decoder of the
         autoencoder checkpoint its metadata names (else an export's `decoder` is None).
       incremental: the library sampler makes incremental ARM calls (`tfps.incremental`); an
-        export decided that when it was written, so it takes no `incremental`.
+        export's signatures make plain calls, so it takes no `incremental` (ValueError).
 
     Returns:
       A `Loaded`.
@@ -75,8 +75,8 @@ def load(path, jit_compile=False, export_decoder=False, incremental=False):
     if export.is_export(path):
         if incremental:
             raise ValueError(
-                f"{path} is an export: it chose incremental calls when it was written; "
-                "incremental applies to run directories"
+                f"{path} is an export, whose signatures make plain ARM calls; "
+                "incremental calls need a run directory"
             )
         exported = export.load_exported(path)
         metadata = exported.metadata
