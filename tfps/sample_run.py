@@ -40,8 +40,6 @@ def draw(sampler, method, num_samples, batch_size, seed, strategy=None):
         return sampler.sample_scheduled_from_seed(
             seed, num_samples, slots=batch_size, method=method
         )
-    if not hasattr(sampler, "scheduled_loop_function"):
-        raise ValueError("sampling over several replicas needs a training run, not an export")
     event = sampler.image_shape + (sampler.num_categories,)
     noise = noise_lib.gumbel_noise((num_samples,) + event, seed)
     return distribute.sample_replicated(sampler, strategy, noise, method, batch_size)
