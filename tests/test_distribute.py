@@ -7,13 +7,13 @@ distributed run is a launcher in a subprocess, as a user would run it.
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+from launch import distribute_figures
 from tfps import config as config_lib
 from tfps import distribute
 
@@ -180,18 +180,8 @@ def test_benchmark_runs_on_two_replicas_give_the_one_device_samples_and_calls():
     assert two["scheduled_calls_per_sample"] <= one["batch1_calls_per_sample"]
 
 
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def _train_workers(logdir, steps, tmp_dirs):
-    workers = [f"localhost:{port}" for port in _free_ports(2)]
+    workers = [f"localhost:{port}" for port in distribute_figures.free_ports(2, "localhost")]
     processes = []
     for index, tmp in enumerate(tmp_dirs):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
