@@ -84,7 +84,7 @@ def run_benchmark(loaded, model_path, options, log=print):
     labels = {} if heads is None else {heads.method: f"{heads.method} (T={heads.steps})"}
     for row in rows:
         row.method = labels.get(row.method, row.method)
-    if options.tfp_peer:
+    if options.tfp_peer and architecture.get("arch", "pixelcnn") == "pixelcnn":
         peer = benchmarking.tfp_pixelcnn_peer(
             sampler.image_shape,
             sampler.num_categories,
