@@ -321,7 +321,9 @@ def log_prob(logits, x):
     Any event shape: x `[B, *event_shape]`, logits `[B, *event_shape, K]`.
     """
     nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(x, tf.int32), logits=logits)
-    return -tf.reduce_sum(nll, axis=list(range(1, nll.shape.rank)))
+    rank = tf.convert_to_tensor(logits).shape.rank
+    axis = tf.range(1, tf.rank(nll)) if rank is None else list(range(1, rank - 1))
+    return -tf.reduce_sum(nll, axis=axis)
 
 
 def bits_per_dim(logits, x):
