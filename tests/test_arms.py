@@ -11,7 +11,18 @@ import pytest
 import tensorflow as tf
 
 import tfps
-from tfps import arms, export, loading, noise, pixelcnn, sample_run, sampling, text, training
+from tfps import (
+    arms,
+    benchmark_run,
+    export,
+    loading,
+    noise,
+    pixelcnn,
+    sample_run,
+    sampling,
+    text,
+    training,
+)
 
 from oracles import ancestral_reference
 from tiny_models import tiny_model
@@ -159,6 +170,14 @@ def test_old_configs_without_arch_build_a_pixelcnn():
     assert arms.full_model_config(old) == model.model_config()
 
 
+def test_launchers_import_the_modules_that_register_an_arch(monkeypatch):
+    monkeypatch.setenv(arms.MODULES_VARIABLE, " json , no_such_arm_module")
+    with pytest.raises(ValueError, match="TFPS_ARM_MODULES names 'no_such_arm_module'"):
+        arms.check_arch("pixelcnn")
+    monkeypatch.setenv(arms.MODULES_VARIABLE, "test_arms")  # this file registers user_mixer
+    assert arms.check_arch("user_mixer") == "user_mixer"
+
+
 def test_unknown_arch_is_one_error_listing_the_known():
     with pytest.raises(ValueError, match="unknown model arch 'nope'; choose one of: 'pixelcnn'"):
         arms.build_model({"arch": "nope"})
@@ -277,6 +296,17 @@ def test_the_sample_launcher_decodes_text_and_draws_strips(text_run, tmp_path):
     assert os.path.exists(tmp_path / "samples_fpi.png")  # the strips, one per row
 
 
+def test_a_user_arm_is_benchmarked_in_table_1_format(text_run, tmp_path):
+    logdir, _ = text_run
+    options = benchmark_run.Options(
+        batch_sizes=(1,), num_seeds=1, scheduled_samples=2, scheduled_slots=2,
+        output=str(tmp_path),
+    )  # fmt: skip
+    table = benchmark_run.run_benchmark(loading.load(logdir), logdir, options, log=lambda _: None)
+    assert "text_python: d = 64, K = 96, user_mixer (" in table
+    assert "| learned (T=2) |" in table and "| fpi |" in table
+
+
 def test_training_refuses_a_leaking_model_before_writing(tmp_path):
     arms.register("user_leaky", lambda c: _user_factory({**c, "diagonal": True}), overwrite=True)
     logdir = tmp_path / "leaky"
@@ -284,3 +314,14 @@ def test_training_refuses_a_leaking_model_before_writing(tmp_path):
     with pytest.raises(tfps.NotAutoregressiveError, match=r"user_leaky is not autoregressive"):
         training.train(training.TrainConfig(**values), str(logdir))
     assert not (logdir / "config.json").exists()
+
+
+def test_the_readme_example_of_an_own_arm_runs(tmp_path, monkeypatch):
+    with open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "README.md")) as f:
+        readme = f.read()
+    begin, end = "<!-- own-arm: begin -->\n```python\n", "```\n<!-- own-arm: end -->"
+    code = readme[readme.index(begin) + len(begin) : readme.index(end)]
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md", "exec"), {"__name__": "readme_example"})
+    assert os.path.exists(tmp_path / "runs" / "mixer" / "config.json")
+    assert os.path.isdir(tmp_path / "exported" / "mixer" / "1")

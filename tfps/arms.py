@@ -29,6 +29,8 @@ either a model's own `model_config()` or, when `tfps.training` builds a new mode
 `num_categories` and every field of the config's `model` section (`tfps.config`); a factory
 ignores the keys it does not use (`from_constructor` does that for a class). `register` adds
 your own architecture; a config without `arch` (runs from before the registry) is a PixelCNN.
+The launchers find your architecture when the environment variable `TFPS_ARM_MODULES` names the
+modules (comma-separated, importable) that register it.
 
 #### References
 
@@ -36,13 +38,16 @@ your own architecture; a config without `arch` (runs from before the registry) i
      In ICML, 2020.
 """
 
+import importlib
 import inspect
+import os
 
 import tensorflow as tf
 
 from tfps import events, pixelcnn
 
 DEFAULT_ARCH = "pixelcnn"
+MODULES_VARIABLE = "TFPS_ARM_MODULES"
 PROTOCOL = ("event_shape", "num_categories", "num_variables", "representation_channels")
 
 
@@ -87,8 +92,23 @@ def register(name, factory, overwrite=False):
     ARCHITECTURES[name] = factory
 
 
+def import_user_modules():
+    """Imports the modules named in `$TFPS_ARM_MODULES` (their `register` calls run once)."""
+    for module in filter(
+        None, (m.strip() for m in os.environ.get(MODULES_VARIABLE, "").split(","))
+    ):
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            raise ValueError(
+                f"{MODULES_VARIABLE} names {module!r}, which does not import: {e}"
+            ) from e
+
+
 def check_arch(name):
-    """Raises ValueError for an architecture name that is not registered, listing the known."""
+    """Raises ValueError for an architecture name that is not registered, listing the known
+    (after importing the modules of `$TFPS_ARM_MODULES`)."""
+    import_user_modules()
     if name not in ARCHITECTURES:
         raise ValueError(
             f"unknown model arch {name!r}; choose one of: "
