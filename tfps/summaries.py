@@ -204,8 +204,8 @@ def inspect(
         )
 
     maps = {method: convergence_average(determined_at(result, method))}
-    if baseline is not None and method != ANCESTRAL:
-        maps[ANCESTRAL] = convergence_average(baseline)
+    if baseline is not None and method != ANCESTRAL:  # in the event's or the image layout
+        maps[ANCESTRAL] = convergence_average(np.reshape(baseline, (-1,) + samples.shape[1:]))
     pictures[CONVERGENCE], (vmin, vmax) = pictures_lib.convergence_figure(maps)
     ranges = "; ".join(f"{name} {m.min():.1f} to {m.max():.1f}" for name, m in maps.items())
     descriptions[CONVERGENCE] = (
