@@ -15,6 +15,7 @@ from tfps import (
     arms,
     benchmark_run,
     export,
+    forecast,
     loading,
     noise,
     pixelcnn,
@@ -211,6 +212,26 @@ def test_every_method_returns_the_ancestral_sample_for_a_user_arm(event_shape):
         np.testing.assert_array_equal(given.samples.numpy(), expected, err_msg=method)
     with pytest.raises(ValueError, match=r"noise must have shape \[batch, .*categories\)"):
         sampler.sample(noise.gumbel_noise((1, 5, 4), 0))
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_learned_heads_on_the_one_row_layout_of_a_sequence_sample_exactly(shared):
+    model = _user_model((9,), k=3, seed=4)
+    heads = forecast.heads_for_model(model, steps=3, filters=4, shared=shared)
+    sampler = sampling.sampler_for_model(model, heads=heads)
+    assert heads.method in sampler.methods
+    eps = noise.gumbel_noise((2, 9, 3), seed=11)
+    expected = ancestral_reference(model, eps)
+    for method in (heads.method, f"{heads.method}_argmax"):
+        result = sampler.sample(eps, method)
+        np.testing.assert_array_equal(result.samples.numpy(), expected, err_msg=method)
+        scheduled = sampler.sample_scheduled(eps, method, slots=1)
+        np.testing.assert_array_equal(scheduled.samples.numpy(), expected, err_msg=method)
+
+
+def test_shared_heads_need_a_representation():
+    with pytest.raises(ValueError, match="returns no representation h"):
+        forecast.heads_for_model(_user_model((3, 2)), steps=2, filters=4)
 
 
 # ----------------------------------------------------------------------------- end to end
