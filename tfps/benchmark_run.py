@@ -58,10 +58,17 @@ def title(loaded, jit_compile=False, replicas=1):
     sampler, architecture, heads = loaded.sampler, loaded.architecture, loaded.heads
     dataset = (loaded.training.get("dataset") or {}).get("name", "?")
     scales = architecture.get("num_scales", 1)
+    if architecture.get("arch", "pixelcnn") == "pixelcnn":
+        network = (
+            f"{architecture['num_resnets']} resnets x {architecture['filters']} filters"
+            f"{'' if scales == 1 else f' x {scales} scales'}"
+        )
+    else:  # another ARM (tfps.arms): its name and its scalar options
+        scalars = {k: v for k, v in sorted(architecture.items()) if k != "num_categories"}
+        shown = [f"{k} {v}" for k, v in scalars.items() if type(v) in (int, float)]
+        network = f"{architecture['arch']} ({', '.join(shown)})"
     text = (
-        f"{dataset}: d = {sampler.num_variables}, K = {sampler.num_categories}, "
-        f"{architecture['num_resnets']} resnets x {architecture['filters']} filters"
-        f"{'' if scales == 1 else f' x {scales} scales'}"
+        f"{dataset}: d = {sampler.num_variables}, K = {sampler.num_categories}, {network}"
         f"{', through the SavedModel' if loaded.is_export else ''}"
         f"{'' if heads is None else f', {heads.method} heads T={heads.steps}'}"
         f"{', XLA' if jit_compile else ''}"
@@ -101,7 +108,7 @@ def run_benchmark(loaded, model_path, options, log=print, strategy=None):
     labels = {} if heads is None else {heads.method: f"{heads.method} (T={heads.steps})"}
     for row in rows:
         row.method = labels.get(row.method, row.method)
-    if options.tfp_peer:
+    if options.tfp_peer and architecture.get("arch", "pixelcnn") == "pixelcnn":
         peer = benchmarking.tfp_pixelcnn_peer(
             sampler.image_shape,
             sampler.num_categories,

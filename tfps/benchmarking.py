@@ -49,7 +49,7 @@ class Row:
 def _batch_inputs(sampler, batch_size):
     """`(draw, without_evidence)`: `seed -> noise` of a batch for `sampler`, and
     `loop -> (noise -> loop(noise, no evidence))` for its `loop_function`s."""
-    shape = (batch_size,) + tuple(sampler.image_shape)
+    shape = (batch_size,) + tuple(sampler.event_shape)
     evidence, mask = tf.zeros(shape, tf.int32), tf.zeros(shape, tf.bool)
 
     def draw(seed):

@@ -30,7 +30,9 @@ entered the batch. This module holds the public API: `PredictiveSampler` (checks
 the compiled `tf.function`s), `SampleResult`, `sampler_for_model`.
 
 Shapes: noise `[B, H, W, C, K]`, images `[B, H, W, C]`, d = H * W * C, flattened in raster order
-over (h, w) then channel.
+over (h, w) then channel. Any ARM event shape (`tfps.arms`: a sequence `(L,)` or `(L, C)`) runs
+in its canonical image layout (`tfps.events.canonical_shape`); the sampler takes noise and
+evidence and returns results in the event shape.
 
 #### References
 
@@ -46,9 +48,9 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
+from tfps import arms, events, sampling_loop, scheduling
 from tfps import forecast as forecast_lib
 from tfps import noise as noise_lib
-from tfps import sampling_loop, scheduling
 
 ANCESTRAL = "ancestral"
 
@@ -56,7 +58,7 @@ ANCESTRAL = "ancestral"
 class SampleResult(NamedTuple):
     """What a sampler returns.
 
-    samples: int32 `[B, H, W, C]`.
+    samples: int32 `[B, H, W, C]` (`[B, *event_shape]` in general).
     arm_calls: int32 scalar, ARM forward passes for the whole batch.
     arm_calls_per_example: int32 `[B]`, the passes each example needed before it was complete.
     converged_at: int32 `[B, H, W, C]`, the ARM call (1-based) from which the ARM output at that
@@ -90,11 +92,27 @@ class PredictiveSampler:
       forecasters: extra `{method: forecaster}` entries (e.g. learned forecasting heads) on top of
         `tfps.forecast.FORECASTERS`.
       jit_compile: compile the whole sampling loop with XLA.
+      event_shape: the shape of one example in noise, evidence and results (default
+        `image_shape`); `image_shape` must be its canonical layout (`tfps.events`).
     """
 
-    def __init__(self, arm, image_shape, num_categories, forecasters=None, jit_compile=False):
+    def __init__(
+        self,
+        arm,
+        image_shape,
+        num_categories,
+        forecasters=None,
+        jit_compile=False,
+        event_shape=None,
+    ):
         self.arm = arm
         self.image_shape = tuple(int(s) for s in image_shape)
+        self.event_shape = self.image_shape if event_shape is None else tuple(event_shape)
+        if events.canonical_shape(self.event_shape) != self.image_shape:
+            raise ValueError(
+                f"image_shape {self.image_shape} is not the canonical layout of event shape "
+                f"{self.event_shape} ({events.canonical_shape(self.event_shape)})"
+            )
         self.num_categories = int(num_categories)
         self.num_variables = int(np.prod(self.image_shape))
         self.forecasters = {**forecast_lib.FORECASTERS, **(forecasters or {})}
@@ -128,7 +146,7 @@ class PredictiveSampler:
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         noise = noise_lib.gumbel_noise(
-            (int(batch_size),) + self.image_shape + (self.num_categories,), seed
+            (int(batch_size),) + self.event_shape + (self.num_categories,), seed
         )
         return self.sample(noise, method, evidence, evidence_mask)
 
@@ -173,7 +191,7 @@ class PredictiveSampler:
         num_samples = scheduling.check_count(num_samples, "num_samples")
         slots = scheduling.check_count(slots, "slots")
         noise = noise_lib.gumbel_noise(
-            (num_samples,) + self.image_shape + (self.num_categories,), seed
+            (num_samples,) + self.event_shape + (self.num_categories,), seed
         )
         return self.sample_scheduled(noise, method, slots, evidence, evidence_mask)
 
@@ -210,18 +228,20 @@ class PredictiveSampler:
             )
 
     def check_noise(self, noise):
-        """Noise must be floating `[B, H, W, C, K]` with B >= 1; returns it as float32."""
-        return check_noise(noise, self.image_shape + (self.num_categories,))
+        """Noise must be floating `[B, *event_shape, K]` with B >= 1; returns it as float32."""
+        return events.check_noise(noise, self.event_shape + (self.num_categories,))
 
     def _check_evidence(self, evidence, evidence_mask, batch):
-        return check_evidence(evidence, evidence_mask, batch, self.image_shape, self.num_categories)
+        return events.check_evidence(
+            evidence, evidence_mask, batch, self.event_shape, self.num_categories
+        )
 
     # ------------------------------------------------------------------------------- loop
     def _function(self, method):
         if method not in self._compiled:
-            spec = tf.TensorSpec((None,) + self.image_shape, tf.int32)
+            spec = tf.TensorSpec((None,) + self.event_shape, tf.int32)
             noise_spec = tf.TensorSpec(
-                (None,) + self.image_shape + (self.num_categories,), tf.float32
+                (None,) + self.event_shape + (self.num_categories,), tf.float32
             )
             signature = [noise_spec, spec, tf.TensorSpec(spec.shape, tf.bool)]
             # A partial (no __code__) gives each method's function its own retracing statistics.
@@ -233,10 +253,20 @@ class PredictiveSampler:
             )
         return self._compiled[method]
 
+    def _canonical(self, noise, evidence, evidence_mask):
+        """Noise, evidence and mask from the event shape to the loop's image layout."""
+        return (
+            events.reshape_batch(noise, self.image_shape + (self.num_categories,)),
+            events.reshape_batch(evidence, self.image_shape),
+            events.reshape_batch(evidence_mask, self.image_shape),
+        )
+
     def _sample_loop(self, method, noise, evidence, evidence_mask):
         return self._result(
             *self._loop.run(
-                self._forecaster(method), method == ANCESTRAL, noise, evidence, evidence_mask
+                self._forecaster(method),
+                method == ANCESTRAL,
+                *self._canonical(noise, evidence, evidence_mask),
             )
         )
 
@@ -244,9 +274,9 @@ class PredictiveSampler:
         key = ("scheduled", method)
         if key not in self._compiled:
             noise_spec = tf.TensorSpec(
-                (None,) + self.image_shape + (self.num_categories,), tf.float32
+                (None,) + self.event_shape + (self.num_categories,), tf.float32
             )
-            image_spec = tf.TensorSpec((None,) + self.image_shape, tf.int32)
+            image_spec = tf.TensorSpec((None,) + self.event_shape, tf.int32)
             mask_spec = tf.TensorSpec(image_spec.shape, tf.bool)
             # The slot count fixes the loop's shapes, which XLA needs as constants: it enters as
             # the shape of the first slots' sample indices, computed outside the compiled loop.
@@ -274,10 +304,10 @@ class PredictiveSampler:
         return loop(noise, evidence, evidence_mask, tf.range(num_slots))
 
     def _sample_many(self, method, seed, num_samples, slots):
-        event = self.image_shape + (self.num_categories,)
+        event = self.event_shape + (self.num_categories,)
         noise = noise_lib.gumbel_noise(tf.concat([[num_samples], event], axis=0), seed)
         noise = tf.ensure_shape(noise, (None,) + event)
-        images = tf.concat([[num_samples], self.image_shape], axis=0)
+        images = tf.concat([[num_samples], self.event_shape], axis=0)
         return self._scheduled_function(method)(
             noise, tf.zeros(images, tf.int32), tf.zeros(images, tf.bool), slots
         )
@@ -288,9 +318,7 @@ class PredictiveSampler:
                 self._loop,
                 self._forecaster(method),
                 method == ANCESTRAL,
-                noise,
-                evidence,
-                evidence_mask,
+                *self._canonical(noise, evidence, evidence_mask),
                 first_samples,
             )
         )
@@ -303,7 +331,7 @@ class PredictiveSampler:
         """A `SampleResult` from the calls and the `tfps.sampling_loop.Results` of a loop."""
 
         def image(t):
-            return tf.reshape(t, (-1,) + self.image_shape)
+            return tf.reshape(t, (-1,) + self.event_shape)
 
         return SampleResult(
             samples=image(out.output),
@@ -316,62 +344,29 @@ class PredictiveSampler:
         )
 
 
-def check_noise(noise, event_shape):
-    """Noise must be floating `[B] + event_shape` (`(H, W, C, K)`) with B >= 1; returns it as
-    float32."""
-    noise = tf.convert_to_tensor(noise)
-    expected = tuple(event_shape)
-    if not noise.dtype.is_floating:
-        raise ValueError(f"noise must be a float tensor, got dtype {noise.dtype.name}")
-    if noise.shape.rank != 5 or tuple(noise.shape[1:]) != expected:
-        raise ValueError(
-            f"noise must have shape [batch, {', '.join(map(str, expected))}] "
-            f"(batch, height, width, channels, categories), "
-            f"got {noise.shape.as_list()}"
-        )
-    if noise.shape[0] is not None and noise.shape[0] < 1:
-        raise ValueError("noise must hold at least one example (batch size >= 1)")
-    return tf.cast(noise, tf.float32)
-
-
-def check_evidence(evidence, evidence_mask, batch, image_shape, num_categories):
-    """Validated `(evidence int32, evidence_mask bool)`, both `[batch, H, W, C]`; zeros and
-    all-False (nothing observed) when both are None."""
-    from tfps.pixelcnn import validate_images  # local: keeps sampling usable with any ARM
-
-    shape = (batch,) + tuple(image_shape)
-    if evidence is None and evidence_mask is None:
-        return tf.zeros(shape, tf.int32), tf.zeros(shape, tf.bool)
-    if evidence is None or evidence_mask is None:
-        raise ValueError("evidence and evidence_mask must be given together")
-    evidence = validate_images(evidence, image_shape, num_categories, "evidence")
-    evidence_mask = tf.convert_to_tensor(evidence_mask)
-    if evidence_mask.dtype != tf.bool:
-        raise ValueError(f"evidence_mask must be bool, got dtype {evidence_mask.dtype.name}")
-    if tuple(evidence.shape) != shape or tuple(evidence_mask.shape) != shape:
-        raise ValueError(
-            f"evidence and evidence_mask must have shape {list(shape)}, got "
-            f"{evidence.shape.as_list()} and {evidence_mask.shape.as_list()}"
-        )
-    return evidence, evidence_mask
-
-
 def arm_from_model(model):
-    """The ARM callable of a Keras model returning `(logits, h)`, in inference mode."""
-    return lambda x: model(x, training=False)
+    """The canonical ARM callable (`tfps.arms.canonical_arm`) of a protocol model, in inference
+    mode: x `[B, H, W, C]` -> `(logits, h)` in the canonical image layout."""
+    arm = arms.canonical_arm(model)
+    return lambda x: arm(x, training=False)
 
 
-def sampler_for_model(model, forecasters=None, jit_compile=False, heads=None):
-    """A `PredictiveSampler` for a `tfps.pixelcnn.PixelCNN` (or a model with the same attributes).
+def sampler_for_model(model, forecasters=None, jit_compile=False, heads=None, arm=None):
+    """A `PredictiveSampler` for any ARM of the protocol (`tfps.arms`: a PixelCNN, a sequence
+    model, your own), taking noise and evidence and returning results in its event shape.
 
     `heads`: trained forecasting heads (`load_trained(...)[1]["forecast_heads"]`) add their method,
-    `learned` or `learned_unshared` (`tfps.forecast.learned_forecaster`); None adds nothing.
+    `learned` or `learned_unshared` (`tfps.forecast.learned_forecaster`); None adds nothing. A
+    model without a representation h (`representation_channels` None) cannot have shared heads.
+    `arm`: the canonical ARM callable to use (default `arm_from_model(model)`).
     """
     forecasters = {**forecast_lib.learned_forecasters(heads), **(forecasters or {})}
+    event_shape = arms.event_shape_of(model)
     return PredictiveSampler(
-        arm_from_model(model),
-        model.image_shape,
+        arm or arm_from_model(model),
+        events.canonical_shape(event_shape),
         model.num_categories,
         forecasters=forecasters,
         jit_compile=jit_compile,
+        event_shape=event_shape,
     )

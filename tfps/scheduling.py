@@ -127,7 +127,7 @@ def calls_per_sample_report(
     repeats = check_count(repeats, "repeats")
     sampler.check_method(method)
     noise = noise_lib.gumbel_noise(
-        (num_samples,) + sampler.image_shape + (sampler.num_categories,), seed
+        (num_samples,) + sampler.event_shape + (sampler.num_categories,), seed
     )
 
     def timed(run):
