@@ -47,6 +47,11 @@ MODELS = {
         (3, 3, 1),
         3,
     ),
+    "transformer_seq_c2": (
+        functools.partial(transformer.Transformer, model_dim=8, num_layers=1, num_heads=1),
+        (5, 2),
+        3,
+    ),
     "transformer_text": (
         functools.partial(transformer.Transformer, model_dim=8, num_layers=1, num_heads=2),
         (9,),
@@ -150,8 +155,9 @@ def test_output_shapes_follow_the_protocol():
         else:
             spatial = event_shape if len(event_shape) == 1 else event_shape[:-1]
             assert h.shape == (2,) + spatial + (model.representation_channels,), name
-    logits, h = transformer.Transformer((4, 3), 5, model_dim=8, num_heads=2)(tf.zeros((1, 4, 3)))
-    assert logits.shape == (1, 4, 3, 5) and h.shape == (1, 4, 8)
+        x = np.random.default_rng(1).integers(0, k, size=(2,) + event_shape)
+        onehot = tf.one_hot(x, k)  # a float one-hot input passes through (gradients reach it)
+        np.testing.assert_allclose(model(onehot)[0].numpy(), model(x)[0].numpy(), atol=1e-6)
 
 
 # ------------------------------------------------------------------------ exact sampling
