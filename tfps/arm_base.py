@@ -48,14 +48,22 @@ def check_event_shape(event_shape, ranks=(1, 2, 3)):
 
 def check_int(name, value, minimum=1):
     """`int(value)`, which must be >= minimum; ValueError naming the argument otherwise."""
-    if isinstance(value, bool) or int(value) != value or int(value) < minimum:
+    try:
+        valid = not isinstance(value, bool) and int(value) == value and int(value) >= minimum
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
 
 def check_rate(name, value):
     """A rate in [0, 1), e.g. dropout."""
-    if not 0.0 <= float(value) < 1.0:
+    try:
+        valid = 0.0 <= float(value) < 1.0
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
         raise ValueError(f"{name} must be in [0, 1), got {value!r}")
     return float(value)
 

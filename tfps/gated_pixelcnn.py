@@ -1,7 +1,7 @@
 """Gated PixelCNN [1]: vertical and horizontal stacks without the blind spot, gated activations.
 
 A masked 3x3 PixelCNN misses the pixels up and to the right of the current one (the blind spot
-[1, sec. 2.1; 3, slide "PixelCNN"]). Gated PixelCNN combines two stacks:
+[1, sec. 2.2; 3, slide "PixelCNN"]). Gated PixelCNN combines two stacks:
 
   * the vertical stack v sees every pixel in the rows above (a `[k//2 + 1, k]` convolution over
     rows <= its own, after one row shift at the input, so rows < i at row i);

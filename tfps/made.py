@@ -6,15 +6,15 @@ gets a degree m: input units of variable j (its K one-hot units) have degree j +
 degrees in [1, d - 1], output units of variable i degree i + 1, and
 
     hidden mask   M[k', k] = 1[m(k) >= m(k')]   (a unit sees units of degree <= its own)
-    output mask   M[k, o]  = 1[m(o) > m(k)]     (strict: output i never sees x_i) [1, eq. 12-13]
+    output mask   M[k, o]  = 1[m(o) > m(k)]     (strict: output i never sees x_i)   [1, sec. 4]
 
 so a hidden unit of degree m depends on variables j < m only, and the logits of variable i
 (degree i + 1) on hidden units of degree <= i, hence on x_<i. The ordering is the natural
-(raster) one and the mask fixed: no order- or connectivity-agnostic training [1, sec. 4.2]. Hidden
-degrees are spread evenly over [1, d - 1] (unit k: 1 + k mod (d - 1)) rather than drawn at random,
-so a model is a function of its config alone. A dense map of the whole event has no per-position
-representation, so MADE returns no h (`representation_channels` None): learned forecasting uses
-the unshared heads.
+(raster) one and the masks fixed: no order- or connectivity-agnostic training [1]. Hidden degrees
+are spread evenly over [1, d - 1] (unit k of n: 1 + floor(k (d - 1) / n)) rather than drawn at
+random, so a model is a function of its config alone. A dense map of the whole event has no
+per-position representation, so MADE returns no h (`representation_channels` None): learned
+forecasting uses the unshared heads.
 
 #### References
 
@@ -44,12 +44,12 @@ def made_degrees(num_variables, num_categories, hidden_units, num_layers):
     """The unit degrees `[input [d*K], hidden layer 1 .. L [units each], output [d*K]]`."""
     d = int(num_variables)
     variable = np.repeat(np.arange(1, d + 1), num_categories)
-    hidden = 1 + np.arange(hidden_units) % max(d - 1, 1)
+    hidden = 1 + (np.arange(hidden_units) * max(d - 1, 1)) // int(hidden_units)
     return [variable] + [hidden] * int(num_layers) + [variable]
 
 
 def made_masks(degrees):
-    """Float32 masks `[n_in, n_out]` between consecutive layers of `made_degrees` [1, eq. 12-13]:
+    """Float32 masks `[n_in, n_out]` between consecutive layers of `made_degrees` [1, sec. 4]:
     >= into the hidden layers, strict > into the outputs."""
     masks = [
         (m_out[None, :] >= m_in[:, None]).astype(np.float32)
