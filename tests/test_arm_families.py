@@ -267,6 +267,29 @@ def test_trains_and_round_trips_through_a_checkpoint(name, tmp_path):
     assert built.model_config() == model.model_config()
 
 
+def test_every_family_runs_under_mixed_bfloat16():
+    """Weights float32, compute bfloat16 (the trainer's `mixed_precision`): logits stay float32,
+    every weight gets a gradient, and the cached sampler runs."""
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        for name in ("made", "gated_pixelcnn_c3", "conv1d", "transformer_text"):
+            build, event_shape, k = MODELS[name]
+            model = build(event_shape, k)
+            x = tf.constant(np.random.default_rng(0).integers(0, k, size=(2,) + event_shape))
+            with tf.GradientTape() as tape:
+                logits = model(x, training=True)[0]
+                loss = tf.reduce_mean(
+                    tf.nn.sparse_softmax_cross_entropy_with_logits(labels=x, logits=logits)
+                )
+            grads = tape.gradient(loss, model.trainable_variables)
+            assert logits.dtype == tf.float32 and np.isfinite(float(loss)), name
+            assert all(g is not None for g in grads), name
+        noise = noise_lib.gumbel_noise((2,) + event_shape + (k,), 0)
+        assert model.cached_ancestral_sample(noise).shape == (2,) + event_shape
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
 # ------------------------------------------------------------------------- configuration
 
 

@@ -175,6 +175,7 @@ class FlatARM(ARMBase):
         d, k = self.num_variables, self.num_categories
         logits, h = self.sequence_call(tf.reshape(x_onehot, [batch, d, k]), training=training)
         logits = tf.reshape(logits, tf.concat([[batch], self.event_shape, [k]], axis=0))
+        logits = tf.cast(logits, tf.float32)  # float32 under mixed precision too
         return logits, (None if h is None else self.pixel_representation(h))
 
     def pixel_representation(self, h):

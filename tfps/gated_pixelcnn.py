@@ -198,7 +198,7 @@ class GatedPixelCNN(arm_base.ARMBase):
         for i in range(self.num_layers):
             v, s = getattr(self, f"gated_{i}")(v, s, training=training)
         h = tf.nn.elu(s)
-        return self.head(h, x_onehot), h
+        return tf.cast(self.head(h, x_onehot), tf.float32), h
 
     def options(self):
         return {

@@ -73,7 +73,7 @@ class MaskedDense(keras.layers.Layer):
         self.mask_values = np.asarray(mask, np.float32)
         if self.mask_values.ndim != 2:
             raise ValueError(f"mask must be [inputs, outputs], got shape {self.mask_values.shape}")
-        self._mask = tf.constant(self.mask_values)
+        self._mask = tf.constant(self.mask_values, self.compute_dtype)
 
     def build(self, input_shape):
         n_in, n_out = self.mask_values.shape

@@ -50,7 +50,7 @@ def attend(q, k, v, mask):
     `[Lq, Lk]` (True: may attend) -> `[B, n, Lq, e]`. Masked scores are -inf, so they get exactly
     zero weight (the same in the full and the cached computation)."""
     scores = tf.einsum("bnqe,bnke->bnqk", q, k) / math.sqrt(q.shape[-1])
-    scores = tf.where(mask, scores, tf.fill(tf.shape(scores), -float("inf")))
+    scores = tf.where(mask, scores, tf.constant(-float("inf"), scores.dtype))
     return tf.einsum("bnqk,bnke->bnqe", tf.nn.softmax(scores, axis=-1), v)
 
 
@@ -180,8 +180,13 @@ class SequenceEmbedding(keras.layers.Layer):
         return arm_base.right_shift_sequence(tokens, self.start) + self.positions
 
     def at(self, t, previous_onehot):
-        token = tf.where(t > 0, tf.matmul(previous_onehot, self.tokens), self.start[None, :])
-        return token + tf.gather(self.positions, t)[None, :]
+        # Outside __call__ nothing is autocast: compute in the compute dtype, as `call` does.
+        tokens, start, positions = (
+            tf.cast(w, self.compute_dtype) for w in (self.tokens, self.start, self.positions)
+        )
+        previous = tf.cast(previous_onehot, self.compute_dtype)
+        token = tf.where(t > 0, tf.matmul(previous, tokens), start[None, :])
+        return token + tf.gather(positions, t)[None, :]
 
     def get_config(self):
         return {
@@ -283,7 +288,7 @@ class Transformer(arm_base.FlatARM):
         batch = tf.shape(noise)[0]
         noise = tf.reshape(tf.cast(noise, tf.float32), [batch, d, k])
         heads, head_dim = self.num_heads, self.model_dim // self.num_heads
-        cache = tf.zeros([batch, heads, d, head_dim])
+        cache = tf.zeros([batch, heads, d, head_dim], self.compute_dtype)
 
         def body(t, x, previous, caches):
             z = self.embedding.at(t, previous)
@@ -291,7 +296,7 @@ class Transformer(arm_base.FlatARM):
             for block, (keys, values) in zip(self.blocks(), caches):
                 z, keys, values = block.step(z, keys, values, t)
                 new_caches.append((keys, values))
-            logits = self.out(self.final_norm(z))  # [B, K]
+            logits = tf.cast(self.out(self.final_norm(z)), tf.float32)  # [B, K]
             value = tf.argmax(logits + tf.gather(noise, t, axis=1), axis=-1, output_type=tf.int32)
             x = x + tf.one_hot(t, d, dtype=tf.int32)[None, :] * value[:, None]
             return t + 1, x, tf.one_hot(value, k), new_caches
