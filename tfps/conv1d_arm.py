@@ -52,6 +52,10 @@ class CausalConv1D(keras.layers.Layer):
     Option B (`exclude_current=False`): y[i] sees x[i - (k-1) r .. i] (r the dilation).
     Option A (`exclude_current=True`): y[i] sees x[i - (k-1) r - 1 .. i - 1], never x[i].
     Shapes: `[B, L, F_in] -> [B, L, filters]`.
+
+    #### References
+
+    [1]: Jakub M. Tomczak. Deep Generative Modeling, chapter 2. Springer, 2022.
     """
 
     def __init__(self, filters, kernel_size, dilation_rate=1, exclude_current=False, **kwargs):

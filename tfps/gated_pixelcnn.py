@@ -78,6 +78,11 @@ class GatedBlock(keras.layers.Layer):
 
     Call: `v, s = block(v, s)`, both `[B, H, W, F]`. If v at (i, j) sees rows < i and s at (i, j)
     sees pixels before (i, j), the outputs do too.
+
+    #### References
+
+    [1]: Aaron van den Oord et al. Conditional Image Generation with PixelCNN Decoders. In
+         NeurIPS, 2016.
     """
 
     def __init__(self, filters, kernel_size=3, dropout_rate=0.0, **kwargs):

@@ -66,6 +66,11 @@ class MaskedDense(keras.layers.Layer):
     Args:
       mask: `[n_in, n_out]` 0/1 array (a constant, built once).
     Shapes: `[..., n_in] -> [..., n_out]`.
+
+    #### References
+
+    [1]: Mathieu Germain et al. MADE: Masked Autoencoder for Distribution Estimation. In ICML,
+         2015.
     """
 
     def __init__(self, mask, **kwargs):

@@ -61,6 +61,10 @@ class CausalSelfAttention(keras.layers.Layer):
     `call(x)`: `[B, L, F] -> [B, L, F]`. `step(x_t, keys, values, t)`: one new position t from
     `[B, F]` and the caches `[B, heads, d, F / heads]` (rows < t filled) -> (output `[B, F]`,
     caches with row t filled).
+
+    #### References
+
+    [1]: Ashish Vaswani et al. Attention Is All You Need. In NeurIPS, 2017.
     """
 
     def __init__(self, model_dim, num_heads, **kwargs):
@@ -114,6 +118,10 @@ class TransformerBlock(keras.layers.Layer):
 
     `call(z)`: `[B, L, F] -> [B, L, F]`; `step(z_t, keys, values, t)`: one position, with the
     attention caches (`CausalSelfAttention.step`).
+
+    #### References
+
+    [2]: Alec Radford et al. Language Models are Unsupervised Multitask Learners. OpenAI, 2019.
     """
 
     def __init__(self, model_dim, num_heads, mlp_dim, dropout_rate=0.0, **kwargs):
