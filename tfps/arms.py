@@ -44,7 +44,7 @@ import os
 
 import tensorflow as tf
 
-from tfps import events, pixelcnn
+from tfps import conv1d_arm, events, gated_pixelcnn, made, pixelcnn, transformer
 
 DEFAULT_ARCH = "pixelcnn"
 MODULES_VARIABLE = "TFPS_ARM_MODULES"
@@ -74,7 +74,33 @@ def _pixelcnn(model_config):
     return from_constructor(pixelcnn.PixelCNN)(pixelcnn.full_model_config(values))
 
 
-ARCHITECTURES = {DEFAULT_ARCH: _pixelcnn}
+def from_family(cls, run_config_fields):
+    """A factory for a tfps ARM family: its own `model_config()` keys win, and a run config's
+    generic model fields fill the options they stand for (`run_config_fields`, `{option:
+    field}`, e.g. MADE's `hidden_units` from `filters`)."""
+    build = from_constructor(cls)
+
+    def factory(model_config):
+        values = dict(model_config)
+        for option, field in run_config_fields.items():
+            if option not in values and values.get(field) is not None:
+                values[option] = values[field]
+        values["event_shape"] = tuple(values["event_shape"])
+        return build(values)
+
+    factory.__name__ = f"build_{cls.__name__}"
+    return factory
+
+
+ARCHITECTURES = {
+    DEFAULT_ARCH: _pixelcnn,
+    made.ARCH: from_family(made.MADE, made.RUN_CONFIG_FIELDS),
+    gated_pixelcnn.ARCH: from_family(
+        gated_pixelcnn.GatedPixelCNN, gated_pixelcnn.RUN_CONFIG_FIELDS
+    ),
+    conv1d_arm.ARCH: from_family(conv1d_arm.CausalConv1DARM, conv1d_arm.RUN_CONFIG_FIELDS),
+    transformer.ARCH: from_family(transformer.Transformer, transformer.RUN_CONFIG_FIELDS),
+}
 
 
 def register(name, factory, overwrite=False):

@@ -252,7 +252,7 @@ def replicated_sampler(sampler, strategy, method="fpi", slots=None, calls="sum")
         extra = (tf.constant(int(slots), tf.int32),)
 
     def run_share(share):
-        images = tf.shape(share)[:4]
+        images = tf.shape(share)[:-1]
         return loop(share, tf.zeros(images, tf.int32), tf.zeros(images, tf.bool), *extra)
 
     if strategy is None or strategy.num_replicas_in_sync == 1:
