@@ -14,6 +14,18 @@ the forecasting-mistake map and the convergence map next to the measured ancestr
 calls per sample go to TensorBoard, run `<logdir>/benchmark_<method>`, at the checkpoint's training
 step.
 
+`--strategy=mirrored` spreads every measured batch over every GPU (or `--cpu_replicas` CPU
+devices): "batch B" still means B samples per timed batch, split into contiguous shares of about
+B / R, one per replica, sampled in parallel; the samples are the one-device ones. The ARM calls
+are those of the slowest replica (not summed over the replicas), which equal the one-device
+calls of the batch, so "% of d" keeps its meaning (ancestral: 100%) and the speedups compare
+like with like. The scheduling rows spread their N samples the same way, each replica with
+ceil(B / R) slots; their batch-1 column and the TFP peer run on one device. The table's title
+says so. `--strategy` and `--cpu_replicas` are those of `launch/sample.py`
+(`launch.strategy_flags`):
+
+    python -m launch.benchmark --model=runs/digits --strategy=mirrored --cpu_replicas=2
+
 An ARM trained on autoencoder latents (`launch/train.py --config.data.latents_from`) gets the
 [1, Table 2] title, and the time to decode a batch of latents with the autoencoder's decoder is
 measured separately (not included in the table's times). The work is
@@ -33,6 +45,7 @@ if __package__ in (None, ""):  # `python launch/benchmark.py`: make the reposito
 
 from absl import app, flags
 
+from launch import strategy_flags
 from tfps import benchmark_run, loading
 
 FLAGS = flags.FLAGS
@@ -84,6 +97,7 @@ flags.DEFINE_string(
     "<logdir>/benchmark_<method>, e.g. the training run directory "
     "(default: none; the PNG files are written either way).",
 )
+strategy_flags.define_flags("each batch of B samples (and the N scheduled samples)")
 flags.DEFINE_integer(
     "picture_samples", 32, "Samples shown in the sample and mistake grids.", lower_bound=1
 )
@@ -113,12 +127,14 @@ def main(argv):
         picture_samples=FLAGS.picture_samples,
         incremental=FLAGS.incremental,
     )
+    strategy = strategy_flags.strategy()
     try:
-        loaded = loading.load(FLAGS.model, FLAGS.jit_compile)
-        benchmark_run.checked_methods(loaded, options)
+        with strategy.scope():  # weights mirrored over the replicas
+            loaded = loading.load(FLAGS.model, FLAGS.jit_compile)
+        benchmark_run.checked_methods(loaded, options, strategy)
     except (ValueError, FileNotFoundError) as e:
         raise app.UsageError(str(e)) from e
-    benchmark_run.run_benchmark(loaded, FLAGS.model, options)
+    benchmark_run.run_benchmark(loaded, FLAGS.model, options, strategy=strategy)
 
 
 if __name__ == "__main__":

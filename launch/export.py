@@ -67,8 +67,9 @@ def main(argv):
     print(
         f"exported {path} ({size / 2**20:.2f} MiB): "
         f"{(training.get('dataset') or {}).get('name', '?')} step {training.get('step')}, "
-        f"test bpd {'?' if bpd is None else f'{bpd:.4f}'}; image shape "
-        f"{metadata['image_shape']}, K = {metadata['num_categories']}; methods "
+        f"test bpd {'?' if bpd is None else f'{bpd:.4f}'}; event shape "
+        f"{metadata.get('event_shape', metadata['image_shape'])}, "
+        f"K = {metadata['num_categories']}; methods "
         f"{', '.join(metadata['methods'])}",
         flush=True,
     )

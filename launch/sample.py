@@ -22,7 +22,8 @@ to them: `images_<method>.npy` (float32 [N, H, W, C] in [-1, 1]) and `images_<me
 
 `--strategy=mirrored` spreads the samples over every GPU (or `--cpu_replicas` CPU devices) in
 contiguous shares, each running `--batch_size` slots; the samples are the one-device ones and the
-ARM calls printed are the sum over the replicas (`tfps.distribute.sample_replicated`).
+ARM calls printed are the sum over the replicas (`tfps.distribute.sample_replicated`). The flags
+are those of `launch/benchmark.py` (`launch.strategy_flags`).
 
 #### References
 
@@ -38,6 +39,7 @@ if __package__ in (None, ""):  # `python launch/sample.py`: make the repository 
 
 from absl import app, flags
 
+from launch import strategy_flags
 from tfps import distribute, loading, sample_run
 
 FLAGS = flags.FLAGS
@@ -82,18 +84,9 @@ flags.DEFINE_bool(
     "incremental",
     False,
     "Incremental ARM calls: each call recomputes only the rows its changed input reaches "
-    "(same samples; a run directory, not an export).",
+    "(same samples; a PixelCNN run directory, not an export).",
 )
-flags.DEFINE_enum(
-    "strategy",
-    "default",
-    list(distribute.SAMPLING_STRATEGIES),
-    "tf.distribute strategy: default (one device) or mirrored (the samples split into "
-    "contiguous shares over every GPU, or --cpu_replicas CPU devices; the same samples).",
-)
-flags.DEFINE_integer(
-    "cpu_replicas", None, "Split the CPU into this many logical devices.", lower_bound=1
-)
+strategy_flags.define_flags("the samples")
 flags.DEFINE_string(
     "logdir",
     None,
@@ -107,12 +100,13 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     try:
-        strategy = distribute.make_strategy(FLAGS.strategy, FLAGS.cpu_replicas)
+        strategy = strategy_flags.strategy()
         with strategy.scope():  # weights mirrored over the replicas
             loaded = loading.load(
                 FLAGS.model, FLAGS.jit_compile, export_decoder=True, incremental=FLAGS.incremental
             )
         loaded.sampler.check_method(FLAGS.method)
+        distribute.check_replicable(loaded.sampler, strategy)
     except (ValueError, FileNotFoundError) as e:
         raise app.UsageError(str(e)) from e
     sample_run.sample_to_files(

@@ -46,7 +46,7 @@ config_flags.define_run_flags(
 def main(argv):
     config_flags.no_arguments(argv)
     config = config_flags.typed_config(config_lib.ARM, FLAGS.logdir)
-    from tfps import arm_data, data, training  # after flag parsing: --help stays fast
+    from tfps import arm_data, causality, data, training  # after flag parsing: fast --help
 
     try:
         config = arm_data.checked(config)
@@ -54,7 +54,8 @@ def main(argv):
         raise app.UsageError(str(e)) from e
     try:
         metrics = training.train(config, FLAGS.logdir)
-    except (data.DataError, data.DatasetUnavailableError) as e:  # raised before any writing
+    # Raised before any writing: bad data, or a new model that is not autoregressive.
+    except (data.DataError, data.DatasetUnavailableError, causality.NotAutoregressiveError) as e:
         raise app.UsageError(str(e)) from e
     rate = metrics["steps_per_sec"]
     print(

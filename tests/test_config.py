@@ -9,7 +9,7 @@ import os
 import keras
 import pytest
 
-from tfps import autoencoder, config, data, forecast, pixelcnn
+from tfps import autoencoder, config, data, forecast, training
 
 from launchers import REPO
 
@@ -34,10 +34,7 @@ def build(typed):
             typed.latent_categories,
         )  # fmt: skip
     info = data.dataset_info(typed.dataset, typed.bits)
-    model = pixelcnn.PixelCNN(
-        info.image_shape, info.num_categories, num_resnets=typed.num_resnets,
-        filters=typed.filters, dropout_rate=typed.dropout_rate, num_scales=typed.num_scales,
-    )  # fmt: skip
+    model = training.new_model(typed, info)
     if typed.forecast_steps:
         forecast.heads_for_model(model, typed.forecast_steps, typed.forecast_filters)
     return model

@@ -31,6 +31,7 @@ def test_dataset_names_and_default():
         "digits28_binary_centred",
         "digits32",
         "photos32",
+        "text_python",
         "binarized_mnist",
         "cifar10",
         "svhn_cropped",

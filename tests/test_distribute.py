@@ -7,17 +7,17 @@ distributed run is a launcher in a subprocess, as a user would run it.
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+from launch import distribute_figures
 from tfps import config as config_lib
 from tfps import distribute
 
-from launchers import REPO, launch
+from launchers import REPO, launch, run
 
 TINY = (
     "--config=configs/digits.py", "--config.model.filters=8", "--config.model.num_resnets=1",
@@ -73,25 +73,115 @@ def test_sampling_on_two_replicas_gives_the_one_device_samples(runs, tmp_path):
         out = tmp_path / strategy
         result = launch("launch.sample", f"--model={root / 'one'}", "--method=fpi",
                         "--num_samples=5", "--batch_size=2", "--seed=3", f"--output_dir={out}",
-                        f"--strategy={strategy}", "--cpu_replicas=2")  # fmt: skip
+                        f"--strategy={strategy}",
+                        *(["--cpu_replicas=2"] if strategy == "mirrored" else []))  # fmt: skip
         assert result.returncode == 0, result.stderr[-3000:]
         samples[strategy] = np.load(out / "samples_fpi.npy")
     assert samples["default"].shape == (5, 8, 8, 1)
     np.testing.assert_array_equal(samples["mirrored"], samples["default"])
 
 
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
+def test_the_benchmark_launcher_spreads_each_batch_over_two_replicas(runs, tmp_path):
+    root, _, _ = runs
+    results = {}
+    for strategy in ("default", "mirrored"):
+        out = tmp_path / strategy / "bench"
+        result = launch("launch.benchmark", f"--model={root / 'one'}", "--methods=fpi",
+                        "--batch_sizes=1,3", "--num_seeds=2", "--tfp_peer=false",
+                        "--scheduled_samples=5", "--scheduled_slots=3", f"--output={out}",
+                        f"--strategy={strategy}",
+                        *(["--cpu_replicas=2"] if strategy == "mirrored" else []))  # fmt: skip
+        assert result.returncode == 0, result.stderr[-3000:]
+        with open(f"{out}.json") as f:
+            results[strategy] = json.load(f)
+        pictures = sorted(p.name for p in out.parent.glob("*.png"))
+        results[strategy]["pictures"] = {p: (out.parent / p).read_bytes() for p in pictures}
+    one, two = results["default"], results["mirrored"]
+    assert (one["replicas"], two["replicas"]) == (1, 2)
+    assert "split over 2 replicas" in two["title"] and "ARM calls of the slowest" in two["title"]
+    assert "replicas" not in one["title"]
+    calls = [[(r["method"], r["batch_size"], r["calls_percent_mean"]) for r in t["rows"]]
+             for t in (one, two)]  # fmt: skip
+    assert calls[1] == calls[0] and len(calls[0]) == 4
+    [scheduled] = two["scheduling"]
+    assert scheduled["replicas"] == 2 and scheduled["samples_agree"]
+    # The sample grids, mistake and convergence maps of the 2 x 3 samples: the same pictures.
+    assert {"bench_samples_fpi.png", "bench_forecast_mistakes_fpi.png"} <= set(one["pictures"])
+    assert two["pictures"] == one["pictures"]
+
+
+@pytest.mark.parametrize(
+    "launcher, flags, message",
+    [
+        ("launch.benchmark", ("--cpu_replicas=2",), "cpu_replicas=2 needs strategy 'mirrored'"),
+        ("launch.benchmark", ("--strategy=tpu",), "strategy must be one of 'default', 'mirrored'"),
+        ("launch.benchmark", ("--strategy=mirrored", "--cpu_replicas=0"), "cpu_replicas must be"),
+        # The flags are defined once, for both launchers.
+        ("launch.sample", ("--strategy=multi_worker",), "multi_worker and tpu are for training"),
+    ],
+)
+def test_bad_strategy_flags_of_the_sampling_launchers_are_one_clear_error(
+    launcher, flags, message, tmp_path
+):
+    result = launch(launcher, f"--model={tmp_path}", *flags)
+    assert result.returncode != 0
+    assert message in result.stderr and "Traceback" not in result.stderr, result.stderr[-2000:]
+
+
+# The benchmarks' runs on 2 CPU replicas against one device, in a fresh process (the CPU is split
+# before TensorFlow starts): prints, per run, whether the samples and every per-sample field are
+# the one-device ones, and the ARM calls both ways.
+REPLICATED_BENCHMARK = """
+import json
+import numpy as np
+from tfps import benchmarking, distribute, sampling, scheduling
+mirrored = distribute.make_strategy("mirrored", 2)
+from tiny_models import tiny_model
+with mirrored.scope():
+    sampler = sampling.sampler_for_model(tiny_model((3, 3, 1), 3, filters=4))
+out = {}
+for name, strategy in (("one", None), ("two", mirrored)):
+    results = {}
+    rows = benchmarking.benchmark_sampler(sampler, ["fpi"], (1, 3), range(2), None, results,
+                                          strategy=strategy)
+    out[name] = dict(calls=[r.calls_percent_mean for r in rows], results=results,
+                     report=scheduling.calls_per_sample_report(sampler, 5, 3, "fpi", seed=1,
+                                                               strategy=strategy))
+same = {}
+for key, results in out["one"]["results"].items():
+    for seed, (one, two) in enumerate(zip(results, out["two"]["results"][key])):
+        same[f"{key[0]} b{key[1]} seed {seed}"] = all(
+            np.array_equal(np.asarray(getattr(one, f)), np.asarray(getattr(two, f)))
+            for f in one._fields)
+reports = {name: out[name]["report"] for name in out}
+print(json.dumps(dict(same=same, calls={n: out[n]["calls"] for n in out}, reports=reports)))
+"""
+
+
+def test_benchmark_runs_on_two_replicas_give_the_one_device_samples_and_calls():
+    result = run([sys.executable, "-c", REPLICATED_BENCHMARK],
+                 env={"PYTHONPATH": os.path.join(REPO, "tests")})  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    # Every seed, method and batch size (1: one replica idle; 3: shares of 2 and 1).
+    assert len(out["same"]) == 8 and all(out["same"].values()), out["same"]
+    # The slowest replica's calls of a batch are the batch's calls on one device.
+    assert out["calls"]["two"] == out["calls"]["one"]
+    one, two = out["reports"]["one"], out["reports"]["two"]
+    assert (one["replicas"], two["replicas"]) == (1, 2)
+    assert one["samples_agree"] and two["samples_agree"]
+    for name in ("batch1_calls_per_sample", "unscheduled_calls_per_sample",
+                 "scheduled_mean_calls_per_example"):  # fmt: skip
+        assert two[name] == one[name], name
+    # 5 samples in shares of 3 and 2 on 2 replicas of ceil(3 / 2) = 2 slots: the list-scheduling
+    # bounds, from all the calls spread over the 4 slots to one sample after another.
+    assert two["ideal_calls_per_sample"] == one["batch1_calls_per_sample"] / 4
+    assert two["ideal_calls_per_sample"] <= two["scheduled_calls_per_sample"]
+    assert two["scheduled_calls_per_sample"] <= one["batch1_calls_per_sample"]
 
 
 def _train_workers(logdir, steps, tmp_dirs):
-    workers = [f"localhost:{port}" for port in _free_ports(2)]
+    workers = [f"localhost:{port}" for port in distribute_figures.free_ports(2, "localhost")]
     processes = []
     for index, tmp in enumerate(tmp_dirs):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}

@@ -7,7 +7,8 @@ std over the seeds, and speedup against `ancestral` (`tfps.benchmarking`); optio
 time. Writes `<output>.md` and `<output>.json`, and per method, from the runs at the largest batch
 size, the sample grid, the forecasting-mistake map and the convergence map next to the ancestral
 baseline's as `<output>_<picture>_<method>.png`; with a `logdir` also TensorBoard summaries in
-`<logdir>/benchmark_<method>` at the checkpoint's training step.
+`<logdir>/benchmark_<method>` at the checkpoint's training step. On several replicas
+(`run_benchmark`'s `strategy`) each batch is spread over them, with the one-device samples.
 
 #### References
 
@@ -15,11 +16,12 @@ baseline's as `<output>_<picture>_<method>.png`; with a `logdir` also TensorBoar
      In ICML, 2020.
 """
 
+import contextlib
 import dataclasses
 import os
 from typing import Optional, Sequence
 
-from tfps import benchmarking, export, loading, sampling, scheduling, summaries
+from tfps import benchmarking, distribute, export, loading, sampling, scheduling, summaries
 
 
 @dataclasses.dataclass
@@ -42,11 +44,16 @@ class Options:
     incremental: bool = False  # also measure every method with incremental ARM calls
 
 
-def checked_methods(loaded, options):
-    """The methods to measure; ValueError naming an unknown one (also of the scheduling rows), or
-    `incremental` on an export."""
+def checked_methods(loaded, options, strategy=None):
+    """The methods to measure; ValueError naming an unknown one (also of the scheduling rows), a
+    model that cannot run on the replicas of `strategy` (an export), or `incremental` on an
+    export or on another ARM than a PixelCNN."""
+    distribute.check_replicable(loaded.sampler, strategy)
     if options.incremental and loaded.is_export:
         raise ValueError("incremental calls need a run directory; an export makes plain ARM calls")
+    arch = loaded.architecture.get("arch", "pixelcnn")
+    if options.incremental and arch != "pixelcnn":
+        raise ValueError(f"incremental calls are for PixelCNN models only, got arch {arch!r}")
     sampler = loaded.sampler
     methods = list(options.methods or getattr(sampler, "all_methods", sampler.methods))
     scheduled = list(options.scheduled_methods) if options.scheduled_samples else []
@@ -55,36 +62,58 @@ def checked_methods(loaded, options):
     return methods
 
 
-def title(loaded, jit_compile=False):
-    """The table's title: dataset, d, K, the network, and how it was run."""
+def title(loaded, jit_compile=False, replicas=1):
+    """The table's title: dataset, d, K, the network, and how it was run (on `replicas`)."""
     sampler, architecture, heads = loaded.sampler, loaded.architecture, loaded.heads
     dataset = (loaded.training.get("dataset") or {}).get("name", "?")
     scales = architecture.get("num_scales", 1)
+    if architecture.get("arch", "pixelcnn") == "pixelcnn":
+        network = (
+            f"{architecture['num_resnets']} resnets x {architecture['filters']} filters"
+            f"{'' if scales == 1 else f' x {scales} scales'}"
+        )
+    else:  # another ARM (tfps.arms): its name and its scalar options
+        scalars = {k: v for k, v in sorted(architecture.items()) if k != "num_categories"}
+        shown = [f"{k} {v}" for k, v in scalars.items() if type(v) in (int, float)]
+        network = f"{architecture['arch']} ({', '.join(shown)})"
     text = (
-        f"{dataset}: d = {sampler.num_variables}, K = {sampler.num_categories}, "
-        f"{architecture['num_resnets']} resnets x {architecture['filters']} filters"
-        f"{'' if scales == 1 else f' x {scales} scales'}"
+        f"{dataset}: d = {sampler.num_variables}, K = {sampler.num_categories}, {network}"
         f"{', through the SavedModel' if loaded.is_export else ''}"
         f"{'' if heads is None else f', {heads.method} heads T={heads.steps}'}"
         f"{', XLA' if jit_compile else ''}"
     )
+    if replicas > 1:
+        text += (
+            f"; batch B split over {replicas} replicas (mirrored), B/{replicas} each in "
+            f"parallel: time per batch of B, ARM calls of the slowest replica (not summed), the "
+            f"TFP peer and batch-1 scheduling column on one device"
+        )
     if loaded.decoder is not None:
         text = f"Table 2 format, ARM on the latents of an autoencoder: {text}"
     return text
 
 
-def run_benchmark(loaded, model_path, options, log=print):
+def run_benchmark(loaded, model_path, options, log=print, strategy=None):
     """Measures `loaded` (a `tfps.loading.Loaded` of `model_path`), writes the results and the
-    pictures (see the module doc) and returns the Markdown table."""
+    pictures (see the module doc) and returns the Markdown table.
+
+    `strategy`: a `tf.distribute` strategy of R replicas (`tfps.distribute.SAMPLING_STRATEGIES`;
+    `loaded` made in its scope). "Batch B" stays the number of samples per timed batch: each is
+    split into R contiguous shares, one per replica, sampled in parallel; the ARM calls are the
+    slowest replica's, which equal the one-device calls of the batch, as do the samples. The
+    scheduling rows spread their N samples likewise (`tfps.scheduling.calls_per_sample_report`).
+    """
     sampler, architecture, heads = loaded.sampler, loaded.architecture, loaded.heads
-    methods = checked_methods(loaded, options)
+    methods = checked_methods(loaded, options, strategy)
     seeds = range(options.num_seeds)
-    text = title(loaded, options.jit_compile)
+    replicas = 1 if strategy is None else strategy.num_replicas_in_sync
+    text = title(loaded, options.jit_compile, replicas)
     log(f"benchmarking {text}")
     results = {}
     incremental = None
     if options.incremental:  # the same checkpoint, with incremental ARM calls
-        incremental = loading.load(model_path, options.jit_compile, incremental=True).sampler
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            incremental = loading.load(model_path, options.jit_compile, incremental=True).sampler
     rows = benchmarking.benchmark_sampler(
         sampler,
         methods,
@@ -92,12 +121,13 @@ def run_benchmark(loaded, model_path, options, log=print):
         seeds,
         results=results,
         incremental_sampler=incremental,
+        strategy=strategy,
     )
     # Table 1 names learned rows by their window: "learned (T=20)".
     labels = {} if heads is None else {heads.method: f"{heads.method} (T={heads.steps})"}
     for row in rows:
         row.method = labels.get(row.method, row.method)
-    if options.tfp_peer:
+    if options.tfp_peer and architecture.get("arch", "pixelcnn") == "pixelcnn":
         peer = benchmarking.tfp_pixelcnn_peer(
             sampler.image_shape,
             sampler.num_categories,
@@ -126,6 +156,7 @@ def run_benchmark(loaded, model_path, options, log=print):
                 method,
                 seed=0,
                 repeats=options.repeats,
+                strategy=strategy,
             )
         )
     footer = scheduling.markdown_rows(reports)
@@ -146,6 +177,7 @@ def run_benchmark(loaded, model_path, options, log=print):
             "dataset": dataset,
             "scheduling": reports,
             "decode_seconds": {str(b): list(t) for b, t in decode_times.items()},
+            "replicas": replicas,
         },
         footer=footer,
     )

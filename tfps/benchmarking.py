@@ -23,8 +23,8 @@ import json
 import numpy as np
 import tensorflow as tf
 
+from tfps import distribute, timing
 from tfps import noise as noise_lib
-from tfps import timing
 
 TFP_PIXELCNN = "tfp.PixelCNN (peer)"
 
@@ -50,7 +50,7 @@ class Row:
 def _batch_inputs(sampler, batch_size):
     """`(draw, without_evidence)`: `seed -> noise` of a batch for `sampler`, and
     `loop -> (noise -> loop(noise, no evidence))` for its `loop_function`s."""
-    shape = (batch_size,) + tuple(sampler.image_shape)
+    shape = (batch_size,) + tuple(sampler.event_shape)
     evidence, mask = tf.zeros(shape, tf.int32), tf.zeros(shape, tf.bool)
 
     def draw(seed):
@@ -59,17 +59,22 @@ def _batch_inputs(sampler, batch_size):
     return draw, lambda loop: lambda noise: loop(noise, evidence, mask)
 
 
-def time_sampler(sampler, method, batch_size, seeds, results=None):
+def time_sampler(sampler, method, batch_size, seeds, results=None, strategy=None):
     """Runs `method` once per seed on fresh noise. Returns (calls as % of d, seconds) per seed.
 
     Noise is drawn before the clock starts; the first (tracing) run is excluded. If `results` is a
-    list, each seed's `SampleResult` is appended to it (for `tfps.summaries`).
+    list, each seed's `SampleResult` is appended to it (for `tfps.summaries`). With a `strategy`
+    of R > 1 replicas each batch is split into R contiguous shares sampled in parallel, one plain
+    batch per replica, and the calls are the slowest replica's
+    (`tfps.distribute.replicated_sampler`), which equal the one-device calls of the batch.
     """
     draw, without_evidence = _batch_inputs(sampler, batch_size)
+    if strategy is None or strategy.num_replicas_in_sync == 1:
+        run = without_evidence(sampler.loop_function(method))
+    else:
+        run = distribute.replicated_sampler(sampler, strategy, method, calls="max")
     calls, seconds = [], []
-    for _, [(result, elapsed)] in timing.over_seeds(
-        draw, seeds, without_evidence(sampler.loop_function(method))
-    ):
+    for _, [(result, elapsed)] in timing.over_seeds(draw, seeds, run):
         seconds.append(elapsed)
         calls.append(100.0 * int(result.arm_calls) / sampler.num_variables)
         if results is not None:
@@ -85,6 +90,7 @@ def benchmark_sampler(
     log=print,
     results=None,
     incremental_sampler=None,
+    strategy=None,
 ):
     """Table 1 rows for `methods` (ancestral is always measured first, as the reference).
 
@@ -92,7 +98,8 @@ def benchmark_sampler(
     one per seed. `incremental_sampler`: the same ARM with incremental calls
     (`tfps.incremental`); each method is measured with it too, as the row
     `<method> (incremental)`. Where `ancestral_cached` is measured, every row also gets its
-    speedup against it (`speedup_cached`).
+    speedup against it (`speedup_cached`). `strategy`: spread each batch over its replicas
+    (`time_sampler`).
     """
     methods = ["ancestral"] + [m for m in methods if m != "ancestral"]
     runs = [(method, sampler, method) for method in methods]
@@ -109,7 +116,7 @@ def benchmark_sampler(
             kept = None
             if results is not None and runner is sampler:
                 kept = results.setdefault((method, batch_size), [])
-            calls, seconds = time_sampler(runner, method, batch_size, list(seeds), kept)
+            calls, seconds = time_sampler(runner, method, batch_size, list(seeds), kept, strategy)
             row = Row(
                 name,
                 batch_size,

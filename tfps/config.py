@@ -24,8 +24,8 @@ import typing
 
 import numpy as np
 
+from tfps import arms, config_checks, distribute, pixelcnn, sources
 from tfps import data as tfps_data
-from tfps import distribute, pixelcnn, sources
 
 ARM, AUTOENCODER = "arm", "autoencoder"
 DOWNSAMPLING = 4  # the autoencoder's two stride-2 convolutions
@@ -123,7 +123,7 @@ class RunConfig(distribute.DistributeConfig):
     def validate(self):
         """Raises ValueError naming the first invalid field. Returns self."""
         for field in dataclasses.fields(self):
-            check_field(field.name, getattr(self, field.name))
+            config_checks.check_field(field.name, getattr(self, field.name))
         if not sources.is_user_source(self.dataset):
             for name in ("num_categories", "binarize"):
                 if getattr(self, name) is not None:
@@ -154,10 +154,23 @@ class TrainConfig(RunConfig):
         "ARM on its frozen encoder's latents of the autoencoder's dataset (tfps.latent).",
         "data",
     )
+    arch: str = _field(
+        arms.DEFAULT_ARCH,
+        "Model architecture, a name of tfps.arms.ARCHITECTURES (pixelcnn: the paper's; your "
+        "own: tfps.arms.register).",
+        "model",
+    )
     num_resnets: int = _field(
         5, "Gated resnets per PixelCNN stream (paper: 5; binary MNIST: 2).", "model"
     )
-    filters: int = _field(162, "Filters per layer (paper: 162; binary MNIST: 60).", "model")
+    filters: int = _field(
+        162, "Filters per layer, the width of any arch (paper: 162; binary MNIST: 60).", "model"
+    )
+    num_layers: int = _field(2, "Layers (blocks) of the non-PixelCNN architectures.", "model")
+    num_heads: int = _field(4, "Attention heads (transformer arch).", "model")
+    kernel_size: int = _field(
+        3, "Convolution kernel size (gated_pixelcnn and conv1d archs).", "model"
+    )
     num_scales: int = _field(
         1, "Resolutions of the PixelCNN++ hierarchy (paper: 3; 1: one scale).", "model"
     )
@@ -199,17 +212,33 @@ class TrainConfig(RunConfig):
     def validate(self):
         """Raises ValueError naming the first invalid field. Returns self."""
         super().validate()
+        arms.check_arch(self.arch)
         if self.user_data():
             return self  # checked against the data when it is read (tfps.arm_data.source)
         return self.check_fits(tfps_data.dataset_info(self.dataset, self.bits))
 
+    def model_fields(self):
+        """`{name: value}` of the `model` section: what an architecture's factory is given."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if _path(f)[0] == "model"
+        }
+
     def check_fits(self, info):
         """Raises ValueError unless the model fits the variables it models (`info`, a
-        `DatasetInfo`: the dataset's images, or an autoencoder's latents): `num_scales` halvings
-        leave at least one pixel, and `forecast_steps` is below d. Returns self."""
+        `DatasetInfo`: the dataset's images or sequences, or an autoencoder's latents): a
+        PixelCNN models images and its `num_scales` halvings leave at least one pixel, and
+        `forecast_steps` is below d. Returns self."""
         shape, what = info.image_shape, info.name.replace(":latents", "'s latents")
-        most = pixelcnn.max_num_scales(shape)
-        if self.num_scales > most:
+        if self.arch == arms.DEFAULT_ARCH and len(shape) != 3:
+            others = [a for a in arms.ARCHITECTURES if a != arms.DEFAULT_ARCH]
+            raise ValueError(
+                f"arch 'pixelcnn' models images (H, W, C), but {what} has events of shape "
+                f"{tuple(shape)}; choose another model arch: {', '.join(map(repr, others))}"
+            )
+        most = pixelcnn.max_num_scales(shape) if len(shape) == 3 else 1
+        if self.arch == arms.DEFAULT_ARCH and self.num_scales > most:
             raise ValueError(
                 f"num_scales={self.num_scales} is too many for {what}: "
                 f"{shape[0]}x{shape[1]} allows at most {most}, each scale halves it"
@@ -265,49 +294,6 @@ class AutoencoderConfig(RunConfig):
                 f"needs height and width divisible by {DOWNSAMPLING}"
             )
         return self
-
-
-_AT_LEAST_ONE = (
-    "filters", "batch_size", "steps", "checkpoint_every", "eval_every", "log_every",
-    "keep_checkpoints", "latent_channels",
-)  # fmt: skip
-_RANGES = {  # name: (predicate, what the value must be)
-    "num_resnets": (lambda v: v >= 0, ">= 0"),
-    "num_scales": (lambda v: v >= 1, ">= 1"),
-    **{name: (lambda v: v >= 1, ">= 1") for name in _AT_LEAST_ONE},
-    "head_hidden": (lambda v: v is None or v >= 1, ">= 1 (or None)"),
-    "forecast_steps": (lambda v: v >= 0, ">= 0"),
-    "forecast_filters": (lambda v: v is None or v >= 1, ">= 1 (or None)"),
-    "forecast_weight": (lambda v: v >= 0.0, ">= 0"),
-    "eval_batches": (lambda v: v is None or v >= 1, ">= 1 (or None)"),
-    "dropout_rate": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
-    "learning_rate": (lambda v: v > 0.0, "> 0"),
-    "lr_decay": (lambda v: 0.0 < v <= 1.0, "in (0, 1]"),
-    "weight_decay": (lambda v: v >= 0.0, ">= 0"),
-    "width": (lambda v: v >= 2 and v % 2 == 0, "an even number >= 2"),
-    "latent_categories": (lambda v: v >= 2, ">= 2"),
-    "dataset": (
-        lambda v: v in tfps_data.DATASETS or sources.is_user_source(v),
-        "one of " + ", ".join(repr(d) for d in tfps_data.DATASETS) + ", or your own data: "
-        "'tfds:NAME', a path to an .npz file or an existing folder of images",
-    ),
-    "num_categories": (lambda v: v is None or v >= 2, ">= 2 (or None)"),
-    "binarize": (lambda v: v is None or 1 <= v <= 255, "in 1..255 (or None)"),
-    "validation_size": (lambda v: v is None or v >= 1, ">= 1 (or None)"),
-    "image_key": (lambda v: isinstance(v, str) and v != "", "a feature name"),
-    **distribute.RANGES,
-}
-
-
-def check_field(name, value):
-    """Raises ValueError if `value` is not valid for the config field `name` on its own.
-
-    (Whether `bits` suits the dataset is checked by `validate`.)
-    """
-    if name in _RANGES:
-        predicate, requirement = _RANGES[name]
-        if not predicate(value):
-            raise ValueError(f"{name} must be {requirement}, got {value!r}")
 
 
 # ----------------------------------------------------------------------------- nested form

@@ -1,7 +1,9 @@
 """The serving contract of a tfps SavedModel, written once as a table (`TABLE`).
 
-Every signature is batch-first; images are int32 `[B, H, W, C]` in raster-then-channel order
-(variable i = (h * W + w) * C + c, [1, eq. 1]) with values in [0, K). `TABLE` lists each
+Every signature is batch-first; examples are int32 `[B, E...]` with values in [0, K), where
+`E...` are the axes of the model's event shape (`tfps.arms`): images `[B, H, W, C]` in
+raster-then-channel order (variable i = (h * W + w) * C + c, [1, eq. 1]), sequences `[B, L]` or
+`[B, L, C]` in raster order. The metadata records the event shape. `TABLE` lists each
 signature with its inputs and outputs (name, dtype, shape pattern over the symbols of `SYMBOLS`),
 and everything else is derived from it:
 
@@ -29,16 +31,22 @@ import dataclasses
 
 import tensorflow as tf
 
+from tfps import events
+
 FORMAT = "tfps.saved_model/1"
 ORDERING = (
     "raster-then-channel: images are int32 [B, H, W, C] with values in [0, K); variable "
     "i = (h * W + w) * C + c is sampled after all variables j < i"
 )
+SEQUENCE_ORDERING = (
+    "raster: sequences are int32 [B, L] or [B, L, C] with values in [0, K); variable "
+    "i = l * C + c is sampled after all variables j < i"
+)
+EVENT = "E..."
 SYMBOLS = {
     "B": "batch",
-    "H": "height",
-    "W": "width",
-    "C": "channels",
+    EVENT: "the event's axes: H, W, C (images) or L [, C] (sequences)",
+    "R": "event rank",
     "K": "categories",
     "M": "number of methods",
     "H'": "decoded height",
@@ -76,7 +84,7 @@ class Signature:
     doc: str
 
 
-_IMAGE = ("B", "H", "W", "C")
+_IMAGE = ("B", EVENT)
 _NOISE = _IMAGE + ("K",)
 _METHOD = Port("method", "string", (), "method")
 _SEED = Port("seed", "int64", (2,), "seed")
@@ -155,6 +163,7 @@ TABLE = (
         (
             Port("json", "string", ()),
             Port("image_shape", "int32", (3,)),
+            Port("event_shape", "int32", ("R",)),
             Port("num_categories", "int32", ()),
             Port("methods", "string", ("M",)),
         ),
@@ -170,10 +179,11 @@ SAMPLE_OUTPUTS = tuple(p.name for p in BY_NAME["sample"].outputs if not p.decode
 # ----------------------------------------------------------------------------- shapes
 
 
-def sizes_of(image_shape, num_categories, num_methods=None, decoded_shape=None):
-    """`{symbol: size}` of a served model (None for the batch B and, without methods, M)."""
-    sizes = dict(
-        zip("HWC", (int(s) for s in image_shape)),
+def sizes_of(event_shape, num_categories, num_methods=None, decoded_shape=None):
+    """`{symbol: size}` of a served model (None for the batch B and, without methods, M); the
+    event symbol `E...` maps to the tuple of the event's sizes."""
+    sizes = {EVENT: tuple(int(s) for s in event_shape), "R": len(event_shape)}
+    sizes.update(
         B=None,
         K=int(num_categories),
         M=None if num_methods is None else int(num_methods),
@@ -183,27 +193,49 @@ def sizes_of(image_shape, num_categories, num_methods=None, decoded_shape=None):
     return sizes
 
 
+def concrete(pattern, sizes):
+    """A shape pattern with sizes: symbols replaced, `E...` expanded into the event's axes."""
+    out = []
+    for symbol in pattern:
+        if symbol == EVENT:
+            out.extend(sizes[EVENT])
+        else:
+            out.append(sizes[symbol] if isinstance(symbol, str) else symbol)
+    return out
+
+
+def axis_names(pattern, sizes):
+    """The names of a pattern's axes, `E...` expanded (e.g. batch, length, categories)."""
+    names = []
+    for symbol in pattern:
+        if symbol == EVENT:
+            names.extend(events.axis_names(sizes[EVENT]))
+        else:
+            names.append(SYMBOLS[symbol])
+    return names
+
+
 def _concrete(port, sizes):
-    return [sizes[s] if isinstance(s, str) else s for s in port.shape]
+    return concrete(port.shape, sizes)
 
 
 def _outputs(name, decoded):
     return [p for p in BY_NAME[ALIASES.get(name, name)].outputs if decoded or not p.decoded]
 
 
-def output_shapes(name, image_shape, num_categories, decoded_shape=None):
+def output_shapes(name, event_shape, num_categories, decoded_shape=None):
     """`{output: shape}` of signature `name` with None for the batch (for `tf.ensure_shape`)."""
-    sizes = sizes_of(image_shape, num_categories, decoded_shape=decoded_shape)
+    sizes = sizes_of(event_shape, num_categories, decoded_shape=decoded_shape)
     return {p.name: _concrete(p, sizes) for p in _outputs(name, decoded_shape is not None)}
 
 
-def concrete_contract(image_shape, num_categories, methods, decoded_shape=None):
+def concrete_contract(event_shape, num_categories, methods, decoded_shape=None):
     """The contract with concrete shapes (None = the batch), as the metadata records it.
 
     `decoded_shape`: for an ARM on autoencoder latents, the shape of the decoded images; every
     sampling signature then also returns `images` (float32 `[B, H', W', C']` in [-1, 1]).
     """
-    sizes = sizes_of(image_shape, num_categories, len(methods), decoded_shape)
+    sizes = sizes_of(event_shape, num_categories, len(methods), decoded_shape)
 
     def as_dict(ports):
         return {p.name: {"dtype": p.dtype, "shape": _concrete(p, sizes)} for p in ports}

@@ -36,7 +36,7 @@ def _after(checks, t):
 
 def _check_batch(t, port, sizes):
     """Requires `t` to have shape `[B, *tail]` of `port` with B >= min_batch, whatever its rank."""
-    tail = [sizes[s] for s in port.shape[1:]]
+    tail = contract.concrete(port.shape[1:], sizes)
     rank = len(tail) + 1
     shape = tf.shape(t, out_type=tf.int64)
     # Padded to the expected rank so that comparing a wrong rank does not fail on its own.
@@ -47,7 +47,7 @@ def _check_batch(t, port, sizes):
         & (padded[0] >= port.min_batch)
     )
     expected = ", ".join([f"batch{' >= 1' if port.min_batch else ''}"] + [str(s) for s in tail])
-    description = ", ".join(contract.SYMBOLS[s] for s in port.shape)
+    description = ", ".join(contract.axis_names(port.shape, sizes))
     return _require(
         ok,
         f"{port.name} must have shape [{expected}] ({description}), got ",
@@ -177,19 +177,19 @@ def _check_evidence(noise, evidence, evidence_mask):
     ]
 
 
-def checked_inputs(name, values, image_shape, num_categories, methods):
+def checked_inputs(name, values, event_shape, num_categories, methods):
     """The inputs of signature `name`, each usable only once its checks have passed.
 
     Args:
       name: a signature of `tfps.contract.TABLE`.
       values: `{input name: tensor}`.
-      image_shape, num_categories, methods: of the served model.
+      event_shape, num_categories, methods: of the served model.
 
     Returns:
       `{input name: tensor}`: `seed` as the int32 pair, counts as int32 scalars, `method` as its
       int32 index in `methods`, the others as given.
     """
-    sizes = contract.sizes_of(image_shape, num_categories, len(methods))
+    sizes = contract.sizes_of(event_shape, num_categories, len(methods))
     checked = {
         p.name: _CHECKS[p.kind](values[p.name], p, sizes, tuple(methods))
         for p in contract.BY_NAME[name].inputs

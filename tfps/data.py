@@ -25,6 +25,9 @@ Datasets and splits (train / validation / test):
   * `photos32` (embedded, offline): 32x32x3 8-bit patches of the colour photographs inside
     scikit-image, split by disjoint horizontal bands of each photo (`tfps.photos`): 4571 train,
     663 validation, 653 test patches. `bits=5` gives the 5-bit setting of CIFAR10 (K = 32).
+  * `text_python` (embedded, offline; not images): sequences of event shape `(64,)`, windows of
+    64 characters of the Python reference documentation in the standard library (PSF licence),
+    K = 96 characters, split into disjoint parts of the text (`tfps.text`); for sequence ARMs.
   * tfds datasets (downloaded by tensorflow-datasets on first use, or read from `data_dir`), with
     the splits of [1, sec. 4]:
       - `binarized_mnist`  28x28x1, 1 bit (K = 2): validation = last 5000 of tfds `train`.
@@ -58,7 +61,7 @@ import sklearn.datasets
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from tfps import photos
+from tfps import photos, text
 
 SPLITS = ("train", "validation", "test")
 DEFAULT_DATASET = "digits"
@@ -67,7 +70,8 @@ MAX_BITS = 8
 
 @dataclasses.dataclass(frozen=True)
 class DatasetInfo:
-    """What a model needs to know about a dataset: image shape `(H, W, C)` and K categories.
+    """What a model needs to know about a dataset: the shape of one example (`image_shape`, the
+    ARM's event shape: `(H, W, C)` images, `(L,)` text) and K categories.
 
     `bits` is the bit depth after reduction (K = 2**bits), None where the values are not a bit
     depth (`digits` has 17 levels).
@@ -77,6 +81,10 @@ class DatasetInfo:
     image_shape: tuple
     num_categories: int
     bits: int | None
+
+    @property
+    def event_shape(self):
+        return self.image_shape
 
     @property
     def num_variables(self) -> int:
@@ -112,6 +120,7 @@ class _Source:
     image_shape: tuple
     native_bits: int | None  # None: levels that are not a bit depth (digits' 0..16).
     tfds_splits: _TfdsSplits | None = None
+    levels: int = 17  # K when native_bits is None
 
 
 _SOURCES = {
@@ -120,6 +129,7 @@ _SOURCES = {
     "digits28_binary_centred": _Source((28, 28, 1), native_bits=1),
     "digits32": _Source((32, 32, 1), native_bits=8),
     "photos32": _Source(photos.IMAGE_SHAPE, native_bits=photos.NATIVE_BITS),
+    text.NAME: _Source((text.LENGTH,), native_bits=None, levels=len(text.VOCABULARY)),
     "binarized_mnist": _Source((28, 28, 1), 1, _TfdsSplits("last", 5000)),
     "cifar10": _Source((32, 32, 3), 8, _TfdsSplits("last", 5000)),
     "svhn_cropped": _Source((32, 32, 3), 8, _TfdsSplits("random", 8527)),
@@ -158,8 +168,9 @@ def _effective_bits(name, bits):
         return native_bits
     if native_bits is None:
         raise ValueError(
-            f"invalid bits={bits!r} for {name!r}: its {_DIGITS_LEVELS} levels (0..16) are not a "
-            f"bit depth, so the only valid choice is bits=None"
+            f"invalid bits={bits!r} for {name!r}: its {_SOURCES[name].levels} levels "
+            f"(0..{_SOURCES[name].levels - 1}) are not a bit depth, so the only valid choice is "
+            f"bits=None"
         )
     is_int = isinstance(bits, (int, np.integer)) and not isinstance(bits, bool)
     if not is_int or not 1 <= bits <= native_bits:
@@ -175,7 +186,7 @@ def dataset_info(name: str, bits: int | None = None) -> DatasetInfo:
     """Shape, K and bit depth of dataset `name` reduced to `bits` bits (native depth if None)."""
     _check_name(name)
     effective_bits = _effective_bits(name, bits)
-    num_categories = _DIGITS_LEVELS if effective_bits is None else 2**effective_bits
+    num_categories = _SOURCES[name].levels if effective_bits is None else 2**effective_bits
     return DatasetInfo(name, _SOURCES[name].image_shape, num_categories, effective_bits)
 
 
@@ -243,6 +254,7 @@ _EMBEDDED_IMAGES = {
     "digits28_binary_centred": _digits28_binary_centred_images,
     "digits32": _digits32_images,
     "photos32": None,  # tfps.photos, split by bands rather than by `_digits_split_indices`
+    text.NAME: None,  # tfps.text, split into parts of the text
 }
 
 
@@ -263,6 +275,8 @@ def _digits_split_indices():
 def _embedded_numpy(name, split, info):
     if name == "photos32":
         return np.right_shift(photos.photo_patches()[split], _bit_shift(name, info))
+    if name == text.NAME:
+        return text.windows(split)
     images = _EMBEDDED_IMAGES[name]()[_digits_split_indices()[split]]  # Fancy indexing copies.
     return np.right_shift(images, _bit_shift(name, info))
 

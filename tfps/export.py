@@ -237,6 +237,7 @@ class ExportedSampler:
             raise ValueError(f"{self.path}: not a tfps export (missing signatures {missing})")
         self.metadata = json.loads(self.signatures["metadata"]()["json"].numpy().decode())
         self.image_shape = tuple(self.metadata["image_shape"])
+        self.event_shape = tuple(self.metadata.get("event_shape") or self.image_shape)
         self.num_categories = int(self.metadata["num_categories"])
         self.num_variables = int(np.prod(self.image_shape))
         self.methods = tuple(self.metadata["methods"])
@@ -280,7 +281,7 @@ class ExportedSampler:
         """Like `PredictiveSampler.sample_from_seed`, through `sample` (no evidence)."""
         if evidence is not None or evidence_mask is not None:
             noise = noise_lib.gumbel_noise(
-                (int(batch_size),) + self.image_shape + (self.num_categories,), seed
+                (int(batch_size),) + self.event_shape + (self.num_categories,), seed
             )
             return self.sample(noise, method, evidence, evidence_mask)
         return self._result(
@@ -311,7 +312,7 @@ class ExportedSampler:
         """Like `PredictiveSampler.sample_scheduled_from_seed`, through `sample_many`."""
         if evidence is not None or evidence_mask is not None:
             noise = noise_lib.gumbel_noise(
-                (int(num_samples),) + self.image_shape + (self.num_categories,), seed
+                (int(num_samples),) + self.event_shape + (self.num_categories,), seed
             )
             return self.sample_scheduled(noise, method, slots, evidence, evidence_mask)
         return self._result(

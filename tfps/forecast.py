@@ -36,6 +36,7 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
+from tfps import arms, events
 from tfps import heads as heads_lib
 from tfps import noise as noise_lib
 
@@ -133,12 +134,18 @@ def make_heads(
 
 
 def heads_for_model(model, steps, filters=None, shared=True):
-    """`make_heads` for a `tfps.pixelcnn.PixelCNN` (width: the ARM's filters by default)."""
+    """`make_heads` for an ARM of the protocol (`tfps.arms`) in its canonical image layout
+    (`tfps.events`; a sequence is one row); width: the ARM's representation's by default."""
+    if shared and model.representation_channels is None:
+        raise ValueError(
+            f"{type(model).__name__} returns no representation h, so it cannot have shared "
+            "forecasting heads; train unshared ones (forecast.shared=false) or none"
+        )
     return make_heads(
-        model.image_shape,
+        events.canonical_shape(arms.event_shape_of(model)),
         model.num_categories,
         steps,
-        filters or model.filters,
+        filters or model.representation_channels,
         shared,
         model.representation_channels,
     )

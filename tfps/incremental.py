@@ -51,6 +51,23 @@ def supports_incremental(model):
     return hasattr(model, "resnet_pairs") and hasattr(model, "image_shape")
 
 
+def sampler_arms(model, incremental=False):
+    """The `incremental_arm` and `cached_ancestral_arm` of `tfps.sampling.PredictiveSampler` for
+    `model`: a `BandArm` if `incremental`, a `CachedAncestralArm` where the model takes row bands.
+    ValueError for `incremental` on a model without them (only `tfps.pixelcnn.PixelCNN` has them).
+    """
+    supported = supports_incremental(model)
+    if incremental and not supported:
+        raise ValueError(
+            f"incremental ARM calls need row bands, which only PixelCNN models (arch 'pixelcnn') "
+            f"take; {type(model).__name__} does not"
+        )
+    return {
+        "incremental_arm": BandArm(model) if incremental else None,
+        "cached_ancestral_arm": CachedAncestralArm(model) if supported else None,
+    }
+
+
 def band_starts(height, alignment, max_bands=DEFAULT_MAX_BANDS):
     """The static band starts: multiples of a step (a multiple of `alignment`) below `height`, at
     most `max_bands` of them."""

@@ -21,7 +21,7 @@ class Loaded(NamedTuple):
 
     sampler: a `PredictiveSampler` (run) or an `ExportedSampler` (export).
     description: the run's config dict (`tfps.training.load_trained`) or the export's metadata.
-    architecture: the model config (`model_config()` of the PixelCNN).
+    architecture: the model config (`model_config()` of the ARM, with its `arch`; `tfps.arms`).
     heads: the run's learned forecasting heads, or None (none trained, or an export).
     decoder: the `tfps.latent.LatentDecoder` of an ARM on autoencoder latents [1, sec. 4.2],
       else None.

@@ -247,8 +247,8 @@ def convergence_figure(maps, scale=None):
     maps = {name: np.asarray(m, np.float64) for name, m in maps.items()}
     vmin = 1.0
     vmax = max(vmin * 2, max(float(m.max()) for m in maps.values()))
-    height = next(iter(maps.values())).shape[0]
-    scale = scale or auto_scale(height, 128)
+    height, width = next(iter(maps.values())).shape
+    scale = scale or min(auto_scale(height, 128), max(1, 1024 // width))
     panels = []
     for name, values in maps.items():
         coloured = colorize_log(values, vmin, vmax).repeat(scale, 0).repeat(scale, 1)

@@ -45,6 +45,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfps import events
 from tfps import layers as tfps_layers
 
 PAPER_DEFAULT = dict(num_resnets=5, filters=162, dropout_rate=0.5, num_scales=3)
@@ -193,6 +194,11 @@ class PixelCNN(keras.Model):
         return int(np.prod(self.image_shape))
 
     @property
+    def event_shape(self):
+        """The ARM protocol's event shape (`tfps.arms`): the image shape `(H, W, C)`."""
+        return self.image_shape
+
+    @property
     def representation_channels(self):
         return self.filters
 
@@ -262,6 +268,10 @@ class PixelCNN(keras.Model):
     def get_config(self):
         return {**super().get_config(), **self.model_config()}
 
+    @classmethod
+    def from_config(cls, config):
+        return cls(**{k: v for k, v in config.items() if k != "arch"})
+
     def _hierarchy(self, u, ul, training, rows=None):
         """The multi-scale PixelCNN++ body: up pass, then down pass with skips. -> (u, ul)."""
         u_skips, ul_skips = [u], [ul]
@@ -291,6 +301,7 @@ class PixelCNN(keras.Model):
     def model_config(self):
         """The constructor arguments as plain JSON-able values (written next to checkpoints)."""
         return {
+            "arch": "pixelcnn",
             "image_shape": list(self.image_shape),
             "num_categories": self.num_categories,
             "num_resnets": self.num_resnets,
@@ -302,34 +313,20 @@ class PixelCNN(keras.Model):
 
 
 def validate_images(x, image_shape, num_categories, name="x"):
-    """Checks that `x` is an integer `[B, H, W, C]` batch with values in [0, K).
-
-    Raises ValueError naming the problem (shape, dtype or range). Works on numpy arrays and eager
-    tensors; returns the batch as an int32 tensor.
-    """
-    x = tf.convert_to_tensor(x)
-    if not (x.dtype.is_integer or x.dtype.is_bool):
-        raise ValueError(f"{name} must hold integer category indices, got dtype {x.dtype.name}")
-    expected = tuple(image_shape)
-    if x.shape.rank != 4 or tuple(x.shape[1:]) != expected:
-        raise ValueError(
-            f"{name} must have shape [batch, {', '.join(map(str, expected))}] "
-            f"(batch, height, width, channels), got {x.shape.as_list()}"
-        )
-    x = tf.cast(x, tf.int32)
-    if tf.size(x) > 0:
-        lo, hi = int(tf.reduce_min(x)), int(tf.reduce_max(x))
-        if lo < 0 or hi >= num_categories:
-            raise ValueError(
-                f"{name} values must lie in [0, {num_categories}), found values in [{lo}, {hi}]"
-            )
-    return x
+    """Checks that `x` is an integer `[B, H, W, C]` batch with values in [0, K)
+    (`tfps.events.validate_events`). Raises ValueError naming the problem; returns int32."""
+    return events.validate_events(x, image_shape, num_categories, name)
 
 
 def log_prob(logits, x):
-    """log P_ARM(x) in nats per example: sum_i log softmax(logits_i)[x_i] [1, eq. 1]. -> `[B]`."""
+    """log P_ARM(x) in nats per example: sum_i log softmax(logits_i)[x_i] [1, eq. 1]. -> `[B]`.
+
+    Any event shape: x `[B, *event_shape]`, logits `[B, *event_shape, K]`.
+    """
     nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(x, tf.int32), logits=logits)
-    return -tf.reduce_sum(nll, axis=[1, 2, 3])
+    rank = tf.convert_to_tensor(logits).shape.rank
+    axis = tf.range(1, tf.rank(nll)) if rank is None else list(range(1, rank - 1))
+    return -tf.reduce_sum(nll, axis=axis)
 
 
 def bits_per_dim(logits, x):
@@ -344,5 +341,6 @@ def full_model_config(config):
 
 
 def build_model(config):
-    """PixelCNN from a `model_config()` dict (as written next to checkpoints)."""
-    return PixelCNN(**full_model_config(config))
+    """PixelCNN from a `model_config()` dict (as written next to checkpoints; any architecture:
+    `tfps.arms.build_model`)."""
+    return PixelCNN(**full_model_config({k: v for k, v in config.items() if k != "arch"}))

@@ -4,7 +4,10 @@ Writes `<output_dir>/samples_<method>.npy` (int32 `[N, H, W, C]`) and, as PNG, t
 the forecasting-mistake map [1, Figures 3-4] and the convergence map next to the ancestral
 baseline's [1, Figure 6]; reports the ARM calls as a percentage of d = H * W * C [1, Table 1].
 With a `logdir` the same pictures and scalars go to TensorBoard (`tfps.summaries`). The samples of
-an ARM on autoencoder latents are decoded to images as well [1, sec. 4.2].
+an ARM on autoencoder latents are decoded to images as well [1, sec. 4.2]. Sequences (`tfps.arms`
+event shape `(L,)`, `(L, C)`) are drawn as strips, one per row; the samples of a dataset with a
+vocabulary (`text_python`, `tfps.text`) are also decoded to `samples_<method>.txt`, one line
+per sample (newlines shown as the two characters \n).
 
 #### References
 
@@ -17,7 +20,7 @@ import time
 
 import numpy as np
 
-from tfps import distribute, export, latent, summaries
+from tfps import distribute, export, latent, summaries, text
 from tfps import noise as noise_lib
 
 
@@ -40,9 +43,7 @@ def draw(sampler, method, num_samples, batch_size, seed, strategy=None):
         return sampler.sample_scheduled_from_seed(
             seed, num_samples, slots=batch_size, method=method
         )
-    if not hasattr(sampler, "scheduled_loop_function"):
-        raise ValueError("sampling over several replicas needs a training run, not an export")
-    event = sampler.image_shape + (sampler.num_categories,)
+    event = sampler.event_shape + (sampler.num_categories,)
     noise = noise_lib.gumbel_noise((num_samples,) + event, seed)
     return distribute.sample_replicated(sampler, strategy, noise, method, batch_size)
 
@@ -94,6 +95,13 @@ def sample_to_files(
         run = summaries.run_dir(logdir, summaries.SAMPLE_RUN, method)
         summaries.write_tensorboard(run, loaded.step, inspection)
         log(f"wrote TensorBoard summaries to {run} (step {loaded.step})")
+    vocabulary = (loaded.training.get("dataset") or {}).get("vocabulary")
+    if vocabulary and samples.ndim == 2:
+        lines = [text.decode(row, vocabulary).replace("\n", "\\n") for row in samples]
+        text_path = os.path.join(output_dir, f"samples_{method}.txt")
+        with open(text_path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        log("decoded text: " + " | ".join(lines[:3]) + f"; wrote {text_path}")
     if loaded.decoder is not None:
         _, images_npy, images_png = latent.write_decoded(
             loaded.decoder, samples, output_dir, method

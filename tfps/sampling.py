@@ -30,7 +30,9 @@ entered the batch. This module holds the public API: `PredictiveSampler` (checks
 the compiled `tf.function`s), `SampleResult`, `sampler_for_model`.
 
 Shapes: noise `[B, H, W, C, K]`, images `[B, H, W, C]`, d = H * W * C, flattened in raster order
-over (h, w) then channel.
+over (h, w) then channel. Any ARM event shape (`tfps.arms`: a sequence `(L,)` or `(L, C)`) runs
+in its canonical image layout (`tfps.events.canonical_shape`); the sampler takes noise and
+evidence and returns results in the event shape.
 
 #### References
 
@@ -46,20 +48,20 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
+from tfps import arms, events, sampling_loop, scheduling
 from tfps import forecast as forecast_lib
 from tfps import incremental as incremental_lib
 from tfps import noise as noise_lib
-from tfps import sampling_loop, scheduling
-from tfps.sampling_checks import check_evidence, check_noise
 
 ANCESTRAL = "ancestral"
 ANCESTRAL_CACHED = "ancestral_cached"
+ANCESTRAL_METHODS = (ANCESTRAL, ANCESTRAL_CACHED)  # one variable per call
 
 
 class SampleResult(NamedTuple):
     """What a sampler returns.
 
-    samples: int32 `[B, H, W, C]`.
+    samples: int32 `[B, H, W, C]` (`[B, *event_shape]` in general).
     arm_calls: int32 scalar, ARM forward passes for the whole batch.
     arm_calls_per_example: int32 `[B]`, the passes each example needed before it was complete.
     converged_at: int32 `[B, H, W, C]`, the ARM call (1-based) from which the ARM output at that
@@ -93,6 +95,8 @@ class PredictiveSampler:
       forecasters: extra `{method: forecaster}` entries (e.g. learned forecasting heads) on top of
         `tfps.forecast.FORECASTERS`.
       jit_compile: compile the whole sampling loop with XLA.
+      event_shape: the shape of one example in noise, evidence and results (default
+        `image_shape`); `image_shape` must be its canonical layout (`tfps.events`).
       incremental_arm: optional `tfps.incremental.BandArm` of the same ARM: every method then
         makes incremental calls (only the rows a changed input reaches), same samples.
       cached_ancestral_arm: optional `tfps.incremental.CachedAncestralArm` of the same ARM: adds
@@ -106,11 +110,18 @@ class PredictiveSampler:
         num_categories,
         forecasters=None,
         jit_compile=False,
+        event_shape=None,
         incremental_arm=None,
         cached_ancestral_arm=None,
     ):
         self.arm = arm
         self.image_shape = tuple(int(s) for s in image_shape)
+        self.event_shape = self.image_shape if event_shape is None else tuple(event_shape)
+        if events.canonical_shape(self.event_shape) != self.image_shape:
+            raise ValueError(
+                f"image_shape {self.image_shape} is not the canonical layout of event shape "
+                f"{self.event_shape} ({events.canonical_shape(self.event_shape)})"
+            )
         self.num_categories = int(num_categories)
         self.num_variables = int(np.prod(self.image_shape))
         self.forecasters = {**forecast_lib.FORECASTERS, **(forecasters or {})}
@@ -157,7 +168,7 @@ class PredictiveSampler:
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         noise = noise_lib.gumbel_noise(
-            (int(batch_size),) + self.image_shape + (self.num_categories,), seed
+            (int(batch_size),) + self.event_shape + (self.num_categories,), seed
         )
         return self.sample(noise, method, evidence, evidence_mask)
 
@@ -202,7 +213,7 @@ class PredictiveSampler:
         num_samples = scheduling.check_count(num_samples, "num_samples")
         slots = scheduling.check_count(slots, "slots")
         noise = noise_lib.gumbel_noise(
-            (num_samples,) + self.image_shape + (self.num_categories,), seed
+            (num_samples,) + self.event_shape + (self.num_categories,), seed
         )
         return self.sample_scheduled(noise, method, slots, evidence, evidence_mask)
 
@@ -239,61 +250,68 @@ class PredictiveSampler:
             )
 
     def check_noise(self, noise):
-        """Noise must be floating `[B, H, W, C, K]` with B >= 1; returns it as float32."""
-        return check_noise(noise, self.image_shape + (self.num_categories,))
+        """Noise must be floating `[B, *event_shape, K]` with B >= 1; returns it as float32."""
+        return events.check_noise(noise, self.event_shape + (self.num_categories,))
 
     def _check_evidence(self, evidence, evidence_mask, batch):
-        return check_evidence(evidence, evidence_mask, batch, self.image_shape, self.num_categories)
+        return events.check_evidence(
+            evidence, evidence_mask, batch, self.event_shape, self.num_categories
+        )
 
     # ------------------------------------------------------------------------------- loop
+    def _specs(self):
+        """The input signature of noise, evidence and evidence_mask (batch size dynamic)."""
+        batch = (None,) + self.event_shape
+        return [
+            tf.TensorSpec(batch + (self.num_categories,), tf.float32),
+            tf.TensorSpec(batch, tf.int32),
+            tf.TensorSpec(batch, tf.bool),
+        ]
+
     def _function(self, method):
         if method not in self._compiled:
-            spec = tf.TensorSpec((None,) + self.image_shape, tf.int32)
-            noise_spec = tf.TensorSpec(
-                (None,) + self.image_shape + (self.num_categories,), tf.float32
-            )
-            signature = [noise_spec, spec, tf.TensorSpec(spec.shape, tf.bool)]
             # A partial (no __code__) gives each method's function its own retracing statistics.
             self._compiled[method] = tf.function(
                 functools.partial(self._sample_loop, method),
-                input_signature=signature,
+                input_signature=self._specs(),
                 jit_compile=self.jit_compile,
                 autograph=False,
             )
         return self._compiled[method]
 
+    def _canonical(self, noise, evidence, evidence_mask):
+        """Noise, evidence and mask from the event shape to the loop's image layout."""
+        return (
+            events.reshape_batch(noise, self.image_shape + (self.num_categories,)),
+            events.reshape_batch(evidence, self.image_shape),
+            events.reshape_batch(evidence_mask, self.image_shape),
+        )
+
     def _sample_loop(self, method, noise, evidence, evidence_mask):
         return self._result(
             *self._arm_loop(method).run(
-                self._forecaster(method), self._ancestral(method), noise, evidence, evidence_mask
+                self._forecaster(method),
+                method in ANCESTRAL_METHODS,
+                *self._canonical(noise, evidence, evidence_mask),
             )
         )
 
     def _scheduled_function(self, method):
         key = ("scheduled", method)
         if key not in self._compiled:
-            noise_spec = tf.TensorSpec(
-                (None,) + self.image_shape + (self.num_categories,), tf.float32
-            )
-            image_spec = tf.TensorSpec((None,) + self.image_shape, tf.int32)
-            mask_spec = tf.TensorSpec(image_spec.shape, tf.bool)
+            specs = self._specs()
             # The slot count fixes the loop's shapes, which XLA needs as constants: it enters as
             # the shape of the first slots' sample indices, computed outside the compiled loop.
             loop = tf.function(
                 functools.partial(self._scheduled_loop, method),
                 autograph=False,
-                input_signature=[
-                    noise_spec,
-                    image_spec,
-                    mask_spec,
-                    tf.TensorSpec([None], tf.int32),
-                ],
+                input_signature=specs + [tf.TensorSpec([None], tf.int32)],
                 jit_compile=self.jit_compile,
             )
             self._compiled[key] = tf.function(
                 functools.partial(self._scheduled_entry, loop),
                 autograph=False,
-                input_signature=[noise_spec, image_spec, mask_spec, tf.TensorSpec([], tf.int32)],
+                input_signature=specs + [tf.TensorSpec([], tf.int32)],
             )
         return self._compiled[key]
 
@@ -303,10 +321,10 @@ class PredictiveSampler:
         return loop(noise, evidence, evidence_mask, tf.range(num_slots))
 
     def _sample_many(self, method, seed, num_samples, slots):
-        event = self.image_shape + (self.num_categories,)
+        event = self.event_shape + (self.num_categories,)
         noise = noise_lib.gumbel_noise(tf.concat([[num_samples], event], axis=0), seed)
         noise = tf.ensure_shape(noise, (None,) + event)
-        images = tf.concat([[num_samples], self.image_shape], axis=0)
+        images = tf.concat([[num_samples], self.event_shape], axis=0)
         return self._scheduled_function(method)(
             noise, tf.zeros(images, tf.int32), tf.zeros(images, tf.bool), slots
         )
@@ -316,24 +334,18 @@ class PredictiveSampler:
             *sampling_loop.run_scheduled(
                 self._arm_loop(method),
                 self._forecaster(method),
-                self._ancestral(method),
-                noise,
-                evidence,
-                evidence_mask,
+                method in ANCESTRAL_METHODS,
+                *self._canonical(noise, evidence, evidence_mask),
                 first_samples,
             )
         )
 
     # --------------------------------------------------------------------------- results
-    @staticmethod
-    def _ancestral(method):
-        return method in (ANCESTRAL, ANCESTRAL_CACHED)
-
     def _arm_loop(self, method):
         return self._cached_loop if method == ANCESTRAL_CACHED else self._loop
 
     def _forecaster(self, method):
-        if self._ancestral(method):
+        if method in ANCESTRAL_METHODS:
             return forecast_lib.forecast_zeros
         return self.forecasters[method]
 
@@ -341,7 +353,7 @@ class PredictiveSampler:
         """A `SampleResult` from the calls and the `tfps.sampling_loop.Results` of a loop."""
 
         def image(t):
-            return tf.reshape(t, (-1,) + self.image_shape)
+            return tf.reshape(t, (-1,) + self.event_shape)
 
         return SampleResult(
             samples=image(out.output),
@@ -355,28 +367,33 @@ class PredictiveSampler:
 
 
 def arm_from_model(model):
-    """The ARM callable of a Keras model returning `(logits, h)`, in inference mode."""
-    return lambda x: model(x, training=False)
+    """The canonical ARM callable (`tfps.arms.canonical_arm`) of a protocol model, in inference
+    mode: x `[B, H, W, C]` -> `(logits, h)` in the canonical image layout."""
+    arm = arms.canonical_arm(model)
+    return lambda x: arm(x, training=False)
 
 
-def sampler_for_model(model, forecasters=None, jit_compile=False, heads=None, incremental=False):
-    """A `PredictiveSampler` for a `tfps.pixelcnn.PixelCNN` (or a model with the same attributes).
+def sampler_for_model(
+    model, forecasters=None, jit_compile=False, heads=None, arm=None, incremental=False
+):
+    """A `PredictiveSampler` for any ARM of the protocol (`tfps.arms`: a PixelCNN, a sequence
+    model, your own), taking noise and evidence and returning results in its event shape.
 
     `heads`: trained forecasting heads (`load_trained(...)[1]["forecast_heads"]`) add their method,
-    `learned` or `learned_unshared` (`tfps.forecast.learned_forecaster`); None adds nothing.
-    `incremental`: every method makes incremental ARM calls (`tfps.incremental.BandArm`). A model
-    that takes row bands also gets the method `ancestral_cached`.
+    `learned` or `learned_unshared` (`tfps.forecast.learned_forecaster`); None adds nothing. A
+    model without a representation h (`representation_channels` None) cannot have shared heads.
+    `arm`: the canonical ARM callable to use (default `arm_from_model(model)`).
+    `incremental`: every method makes incremental ARM calls; a PixelCNN only, as is the method
+    `ancestral_cached` (`tfps.incremental.sampler_arms`).
     """
     forecasters = {**forecast_lib.learned_forecasters(heads), **(forecasters or {})}
-    supported = incremental_lib.supports_incremental(model)
-    if incremental and not supported:
-        raise ValueError(f"incremental=True: {type(model).__name__} does not take row bands")
+    event_shape = arms.event_shape_of(model)
     return PredictiveSampler(
-        arm_from_model(model),
-        model.image_shape,
+        arm or arm_from_model(model),
+        events.canonical_shape(event_shape),
         model.num_categories,
         forecasters=forecasters,
         jit_compile=jit_compile,
-        incremental_arm=incremental_lib.BandArm(model) if incremental else None,
-        cached_ancestral_arm=incremental_lib.CachedAncestralArm(model) if supported else None,
+        event_shape=event_shape,
+        **incremental_lib.sampler_arms(model, incremental),
     )

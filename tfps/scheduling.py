@@ -26,13 +26,14 @@ unscheduled batches and batch size 1.
      In ICML, 2020.
 """
 
+import functools
 import operator
 
 import numpy as np
 import tensorflow as tf
 
+from tfps import distribute, timing
 from tfps import noise as noise_lib
-from tfps import timing
 
 
 def check_count(value, name):
@@ -84,7 +85,7 @@ def scatter_rows(target, rows, values):
 
 
 def calls_per_sample_report(
-    sampler, num_samples, slots, method="fpi", seed=0, batch_one=None, repeats=1
+    sampler, num_samples, slots, method="fpi", seed=0, batch_one=None, repeats=1, strategy=None
 ):
     """ARM calls and wall time per sample: batch size 1, plain batches of B, and B scheduled slots.
 
@@ -103,13 +104,20 @@ def calls_per_sample_report(
         the scheduled run (`scheduled_mean_calls_per_example`), since each sample's trajectory is
         the same.
       repeats: timed runs per configuration (>= 1); more give steadier times on a busy machine.
+      strategy: a `tf.distribute` strategy of R replicas (`tfps.distribute.SAMPLING_STRATEGIES`)
+        over which the plain batches and the scheduled run are spread: each batch of B in R
+        contiguous shares, one plain batch per replica; the N scheduled samples in R shares,
+        each replica with ceil(B / R) slots. ARM calls are then the slowest replica's (the calls
+        made one after another, `tfps.distribute.replicated_sampler`), so every calls figure
+        compares with the one-device one for B slots. Batch size 1 runs on one device.
 
     Returns:
       dict of plain Python numbers: `num_samples`, `slots`, `method`, `batch1_calls_per_sample`,
       `unscheduled_calls_per_sample` (total calls of ceil(N / B) batches, over N),
-      `scheduled_calls_per_sample`, `ideal_calls_per_sample` (batch-1 figure / B),
+      `scheduled_calls_per_sample`, `ideal_calls_per_sample` (batch-1 figure / slots: B, or
+      R * ceil(B / R) on R replicas),
       `scheduled_over_ideal`, `scheduled_mean_calls_per_example`, and
-      `{batch1,unscheduled,scheduled}_seconds_per_sample`, `samples_agree`.
+      `{batch1,unscheduled,scheduled}_seconds_per_sample`, `samples_agree`, `replicas` (R).
     """
     num_samples = check_count(num_samples, "num_samples")
     slots = min(check_count(slots, "slots"), num_samples)
@@ -119,7 +127,7 @@ def calls_per_sample_report(
     repeats = check_count(repeats, "repeats")
     sampler.check_method(method)
     noise = noise_lib.gumbel_noise(
-        (num_samples,) + sampler.image_shape + (sampler.num_categories,), seed
+        (num_samples,) + sampler.event_shape + (sampler.num_categories,), seed
     )
 
     def timed(run):
@@ -129,21 +137,32 @@ def calls_per_sample_report(
     def one_at_a_time():
         return [sampler.sample(noise[k : k + 1], method) for k in range(batch_one)]
 
+    replicas = 1 if strategy is None else strategy.num_replicas_in_sync
+    slots_per_replica = -(-slots // replicas)
+    if replicas == 1:
+        batch, schedule = (
+            functools.partial(sampler.sample, method=method),
+            functools.partial(sampler.sample_scheduled, method=method, slots=slots),
+        )
+    else:
+        batch = distribute.replicated_sampler(sampler, strategy, method, calls="max")
+        schedule = distribute.replicated_sampler(
+            sampler, strategy, method, slots=slots_per_replica, calls="max"
+        )
+
     def batches():
-        return [sampler.sample(noise[i : i + slots], method) for i in range(0, num_samples, slots)]
+        return [batch(noise[i : i + slots]) for i in range(0, num_samples, slots)]
 
     singles, batch1_seconds = timed(one_at_a_time)
     plain, plain_seconds = timed(batches)
-    scheduled, scheduled_seconds = timed(
-        lambda: sampler.sample_scheduled(noise, method, slots=slots)
-    )
+    scheduled, scheduled_seconds = timed(lambda: schedule(noise))
 
     scheduled_samples = scheduled.samples.numpy()
     plain_samples = np.concatenate([r.samples.numpy() for r in plain])
     single_samples = np.concatenate([r.samples.numpy() for r in singles])
     batch1_calls = float(np.mean([int(r.arm_calls) for r in singles]))
     scheduled_calls = int(scheduled.arm_calls) / num_samples
-    ideal = batch1_calls / slots
+    ideal = batch1_calls / (replicas * slots_per_replica)
     return {
         "num_samples": num_samples,
         "slots": slots,
@@ -161,6 +180,7 @@ def calls_per_sample_report(
             np.array_equal(scheduled_samples, plain_samples)
             and np.array_equal(scheduled_samples[:batch_one], single_samples)
         ),
+        "replicas": replicas,
     }
 
 
@@ -189,8 +209,10 @@ def markdown_rows(reports):
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in reports:
+        replicas = r.get("replicas", 1)
+        over = "" if replicas == 1 else f" over {replicas} replicas"
         lines.append(
-            f"| {r['method']}, N={r['num_samples']}, B={r['slots']} | "
+            f"| {r['method']}, N={r['num_samples']}, B={r['slots']}{over} | "
             f"{r['batch1_calls_per_sample']:.2f} | {r['unscheduled_calls_per_sample']:.3f} | "
             f"{r['scheduled_calls_per_sample']:.3f} | {r['scheduled_over_ideal']:.2f}x | "
             f"{r['batch1_seconds_per_sample']:.4f} | {r['unscheduled_seconds_per_sample']:.4f} | "

@@ -22,7 +22,7 @@ import json
 import numpy as np
 import tensorflow as tf
 
-from tfps import contract, contract_checks, pixelcnn, sampling
+from tfps import arms, contract, contract_checks, events, pixelcnn, sampling
 from tfps import noise as noise_lib
 
 
@@ -35,28 +35,33 @@ def tfps_version():
 
 
 def arm_function(model):
-    """The ARM `x -> (logits, h)` of a Keras model in inference mode, as one `tf.function`.
+    """The canonical ARM `x [B, H, W, C] -> (logits, h)` of a protocol model (`tfps.arms`) in
+    inference mode, as one `tf.function`.
 
     Every sampling loop, `logits` and `log_prob` call it, so the SavedModel stores the network
     once instead of once per call site; TensorFlow inlines the calls when it runs the graph.
     """
-    spec = tf.TensorSpec((None,) + tuple(int(s) for s in model.image_shape), tf.int32)
-    return tf.function(lambda x: model(x, training=False), input_signature=[spec], autograph=False)
+    canonical = events.canonical_shape(arms.event_shape_of(model))
+    spec = tf.TensorSpec((None,) + canonical, tf.int32)
+    arm = arms.canonical_arm(model)
+    return tf.function(lambda x: arm(x, training=False), input_signature=[spec], autograph=False)
 
 
 def serving_metadata(model, sampler, decoder=None, extra=None):
-    """The metadata of an export: image shape, K, ordering, methods, versions, the contract with
-    concrete shapes, the decoded images of a latent ARM, and `extra` (training facts, name)."""
-    image_shape = tuple(int(s) for s in model.image_shape)
+    """The metadata of an export: event shape (and its canonical image shape), K, ordering,
+    methods, versions, the contract with concrete shapes, the decoded images of a latent ARM, and
+    `extra` (training facts, name)."""
+    event_shape = arms.event_shape_of(model)
     num_categories = int(model.num_categories)
     methods = tuple(sampler.methods)
     decoded_shape = None if decoder is None else tuple(decoder.image_shape)
     return {
         "format": contract.FORMAT,
-        "image_shape": list(image_shape),
+        "image_shape": list(events.canonical_shape(event_shape)),
+        "event_shape": list(event_shape),
         "num_categories": num_categories,
-        "num_variables": int(np.prod(image_shape)),
-        "ordering": contract.ORDERING,
+        "num_variables": int(np.prod(event_shape)),
+        "ordering": contract.ORDERING if len(event_shape) == 3 else contract.SEQUENCE_ORDERING,
         "methods": list(methods),
         "jit_compile": bool(getattr(sampler, "jit_compile", False)),
         "model": model.model_config() if hasattr(model, "model_config") else None,
@@ -64,7 +69,7 @@ def serving_metadata(model, sampler, decoder=None, extra=None):
         "tensorflow_version": tf.__version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "signatures": contract.concrete_contract(
-            image_shape, num_categories, methods, decoded_shape
+            event_shape, num_categories, methods, decoded_shape
         ),
         "decoded_images": None
         if decoder is None
@@ -97,8 +102,8 @@ class ServingModule(tf.Module):
     """The object saved as the SavedModel: the ARM, a sampler over it, and the metadata.
 
     Args:
-      model: a `tfps.pixelcnn.PixelCNN` (or a Keras model with `image_shape`, `num_categories`,
-        `model_config()` and `model(x, training=False) -> (logits, h)`).
+      model: an ARM of the protocol (`tfps.arms`: a `tfps.pixelcnn.PixelCNN`, a sequence model,
+        your own); the signatures take and return examples in its event shape.
       metadata: JSON-able dict merged into the generated metadata (training facts, name, ...).
       sampler: the `PredictiveSampler` whose methods are exported; its `methods` are the exported
         method names. Default: a sampler over `arm_function(model)`, with `forecasters` and
@@ -122,20 +127,17 @@ class ServingModule(tf.Module):
         self._decode = _Untracked(decoder.function) if decoder is not None else None
         self._decoded_shape = tuple(decoder.image_shape) if decoder is not None else None
         self._arm = _Untracked(arm_function(model))
-        self._sampler = sampler or sampling.PredictiveSampler(
-            self._arm.value,
-            model.image_shape,
-            model.num_categories,
-            forecasters=forecasters,
-            jit_compile=jit_compile,
+        self._sampler = sampler or sampling.sampler_for_model(
+            model, forecasters=forecasters, jit_compile=jit_compile, arm=self._arm.value
         )
-        self._image_shape = tuple(int(s) for s in model.image_shape)
+        self._event_shape = arms.event_shape_of(model)
+        self._image_shape = events.canonical_shape(self._event_shape)
         self._num_categories = int(model.num_categories)
         if (
-            self._sampler.image_shape != self._image_shape
+            getattr(self._sampler, "event_shape", self._sampler.image_shape) != self._event_shape
             or self._sampler.num_categories != self._num_categories
         ):
-            raise ValueError("sampler and model disagree on the image shape or K")
+            raise ValueError("sampler and model disagree on the event shape or K")
         self._methods = tuple(self._sampler.methods)
         metadata = serving_metadata(model, self._sampler, decoder, metadata)
         # A string, not a dict attribute: tf.Module would track a dict as part of the object graph.
@@ -174,7 +176,7 @@ class ServingModule(tf.Module):
     # ------------------------------------------------------------------ signature bodies
     def _checked(self, name, **values):
         return contract_checks.checked_inputs(
-            name, values, self._image_shape, self._num_categories, self._methods
+            name, values, self._event_shape, self._num_categories, self._methods
         )
 
     def _sample(self, seed, batch_size, method):
@@ -215,15 +217,18 @@ class ServingModule(tf.Module):
             )
         )
 
+    def _event_logits(self, x):
+        """The ARM's float32 logits `[B, *event_shape, K]` of x `[B, *event_shape]`."""
+        logits, _ = self._arm.value(events.reshape_batch(x, self._image_shape))
+        return events.reshape_batch(tf.cast(logits, tf.float32), self._event_shape + (-1,))
+
     def _logits(self, x):
         x = self._checked("logits", x=x)["x"]
-        logits, _ = self._arm.value(x)
-        return self._shaped("logits", {"logits": tf.cast(logits, tf.float32)})
+        return self._shaped("logits", {"logits": self._event_logits(x)})
 
     def _log_prob(self, x):
         x = self._checked("log_prob", x=x)["x"]
-        logits, _ = self._arm.value(x)
-        logits = tf.cast(logits, tf.float32)
+        logits = self._event_logits(x)
         return self._shaped(
             "log_prob",
             {
@@ -236,6 +241,7 @@ class ServingModule(tf.Module):
         return {
             "json": tf.constant(self.metadata_json),
             "image_shape": tf.constant(self._image_shape, tf.int32),
+            "event_shape": tf.constant(self._event_shape, tf.int32),
             "num_categories": tf.constant(self._num_categories, tf.int32),
             "methods": tf.constant(self._methods),
         }
@@ -244,14 +250,15 @@ class ServingModule(tf.Module):
     def _shaped(self, name, outputs):
         """`outputs` with the static shapes of signature `name` in the contract."""
         shapes = contract.output_shapes(
-            name, self._image_shape, self._num_categories, self._decoded_shape
+            name, self._event_shape, self._num_categories, self._decoded_shape
         )
         return {key: tf.ensure_shape(value, shapes[key]) for key, value in outputs.items()}
 
     def _noise_from_seed(self, seed, batch_size):
-        """The draw of `tfps.noise.gumbel_noise((batch_size, H, W, C, K), seed)` in the library."""
+        """The draw of `tfps.noise.gumbel_noise((batch_size, *event_shape, K), seed)` in the
+        library."""
         shape = tf.concat(
-            [tf.reshape(batch_size, [1]), list(self._image_shape) + [self._num_categories]], axis=0
+            [tf.reshape(batch_size, [1]), list(self._event_shape) + [self._num_categories]], axis=0
         )
         return noise_lib.gumbel_noise(shape, seed)
 

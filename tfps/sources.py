@@ -36,7 +36,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfps import data as tfps_data
-from tfps import data_checks, image_files, tfds_source
+from tfps import data_checks, image_files, text, tfds_source
 from tfps.data_checks import DataError, Opened
 
 TFDS_PREFIX = tfds_source.TFDS_PREFIX
@@ -62,7 +62,8 @@ def open_dataset(config):
         def load(split):
             return tfps_data.load(config.dataset, split, config.bits, config.data_dir)[0]
 
-        return Opened(tfps_data.dataset_info(config.dataset, config.bits), load, {})
+        described = text.description() if config.dataset == text.NAME else {}
+        return Opened(tfps_data.dataset_info(config.dataset, config.bits), load, described)
     if config.dataset.startswith(TFDS_PREFIX):
         return tfds_source.open_tfds(config)
     if os.path.isdir(config.dataset):

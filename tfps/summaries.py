@@ -43,6 +43,7 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
+from tfps import events
 from tfps import pictures as pictures_lib
 
 ANCESTRAL = "ancestral"  # tfps.sampling.ANCESTRAL; not imported: summaries need no sampler.
@@ -88,6 +89,18 @@ def convergence_average(calls):
     if calls.ndim != 4:
         raise ValueError(f"expected calls [B, H, W, C] or [H, W, C], got shape {calls.shape}")
     return calls.mean(axis=(0, 3))
+
+
+PER_VARIABLE = ("samples", "converged_at", "accepted_at", "forecast_mistakes")
+
+
+def as_images(result):
+    """`result` (numpy fields) with its per-variable fields `[N, *event_shape]` in the canonical
+    image layout `[N, H, W, C]` (`tfps.events`): a sequence becomes a one-row image, a strip."""
+    samples = np.asarray(result.samples)
+    shape = samples.shape[:1] + events.canonical_shape(samples.shape[1:])
+    fields = {f: np.asarray(getattr(result, f)).reshape(shape) for f in PER_VARIABLE}
+    return result._replace(**fields)
 
 
 # ---------------------------------------------------------------------------- one sampling run
@@ -139,13 +152,15 @@ def inspect(
         scalars use all N).
       scale: pixel upscaling of the grids (default about 96 pixels per image).
     """
+    result = as_images(result)
     samples = np.asarray(result.samples)
     mistakes = np.asarray(result.forecast_mistakes, bool)
     checked = np.asarray(result.forecasts_checked)
     calls = np.asarray(result.arm_calls_per_example)
-    num_samples, height = samples.shape[0], samples.shape[1]
+    num_samples, height, width = samples.shape[:3]
     d = int(np.prod(samples.shape[1:]))
-    scale = scale or pictures_lib.auto_scale(height)
+    scale = scale or min(pictures_lib.auto_scale(height), max(1, 1024 // width))
+    columns = 1 if height == 1 else None  # sequences: one strip per row
     shown = slice(0, min(num_samples, max_samples))
     shown_text = (
         f"the first {shown.stop} of {num_samples} samples"
@@ -173,12 +188,14 @@ def inspect(
 
     pictures = {
         SAMPLES: pictures_lib.grid(
-            pictures_lib.to_picture(samples[shown], num_categories), scale=scale
+            pictures_lib.to_picture(samples[shown], num_categories), columns, scale=scale
         )
     }
     if accuracy is not None:
         pictures[MISTAKES] = pictures_lib.grid(
-            pictures_lib.mistake_map(samples[shown], mistakes[shown], num_categories), scale=scale
+            pictures_lib.mistake_map(samples[shown], mistakes[shown], num_categories),
+            columns,
+            scale=scale,
         )
         descriptions[MISTAKES] = (
             f"{method}: where the forecast was wrong (red) on {shown_text} in grey, tiles as in "
@@ -187,8 +204,8 @@ def inspect(
         )
 
     maps = {method: convergence_average(determined_at(result, method))}
-    if baseline is not None and method != ANCESTRAL:
-        maps[ANCESTRAL] = convergence_average(baseline)
+    if baseline is not None and method != ANCESTRAL:  # in the event's or the image layout
+        maps[ANCESTRAL] = convergence_average(np.reshape(baseline, (-1,) + samples.shape[1:]))
     pictures[CONVERGENCE], (vmin, vmax) = pictures_lib.convergence_figure(maps)
     ranges = "; ".join(f"{name} {m.min():.1f} to {m.max():.1f}" for name, m in maps.items())
     descriptions[CONVERGENCE] = (

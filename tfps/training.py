@@ -1,4 +1,4 @@
-"""Maximum-likelihood training of the PixelCNN ARM, and loading a trained one.
+"""Maximum-likelihood training of an ARM (`tfps.arms`), and loading a trained one.
 
 The ARM is trained on the log-likelihood objective [1, eq. 1], reported as bits per dimension,
 
@@ -17,9 +17,14 @@ checkpointed under `terms/forecast` and restored by `load_trained`. At every eva
 forecast accuracy of the heads and of fixed-point iteration on validation data with posterior
 noise (`tfps.forecast.forecast_accuracy`) goes to TensorBoard as `forecast_accuracy/<name>`.
 
-The run directory is `tfps.rundir`'s; config.json also holds `model_config()` and, with heads,
-a `forecast` section. `train` resumes from the latest checkpoint; `load_trained` rebuilds a
-trained model from config.json and a checkpoint for sampling, export and benchmarks.
+The model is `config.arch`'s (`tfps.arms.ARCHITECTURES`, default the PixelCNN), built from the
+config's `model` section for the data's event shape; a new model must pass
+`tfps.check_autoregressive` before its first step (exhaustively for d <= 1024 variables, else at
+1024 sampled positions; one random input, seeded by `config.seed`). Losses and heads see the
+canonical image layout (`tfps.events`). The run directory is `tfps.rundir`'s; config.json also
+holds `model_config()` and, with heads, a `forecast` section. `train` resumes from the latest
+checkpoint; `load_trained` rebuilds a trained model from config.json and a checkpoint for
+sampling, export and benchmarks.
 
 #### References
 
@@ -36,7 +41,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfps import arm_data, pixelcnn, rundir, trainer
+from tfps import arm_data, arms, causality, events, pixelcnn, rundir, trainer
 from tfps import config as config_lib
 from tfps import forecast as tfps_forecast
 from tfps import noise as noise_lib
@@ -50,7 +55,8 @@ TrainConfig = config_lib.TrainConfig
 
 @dataclasses.dataclass(frozen=True)
 class ModelOutputs:
-    """What a loss term sees: x `[B, H, W, C]`, logits `[B, H, W, C, K]`, h `[B, H, W, F]`, and a
+    """What a loss term sees, in the canonical image layout (`tfps.events`): x `[B, H, W, C]`,
+    logits `[B, H, W, C, K]`, h `[B, H, W, F]` (a placeholder for a model without h), and a
     stateless seed (int32 `[2]`, different every training step) for terms that draw noise."""
 
     x: tf.Tensor
@@ -104,8 +110,10 @@ def forecast_loss_term(heads, weight=0.01):
 
 
 def compute_loss(model, x, terms=(BPD_TERM,), training=True, seed=None):
-    """Runs the model once and evaluates every term. -> `(total, {name: value})`."""
-    logits, h = model(x, training=training)
+    """Runs the model once on x `[B, *event_shape]` and evaluates every term. -> `(total,
+    {name: value})`."""
+    x = events.reshape_batch(x, events.canonical_shape(arms.event_shape_of(model)))
+    logits, h = arms.canonical_arm(model)(x, training=training)
     logits = tf.cast(logits, tf.float32)  # float32 under a mixed-precision policy too
     outputs = ModelOutputs(x=x, logits=logits, h=h, training=training, seed=seed)
     values = {term.name: term.fn(outputs) for term in terms}
@@ -123,11 +131,13 @@ def evaluate_bpd(model, dataset, batch_size, max_batches=None):
     batched here. `max_batches` limits the evaluation to the first batches. The mean is over
     images, not over batch means, so a short last batch is weighted correctly.
     """
-    return _evaluate(make_eval_fn(model), model.image_shape, dataset, batch_size, max_batches)
+    return _evaluate(
+        make_eval_fn(model), arms.event_shape_of(model), dataset, batch_size, max_batches
+    )
 
 
 def make_eval_fn(model):
-    """A traced `x [B, H, W, C] -> (sum of per-image bpd, B)` with `training=False`."""
+    """A traced `x [B, *event_shape] -> (sum of per-example bpd, B)` with `training=False`."""
 
     @tf.function(reduce_retracing=True)
     def eval_fn(x):
@@ -174,7 +184,7 @@ def forecast_config(config, model):
     return {
         "steps": int(config.forecast_steps),
         "shared": bool(config.forecast_shared),
-        "filters": int(config.forecast_filters or model.filters),
+        "filters": int(config.forecast_filters or config.filters),
     }
 
 
@@ -205,7 +215,7 @@ def heads_from_config(forecast_section, model):
 
 
 def train(config, logdir, loss_terms=(BPD_TERM,)):
-    """Trains (or resumes training of) a PixelCNN; returns the final metrics.
+    """Trains (or resumes training of) an ARM; returns the final metrics.
 
     Resumable and refusing a logdir of another run like every trainer (`tfps.trainer.fit`).
     With `config.latents_from`, the ARM models the autoencoder's latents of its dataset
@@ -228,18 +238,13 @@ def _task(config, logdir, loss_terms):
     keras.utils.set_random_seed(config.seed)
 
     info, load_split, described = arm_data.source(config)
-    model = pixelcnn.PixelCNN(
-        image_shape=info.image_shape,
-        num_categories=info.num_categories,
-        num_resnets=config.num_resnets,
-        filters=config.filters,
-        dropout_rate=config.dropout_rate,
-        head_hidden=config.head_hidden,
-        num_scales=config.num_scales,
-    )
+    model = new_model(config, info)
     new_run_config = run_config(config, model, info)
     new_run_config["dataset"].update(described)
-    rundir.start_run(logdir, new_run_config, pixelcnn.full_model_config)
+    if not tf.train.latest_checkpoint(os.path.join(logdir, rundir.CHECKPOINT_DIR)):
+        # A new model: refuse a leaking one before anything is written (tfps.causality).
+        causality.check_autoregressive(model, trials=1, seed=config.seed, name=config.arch)
+    rundir.start_run(logdir, new_run_config, arms.full_model_config)
 
     heads = heads_from_config(forecast_config(config, model), model)
     if heads is not None:
@@ -247,11 +252,14 @@ def _task(config, logdir, loss_terms):
     modules = {t.name: t.module for t in loss_terms if t.module is not None}
 
     eval_fn = make_eval_fn(model)
+    canonical = events.canonical_shape(info.image_shape)
     accuracy_fn = (
         None
         if heads is None
         else tf.function(
-            lambda x, seed: tfps_forecast.forecast_accuracy(model, heads, x, seed),
+            lambda x, seed: tfps_forecast.forecast_accuracy(
+                arms.canonical_arm(model), heads, events.reshape_batch(x, canonical), seed
+            ),
             reduce_retracing=True,
         )
     )
@@ -286,6 +294,20 @@ def _task(config, logdir, loss_terms):
     )
 
 
+def new_model(config, info):
+    """The untrained model of `config.arch` for the data of `info` (a `DatasetInfo`): its factory
+    gets `event_shape`, `num_categories` and every field of the config's `model` section."""
+    model_config = {
+        **config.model_fields(),
+        "event_shape": list(info.image_shape),
+        "num_categories": int(info.num_categories),
+    }
+    try:
+        return arms.build_model(model_config)
+    except TypeError as e:
+        raise ValueError(f"cannot build model arch {config.arch!r}: {e}") from e
+
+
 def evaluate_forecast_accuracy(accuracy_fn, dataset, batch_size, max_batches=None, seed=(0, 0)):
     """Mean over batches of `accuracy_fn(x, seed) -> {name: accuracy}` on `dataset` (single
     images, batched here); batch b draws its posterior noise from a seed derived from (seed, b)."""
@@ -306,7 +328,7 @@ def evaluate_forecast_accuracy(accuracy_fn, dataset, batch_size, max_batches=Non
 
 
 def load_trained(logdir_or_checkpoint):
-    """Rebuilds a trained PixelCNN: `(model, config)`.
+    """Rebuilds a trained ARM (`tfps.arms.build_model`): `(model, config)`.
 
     `logdir_or_checkpoint` is a run directory (its latest checkpoint is used) or a checkpoint
     prefix such as `logdir/checkpoints/ckpt-1000`. `config` is the parsed config.json plus
@@ -321,7 +343,7 @@ def load_trained(logdir_or_checkpoint):
     config = rundir.read_config(logdir)
     path = os.path.join(logdir, rundir.CONFIG_FILE)
     try:
-        model = pixelcnn.build_model(config["model"])
+        model = arms.build_model(config["model"])
     except (TypeError, ValueError) as e:
         raise rundir.CheckpointError(f"{path}: cannot build the model ({e})") from e
     try:

@@ -1,0 +1,109 @@
+"""Event shapes: the shape of one example of an ARM, and the engine's canonical image layout.
+
+An event is an image `(H, W, C)`, a sequence `(L,)` or a sequence of vectors `(L, C)`; its d =
+prod(event_shape) variables are ordered in raster order (row-major over all axes, channel last)
+[1, eq. 1]. The sampler, forecasters and serving work on images `[B, H, W, C]`: an event maps to
+the canonical image `canonical_shape(event_shape)` with the same raster order, so a sequence is a
+one-row image (`(L,)` -> `(1, L, 1)`, `(L, C)` -> `(1, L, C)`).
+
+#### References
+
+[1]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive Models.
+     In ICML, 2020.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+
+def check_event_shape(event_shape):
+    """The event shape as a tuple of ints; ValueError unless `(H, W, C)`, `(L,)` or `(L, C)`."""
+    shape = tuple(int(s) for s in event_shape)
+    if not 1 <= len(shape) <= 3 or min(shape) < 1:
+        raise ValueError(f"an event shape is (H, W, C), (L,) or (L, C) >= 1, got {shape}")
+    return shape
+
+
+def canonical_shape(event_shape):
+    """The engine's image layout `(H, W, C)` of an event: `(L,)` -> `(1, L, 1)`, `(L, C)` ->
+    `(1, L, C)`, images unchanged (the raster order is the same)."""
+    shape = check_event_shape(event_shape)
+    return {1: (1,) + shape + (1,), 2: (1,) + shape, 3: shape}[len(shape)]
+
+
+def axis_names(event_shape):
+    """The names of the event's axes, for messages: ("height", "width", "channels"), ..."""
+    rank = len(check_event_shape(event_shape))
+    return {1: ("length",), 2: ("length", "channels"), 3: ("height", "width", "channels")}[rank]
+
+
+def position(flat_index, event_shape):
+    """The event coordinates of flat raster position `flat_index`, a tuple of ints."""
+    return tuple(int(i) for i in np.unravel_index(int(flat_index), check_event_shape(event_shape)))
+
+
+def reshape_batch(t, shape):
+    """`t` `[B, ...]` reshaped to `[B, *shape]` (B dynamic); `shape` may end in -1."""
+    return tf.reshape(t, tf.concat([tf.shape(t)[:1], list(shape)], axis=0))
+
+
+def validate_events(x, event_shape, num_categories, name="x"):
+    """Checks that `x` is an integer `[B, *event_shape]` batch with values in [0, K).
+
+    Raises ValueError naming the problem (shape, dtype or range); returns an int32 tensor.
+    """
+    x = tf.convert_to_tensor(x)
+    if not (x.dtype.is_integer or x.dtype.is_bool):
+        raise ValueError(f"{name} must hold integer category indices, got dtype {x.dtype.name}")
+    expected = check_event_shape(event_shape)
+    if x.shape.rank != len(expected) + 1 or tuple(x.shape[1:]) != expected:
+        raise ValueError(
+            f"{name} must have shape [batch, {', '.join(map(str, expected))}] "
+            f"(batch, {', '.join(axis_names(expected))}), got {x.shape.as_list()}"
+        )
+    x = tf.cast(x, tf.int32)
+    if tf.size(x) > 0:
+        lo, hi = int(tf.reduce_min(x)), int(tf.reduce_max(x))
+        if lo < 0 or hi >= num_categories:
+            raise ValueError(
+                f"{name} values must lie in [0, {num_categories}), found values in [{lo}, {hi}]"
+            )
+    return x
+
+
+def check_noise(noise, event_shape):
+    """Noise must be floating `[B] + event_shape` (`(H, W, C, K)`, or any ARM event shape then K)
+    with B >= 1; returns it as float32."""
+    noise = tf.convert_to_tensor(noise)
+    expected = tuple(event_shape)
+    if not noise.dtype.is_floating:
+        raise ValueError(f"noise must be a float tensor, got dtype {noise.dtype.name}")
+    if noise.shape.rank != len(expected) + 1 or tuple(noise.shape[1:]) != expected:
+        raise ValueError(
+            f"noise must have shape [batch, {', '.join(map(str, expected))}] "
+            f"(batch, {', '.join(axis_names(expected[:-1]))}, categories), "
+            f"got {noise.shape.as_list()}"
+        )
+    if noise.shape[0] is not None and noise.shape[0] < 1:
+        raise ValueError("noise must hold at least one example (batch size >= 1)")
+    return tf.cast(noise, tf.float32)
+
+
+def check_evidence(evidence, evidence_mask, batch, image_shape, num_categories):
+    """Validated `(evidence int32, evidence_mask bool)`, both `[batch, *event_shape]` (images:
+    `[batch, H, W, C]`); zeros and all-False (nothing observed) when both are None."""
+    shape = (batch,) + tuple(image_shape)
+    if evidence is None and evidence_mask is None:
+        return tf.zeros(shape, tf.int32), tf.zeros(shape, tf.bool)
+    if evidence is None or evidence_mask is None:
+        raise ValueError("evidence and evidence_mask must be given together")
+    evidence = validate_events(evidence, image_shape, num_categories, "evidence")
+    evidence_mask = tf.convert_to_tensor(evidence_mask)
+    if evidence_mask.dtype != tf.bool:
+        raise ValueError(f"evidence_mask must be bool, got dtype {evidence_mask.dtype.name}")
+    if tuple(evidence.shape) != shape or tuple(evidence_mask.shape) != shape:
+        raise ValueError(
+            f"evidence and evidence_mask must have shape {list(shape)}, got "
+            f"{evidence.shape.as_list()} and {evidence_mask.shape.as_list()}"
+        )
+    return evidence, evidence_mask
