@@ -18,7 +18,18 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfps import arm_base, conv1d_arm, forecast, gated_pixelcnn, made, sampling, transformer
+import tfps
+from tfps import (
+    arm_base,
+    conv1d_arm,
+    export,
+    forecast,
+    gated_pixelcnn,
+    made,
+    sampling,
+    training,
+    transformer,
+)
 from tfps import noise as noise_lib
 
 import oracles
@@ -331,3 +342,43 @@ def test_run_config_fields_map_to_the_options():
 def test_bad_arguments_get_one_clear_error(build, match):
     with pytest.raises(ValueError, match=match):
         build()
+
+
+# ------------------------------------------------- the public checker, training and export
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_the_public_checker_passes_every_family(name):
+    _, event_shape, k = MODELS[name]
+    tfps.check_autoregressive(_model(name), event_shape, k)
+
+
+@pytest.mark.parametrize("leaky", [_LeakyConv1D, _LeakyMADE])
+def test_the_public_checker_names_the_leak(leaky):
+    model = leaky((3, 3, 1), 3, **({"hidden_units": 16} if leaky is _LeakyMADE else {}))
+    with pytest.raises(tfps.NotAutoregressiveError) as caught:
+        tfps.check_autoregressive(model, (3, 3, 1), 3)
+    assert caught.value.earlier is not None and caught.value.later is not None
+
+
+@pytest.mark.parametrize(
+    "arch, options",
+    [("made", dict(filters=16, num_layers=1)), ("transformer", dict(filters=8, num_heads=2))],
+)
+def test_a_family_trains_exports_and_serves_its_samples(arch, options, tmp_path):
+    """launch/train.py's path (`training.train` with `model.arch`) and the serving contract."""
+    logdir = str(tmp_path / "run")
+    config = training.TrainConfig(
+        dataset="digits", arch=arch, batch_size=8, steps=2, log_every=2, eval_every=2,
+        checkpoint_every=2, eval_batches=1, seed=0, dropout_rate=0.0, **options,
+    )  # fmt: skip
+    metrics = training.train(config, logdir)
+    assert metrics["step"] == 2 and np.isfinite(metrics["test_bpd"])
+    model, _ = training.load_trained(logdir)
+    assert model.model_config()["arch"] == arch
+    eps = noise_lib.gumbel_noise((2, 8, 8, 1, 17), seed=4)
+    expected = oracles.ancestral_reference(model, eps)
+    served = export.load_exported(export.export_trained(logdir, str(tmp_path / "exp"), name=arch))
+    for method in ("ancestral", "fpi"):
+        result = served.sample(eps, method)
+        np.testing.assert_array_equal(result.samples.numpy(), expected, err_msg=method)
