@@ -21,6 +21,7 @@ import tensorflow as tf
 import tfps
 from tfps import (
     arm_base,
+    arms,
     conv1d_arm,
     export,
     forecast,
@@ -305,13 +306,20 @@ def test_every_family_runs_under_mixed_bfloat16():
 
 
 def test_run_config_fields_map_to_the_options():
+    """The registry builds a family from a run config's generic model fields (training)."""
     fields = dict(filters=12, num_layers=3, num_heads=4, kernel_size=5, dropout_rate=0.1)
-    assert made.from_run_config((4, 4, 1), 2, fields).hidden_units == 12
-    gated = gated_pixelcnn.from_run_config((4, 4, 1), 2, {**fields, "head_hidden": None})
+
+    def from_run_config(arch, event_shape, k, fields):
+        return arms.build_model(
+            {"arch": arch, "event_shape": list(event_shape), "num_categories": k, **fields}
+        )
+
+    assert from_run_config("made", (4, 4, 1), 2, fields).hidden_units == 12
+    gated = from_run_config("gated_pixelcnn", (4, 4, 1), 2, {**fields, "head_hidden": None})
     assert (gated.filters, gated.num_layers, gated.kernel_size, gated.head_hidden) == (12, 3, 5, 12)
-    conv = conv1d_arm.from_run_config((8, 8, 1), 17, fields)
+    conv = from_run_config("conv1d", (8, 8, 1), 17, fields)
     assert (conv.filters, conv.num_layers, conv.kernel_size, conv.dropout_rate) == (12, 3, 5, 0.1)
-    model = transformer.from_run_config((10,), 7, fields)
+    model = from_run_config("transformer", (10,), 7, fields)
     assert (model.model_dim, model.num_layers, model.num_heads) == (12, 3, 4)
     assert model.model_config()["arch"] == "transformer"
     with pytest.raises(ValueError, match="a MADE config needs arch 'made', got 'conv1d'"):

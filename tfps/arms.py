@@ -44,7 +44,7 @@ import os
 
 import tensorflow as tf
 
-from tfps import conv1d_arm, events, gated_pixelcnn, made, pixelcnn, transformer
+from tfps import arm_base, conv1d_arm, events, gated_pixelcnn, made, pixelcnn, transformer
 
 DEFAULT_ARCH = "pixelcnn"
 MODULES_VARIABLE = "TFPS_ARM_MODULES"
@@ -81,10 +81,10 @@ def from_family(cls, run_config_fields):
     build = from_constructor(cls)
 
     def factory(model_config):
-        values = dict(model_config)
-        for option, field in run_config_fields.items():
-            if option not in values and values.get(field) is not None:
-                values[option] = values[field]
+        values = {
+            **arm_base.options_from_run_config(model_config, run_config_fields),
+            **model_config,
+        }
         values["event_shape"] = tuple(values["event_shape"])
         return build(values)
 

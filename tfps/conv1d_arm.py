@@ -185,9 +185,3 @@ class CausalConv1DARM(arm_base.FlatARM):
 def build_model(config):
     """CausalConv1DARM from a `model_config()` dict (its "arch", if present, must be "conv1d")."""
     return CausalConv1DARM.from_config(config)
-
-
-def from_run_config(event_shape, num_categories, fields):
-    """CausalConv1DARM for a run config's model section (`RUN_CONFIG_FIELDS`)."""
-    options = arm_base.options_from_run_config(fields, RUN_CONFIG_FIELDS)
-    return CausalConv1DARM(event_shape, num_categories, **options)

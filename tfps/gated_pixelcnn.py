@@ -218,9 +218,3 @@ class GatedPixelCNN(arm_base.ARMBase):
 def build_model(config):
     """GatedPixelCNN from a `model_config()` dict ("arch", if present, must be "gated_pixelcnn")."""
     return GatedPixelCNN.from_config(config)
-
-
-def from_run_config(event_shape, num_categories, fields):
-    """GatedPixelCNN for a run config's model section (`RUN_CONFIG_FIELDS`)."""
-    options = arm_base.options_from_run_config(fields, RUN_CONFIG_FIELDS)
-    return GatedPixelCNN(event_shape, num_categories, **options)

@@ -169,9 +169,3 @@ class MADE(arm_base.FlatARM):
 def build_model(config):
     """MADE from a `model_config()` dict (its "arch", if present, must be "made")."""
     return MADE.from_config(config)
-
-
-def from_run_config(event_shape, num_categories, fields):
-    """MADE for a run config's model section (`RUN_CONFIG_FIELDS`; missing fields: defaults)."""
-    options = arm_base.options_from_run_config(fields, RUN_CONFIG_FIELDS)
-    return MADE(event_shape, num_categories, **options)

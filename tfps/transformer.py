@@ -331,9 +331,3 @@ class Transformer(arm_base.FlatARM):
 def build_model(config):
     """Transformer from a `model_config()` dict (its "arch", if present, must be "transformer")."""
     return Transformer.from_config(config)
-
-
-def from_run_config(event_shape, num_categories, fields):
-    """Transformer for a run config's model section (`RUN_CONFIG_FIELDS`)."""
-    options = arm_base.options_from_run_config(fields, RUN_CONFIG_FIELDS)
-    return Transformer(event_shape, num_categories, **options)
