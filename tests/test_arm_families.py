@@ -23,6 +23,7 @@ from tfps import (
     arm_base,
     arms,
     conv1d_arm,
+    events,
     export,
     forecast,
     gated_pixelcnn,
@@ -175,26 +176,9 @@ def test_output_shapes_follow_the_protocol():
 # ------------------------------------------------------------------------ exact sampling
 
 
-def _image_layout(event_shape):
-    """The canonical `(H, W, C)` of the sampler: `(L,)` -> `(1, L, 1)`, `(L, C)` -> `(1, L, C)`."""
-    if len(event_shape) == 3:
-        return tuple(event_shape)
-    return (1, event_shape[0], arm_base.channels(event_shape))
-
-
 def _arm(model):
-    """The sampler's `x [B, H, W, C] -> (logits [B, H, W, C, K], h [B, H, W, F])` for a model."""
-    image_shape = _image_layout(model.event_shape)
-    spatial = image_shape[:2]
-
-    def arm(x, training=False):
-        batch = tf.shape(x)[0]
-        logits, h = model(tf.reshape(x, tf.concat([[batch], model.event_shape], 0)), training=False)
-        logits = tf.reshape(logits, tf.concat([[batch], image_shape, [-1]], 0))
-        h = tf.zeros([batch, 1, 1, 1]) if h is None else tf.reshape(h, [batch, *spatial, -1])
-        return logits, h
-
-    return arm, image_shape
+    """The sampler's canonical ARM callable and image layout for a model (`tfps.arms`)."""
+    return arms.canonical_arm(model), events.canonical_shape(model.event_shape)
 
 
 @pytest.mark.parametrize("name", ["made", "gated_pixelcnn_c3", "conv1d", "transformer_text"])
