@@ -256,3 +256,9 @@ def test_the_recorded_config_reopens_the_same_data(sequence_run):
 )
 def test_an_export_is_named_after_the_data(dataset, name):
     assert export.default_name(dataset) == name
+
+
+def test_built_in_data_is_checked_against_the_arch_ranks_too():
+    with pytest.raises(ValueError, match="arch 'gated_pixelcnn' models images .* shape \\(64,\\)"):
+        config_lib.TrainConfig(dataset="text_python", arch="gated_pixelcnn").validate()
+    assert config_lib.TrainConfig(dataset="digits", arch="conv1d").validate().arch == "conv1d"
