@@ -31,7 +31,10 @@ flags.DEFINE_string(
     "Root of the exports: the model goes to <export_dir>/<name>/<version>.",
 )
 flags.DEFINE_string(
-    "name", None, "Model name, the directory under --export_dir (default: the run's dataset name)."
+    "name",
+    None,
+    "Model name, the directory under --export_dir (default: the run's dataset name, its file "
+    "name for your own data: tunes.npz -> tunes).",
 )
 flags.DEFINE_integer(
     "version", None, "Version number to write (default: the next free one).", lower_bound=1

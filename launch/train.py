@@ -11,8 +11,10 @@ autoencoder's dataset and bit depth:
     python -m launch.train --config=configs/latent_arm.py --logdir=runs/digits32_arm \
         --config.data.latents_from=runs/digits32_ae
 
-Your own data (tfps.sources): `--config.data.dataset=` `tfds:NAME`, a path to an .npz file or a
-folder of PNG/JPEG images; bad data is one error before anything is written.
+Your own data (tfps.sources): `--config.data.dataset=` `tfds:NAME`, a path to an .npz file of
+images or of sequences [N, L] (for a sequence arch, e.g. `configs/transformer_text.py`) or a
+folder of PNG/JPEG images; bad data, or a model that does not fit it, is one error before
+anything is written.
 
 Rerunning with the same --logdir resumes from the latest checkpoint (without --config, the run's
 recorded config is used: `--logdir=runs/x --config.training.steps=N`); a finished run is only

@@ -142,6 +142,38 @@ def test_check_autoregressive_names_the_first_leaking_pair(event_shape, leak, ea
     assert f"position {later}" in str(caught.value) and f"position {earlier}" in str(caught.value)
 
 
+def _with_h(model, leak):
+    """`model` with `leak(x)` `[B, *spatial]` added to every channel of its h."""
+
+    def call(x, training=False):
+        logits, h = model(x, training=training)
+        return logits, h + tf.cast(leak(x), tf.float32)[..., None]
+
+    return call
+
+
+def test_check_autoregressive_checks_h_when_the_model_returns_one():
+    check = tfps.check_autoregressive(_user_model((7,)), (7,), 5)
+    assert check.checked_h and check.unused == () and check.largest_change <= check.tolerance
+    check = tfps.check_autoregressive(_user_model((3, 2)), (3, 2), 5)  # h is None
+    assert not check.checked_h and check.unused == ()
+
+
+@pytest.mark.parametrize(
+    "leak, earlier, later",
+    [
+        (lambda x: x, (0,), (0,)),  # h at position p sees x_p
+        (lambda x: tf.roll(x, -3, axis=1), (0,), (3,)),  # h at p sees x_(p+3) mod 7
+    ],
+)
+def test_check_autoregressive_names_a_leak_through_h_only(leak, earlier, later):
+    model = _with_h(_user_model((7,)), leak)
+    with pytest.raises(tfps.NotAutoregressiveError, match="changes the representation h") as e:
+        tfps.check_autoregressive(model, (7,), 5)
+    assert e.value.output == "h" and (e.value.earlier, e.value.later) == (earlier, later)
+    assert f"x at position {later}" in str(e.value) and f"h at position {earlier}" in str(e.value)
+
+
 def test_check_autoregressive_samples_positions_of_large_events():
     model = _user_model((40,), leaks=[(0, 39)])  # the last position is always tested
     with pytest.raises(tfps.NotAutoregressiveError) as caught:
@@ -157,6 +189,9 @@ def test_check_autoregressive_refuses_wrong_logits_shape():
 
     with pytest.raises(ValueError, match=r"logits \[batch, 7, K\], got logits of shape"):
         tfps.check_autoregressive(model, (7,), 5)
+    good = _user_model((7,))
+    with pytest.raises(ValueError, match=r"h \[batch, 7, F\] \(or None\).*got h of shape"):
+        tfps.check_autoregressive(lambda x, training: (good(x)[0], tf.zeros([1, 1])), (7,), 5)
 
 
 # ----------------------------------------------------------------------------- registry

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfps import pixelcnn
+from tfps import arms, pixelcnn
 
 
 def _flat_logits(model, x):
@@ -93,7 +93,7 @@ def test_keras_save_and_restore_round_trip(tmp_path):
     model.save(path)
     restored = keras.models.load_model(path)
     np.testing.assert_allclose(restored(x)[0], model(x)[0], rtol=1e-6)
-    assert pixelcnn.build_model(model.model_config()).get_config()["filters"] == 4
+    assert arms.build_model(model.model_config()).get_config()["filters"] == 4
 
 
 @pytest.mark.parametrize("num_scales", [1, 3])
@@ -104,7 +104,7 @@ def test_checkpoint_round_trip(tmp_path, num_scales):
         (5, 4, 1), 2, num_resnets=1, filters=4, dropout_rate=0.0, num_scales=num_scales
     )
     prefix = tf.train.Checkpoint(model=model).save(str(tmp_path / "ckpt"))
-    other = pixelcnn.build_model(model.model_config())
+    other = arms.build_model(model.model_config())
     assert len(other.weights) == len(model.weights)
     tf.train.Checkpoint(model=other).restore(prefix).assert_existing_objects_matched()
     x = np.random.default_rng(5).integers(0, 2, size=(2, 5, 4, 1)).astype(np.int32)

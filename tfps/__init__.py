@@ -3,8 +3,9 @@
 Wiggers & Hoogeboom, Predictive Sampling with Forecasting Autoregressive Models, ICML 2020.
 
 `tfps.check_autoregressive(model, event_shape, num_categories)` checks that a model of the ARM
-protocol (`tfps.arms`) is autoregressive (`tfps.causality`); it raises
-`tfps.NotAutoregressiveError` naming the first leaking pair of positions.
+protocol (`tfps.arms`) is autoregressive (`tfps.causality`), in its logits and its
+representation h; it raises `tfps.NotAutoregressiveError` naming the first leaking pair of
+positions.
 """
 
 __version__ = "0.1.0"

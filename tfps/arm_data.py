@@ -25,6 +25,5 @@ def source(config):
     images of `config.dataset`, or the latents of an autoencoder (`config.latents_from`)."""
     if config.latents_from:
         return latent.latent_source(config)
-    opened = sources.open_dataset(config)  # DataError for bad data
-    config.check_fits(opened.info)
+    opened = sources.open_checked(config)  # DataError for bad data, or a model that misfits it
     return opened.info, opened.load, opened.description

@@ -27,7 +27,9 @@ when the model has none); `sampling.sampler_for_model` returns results in the ev
 Architectures: `ARCHITECTURES` maps a name to a factory `model_config dict -> model`. The dict is
 either a model's own `model_config()` or, when `tfps.training` builds a new model, `event_shape`,
 `num_categories` and every field of the config's `model` section (`tfps.config`); a factory
-ignores the keys it does not use (`from_constructor` does that for a class). `register` adds
+ignores the keys it does not use (`from_constructor` does that for a class). A factory may state
+the event ranks it models as its attribute `ranks` (`(3,)`: images only; `event_ranks`), so a run
+on data of another rank is refused before anything is written. `register` adds
 your own architecture; a config without `arch` (runs from before the registry) is a PixelCNN.
 The launchers find your architecture when the environment variable `TFPS_ARM_MODULES` names the
 modules (comma-separated, importable) that register it.
@@ -74,6 +76,9 @@ def _pixelcnn(model_config):
     return from_constructor(pixelcnn.PixelCNN)(pixelcnn.full_model_config(values))
 
 
+_pixelcnn.ranks = (3,)
+
+
 def from_family(cls, run_config_fields):
     """A factory for a tfps ARM family: its own `model_config()` keys win, and a run config's
     generic model fields fill the options they stand for (`run_config_fields`, `{option:
@@ -89,6 +94,7 @@ def from_family(cls, run_config_fields):
         return build(values)
 
     factory.__name__ = f"build_{cls.__name__}"
+    factory.ranks = cls.RANKS
     return factory
 
 
@@ -142,6 +148,13 @@ def check_arch(name):
             + " (or tfps.arms.register your own)"
         )
     return name
+
+
+def event_ranks(name):
+    """The event ranks architecture `name` models (`(3,)`: images `(H, W, C)`; `(1, 2, 3)`: any
+    event), None when its factory does not say."""
+    ranks = getattr(ARCHITECTURES[check_arch(name)], "ranks", None)
+    return None if ranks is None else tuple(ranks)
 
 
 def full_model_config(model_config):

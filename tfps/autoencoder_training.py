@@ -99,9 +99,8 @@ def _task(config, logdir):
     """The autoencoder's `trainer.Task`, its run directory `logdir` started (built in the
     strategy's scope by `trainer.fit`)."""
     keras.utils.set_random_seed(config.seed)
-    opened = sources.open_dataset(config)  # DataError for bad data, before anything is written
+    opened = sources.open_checked(config)  # DataError for bad data, before anything is written
     info = opened.info
-    config.check_fits(info)
     model = autoencoder_lib.DiscreteAutoencoder(
         info.image_shape, info.num_categories, config.width, config.latent_channels,
         config.latent_categories,

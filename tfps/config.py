@@ -29,6 +29,7 @@ from tfps import data as tfps_data
 
 ARM, AUTOENCODER = "arm", "autoencoder"
 DOWNSAMPLING = 4  # the autoencoder's two stride-2 convolutions
+EVENTS = {1: "sequences (L,)", 2: "sequences of vectors (L, C)", 3: "images (H, W, C)"}
 
 
 def _field(default, help_text, section, key=None):
@@ -227,15 +228,18 @@ class TrainConfig(RunConfig):
 
     def check_fits(self, info):
         """Raises ValueError unless the model fits the variables it models (`info`, a
-        `DatasetInfo`: the dataset's images or sequences, or an autoencoder's latents): a
-        PixelCNN models images and its `num_scales` halvings leave at least one pixel, and
-        `forecast_steps` is below d. Returns self."""
+        `DatasetInfo`: the dataset's images or sequences, or an autoencoder's latents): the arch
+        models events of that rank (`tfps.arms.event_ranks`; a PixelCNN models images only), a
+        PixelCNN's `num_scales` halvings leave at least one pixel, and `forecast_steps` is below
+        d. Returns self."""
         shape, what = info.image_shape, info.name.replace(":latents", "'s latents")
-        if self.arch == arms.DEFAULT_ARCH and len(shape) != 3:
-            others = [a for a in arms.ARCHITECTURES if a != arms.DEFAULT_ARCH]
+        ranks = arms.event_ranks(self.arch)
+        if ranks is not None and len(shape) not in ranks:
+            fitting = [a for a in arms.ARCHITECTURES if len(shape) in (arms.event_ranks(a) or ())]
             raise ValueError(
-                f"arch 'pixelcnn' models images (H, W, C), but {what} has events of shape "
-                f"{tuple(shape)}; choose another model arch: {', '.join(map(repr, others))}"
+                f"arch {self.arch!r} models {' or '.join(EVENTS[r] for r in ranks)}, but {what} "
+                f"has events of shape {tuple(shape)}; choose another model arch: "
+                f"{', '.join(map(repr, fitting))}"
             )
         most = pixelcnn.max_num_scales(shape) if len(shape) == 3 else 1
         if self.arch == arms.DEFAULT_ARCH and self.num_scales > most:
@@ -286,8 +290,13 @@ class AutoencoderConfig(RunConfig):
         return self
 
     def check_fits(self, info):
-        """Raises ValueError unless the images of `info` (a `DatasetInfo`) have a height and
+        """Raises ValueError unless `info` (a `DatasetInfo`) holds images with a height and
         width divisible by the downsampling. Returns self."""
+        if len(info.image_shape) != 3:
+            raise ValueError(
+                f"the autoencoder models {EVENTS[3]}, but {self.dataset!r} has events of shape "
+                f"{tuple(info.image_shape)}"
+            )
         if info.image_shape[0] % DOWNSAMPLING or info.image_shape[1] % DOWNSAMPLING:
             raise ValueError(
                 f"dataset {self.dataset!r} has images {info.image_shape}; the autoencoder "

@@ -180,8 +180,3 @@ class CausalConv1DARM(arm_base.FlatARM):
             "dropout_rate": self.dropout_rate,
             "negative_slope": self.negative_slope,
         }
-
-
-def build_model(config):
-    """CausalConv1DARM from a `model_config()` dict (its "arch", if present, must be "conv1d")."""
-    return CausalConv1DARM.from_config(config)

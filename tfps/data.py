@@ -97,7 +97,7 @@ class DatasetUnavailableError(RuntimeError):
 
 
 class DataError(ValueError):
-    """The user's data cannot be used (`tfps.sources`); names the file, split and bad image."""
+    """The user's data cannot be used (`tfps.sources`); names the file, split and bad example."""
 
 
 @dataclasses.dataclass(frozen=True)

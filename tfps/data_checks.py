@@ -1,5 +1,10 @@
 """Checks of the user's data (`tfps.sources`): each bad value becomes one `DataError` naming the
-file, split, first offending image and pixel; and the categories K the data is modelled with."""
+file, split, first offending example and its position; and the categories K the data is modelled
+with.
+
+An array of examples is images `[N, H, W, C]` (the words: "image", "pixel") or sequences `[N, L]`
+("sequence", "position").
+"""
 
 import dataclasses
 
@@ -15,59 +20,70 @@ MAX_BITS = 16
 @dataclasses.dataclass(frozen=True)
 class Opened:
     """An opened dataset: its `info` (a `tfps.data.DatasetInfo`), `load(split)` -> a dataset of
-    single int32 images `[H, W, C]`, and the entries config.json's `dataset` section adds."""
+    single int32 examples (images `[H, W, C]`, sequences `[L]`), and the entries config.json's
+    `dataset` section adds."""
 
     info: tfps_data.DatasetInfo
     load: object
     description: dict
 
 
-def where(location, split, index, names=None):
-    """`"<location>: split 'train', image 3 (<file>)"`: the words that name a bad image."""
+def nouns(array):
+    """`(example, position)`: the words for one example of `array` and a place in it."""
+    return ("sequence", "position") if array.ndim == 2 else ("image", "pixel")
+
+
+def where(location, split, index, names=None, example="image"):
+    """`"<location>: split 'train', image 3 (<file>)"`: the words that name a bad example."""
     file = f" ({names[index]})" if names is not None else ""
-    return f"{location}: split {split!r}, image {index}{file}"
+    return f"{location}: split {split!r}, {example} {index}{file}"
 
 
 def first_true(mask):
-    """`(image index, pixel tuple)` of the first True of a bool `[N, ...]` array."""
+    """`(example index, position tuple)` of the first True of a bool `[N, ...]` array."""
     flat = int(np.argmax(mask.reshape(-1)))
     position = np.unravel_index(flat, mask.shape)
     return int(position[0]), tuple(int(p) for p in position[1:])
 
 
+def first_bad(array, mask, location, split, names, offset):
+    """`(words, value)` of the first True of `mask`: `"<where>, pixel (1, 3, 0)"` for images,
+    `"<where>, position 5"` for sequences, and the value of `array` there."""
+    index, place = first_true(mask)
+    example, position = nouns(array)
+    shown = place[0] if len(place) == 1 else place
+    words = f"{where(location, split, index + offset, names, example)}, {position} {shown}"
+    return words, array[(index, *place)]
+
+
 def checked_integers(array, location, split, names=None, offset=0):
-    """`array` as int64 `[N, H, W, C]`; DataError for a non-integer or negative value."""
+    """`array` (`[N, H, W, C]` or `[N, L]`) as int64; DataError for a non-integer or negative
+    value."""
+    values = "values" if nouns(array)[0] == "sequence" else "pixel values"
     if array.dtype.kind == "f":
         bad = ~np.isfinite(array) | (np.round(array) != array)
         if bad.any():
-            index, pixel = first_true(bad)
+            words, value = first_bad(array, bad, location, split, names, offset)
             raise DataError(
-                f"{where(location, split, index + offset, names)}, pixel {pixel}: value "
-                f"{array[(index, *pixel)]!r} is not an integer; pixel values must be integers"
+                f"{words}: value {value!r} is not an integer; {values} must be integers"
             )
     elif array.dtype.kind not in "biu":
         raise DataError(
-            f"{location}: split {split!r} has values of type {array.dtype}; pixel values must be "
+            f"{location}: split {split!r} has values of type {array.dtype}; {values} must be "
             f"integers"
         )
     array = array.astype(np.int64)
     if (array < 0).any():
-        index, pixel = first_true(array < 0)
-        raise DataError(
-            f"{where(location, split, index + offset, names)}, pixel {pixel}: value "
-            f"{array[(index, *pixel)]} is negative; pixel values must be >= 0"
-        )
+        words, value = first_bad(array, array < 0, location, split, names, offset)
+        raise DataError(f"{words}: value {value} is negative; {values} must be >= 0")
     return array
 
 
 def check_below(array, num_categories, location, split, names=None, why="", offset=0):
     """DataError unless every value of `array` is below `num_categories`."""
     if array.size and array.max() >= num_categories:
-        index, pixel = first_true(array >= num_categories)
-        raise DataError(
-            f"{where(location, split, index + offset, names)}, pixel {pixel}: value "
-            f"{array[(index, *pixel)]} is not below K = {num_categories}{why}"
-        )
+        words, value = first_bad(array, array >= num_categories, location, split, names, offset)
+        raise DataError(f"{words}: value {value} is not below K = {num_categories}{why}")
 
 
 def check_categories(config):

@@ -154,14 +154,14 @@ def export_trained(
 ):
     """Exports a training run (`logdir` or checkpoint prefix) to `export_root/<name>/<version>`.
 
-    `name` defaults to the run's dataset name. Returns the version directory.
+    `name` defaults to the run's dataset name (`default_name`). Returns the version directory.
     """
     # Imported here: loading an export must not need the training stack.
     from tfps import forecast, latent, training
 
     model, config = training.load_trained(model_path)
     info = training_metadata(config, config["logdir"])
-    name = name or (info["dataset"] or {}).get("name") or "model"
+    name = name or default_name(info["dataset"])
     if not re.match(r"^[A-Za-z0-9_.-]+$", name) or name.startswith("."):
         raise ValueError(
             f"name must be a plain directory name (letters, digits, _ . -), got {name!r}"
@@ -176,6 +176,19 @@ def export_trained(
         forecasters=forecast.learned_forecasters(config.get("forecast_heads")),
         decoder=latent.decoder_for(config),
     )
+
+
+def default_name(dataset):
+    """The export name of a run on the data of a config.json `dataset` section: the dataset's
+    name; for your own `.npz` file or folder (`kind`) its base name without `.npz`
+    (`data/tunes.npz` -> `tunes`); other characters than letters, digits and `_ . -` become `_`
+    (`imagenet_resized/32x32` -> `imagenet_resized_32x32`)."""
+    dataset = dataset or {}
+    name = dataset.get("name") or "model"
+    if dataset.get("kind") in ("npz", "folder"):
+        name = os.path.basename(name.rstrip("/"))
+        name = name[: -len(".npz")] if name.endswith(".npz") else name
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name).lstrip(".") or "model"
 
 
 # ----------------------------------------------------------------------------- loading

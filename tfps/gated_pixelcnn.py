@@ -213,8 +213,3 @@ class GatedPixelCNN(arm_base.ARMBase):
             "dropout_rate": self.dropout_rate,
             "head_hidden": self.head_hidden,
         }
-
-
-def build_model(config):
-    """GatedPixelCNN from a `model_config()` dict ("arch", if present, must be "gated_pixelcnn")."""
-    return GatedPixelCNN.from_config(config)

@@ -164,8 +164,3 @@ class MADE(arm_base.FlatARM):
             "num_layers": self.num_layers,
             "dropout_rate": self.dropout_rate,
         }
-
-
-def build_model(config):
-    """MADE from a `model_config()` dict (its "arch", if present, must be "made")."""
-    return MADE.from_config(config)

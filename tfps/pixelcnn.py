@@ -338,9 +338,3 @@ def bits_per_dim(logits, x):
 def full_model_config(config):
     """A `model_config()` dict with the arguments older configs left out filled in."""
     return {**CONFIG_DEFAULTS, **config}
-
-
-def build_model(config):
-    """PixelCNN from a `model_config()` dict (as written next to checkpoints; any architecture:
-    `tfps.arms.build_model`)."""
-    return PixelCNN(**full_model_config({k: v for k, v in config.items() if k != "arch"}))

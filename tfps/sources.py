@@ -7,10 +7,12 @@ The `dataset` field of a run names one of `tfps.data.DATASETS`, or the user's ow
     `validation` split when there is one, else the last `validation_size` examples of tfds
     `train` (train is the rest); test is tfds `test`.
   * a path to an `.npz` file holding integer arrays `train` and optionally `validation` and
-    `test`, each `[N, H, W]` or `[N, H, W, C]`. A missing split is carved from `train` with the
-    fixed permutation `np.random.default_rng(0).permutation(N)`: its first n indices are test
-    (when missing), the next n validation (when missing), the rest train; each split keeps the
-    file's order.
+    `test`: images, each `[N, H, W]` or `[N, H, W, C]`, or sequences, each `[N, L]` (event shape
+    `(L,)`, for the sequence ARMs of `tfps.arms`: `conv1d`, `transformer`, `made`; a PixelCNN
+    models images only). All splits have one layout. A missing split is carved from `train`
+    with the fixed permutation `np.random.default_rng(0).permutation(N)`: its first n indices are
+    test (when missing), the next n validation (when missing), the rest train; each split keeps
+    the file's order.
   * a directory of PNG / JPEG images (`.png`, `.jpg`, `.jpeg`; grey or RGB, all one size), split
     by a hash of the file name: the first byte of sha256(name) modulo 10 is 0 for test, 1 for
     validation, anything else for train (about 10% / 10% / 80%).
@@ -22,11 +24,14 @@ training value. `binarize` T maps 8-bit grey levels to {0, 1} by x >= T (binary-
 K = 2.
 
 All data is read and checked when the source is opened, before a run directory is written: a
-non-integer or negative value, a value >= K, mixed image sizes, an empty split, a missing array
-or an unreadable file is one `DataError` naming the file, split and first offending image. The
-run's config.json records the source, sizes per split, K and a fingerprint (a sha256 of the
-`.npz` file or of the image files with their names; the tfds version), so a run whose data changed
-is refused (`tfps.rundir.check_compatible`).
+non-integer or negative value, a value >= K, mixed image sizes or sequence lengths, an empty
+split, a missing array or an unreadable file is one `DataError` naming the file, split and first
+offending image (pixel) or sequence (position); so is a model that does not fit the data
+(`open_checked`: e.g. a PixelCNN on sequences). The run's config.json records the source, sizes
+per split, K, the event shape (`image_shape`: `[H, W, C]` or `[L]`) and a fingerprint (a sha256
+of the `.npz` file or of the image files with their names; the tfds version), so a run whose
+data changed is refused (`tfps.rundir.check_compatible`) and sampling, benchmarks and exports
+need no data flags.
 """
 
 import hashlib
@@ -75,6 +80,17 @@ def open_dataset(config):
     return _open_arrays(config, kind, splits, names, fingerprint)
 
 
+def open_checked(config):
+    """`open_dataset(config)`, then `config.check_fits(info)` (the run's model or autoencoder
+    fits the data); both raise DataError, before anything is written. Returns the `Opened`."""
+    opened = open_dataset(config)
+    try:
+        config.check_fits(opened.info)
+    except ValueError as e:
+        raise DataError(str(e)) from e
+    return opened
+
+
 # ------------------------------------------------------------------------------- npz and folders
 
 
@@ -99,10 +115,10 @@ def _read_npz(path):
         array = found[split]
         if array.ndim == 3:
             array = array[..., np.newaxis]
-        if array.ndim != 4:
+        if array.ndim not in (2, 4):
             raise DataError(
-                f"{path}: array {split!r} has shape {array.shape}; images are [N, H, W] or "
-                f"[N, H, W, C]"
+                f"{path}: array {split!r} has shape {array.shape}; an .npz holds images [N, H, W] "
+                f"or [N, H, W, C], or sequences [N, L]"
             )
         splits[split] = array
     return splits, None, "sha256:" + hashlib.sha256(content).hexdigest()
@@ -111,7 +127,11 @@ def _read_npz(path):
 def _check_shapes(splits, location):
     shapes = {split: array.shape[1:] for split, array in splits.items()}
     if len(set(shapes.values())) > 1:
-        raise DataError(f"{location}: the splits have different image sizes {shapes}")
+        ranks = {len(shape) for shape in shapes.values()}
+        what = "sequence lengths" if ranks == {1} else "image sizes"
+        if len(ranks) > 1:
+            what = "layouts (images [N, H, W, C] and sequences [N, L] do not mix):"
+        raise DataError(f"{location}: the splits have different {what} {shapes}")
     for split, array in splits.items():
         if len(array) == 0:
             raise DataError(f"{location}: split {split!r} is empty")

@@ -326,8 +326,3 @@ class Transformer(arm_base.FlatARM):
             "mlp_dim": self.mlp_dim,
             "dropout_rate": self.dropout_rate,
         }
-
-
-def build_model(config):
-    """Transformer from a `model_config()` dict (its "arch", if present, must be "transformer")."""
-    return Transformer.from_config(config)
