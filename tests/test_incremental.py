@@ -38,8 +38,9 @@ def _images(model, batch, seed):
     return rng.integers(0, model.num_categories, (batch,) + model.image_shape).astype(np.int32)
 
 
-def test_a_band_call_gives_the_full_call_on_every_row(band_model):
-    arm = incremental.BandArm(band_model)
+@pytest.mark.parametrize("window", [None, 4])
+def test_a_window_call_gives_the_full_call_on_the_rows_it_makes_exact(band_model, window):
+    arm = incremental.WindowArm(band_model, window and incremental.window_rows(band_model, window))
     height = band_model.image_shape[0]
     x0 = _images(band_model, 2, 0)
     logits, h, cache = arm.initial(tf.constant(x0))
@@ -48,25 +49,34 @@ def test_a_band_call_gives_the_full_call_on_every_row(band_model):
     for row in range(height + 1):
         x1 = x0.copy()
         x1[1, row:] = _images(band_model, 1, row + 1)[0, row:]  # example 1 changes from `row` on
-        logits, h, _ = arm.update(tf.constant(x1), tf.constant([height, row]), None, cache)
-        full_logits, full_h = band_model(x1)
-        np.testing.assert_allclose(logits, full_logits, atol=ATOL, err_msg=f"row {row}")
-        np.testing.assert_allclose(h, full_h, atol=ATOL, err_msg=f"row {row}")
+        for needed in range(row, height):  # the sampler needs the rows up to `needed` exact
+            update = arm.update(
+                tf.constant(x1), tf.constant([height, row]), tf.constant([needed] * 2), cache
+            )
+            exact = arm.valid_rows(update[2]).numpy()
+            assert exact[0] == height and needed < exact[1] <= height, (row, needed, exact)
+            full_logits, full_h = band_model(x1)
+            np.testing.assert_allclose(
+                update[0][1, : exact[1]], full_logits[1, : exact[1]], atol=ATOL
+            )
+            np.testing.assert_allclose(update[1][1, : exact[1]], full_h[1, : exact[1]], atol=ATOL)
+            np.testing.assert_allclose(update[0][0], full_logits[0], atol=ATOL)
 
 
-def test_a_band_that_starts_too_low_is_wrong_so_the_test_above_can_fail():
+def test_a_window_that_starts_too_low_is_wrong_so_the_test_above_can_fail():
     model = tiny_model((5, 3, 1), 2, filters=4)
-    arm = incremental.BandArm(model)
+    arm = incremental.WindowArm(model)
     x0 = _images(model, 1, 0)
     _, _, cache = arm.initial(tf.constant(x0))
     x1 = 1 - x0
-    logits, _, _ = arm.update(tf.constant(x1), tf.constant([3]), None, cache)  # changed at 0
+    logits, _, cache = arm.update(tf.constant(x1), tf.constant([3]), tf.constant([4]), cache)
+    assert arm.valid_rows(cache).numpy().tolist() == [5]  # told: changed at 3; truly at 0
     full_logits, _ = model(x1)
     assert np.abs(logits.numpy()[:, 3:] - full_logits.numpy()[:, 3:]).max() > 1e-3
 
 
-def test_the_cached_group_band_gives_the_full_call_up_to_the_needed_row(band_model):
-    arm = incremental.CachedAncestralArm(band_model)
+def test_ancestral_windows_give_the_full_call_up_to_the_needed_row(band_model):
+    arm = incremental.WindowArm(band_model)
     height = band_model.image_shape[0]
     x0 = _images(band_model, 2, 0)
     _, _, cache = arm.initial(tf.constant(x0))
@@ -81,15 +91,18 @@ def test_the_cached_group_band_gives_the_full_call_up_to_the_needed_row(band_mod
         np.testing.assert_allclose(h[:, : row + 1], full_h[:, : row + 1], atol=ATOL)
 
 
-def test_band_starts_are_aligned_and_at_most_max_bands():
-    assert incremental.band_starts(28, 1) == list(range(0, 28, 2))
-    assert incremental.band_starts(28, 4) == list(range(0, 28, 4))
-    assert incremental.band_starts(9, 4, max_bands=2) == [0, 8]
-    assert incremental.band_starts(28, 1, max_bands=28) == list(range(28))
-    with pytest.raises(ValueError, match="max_bands must be >= 1"):
-        incremental.band_starts(28, 1, max_bands=0)
-    with pytest.raises(ValueError, match="group must be a multiple of 4"):
-        incremental.CachedAncestralArm(tiny_model((4, 4, 1), 2, num_scales=3), group=2)
+def test_windows_are_aligned_to_the_coarsest_scale():
+    three_scales = tiny_model((9, 4, 1), 2, filters=4, num_scales=3)
+    assert incremental.window_rows(three_scales, 1) == 4
+    assert incremental.window_rows(three_scales, 5) == 8
+    assert incremental.window_rows(three_scales, 30) == 12  # the height, rounded up
+    assert incremental.window_rows(tiny_model((28, 2, 1), 2, filters=4), True) == (
+        incremental.DEFAULT_WINDOW_ROWS
+    )
+    with pytest.raises(ValueError, match="at least one row"):
+        incremental.window_rows(three_scales, 0)
+    with pytest.raises(ValueError, match="window must be a multiple of 4"):
+        incremental.WindowArm(three_scales, window=2)
 
 
 SAMPLING_CASES = {
@@ -103,9 +116,12 @@ def sampling_model(request):
     return SAMPLING_CASES[request.param]()
 
 
-def test_every_method_with_incremental_calls_is_the_ancestral_sample(sampling_model):
+# True: the default window, the whole of these images; 1: the smallest window (1 row on one
+# scale, 4 on three), so acceptance stops at the rows a call left stale.
+@pytest.mark.parametrize("window", [True, 1], ids=["whole_image", "smallest_window"])
+def test_every_method_with_incremental_calls_is_the_ancestral_sample(sampling_model, window):
     model = sampling_model
-    sampler = sampling.sampler_for_model(model, incremental=True)
+    sampler = sampling.sampler_for_model(model, incremental=window)
     assert sampler.incremental
     assert "ancestral_cached" in sampler.all_methods
     noise = noise_lib.gumbel_noise((3,) + model.image_shape + (model.num_categories,), 2)
@@ -119,13 +135,14 @@ def test_every_method_with_incremental_calls_is_the_ancestral_sample(sampling_mo
         scheduled = sampler.sample_scheduled(noise, method, slots=2)
         np.testing.assert_array_equal(scheduled.samples.numpy(), reference, err_msg=method)
     assert calls["ancestral_cached"] == calls["ancestral"] == model.num_variables
-    # The calls are those of the plain loop; each is cheaper.
-    assert int(sampling.sampler_for_model(model).sample(noise, "fpi").arm_calls) == calls["fpi"]
+    if window is True:  # windows over the whole image: the calls of the plain loop
+        plain = sampling.sampler_for_model(model).sample(noise, "fpi")
+        assert int(plain.arm_calls) == calls["fpi"]
 
 
 def test_incremental_calls_keep_the_evidence_and_sample_the_rest_exactly():
     model = tiny_model((5, 4, 3), 3, filters=4, num_scales=3)
-    sampler = sampling.sampler_for_model(model, incremental=True)
+    sampler = sampling.sampler_for_model(model, incremental=1)  # windows of 4 of the 5 rows
     rng = np.random.default_rng(0)
     evidence = rng.integers(0, 3, size=(3, 5, 4, 3)).astype(np.int32)
     mask = rng.random((3, 5, 4, 3)) < 0.3
@@ -139,22 +156,23 @@ def test_incremental_calls_keep_the_evidence_and_sample_the_rest_exactly():
     np.testing.assert_array_equal(scheduled.samples, reference)
 
 
-def test_the_cache_after_sampling_equals_a_full_recomputation_on_the_sample():
+def test_the_cache_after_sampling_equals_a_full_recomputation_of_the_last_input():
     model = tiny_model((5, 4, 1), 2, filters=4, num_scales=3)
-    arm = incremental.BandArm(model)
+    arm = incremental.WindowArm(model)
     loop = sampling_loop.ArmLoop(sampling.arm_from_model(model), model.image_shape, arm)
     noise = noise_lib.gumbel_noise((2, 5, 4, 1, 2), 4)
     observed = tf.zeros((2, 20), tf.bool)
     evidence = tf.zeros((2, 20), tf.int32)
     state = loop.fresh_state(noise, evidence, observed)
-    for _ in range(model.num_variables + 1):  # ancestral, and one more call on the final sample
+    for _ in range(model.num_variables):  # ancestral: the last call makes the last row exact
         state = loop.step(state, forecast.forecast_zeros, True, noise, evidence, observed)
-    final = tf.reshape(state.output, (2, 5, 4, 1))
-    np.testing.assert_array_equal(state.arm_input, state.output)
-    recomputed = arm.initial(final)[2]
+    assert arm.valid_rows(state.arm_cache).numpy().tolist() == [5, 5]
+    recomputed = arm.initial(tf.reshape(state.arm_input, (2, 5, 4, 1)))[2]
     assert len(recomputed) == len(state.arm_cache)
-    for cached, full in zip(state.arm_cache, recomputed):
-        np.testing.assert_allclose(cached, full, atol=ATOL)
+    for cached, full in zip(state.arm_cache[:-1], recomputed[:-1]):
+        scale = arm.padded_height // (full.shape[1] - 1)  # padded layout: row r at index r + 1
+        rows = -(-5 // scale)
+        np.testing.assert_allclose(cached[:, 1 : rows + 1], full[:, 1 : rows + 1], atol=ATOL)
 
 
 def test_incremental_needs_a_model_that_takes_row_bands():
@@ -162,7 +180,7 @@ def test_incremental_needs_a_model_that_takes_row_bands():
         return tf.zeros(tf.concat([tf.shape(x), [2]], 0)), tf.zeros_like(x, tf.float32)
 
     with pytest.raises(ValueError, match="does not support incremental calls"):
-        incremental.BandArm(arm)
+        incremental.WindowArm(arm)
     assert "ancestral_cached" not in sampling.PredictiveSampler(arm, (2, 2, 1), 2).all_methods
 
 

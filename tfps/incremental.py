@@ -1,27 +1,27 @@
-"""Incremental ARM calls: recompute only the image rows that a changed input can reach.
+"""Incremental ARM calls: recompute only the image rows that the sampler needs and a changed input
+can reach.
 
 Every op of the PixelCNN (`tfps.pixelcnn`) is per pixel, a shift, or a causal convolution whose
 output row r reads only input rows r - kh + 1 .. r; the stride-2 downsampling's output row a
 reads rows 2a - 1, 2a; the stride-2 upsampling's output rows 2a, 2a + 1 read only row a. So if
 the input rows < s are those of a cached call, every map's rows < s / 2**k at scale k are the
-cached ones, for s a multiple of 2**(num_scales - 1) (docs/incremental.md). A *row band* call
-feeds the network only input rows >= s: each shifted convolution takes the kh - 1 rows above the
-band from a cache of its previous input (`RowBand.above`) and writes the band into it, and the
-logits and h of the rows above come from the cache as well. One band call costs about
-(H - s) / H of a full call.
+cached ones, for s a multiple of 2**(num_scales - 1) (docs/incremental.md). A *window* call feeds
+the network only input rows s .. s + window - 1: each shifted convolution takes the row above the
+window from a cache of its previous input (`WindowBand.above`) and writes the window into it. One
+window call costs about window / H of a full call.
 
-Two ARMs build on it, both exact (they return a full call's logits up to float rounding: a
-convolution on fewer rows may round differently in the last bit, which would change a sample only
-if it flipped an argmax tie of the Gumbel-max map):
+`WindowArm` keeps, per example, the rows on which its cache is exact, and computes windows at
+per-example dynamic offsets (gathered from and scattered into the caches, so shapes are static
+for XLA) until the row each example needs next is exact. Its logits are a full call's up to float
+rounding on those rows (a convolution on fewer rows may round differently in the last bit, which
+would change a sample only if it flipped an argmax tie of the Gumbel-max map); the rows below
+keep the logits of earlier inputs, which `tfps.sampling_loop.ArmLoop` may use as forecasts and
+never accepts. So every method stays exact [1]:
 
-  * `BandArm` (`incremental=True` on `tfps.sampling.PredictiveSampler`): each call starts its
-    band at the first row whose input differs from the previous call's (the smallest over the
-    batch; row 0 for an example without a previous call), rounded down to one of at most
-    `max_bands` static starts chosen with `tf.switch_case`, so shapes are static for XLA.
-  * `CachedAncestralArm` (the `ancestral_cached` method): ancestral sampling in the style of fast
-    PixelCNN++ generation [2]: each call computes one group of `group` rows at a per-example
-    dynamic offset (gathered from and scattered into caches padded to a whole number of groups),
-    the group holding the variable that the call samples, with the cached rows above.
+  * `incremental=True` on `tfps.sampling.sampler_for_model` (`--incremental`): every method calls
+    a `WindowArm` with windows of `DEFAULT_WINDOW_ROWS` rows.
+  * `ancestral_cached`: ancestral sampling with the smallest window, the cached ancestral sampler
+    of fast PixelCNN++ generation [2].
 
 #### References
 
@@ -37,24 +37,27 @@ import math
 
 import tensorflow as tf
 
-DEFAULT_MAX_BANDS = 16
+# Rows an incremental call computes per example (`WindowArm`); a 28-row digit in windows of 8
+# costs about a third of a full call per ARM call (BUILD_NOTES).
+DEFAULT_WINDOW_ROWS = 8
 
 
 def row_alignment(model):
-    """The band starts must be multiples of 2**(num_scales - 1) rows (integer rows at every
-    scale)."""
+    """Windows start at multiples of 2**(num_scales - 1) rows (integer rows at every scale)."""
     return 2 ** (int(getattr(model, "num_scales", 1)) - 1)
 
 
 def supports_incremental(model):
-    """Whether `model` takes row bands (`model(x, rows=...)`, as `tfps.pixelcnn.PixelCNN`)."""
+    """Whether `model` takes row windows (`model(x, rows=...)`, as `tfps.pixelcnn.PixelCNN`)."""
     return hasattr(model, "resnet_pairs") and hasattr(model, "image_shape")
 
 
 def sampler_arms(model, incremental=False):
     """The `incremental_arm` and `cached_ancestral_arm` of `tfps.sampling.PredictiveSampler` for
-    `model`: a `BandArm` if `incremental`, a `CachedAncestralArm` where the model takes row bands.
-    ValueError for `incremental` on a model without them (only `tfps.pixelcnn.PixelCNN` has them).
+    `model`. `incremental`: False; True, windows of `DEFAULT_WINDOW_ROWS` rows; or a window
+    height in rows (`WindowArm`; rounded up to a multiple of 2**(S - 1)). The cached ancestral
+    arm is a `WindowArm` with the smallest window, where the model takes row bands. ValueError for
+    `incremental` on a model without them (only `tfps.pixelcnn.PixelCNN` has them).
     """
     supported = supports_incremental(model)
     if incremental and not supported:
@@ -63,19 +66,22 @@ def sampler_arms(model, incremental=False):
             f"take; {type(model).__name__} does not"
         )
     return {
-        "incremental_arm": BandArm(model) if incremental else None,
-        "cached_ancestral_arm": CachedAncestralArm(model) if supported else None,
+        "incremental_arm": WindowArm(model, window_rows(model, incremental))
+        if incremental
+        else None,
+        "cached_ancestral_arm": WindowArm(model) if supported else None,
     }
 
 
-def band_starts(height, alignment, max_bands=DEFAULT_MAX_BANDS):
-    """The static band starts: multiples of a step (a multiple of `alignment`) below `height`, at
-    most `max_bands` of them."""
-    if int(max_bands) < 1:
-        raise ValueError(f"max_bands must be >= 1, got {max_bands}")
-    groups = math.ceil(height / alignment)
-    step = alignment * math.ceil(groups / int(max_bands))
-    return list(range(0, height, step))
+def window_rows(model, incremental=True):
+    """The window of `incremental` (True: `DEFAULT_WINDOW_ROWS`; an int: that many rows), rounded
+    up to a multiple of 2**(S - 1) and at most the image's height rounded up so."""
+    rows = DEFAULT_WINDOW_ROWS if incremental is True else int(incremental)
+    if rows < 1:
+        raise ValueError(f"an incremental window needs at least one row, got {incremental}")
+    alignment = row_alignment(model)
+    height = int(model.image_shape[0])
+    return alignment * math.ceil(min(rows, height) / alignment)
 
 
 def _pad_rows(x, top, bottom):
@@ -84,104 +90,37 @@ def _pad_rows(x, top, bottom):
     return tf.pad(x, paddings)
 
 
-class RowBand:
-    """A band of rows [start, H) for `model(x[:, start:], rows=band)` (static start).
+class FullCall:
+    """The rows of a full call (`model(x, rows=FullCall())`): records every map that a window
+    reads from the cache, each shifted convolution's input (zero rows above the image)."""
 
-    `cache`: the tuple of maps the previous call recorded (None: a full call, start 0, that
-    records them). After the call, `recorded` holds the new cache in the same order: each shifted
-    convolution's full input, then the logits and h (`full`).
-    """
-
-    def __init__(self, cache=None):
-        self.cache = cache
+    def __init__(self):
         self.recorded = []
 
-    def _record(self, x):
-        if self.cache is None:
-            full = x
-        else:
-            previous = self.cache[len(self.recorded)]
-            first = previous.shape[1] - x.shape[1]
-            full = tf.concat([previous[:, :first], x], axis=1) if first else x
-        self.recorded.append(full)
-        return full
-
     def above(self, x, halo):
-        """x (the band's rows of a map) with the `halo` rows above it prepended: cached, or zeros
-        above the image."""
         if halo == 0:
             return x
-        full = self._record(x)
-        low = full.shape[1] - x.shape[1] - halo
-        return full[:, low:] if low >= 0 else _pad_rows(full, -low, 0)
-
-    def full(self, x):
-        """The whole map: the cached rows above the band and x."""
-        return self._record(x)
+        self.recorded.append(x)
+        return _pad_rows(x, halo, 0)
 
 
-class BandArm:
-    """Incremental calls of a `tfps.pixelcnn.PixelCNN` in inference mode.
+class WindowBand:
+    """A window of `window` rows at a per-example dynamic offset, on caches padded with one zero
+    row on top and to a whole number of windows at the bottom (row r at index r + 1).
 
-    `initial(x) -> (logits, h, cache)`: a full call that records the cache.
-    `update(x, changed_row, needed_row, cache) -> (logits, h, cache)`: the logits and h of x,
-    computing rows from min(changed_row) on; changed_row int32 `[B]` is the first row where x
-    differs from the previous call's input (H: unchanged). `needed_row` is unused (all rows are
-    computed).
+    starts: int32 `[B]`, each example's first row (a multiple of 2**(S - 1)).
     """
 
-    def __init__(self, model, max_bands=DEFAULT_MAX_BANDS):
-        if not supports_incremental(model):
-            raise ValueError(f"{type(model).__name__} does not support incremental calls")
-        self.model = model
-        self.height = int(model.image_shape[0])
-        self.starts = band_starts(self.height, row_alignment(model), max_bands)
-
-    def band(self, x, start, cache):
-        """The cache after a band call from the static row `start` (cache None: a full call)."""
-        band = RowBand(cache)
-        logits, h = self.model(x[:, start:], training=False, rows=band)
-        band.full(logits)
-        band.full(h)
-        return tuple(band.recorded)
-
-    def initial(self, x):
-        cache = self.band(x, 0, None)
-        return cache[-2], cache[-1], cache
-
-    def band_index(self, changed_row):
-        """The branch of `update` for these changed rows: the last start <= min(changed_row);
-        len(starts) when nothing changed."""
-        start = tf.reduce_min(changed_row)
-        starts = tf.constant(self.starts, tf.int32)
-        index = tf.reduce_sum(tf.cast(starts <= start, tf.int32)) - 1
-        return tf.where(start >= self.height, len(self.starts), index)
-
-    def update(self, x, changed_row, needed_row, cache):
-        del needed_row
-        branches = [lambda s=s: self.band(x, s, cache) for s in self.starts]
-        branches.append(lambda: tuple(tf.identity(t) for t in cache))
-        cache = tuple(tf.switch_case(self.band_index(changed_row), branches))
-        return cache[-2], cache[-1], cache
-
-
-class GroupBand:
-    """A band of `group` rows at a per-example dynamic offset, on caches padded with one zero row
-    on top and to a whole number of groups at the bottom (row r at index r + 1).
-
-    starts: int32 `[B]`, each example's first row (a multiple of `group`).
-    """
-
-    def __init__(self, cache, starts, group):
+    def __init__(self, cache, starts, window):
         self.cache = cache
         self.starts = starts
-        self.group = group
+        self.window = window
         self.recorded = []
 
     def _rows(self, height, count, offset):
-        """int32 `[B, count, 2]` (example, padded row) indices of the rows from the band's first
-        row + `offset`, at the scale where the band is `height` rows."""
-        first = self.starts // (self.group // height) + 1 + offset
+        """int32 `[B, count, 2]` (example, padded row) indices of the rows from the window's first
+        row + `offset`, at the scale where the window is `height` rows."""
+        first = self.starts // (self.window // height) + 1 + offset
         rows = first[:, None] + tf.range(count)[None, :]
         examples = tf.broadcast_to(tf.range(tf.shape(rows)[0])[:, None], tf.shape(rows))
         return tf.stack([examples, rows], axis=-1)
@@ -196,7 +135,7 @@ class GroupBand:
         if halo == 0:
             return x
         if halo > 1:
-            raise ValueError(f"cached bands keep one row above, not {halo}")
+            raise ValueError(f"cached windows keep one row above, not {halo}")
         previous = self._record(x)
         return tf.concat([tf.gather_nd(previous, self._rows(x.shape[1], 1, -1)), x], axis=1)
 
@@ -205,28 +144,35 @@ class GroupBand:
         return self.recorded[-1]
 
 
-class CachedAncestralArm:
-    """The ARM of `ancestral_cached`: each call computes the group of rows holding the variable
-    being sampled (`needed_row`), and more groups only where rows above it are stale.
+class WindowArm:
+    """Incremental calls of a `tfps.pixelcnn.PixelCNN` in windows of rows, one per example.
 
-    The cache holds the padded maps (`GroupBand`) and, last, int32 `[B]` rows valid for the
-    previous input. `update(x, changed_row, needed_row, cache)`: rows valid for x are those below
-    min(valid, changed_row); groups are computed from there (one per example per pass) until
-    every example's `needed_row` (H: none) is valid. The logits and h returned are exact on the
-    rows up to `needed_row`; rows below may be stale, which ancestral sampling never reads.
+    `initial(x) -> (logits, h, cache)`: a full call. `update(x, changed_row, needed_row, cache)`:
+    rows valid for x are those below min(valid, changed_row) (valid: the rows the cache was exact
+    on); each pass computes, for every example, the `window` rows from its first invalid row
+    (rounded down to a multiple of 2**(S - 1)) at a per-example dynamic offset (`WindowBand`:
+    gathered from and scattered into the padded caches, so shapes are static), until every
+    example's `needed_row` (the row of its first unaccepted variable; H: none) is valid. The
+    logits and h are exact on the rows below `valid_rows(cache)`; rows below keep those of
+    earlier inputs, which a sampling loop may use as forecasts but never accepts
+    (`tfps.sampling_loop.ArmLoop`).
+
+    With the smallest window (2**(S - 1) rows) and ancestral sampling this is the cached
+    ancestral sampler of fast PixelCNN++ generation [2] (`ancestral_cached`: one window per
+    variable); with a larger one, every method's calls cost about window / H of a full call
+    whatever the other examples of the batch do.
     """
 
-    def __init__(self, model, group=None):
+    def __init__(self, model, window=None):
         if not supports_incremental(model):
             raise ValueError(f"{type(model).__name__} does not support incremental calls")
         self.model = model
         self.height = int(model.image_shape[0])
-        alignment = row_alignment(model)
-        self.group = int(group or alignment)
-        if self.group < 1 or self.group % alignment:
-            raise ValueError(f"group must be a multiple of {alignment}, got {self.group}")
-        self.padded_height = self.group * math.ceil(self.height / self.group)
-        self._full = BandArm(model)
+        self.alignment = row_alignment(model)
+        self.window = int(window or self.alignment)
+        if self.window < 1 or self.window % self.alignment:
+            raise ValueError(f"window must be a multiple of {self.alignment}, got {self.window}")
+        self.padded_height = self.window * math.ceil(self.height / self.window)
 
     def _padded(self, t):
         """A full map at scale k (`[B, ceil(H / 2**k), ...]`) in the padded layout."""
@@ -235,19 +181,26 @@ class CachedAncestralArm:
             scale *= 2
         return _pad_rows(t, 1, self.padded_height // scale - t.shape[1])
 
+    @staticmethod
+    def valid_rows(cache):
+        """int32 `[B]`: the rows on which the last call's logits and h are exact."""
+        return cache[-1]
+
     def _outputs(self, cache):
         return cache[-3][:, 1 : self.height + 1], cache[-2][:, 1 : self.height + 1]
 
     def initial(self, x):
-        maps = self._full.initial(x)[2]
+        band = FullCall()
+        logits, h = self.model(x, training=False, rows=band)
+        maps = (*band.recorded, logits, h)
         valid = tf.fill(tf.shape(x)[:1], self.height)
         cache = tuple(self._padded(t) for t in maps) + (valid,)
         return (*self._outputs(cache), cache)
 
-    def _group(self, x, starts, maps):
-        band = GroupBand(maps, starts, self.group)
+    def _window(self, x, starts, maps):
+        band = WindowBand(maps, starts, self.window)
         x = _pad_rows(x, 0, self.padded_height - self.height)
-        x = tf.gather(x, starts[:, None] + tf.range(self.group)[None, :], axis=1, batch_dims=1)
+        x = tf.gather(x, starts[:, None] + tf.range(self.window)[None, :], axis=1, batch_dims=1)
         logits, h = self.model(x, training=False, rows=band)
         band.full(logits)
         band.full(h)
@@ -256,17 +209,18 @@ class CachedAncestralArm:
     def update(self, x, changed_row, needed_row, cache):
         maps, valid = cache[:-1], tf.minimum(cache[-1], changed_row)
         needed = tf.where(needed_row < self.height, needed_row, -1)
+        last_start = self.padded_height - self.window
 
         def body(maps, valid):
-            starts = tf.minimum(valid // self.group * self.group, self.padded_height - self.group)
-            maps = self._group(x, starts, maps)
-            return maps, tf.minimum(tf.maximum(valid, starts + self.group), self.height)
+            starts = tf.minimum(valid // self.alignment * self.alignment, last_start)
+            maps = self._window(x, starts, maps)
+            return maps, tf.minimum(tf.maximum(valid, starts + self.window), self.height)
 
         maps, valid = tf.while_loop(
             lambda maps, valid: tf.reduce_any(needed >= valid),
             body,
             (maps, valid),
-            maximum_iterations=self.padded_height // self.group,
+            maximum_iterations=self.padded_height // self.alignment,
         )
         cache = tuple(maps) + (valid,)
         return (*self._outputs(cache), cache)

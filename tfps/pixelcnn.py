@@ -248,7 +248,8 @@ class PixelCNN(keras.Model):
         outputs; every shifted convolution takes the rows above the band from the band's cache."""
         x_onehot = self.one_hot(x)
         shape = tf.shape(x)
-        flat = tf.reshape(x_onehot, tf.concat([shape[:3], [-1]], axis=0))
+        channels = x_onehot.shape[-2] * x_onehot.shape[-1]  # C K, static
+        flat = tf.reshape(x_onehot, tf.concat([shape[:3], [channels]], axis=0))
         # A constant ones channel lets the network tell zero padding from zero inputs [2].
         flat = tf.concat([flat, tf.ones_like(flat[..., :1])], axis=-1)
         u = tfps_layers.down_shift(self.u_init(flat, rows=rows), rows)

@@ -97,10 +97,10 @@ class PredictiveSampler:
       jit_compile: compile the whole sampling loop with XLA.
       event_shape: the shape of one example in noise, evidence and results (default
         `image_shape`); `image_shape` must be its canonical layout (`tfps.events`).
-      incremental_arm: optional `tfps.incremental.BandArm` of the same ARM: every method then
-        makes incremental calls (only the rows a changed input reaches), same samples.
-      cached_ancestral_arm: optional `tfps.incremental.CachedAncestralArm` of the same ARM: adds
-        the method `ancestral_cached` (ancestral sampling computing one row group per call).
+      incremental_arm: optional `tfps.incremental.WindowArm` of the same ARM: every method then
+        makes incremental calls (a window of rows per example), same samples.
+      cached_ancestral_arm: optional `tfps.incremental.WindowArm` of the same ARM: adds the
+        method `ancestral_cached` (ancestral sampling computing one window per call).
     """
 
     def __init__(

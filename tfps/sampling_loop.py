@@ -72,9 +72,9 @@ class ArmLoop:
     Args:
       arm: callable mapping x int32 `[B, H, W, C]` to `(logits [B, H, W, C, K], h [B, H, W, F])`.
       image_shape: `(H, W, C)`.
-      incremental: optional incremental ARM (`tfps.incremental.BandArm` or
-        `CachedAncestralArm`) used instead of `arm`: its cache rides in the loop state, and each
-        call passes it the first row where each example's input changed since its last call.
+      incremental: optional incremental ARM (`tfps.incremental.WindowArm`) used instead of `arm`:
+        its cache rides in the loop state; each call passes it the first row where each example's
+        input changed since its last call and the row of its first unaccepted variable.
     """
 
     def __init__(self, arm, image_shape, incremental=None):
@@ -113,20 +113,24 @@ class ArmLoop:
         )
 
     def call_arm(self, state, x_in, fresh):
-        """The ARM on x_in `[B, d]` -> (logits, h, cache); incremental from the state's cache."""
+        """The ARM on x_in `[B, d]` -> (logits, h, cache, exact): incremental from the state's
+        cache; the logits are exact at positions < exact int32 `[B]` (d but for an incremental
+        ARM, which leaves the rows below its windows stale)."""
         x = tf.reshape(x_in, (-1,) + self.image_shape)
-        if self.incremental is None:
-            return (*self.arm(x), ())
-        if state.arm_cache is None:
-            return self.incremental.initial(x)
         d = self.num_variables
+        if self.incremental is None:
+            return (*self.arm(x), (), tf.fill(tf.shape(x_in)[:1], d))
         row_size = d // self.image_shape[0]
-        changed = tf.not_equal(x_in, state.arm_input) | fresh
-        first = tf.argmax(tf.cast(changed, tf.int32), axis=1, output_type=tf.int32)
-        first = tf.where(tf.reduce_any(changed, axis=1), first, d)
-        return self.incremental.update(
-            x, first // row_size, state.num_valid // row_size, state.arm_cache
-        )
+        if state.arm_cache is None:
+            logits, h, cache = self.incremental.initial(x)
+        else:
+            changed = tf.not_equal(x_in, state.arm_input) | fresh
+            first = tf.argmax(tf.cast(changed, tf.int32), axis=1, output_type=tf.int32)
+            first = tf.where(tf.reduce_any(changed, axis=1), first, d)
+            logits, h, cache = self.incremental.update(
+                x, first // row_size, state.num_valid // row_size, state.arm_cache
+            )
+        return logits, h, cache, self.incremental.valid_rows(cache) * row_size
 
     def step(self, state, forecaster, ancestral, noise, evidence, observed):
         """One ARM call ([1, Algorithm 1]'s loop body) on the state's forecasts, for a batch.
@@ -154,17 +158,21 @@ class ArmLoop:
         forecast = tf.where(fresh, 0, forecaster(context))
         forecast = tf.where(positions < n[:, None], state.output, forecast)
         x_in = tf.where(observed, evidence, forecast)
-        logits, h, cache = self.call_arm(state, x_in, fresh)
+        logits, h, cache, exact = self.call_arm(state, x_in, fresh)
         logits = tf.cast(logits, tf.float32)
         output = tf.argmax(logits + noise, axis=-1, output_type=tf.int32)
         output = tf.where(observed, evidence, tf.reshape(output, tf.shape(evidence)))
 
-        # Free variables from n on; the first wrong forecast among them is the last accepted.
+        # Free variables from n on; the first wrong forecast among them is the last accepted. A
+        # variable whose logits are not exact (at or after `exact`) is never accepted: the first
+        # of them stops acceptance before it (the ARM makes n's own logits exact).
         free = (positions >= n[:, None]) & ~observed
-        wrong = free if ancestral else free & tf.not_equal(output, x_in)
+        stale = positions >= exact[:, None]
+        wrong = free if ancestral else free & (tf.not_equal(output, x_in) | stale)
         any_wrong = tf.reduce_any(wrong, axis=1)
         first_wrong = tf.argmax(tf.cast(wrong, tf.int32), axis=1, output_type=tf.int32)
-        new_n = tf.where(any_wrong, first_wrong + 1, d)
+        stops_at_stale = first_wrong >= exact
+        new_n = tf.where(any_wrong, first_wrong + 1 - tf.cast(stops_at_stale, tf.int32), d)
         # Observed variables right after the accepted ones are valid too: skip to the next free.
         free_after = ~observed & (positions >= new_n[:, None])
         new_n = tf.where(
@@ -178,7 +186,9 @@ class ArmLoop:
         active_2d = active[:, None]
         newly_accepted = (positions >= n[:, None]) & (positions < new_n[:, None])
         checked_here = tf.reduce_sum(tf.cast(newly_accepted & ~observed, tf.int32), axis=1)
-        mistake_here = (positions == first_wrong[:, None]) & any_wrong[:, None] & active_2d
+        mistake_here = (
+            (positions == first_wrong[:, None]) & (any_wrong & ~stops_at_stale)[:, None] & active_2d
+        )
         # On an example's first call every output counts as changed (there was no output before).
         changed = (tf.not_equal(output, state.output) | fresh) & active_2d
         return LoopState(
