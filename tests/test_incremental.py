@@ -40,7 +40,8 @@ def _images(model, batch, seed):
 
 def test_a_band_call_gives_the_full_call_on_every_row(band_model):
     arm = incremental.BandArm(band_model)
-    height = band_model.image_shape[0]
+    height, width, channels = band_model.image_shape
+    row_size = width * channels  # the update takes flat positions: row r starts at r * row_size
     x0 = _images(band_model, 2, 0)
     logits, h, cache = arm.initial(tf.constant(x0))
     full_logits, full_h = band_model(x0)
@@ -48,7 +49,8 @@ def test_a_band_call_gives_the_full_call_on_every_row(band_model):
     for row in range(height + 1):
         x1 = x0.copy()
         x1[1, row:] = _images(band_model, 1, row + 1)[0, row:]  # example 1 changes from `row` on
-        logits, h, _ = arm.update(tf.constant(x1), tf.constant([height, row]), None, cache)
+        changed = tf.constant([band_model.num_variables, row * row_size])
+        logits, h, _ = arm.update(tf.constant(x1), changed, None, cache)
         full_logits, full_h = band_model(x1)
         np.testing.assert_allclose(logits, full_logits, atol=ATOL, err_msg=f"row {row}")
         np.testing.assert_allclose(h, full_h, atol=ATOL, err_msg=f"row {row}")
@@ -60,21 +62,21 @@ def test_a_band_that_starts_too_low_is_wrong_so_the_test_above_can_fail():
     x0 = _images(model, 1, 0)
     _, _, cache = arm.initial(tf.constant(x0))
     x1 = 1 - x0
-    logits, _, _ = arm.update(tf.constant(x1), tf.constant([3]), None, cache)  # changed at 0
+    logits, _, _ = arm.update(tf.constant(x1), tf.constant([9]), None, cache)  # changed at 0
     full_logits, _ = model(x1)
     assert np.abs(logits.numpy()[:, 3:] - full_logits.numpy()[:, 3:]).max() > 1e-3
 
 
 def test_the_cached_group_band_gives_the_full_call_up_to_the_needed_row(band_model):
     arm = incremental.CachedAncestralArm(band_model)
-    height = band_model.image_shape[0]
+    height, width, channels = band_model.image_shape
     x0 = _images(band_model, 2, 0)
     _, _, cache = arm.initial(tf.constant(x0))
     x = x0
     for row in range(height):  # as ancestral sampling: change a row, then need it
         x = x.copy()
         x[:, row] = _images(band_model, 2, row + 7)[:, row]
-        changed = tf.constant([row, row])
+        changed = tf.constant([row, row]) * width * channels  # the row's first position
         logits, h, cache = arm.update(tf.constant(x), changed, changed, cache)
         full_logits, full_h = band_model(x)
         np.testing.assert_allclose(logits[:, : row + 1], full_logits[:, : row + 1], atol=ATOL)

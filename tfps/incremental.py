@@ -15,13 +15,18 @@ convolution on fewer rows may round differently in the last bit, which would cha
 if it flipped an argmax tie of the Gumbel-max map):
 
   * `BandArm` (`incremental=True` on `tfps.sampling.PredictiveSampler`): each call starts its
-    band at the first row whose input differs from the previous call's (the smallest over the
+    band at the row of the first variable whose input differs from the previous call's (the
+    smallest over the
     batch; row 0 for an example without a previous call), rounded down to one of at most
     `max_bands` static starts chosen with `tf.switch_case`, so shapes are static for XLA.
   * `CachedAncestralArm` (the `ancestral_cached` method): ancestral sampling in the style of fast
     PixelCNN++ generation [2]: each call computes one group of `group` rows at a per-example
     dynamic offset (gathered from and scattered into caches padded to a whole number of groups),
     the group holding the variable that the call samples, with the cached rows above.
+
+Both take the calls of `tfps.sampling_loop.ArmLoop`: `initial(x, needed)` and `update(x, changed,
+needed, cache)` with flat raster positions (`changed`: the first variable whose input changed,
+`needed`: the one the call samples), which they map to rows (position // (W * C)).
 
 #### References
 
@@ -46,15 +51,30 @@ def row_alignment(model):
     return 2 ** (int(getattr(model, "num_scales", 1)) - 1)
 
 
+def row_size(model):
+    """W * C, the variables in one image row: flat position p lies in row p // (W * C)."""
+    return int(model.image_shape[1]) * int(model.image_shape[2])
+
+
 def supports_incremental(model):
     """Whether `model` takes row bands (`model(x, rows=...)`, as `tfps.pixelcnn.PixelCNN`)."""
     return hasattr(model, "resnet_pairs") and hasattr(model, "image_shape")
 
 
+def cached_ancestral_arm(model):
+    """The ARM of the sampling method `ancestral_cached` for `model`: a `CachedAncestralArm`
+    where the model takes row bands, else the model's own (`model.cached_ancestral_arm()`, e.g.
+    the key/value caches of `tfps.transformer.Transformer`), else None."""
+    if supports_incremental(model):
+        return CachedAncestralArm(model)
+    own = getattr(model, "cached_ancestral_arm", None)
+    return None if own is None else own()
+
+
 def sampler_arms(model, incremental=False):
     """The `incremental_arm` and `cached_ancestral_arm` of `tfps.sampling.PredictiveSampler` for
-    `model`: a `BandArm` if `incremental`, a `CachedAncestralArm` where the model takes row bands.
-    ValueError for `incremental` on a model without them (only `tfps.pixelcnn.PixelCNN` has them).
+    `model`: a `BandArm` if `incremental`, and `cached_ancestral_arm(model)`. ValueError for
+    `incremental` on a model without row bands (only `tfps.pixelcnn.PixelCNN` has them).
     """
     supported = supports_incremental(model)
     if incremental and not supported:
@@ -64,7 +84,7 @@ def sampler_arms(model, incremental=False):
         )
     return {
         "incremental_arm": BandArm(model) if incremental else None,
-        "cached_ancestral_arm": CachedAncestralArm(model) if supported else None,
+        "cached_ancestral_arm": cached_ancestral_arm(model),
     }
 
 
@@ -123,10 +143,10 @@ class RowBand:
 class BandArm:
     """Incremental calls of a `tfps.pixelcnn.PixelCNN` in inference mode.
 
-    `initial(x) -> (logits, h, cache)`: a full call that records the cache.
-    `update(x, changed_row, needed_row, cache) -> (logits, h, cache)`: the logits and h of x,
-    computing rows from min(changed_row) on; changed_row int32 `[B]` is the first row where x
-    differs from the previous call's input (H: unchanged). `needed_row` is unused (all rows are
+    `initial(x, needed=None) -> (logits, h, cache)`: a full call that records the cache.
+    `update(x, changed, needed, cache) -> (logits, h, cache)`: the logits and h of x, computing
+    rows from the row of min(changed) on; changed int32 `[B]` is the first flat position where x
+    differs from the previous call's input (d: unchanged). `needed` is unused (all rows are
     computed).
     """
 
@@ -135,6 +155,7 @@ class BandArm:
             raise ValueError(f"{type(model).__name__} does not support incremental calls")
         self.model = model
         self.height = int(model.image_shape[0])
+        self.row_size = row_size(model)
         self.starts = band_starts(self.height, row_alignment(model), max_bands)
 
     def band(self, x, start, cache):
@@ -145,7 +166,8 @@ class BandArm:
         band.full(h)
         return tuple(band.recorded)
 
-    def initial(self, x):
+    def initial(self, x, needed=None):
+        del needed
         cache = self.band(x, 0, None)
         return cache[-2], cache[-1], cache
 
@@ -157,11 +179,11 @@ class BandArm:
         index = tf.reduce_sum(tf.cast(starts <= start, tf.int32)) - 1
         return tf.where(start >= self.height, len(self.starts), index)
 
-    def update(self, x, changed_row, needed_row, cache):
-        del needed_row
+    def update(self, x, changed, needed, cache):
+        del needed
         branches = [lambda s=s: self.band(x, s, cache) for s in self.starts]
         branches.append(lambda: tuple(tf.identity(t) for t in cache))
-        cache = tuple(tf.switch_case(self.band_index(changed_row), branches))
+        cache = tuple(tf.switch_case(self.band_index(changed // self.row_size), branches))
         return cache[-2], cache[-1], cache
 
 
@@ -210,10 +232,11 @@ class CachedAncestralArm:
     being sampled (`needed_row`), and more groups only where rows above it are stale.
 
     The cache holds the padded maps (`GroupBand`) and, last, int32 `[B]` rows valid for the
-    previous input. `update(x, changed_row, needed_row, cache)`: rows valid for x are those below
-    min(valid, changed_row); groups are computed from there (one per example per pass) until
-    every example's `needed_row` (H: none) is valid. The logits and h returned are exact on the
-    rows up to `needed_row`; rows below may be stale, which ancestral sampling never reads.
+    previous input. `update(x, changed, needed, cache)` (flat positions, as `BandArm`'s): rows
+    valid for x are those below min(valid, changed row); groups are computed from there (one per
+    example per pass) until every example's needed row (H: none) is valid. The logits and h
+    returned are exact on the rows up to the needed row; rows below may be stale, which ancestral
+    sampling never reads. `initial(x, needed=None)` is a full call.
     """
 
     def __init__(self, model, group=None):
@@ -221,6 +244,7 @@ class CachedAncestralArm:
             raise ValueError(f"{type(model).__name__} does not support incremental calls")
         self.model = model
         self.height = int(model.image_shape[0])
+        self.row_size = row_size(model)
         alignment = row_alignment(model)
         self.group = int(group or alignment)
         if self.group < 1 or self.group % alignment:
@@ -238,7 +262,8 @@ class CachedAncestralArm:
     def _outputs(self, cache):
         return cache[-3][:, 1 : self.height + 1], cache[-2][:, 1 : self.height + 1]
 
-    def initial(self, x):
+    def initial(self, x, needed=None):
+        del needed
         maps = self._full.initial(x)[2]
         valid = tf.fill(tf.shape(x)[:1], self.height)
         cache = tuple(self._padded(t) for t in maps) + (valid,)
@@ -253,8 +278,9 @@ class CachedAncestralArm:
         band.full(h)
         return tuple(band.recorded)
 
-    def update(self, x, changed_row, needed_row, cache):
-        maps, valid = cache[:-1], tf.minimum(cache[-1], changed_row)
+    def update(self, x, changed, needed, cache):
+        maps, valid = cache[:-1], tf.minimum(cache[-1], changed // self.row_size)
+        needed_row = needed // self.row_size
         needed = tf.where(needed_row < self.height, needed_row, -1)
 
         def body(maps, valid):

@@ -72,9 +72,11 @@ class ArmLoop:
     Args:
       arm: callable mapping x int32 `[B, H, W, C]` to `(logits [B, H, W, C, K], h [B, H, W, F])`.
       image_shape: `(H, W, C)`.
-      incremental: optional incremental ARM (`tfps.incremental.BandArm` or
-        `CachedAncestralArm`) used instead of `arm`: its cache rides in the loop state, and each
-        call passes it the first row where each example's input changed since its last call.
+      incremental: optional incremental ARM used instead of `arm` (`tfps.incremental.BandArm`,
+        or for ancestral sampling `tfps.incremental.CachedAncestralArm`,
+        `tfps.kv_cache.KeyValueArm`): `initial(x, needed)` and `update(x, changed, needed,
+        cache)`, each `-> (logits, h, cache)`, with positions as in `call_arm`; its cache rides
+        in the loop state.
     """
 
     def __init__(self, arm, image_shape, incremental=None):
@@ -112,21 +114,23 @@ class ArmLoop:
             arm_input=zeros,
         )
 
-    def call_arm(self, state, x_in, fresh):
-        """The ARM on x_in `[B, d]` -> (logits, h, cache); incremental from the state's cache."""
+    def call_arm(self, state, x_in, fresh, observed):
+        """The ARM on x_in `[B, d]` -> (logits, h, cache); incremental from the state's cache.
+
+        An incremental ARM gets flat raster positions, int32 `[B]` (d: none): `needed`, the first
+        free variable from n on (the one ancestral sampling accepts in this call), and, once it
+        has a cache, `changed`, the first position where x_in differs from its last call's input
+        (0 for a fresh example).
+        """
         x = tf.reshape(x_in, (-1,) + self.image_shape)
         if self.incremental is None:
             return (*self.arm(x), ())
-        if state.arm_cache is None:
-            return self.incremental.initial(x)
         d = self.num_variables
-        row_size = d // self.image_shape[0]
-        changed = tf.not_equal(x_in, state.arm_input) | fresh
-        first = tf.argmax(tf.cast(changed, tf.int32), axis=1, output_type=tf.int32)
-        first = tf.where(tf.reduce_any(changed, axis=1), first, d)
-        return self.incremental.update(
-            x, first // row_size, state.num_valid // row_size, state.arm_cache
-        )
+        needed = first_true((tf.range(d)[None, :] >= state.num_valid[:, None]) & ~observed)
+        if state.arm_cache is None:
+            return self.incremental.initial(x, needed)
+        changed = first_true(tf.not_equal(x_in, state.arm_input) | fresh)
+        return self.incremental.update(x, changed, needed, state.arm_cache)
 
     def step(self, state, forecaster, ancestral, noise, evidence, observed):
         """One ARM call ([1, Algorithm 1]'s loop body) on the state's forecasts, for a batch.
@@ -154,7 +158,7 @@ class ArmLoop:
         forecast = tf.where(fresh, 0, forecaster(context))
         forecast = tf.where(positions < n[:, None], state.output, forecast)
         x_in = tf.where(observed, evidence, forecast)
-        logits, h, cache = self.call_arm(state, x_in, fresh)
+        logits, h, cache = self.call_arm(state, x_in, fresh, observed)
         logits = tf.cast(logits, tf.float32)
         output = tf.argmax(logits + noise, axis=-1, output_type=tf.int32)
         output = tf.where(observed, evidence, tf.reshape(output, tf.shape(evidence)))
@@ -166,12 +170,7 @@ class ArmLoop:
         first_wrong = tf.argmax(tf.cast(wrong, tf.int32), axis=1, output_type=tf.int32)
         new_n = tf.where(any_wrong, first_wrong + 1, d)
         # Observed variables right after the accepted ones are valid too: skip to the next free.
-        free_after = ~observed & (positions >= new_n[:, None])
-        new_n = tf.where(
-            tf.reduce_any(free_after, axis=1),
-            tf.argmax(tf.cast(free_after, tf.int32), axis=1, output_type=tf.int32),
-            d,
-        )
+        new_n = first_true(~observed & (positions >= new_n[:, None]))
         new_n = tf.where(active, new_n, n)
 
         own_call = (state.calls_per_example + 1)[:, None]  # this call, counted per example
@@ -223,6 +222,12 @@ class ArmLoop:
             final.mistakes,
             final.checked,
         )
+
+
+def first_true(mask):
+    """The first True position of each row of bool `[B, d]`, int32 `[B]`; d where none is."""
+    first = tf.argmax(tf.cast(mask, tf.int32), axis=1, output_type=tf.int32)
+    return tf.where(tf.reduce_any(mask, axis=1), first, tf.shape(mask)[1])
 
 
 def run_scheduled(loop, forecaster, ancestral, noise, evidence, evidence_mask, first_samples):
