@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfps import forecast, gated_pixelcnn, incremental, made, sampling, sampling_loop
+from tfps import forecast, gated_pixelcnn, incremental, made, sampling, sampling_loop, transformer
 from tfps import noise as noise_lib
 
 import oracles
@@ -157,6 +157,47 @@ def test_the_cache_after_sampling_equals_a_full_recomputation_on_the_sample():
     assert len(recomputed) == len(state.arm_cache)
     for cached, full in zip(state.arm_cache, recomputed):
         np.testing.assert_allclose(cached, full, atol=ATOL)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: tiny_model((4, 3, 1), 2, filters=4),
+        lambda: transformer.Transformer((4, 3, 1), 2, model_dim=8, num_layers=1, num_heads=2),
+    ],
+    ids=["pixelcnn", "transformer"],
+)
+def test_each_cached_call_computes_the_variable_it_accepts_also_in_a_refilled_slot(build):
+    """The scheduled loop gives a fresh example the slot and the cache of the last one: every
+    call of `ancestral_cached` must compute the logits of the variable it accepts, the first free
+    one from n on, also when the first rows are observed (they are computed in the same call)."""
+    model = build()
+    loop = sampling_loop.ArmLoop(
+        sampling.arm_from_model(model), (4, 3, 1), incremental.cached_ancestral_arm(model)
+    )
+    d = 12
+    noise = noise_lib.gumbel_noise((2, 4, 3, 1, 2), 3)
+    evidence = tf.constant(np.random.default_rng(0).integers(0, 2, (2, d)), tf.int32)
+    observed = np.zeros((2, d), bool)
+    observed[1, :7] = True  # the second sample's first rows
+
+    def sample(state, row):
+        rows = (noise[row : row + 1], evidence[row : row + 1], tf.constant(observed[row : row + 1]))
+        while int(state.num_valid[0]) < d:
+            position = int(state.num_valid[0]) + int(np.argmin(observed[row, state.num_valid[0] :]))
+            state = loop.step(state, forecast.forecast_zeros, True, *rows)
+            full = sampling.arm_from_model(model)(tf.reshape(state.arm_input, (1, 4, 3, 1)))[0]
+            np.testing.assert_allclose(
+                tf.reshape(state.logits, (d, 2))[position],
+                tf.reshape(full, (d, 2))[position],
+                atol=ATOL,
+                err_msg=f"sample {row}, position {position}",
+            )
+        return state
+
+    first = sample(loop.fresh_state(noise[:1], evidence[:1], observed[:1]), 0)
+    fresh = loop.fresh_state(noise[1:], evidence[1:], observed[1:])
+    sample(fresh._replace(arm_cache=first.arm_cache), 1)
 
 
 def test_incremental_needs_a_model_that_takes_row_bands():
