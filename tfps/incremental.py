@@ -16,9 +16,9 @@ if it flipped an argmax tie of the Gumbel-max map):
 
   * `BandArm` (`incremental=True` on `tfps.sampling.PredictiveSampler`): each call starts its
     band at the row of the first variable whose input differs from the previous call's (the
-    smallest over the
-    batch; row 0 for an example without a previous call), rounded down to one of at most
-    `max_bands` static starts chosen with `tf.switch_case`, so shapes are static for XLA.
+    smallest over the batch; row 0 for an example without a previous call), rounded down to one
+    of at most `max_bands` static starts chosen with `tf.switch_case`, so shapes are static for
+    XLA.
   * `CachedAncestralArm` (the `ancestral_cached` method): ancestral sampling in the style of fast
     PixelCNN++ generation [2]: each call computes one group of `group` rows at a per-example
     dynamic offset (gathered from and scattered into caches padded to a whole number of groups),
@@ -229,7 +229,7 @@ class GroupBand:
 
 class CachedAncestralArm:
     """The ARM of `ancestral_cached`: each call computes the group of rows holding the variable
-    being sampled (`needed_row`), and more groups only where rows above it are stale.
+    being sampled (`needed`), and more groups only where rows above it are stale.
 
     The cache holds the padded maps (`GroupBand`) and, last, int32 `[B]` rows valid for the
     previous input. `update(x, changed, needed, cache)` (flat positions, as `BandArm`'s): rows
