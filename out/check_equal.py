@@ -1,5 +1,6 @@
 """Checks on the trained Transformer runs that ancestral_cached (the sampler's key/value-cached
 loop) returns the ancestral sample, seeds 0-9, batch 1 and 32, the noise of the benchmark."""
+
 import sys
 
 import numpy as np
