@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfps import forecast, gated_pixelcnn, incremental, made, sampling, sampling_loop
+from tfps import forecast, gated_pixelcnn, incremental, made, sampling, sampling_loop, transformer
 from tfps import noise as noise_lib
 
 import oracles
@@ -41,7 +41,8 @@ def _images(model, batch, seed):
 @pytest.mark.parametrize("window", [None, 4])
 def test_a_window_call_gives_the_full_call_on_the_rows_it_makes_exact(band_model, window):
     arm = incremental.WindowArm(band_model, window and incremental.window_rows(band_model, window))
-    height = band_model.image_shape[0]
+    height, width, channels = band_model.image_shape
+    row_size = width * channels  # the update takes flat positions: row r starts at r * row_size
     x0 = _images(band_model, 2, 0)
     logits, h, cache = arm.initial(tf.constant(x0))
     full_logits, full_h = band_model(x0)
@@ -50,9 +51,9 @@ def test_a_window_call_gives_the_full_call_on_the_rows_it_makes_exact(band_model
         x1 = x0.copy()
         x1[1, row:] = _images(band_model, 1, row + 1)[0, row:]  # example 1 changes from `row` on
         for needed in range(row, height):  # the sampler needs the rows up to `needed` exact
-            update = arm.update(
-                tf.constant(x1), tf.constant([height, row]), tf.constant([needed] * 2), cache
-            )
+            changed = tf.constant([band_model.num_variables, row * row_size])
+            needed_at = tf.constant([needed * row_size] * 2)
+            update = arm.update(tf.constant(x1), changed, needed_at, cache)
             exact = arm.valid_rows(update[2]).numpy()
             assert exact[0] == height and needed < exact[1] <= height, (row, needed, exact)
             full_logits, full_h = band_model(x1)
@@ -69,22 +70,23 @@ def test_a_window_that_starts_too_low_is_wrong_so_the_test_above_can_fail():
     x0 = _images(model, 1, 0)
     _, _, cache = arm.initial(tf.constant(x0))
     x1 = 1 - x0
-    logits, _, cache = arm.update(tf.constant(x1), tf.constant([3]), tf.constant([4]), cache)
-    assert arm.valid_rows(cache).numpy().tolist() == [5]  # told: changed at 3; truly at 0
+    # Told: changed from row 3 (position 9) on, row 4 needed; truly changed at 0.
+    logits, _, cache = arm.update(tf.constant(x1), tf.constant([9]), tf.constant([12]), cache)
+    assert arm.valid_rows(cache).numpy().tolist() == [5]
     full_logits, _ = model(x1)
     assert np.abs(logits.numpy()[:, 3:] - full_logits.numpy()[:, 3:]).max() > 1e-3
 
 
 def test_ancestral_windows_give_the_full_call_up_to_the_needed_row(band_model):
     arm = incremental.WindowArm(band_model)
-    height = band_model.image_shape[0]
+    height, width, channels = band_model.image_shape
     x0 = _images(band_model, 2, 0)
     _, _, cache = arm.initial(tf.constant(x0))
     x = x0
     for row in range(height):  # as ancestral sampling: change a row, then need it
         x = x.copy()
         x[:, row] = _images(band_model, 2, row + 7)[:, row]
-        changed = tf.constant([row, row])
+        changed = tf.constant([row, row]) * width * channels  # the row's first position
         logits, h, cache = arm.update(tf.constant(x), changed, changed, cache)
         full_logits, full_h = band_model(x)
         np.testing.assert_allclose(logits[:, : row + 1], full_logits[:, : row + 1], atol=ATOL)
@@ -173,6 +175,47 @@ def test_the_cache_after_sampling_equals_a_full_recomputation_of_the_last_input(
         scale = arm.padded_height // (full.shape[1] - 1)  # padded layout: row r at index r + 1
         rows = -(-5 // scale)
         np.testing.assert_allclose(cached[:, 1 : rows + 1], full[:, 1 : rows + 1], atol=ATOL)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: tiny_model((4, 3, 1), 2, filters=4),
+        lambda: transformer.Transformer((4, 3, 1), 2, model_dim=8, num_layers=1, num_heads=2),
+    ],
+    ids=["pixelcnn", "transformer"],
+)
+def test_each_cached_call_computes_the_variable_it_accepts_also_in_a_refilled_slot(build):
+    """The scheduled loop gives a fresh example the slot and the cache of the last one: every
+    call of `ancestral_cached` must compute the logits of the variable it accepts, the first free
+    one from n on, also when the first rows are observed (they are computed in the same call)."""
+    model = build()
+    loop = sampling_loop.ArmLoop(
+        sampling.arm_from_model(model), (4, 3, 1), incremental.cached_ancestral_arm(model)
+    )
+    d = 12
+    noise = noise_lib.gumbel_noise((2, 4, 3, 1, 2), 3)
+    evidence = tf.constant(np.random.default_rng(0).integers(0, 2, (2, d)), tf.int32)
+    observed = np.zeros((2, d), bool)
+    observed[1, :7] = True  # the second sample's first rows
+
+    def sample(state, row):
+        rows = (noise[row : row + 1], evidence[row : row + 1], tf.constant(observed[row : row + 1]))
+        while int(state.num_valid[0]) < d:
+            position = int(state.num_valid[0]) + int(np.argmin(observed[row, state.num_valid[0] :]))
+            state = loop.step(state, forecast.forecast_zeros, True, *rows)
+            full = sampling.arm_from_model(model)(tf.reshape(state.arm_input, (1, 4, 3, 1)))[0]
+            np.testing.assert_allclose(
+                tf.reshape(state.logits, (d, 2))[position],
+                tf.reshape(full, (d, 2))[position],
+                atol=ATOL,
+                err_msg=f"sample {row}, position {position}",
+            )
+        return state
+
+    first = sample(loop.fresh_state(noise[:1], evidence[:1], observed[:1]), 0)
+    fresh = loop.fresh_state(noise[1:], evidence[1:], observed[1:])
+    sample(fresh._replace(arm_cache=first.arm_cache), 1)
 
 
 def test_incremental_needs_a_model_that_takes_row_bands():

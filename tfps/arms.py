@@ -14,6 +14,10 @@ An ARM [1, eq. 1] is a `keras.Model` with
   * `model_config()`: JSON-able constructor arguments including `"arch"` (its name in
     `ARCHITECTURES`), so `build_model(model.model_config())` rebuilds it.
 
+Optionally, `cached_ancestral_arm()` returns an ARM that caches what earlier calls computed, for
+the sampling method `ancestral_cached` (`tfps.incremental.cached_ancestral_arm`; the Transformer's
+key/value caches, `tfps.kv_cache`); a PixelCNN gets one from `tfps.incremental`.
+
 Order: raster order of the flattened event (row-major over all axes, channel last), the order of
 `tfps.pixelcnn.PixelCNN`: the logits at flat position i depend only on x at positions < i.
 `tfps.check_autoregressive` (`tfps.causality`) tests that property by perturbation.

@@ -23,6 +23,10 @@ never accepts. So every method stays exact [1]:
   * `ancestral_cached`: ancestral sampling with the smallest window, the cached ancestral sampler
     of fast PixelCNN++ generation [2].
 
+`WindowArm` takes the calls of `tfps.sampling_loop.ArmLoop`: `initial(x, needed)` and `update(x,
+changed, needed, cache)` with flat raster positions (`changed`: the first variable whose input
+changed, `needed`: the one the call must make exact), which it maps to rows (position // (W C)).
+
 #### References
 
 [1]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive
@@ -47,17 +51,33 @@ def row_alignment(model):
     return 2 ** (int(getattr(model, "num_scales", 1)) - 1)
 
 
+def row_size(model):
+    """W * C, the variables in one image row: flat position p lies in row p // (W * C)."""
+    return int(model.image_shape[1]) * int(model.image_shape[2])
+
+
 def supports_incremental(model):
     """Whether `model` takes row windows (`model(x, rows=...)`, as `tfps.pixelcnn.PixelCNN`)."""
     return hasattr(model, "resnet_pairs") and hasattr(model, "image_shape")
 
 
+def cached_ancestral_arm(model):
+    """The ARM of the sampling method `ancestral_cached` for `model`: a `WindowArm` with the
+    smallest window where the model takes row windows, else the model's own
+    (`model.cached_ancestral_arm()`, e.g. the key/value caches of
+    `tfps.transformer.Transformer`), else None."""
+    if supports_incremental(model):
+        return WindowArm(model)
+    own = getattr(model, "cached_ancestral_arm", None)
+    return None if own is None else own()
+
+
 def sampler_arms(model, incremental=False):
     """The `incremental_arm` and `cached_ancestral_arm` of `tfps.sampling.PredictiveSampler` for
     `model`. `incremental`: False; True, windows of `DEFAULT_WINDOW_ROWS` rows; or a window
-    height in rows (`WindowArm`; rounded up to a multiple of 2**(S - 1)). The cached ancestral
-    arm is a `WindowArm` with the smallest window, where the model takes row bands. ValueError for
-    `incremental` on a model without them (only `tfps.pixelcnn.PixelCNN` has them).
+    height in rows (`WindowArm`; rounded up to a multiple of 2**(S - 1)); and
+    `cached_ancestral_arm(model)`. ValueError for `incremental` on a model without row windows
+    (only `tfps.pixelcnn.PixelCNN` has them).
     """
     supported = supports_incremental(model)
     if incremental and not supported:
@@ -69,7 +89,7 @@ def sampler_arms(model, incremental=False):
         "incremental_arm": WindowArm(model, window_rows(model, incremental))
         if incremental
         else None,
-        "cached_ancestral_arm": WindowArm(model) if supported else None,
+        "cached_ancestral_arm": cached_ancestral_arm(model),
     }
 
 
@@ -147,12 +167,14 @@ class WindowBand:
 class WindowArm:
     """Incremental calls of a `tfps.pixelcnn.PixelCNN` in windows of rows, one per example.
 
-    `initial(x) -> (logits, h, cache)`: a full call. `update(x, changed_row, needed_row, cache)`:
-    rows valid for x are those below min(valid, changed_row) (valid: the rows the cache was exact
-    on); each pass computes, for every example, the `window` rows from its first invalid row
-    (rounded down to a multiple of 2**(S - 1)) at a per-example dynamic offset (`WindowBand`:
-    gathered from and scattered into the padded caches, so shapes are static), until every
-    example's `needed_row` (the row of its first unaccepted variable; H: none) is valid. The
+    `initial(x, needed=None) -> (logits, h, cache)`: a full call. `update(x, changed, needed,
+    cache)`, with flat raster positions int32 `[B]` (`tfps.sampling_loop.ArmLoop.call_arm`; d:
+    none): rows valid for x are those below min(valid, changed's row) (valid: the rows the cache
+    was exact on); each pass computes, for every example, the `window` rows from its first
+    invalid row (rounded down to a multiple of 2**(S - 1)) at a per-example dynamic offset
+    (`WindowBand`: gathered from and scattered into the padded caches, so shapes are static),
+    until every
+    example's needed row (that of the variable the call must make exact) is valid. The
     logits and h are exact on the rows below `valid_rows(cache)`; rows below keep those of
     earlier inputs, which a sampling loop may use as forecasts but never accepts
     (`tfps.sampling_loop.ArmLoop`).
@@ -169,6 +191,7 @@ class WindowArm:
         self.model = model
         self.height = int(model.image_shape[0])
         self.alignment = row_alignment(model)
+        self.row_size = row_size(model)
         self.window = int(window or self.alignment)
         if self.window < 1 or self.window % self.alignment:
             raise ValueError(f"window must be a multiple of {self.alignment}, got {self.window}")
@@ -186,10 +209,15 @@ class WindowArm:
         """int32 `[B]`: the rows on which the last call's logits and h are exact."""
         return cache[-1]
 
+    def exact_positions(self, cache):
+        """int32 `[B]`: the flat positions before which the last call's logits are exact."""
+        return self.valid_rows(cache) * self.row_size
+
     def _outputs(self, cache):
         return cache[-3][:, 1 : self.height + 1], cache[-2][:, 1 : self.height + 1]
 
-    def initial(self, x):
+    def initial(self, x, needed=None):
+        del needed  # a full call makes every row exact
         band = FullCall()
         logits, h = self.model(x, training=False, rows=band)
         maps = (*band.recorded, logits, h)
@@ -206,9 +234,9 @@ class WindowArm:
         band.full(h)
         return tuple(band.recorded)
 
-    def update(self, x, changed_row, needed_row, cache):
-        maps, valid = cache[:-1], tf.minimum(cache[-1], changed_row)
-        needed = tf.where(needed_row < self.height, needed_row, -1)
+    def update(self, x, changed, needed, cache):
+        maps, valid = cache[:-1], tf.minimum(cache[-1], changed // self.row_size)
+        needed = tf.where(needed < self.row_size * self.height, needed // self.row_size, -1)
         last_start = self.padded_height - self.window
 
         def body(maps, valid):

@@ -26,8 +26,9 @@ Scheduling (`sample_scheduled`, `tfps.scheduling`): N samples run through B batc
 taking the next pending sample, with a fresh state, as soon as its sample is done, so the batch no
 longer waits for its slowest image [1, sec. 4.1]. Both loops (`tfps.sampling_loop`) share one
 ARM-call step, whose per-example counters make a sample's trajectory independent of when it
-entered the batch. This module holds the public API: `PredictiveSampler` (checks, method table,
-the compiled `tf.function`s), `SampleResult`, `sampler_for_model`.
+entered the batch. This module holds the public API: `PredictiveSampler` (its methods and input
+checks), `SampleResult`, `sampler_for_model`; `tfps.sampling_methods` builds each method's
+compiled `tf.function`s.
 
 Shapes: noise `[B, H, W, C, K]`, images `[B, H, W, C]`, d = H * W * C, flattened in raster order
 over (h, w) then channel. Any ARM event shape (`tfps.arms`: a sequence `(L,)` or `(L, C)`) runs
@@ -42,45 +43,19 @@ evidence and returns results in the event shape.
 [2]: Chris J. Maddison, Daniel Tarlow, Tom Minka. A* Sampling. In NeurIPS, 2014.
 """
 
-import functools
-from typing import NamedTuple
-
 import numpy as np
 import tensorflow as tf
 
-from tfps import arms, events, sampling_loop, scheduling
+from tfps import arms, events, sampling_loop, sampling_methods, scheduling
 from tfps import forecast as forecast_lib
 from tfps import incremental as incremental_lib
 from tfps import noise as noise_lib
 
-ANCESTRAL = "ancestral"
-ANCESTRAL_CACHED = "ancestral_cached"
-ANCESTRAL_METHODS = (ANCESTRAL, ANCESTRAL_CACHED)  # one variable per call
-
-
-class SampleResult(NamedTuple):
-    """What a sampler returns.
-
-    samples: int32 `[B, H, W, C]` (`[B, *event_shape]` in general).
-    arm_calls: int32 scalar, ARM forward passes for the whole batch.
-    arm_calls_per_example: int32 `[B]`, the passes each example needed before it was complete.
-    converged_at: int32 `[B, H, W, C]`, the ARM call (1-based) from which the ARM output at that
-      variable never changed again [1, Figure 6].
-    accepted_at: int32 `[B, H, W, C]`, the call in which the variable joined the valid prefix
-      (it became final); converged_at <= accepted_at.
-    forecast_mistakes: bool `[B, H, W, C]`, variables whose forecast was found wrong
-      [1, Figures 3-4].
-    forecasts_checked: int32 `[B]`, how many forecasts were compared with the ARM's output (the
-      denominator of forecast accuracy; `ancestral` checks none).
-    """
-
-    samples: tf.Tensor
-    arm_calls: tf.Tensor
-    arm_calls_per_example: tf.Tensor
-    converged_at: tf.Tensor
-    accepted_at: tf.Tensor
-    forecast_mistakes: tf.Tensor
-    forecasts_checked: tf.Tensor
+# The method names and the result type (`tfps.sampling_methods`), public here.
+ANCESTRAL = sampling_methods.ANCESTRAL
+ANCESTRAL_CACHED = sampling_methods.ANCESTRAL_CACHED
+ANCESTRAL_METHODS = sampling_methods.ANCESTRAL_METHODS
+SampleResult = sampling_methods.SampleResult
 
 
 class PredictiveSampler:
@@ -99,8 +74,9 @@ class PredictiveSampler:
         `image_shape`); `image_shape` must be its canonical layout (`tfps.events`).
       incremental_arm: optional `tfps.incremental.WindowArm` of the same ARM: every method then
         makes incremental calls (a window of rows per example), same samples.
-      cached_ancestral_arm: optional `tfps.incremental.WindowArm` of the same ARM: adds the
-        method `ancestral_cached` (ancestral sampling computing one window per call).
+      cached_ancestral_arm: optional cached ARM of the same ARM for ancestral sampling
+        (`tfps.incremental.WindowArm` of a PixelCNN, `tfps.kv_cache.KeyValueArm` of a
+        Transformer): adds the method `ancestral_cached`.
     """
 
     def __init__(
@@ -126,26 +102,32 @@ class PredictiveSampler:
         self.num_variables = int(np.prod(self.image_shape))
         self.forecasters = {**forecast_lib.FORECASTERS, **(forecasters or {})}
         self.jit_compile = bool(jit_compile)
-        self._compiled = {}
-        self._loop = sampling_loop.ArmLoop(arm, self.image_shape, incremental_arm)
-        self._cached_loop = cached_ancestral_arm and sampling_loop.ArmLoop(
-            arm, self.image_shape, cached_ancestral_arm
+        self._functions = sampling_methods.MethodFunctions(
+            sampling_loop.ArmLoop(arm, self.image_shape, incremental_arm),
+            cached_ancestral_arm
+            and sampling_loop.ArmLoop(arm, self.image_shape, cached_ancestral_arm),
+            self.forecasters,
+            self.image_shape,
+            self.event_shape,
+            self.num_categories,
+            self.jit_compile,
         )
 
     @property
     def incremental(self):
         """Whether every method makes incremental ARM calls (`tfps.incremental`)."""
-        return self._loop.incremental is not None
+        return self._functions.loop.incremental is not None
 
     @property
     def methods(self):
         """The sampling methods (exported, listed): `ancestral` first, then the forecasters."""
-        return (ANCESTRAL,) + tuple(self.forecasters)
+        return self._functions.methods
 
     @property
     def all_methods(self):
-        """`methods` and, where the ARM takes row bands, the baseline `ancestral_cached`."""
-        return self.methods + ((ANCESTRAL_CACHED,) if self._cached_loop else ())
+        """`methods` and, where the ARM has a cached ancestral ARM, the baseline
+        `ancestral_cached`."""
+        return self._functions.all_methods
 
     # ----------------------------------------------------------------------------------- API
     def sample(self, noise, method="fpi", evidence=None, evidence_mask=None):
@@ -153,7 +135,7 @@ class PredictiveSampler:
 
         Args:
           noise: float32 `[B, H, W, C, K]` Gumbel noise (`tfps.noise.gumbel_noise`), B >= 1.
-          method: one of `self.methods`.
+          method: one of `self.all_methods`.
           evidence: optional int `[B, H, W, C]` observed values in [0, K).
           evidence_mask: optional bool `[B, H, W, C]`, True where `evidence` is observed.
         """
@@ -161,7 +143,7 @@ class PredictiveSampler:
         noise = self.check_noise(noise)
         batch = noise.shape[0]
         evidence, evidence_mask = self._check_evidence(evidence, evidence_mask, batch)
-        return self._function(method)(noise, evidence, evidence_mask)
+        return self._functions.batch_function(method)(noise, evidence, evidence_mask)
 
     def sample_from_seed(self, seed, batch_size, method="fpi", evidence=None, evidence_mask=None):
         """Draws Gumbel noise from `seed` (stateless) and samples `batch_size` images."""
@@ -178,7 +160,7 @@ class PredictiveSampler:
         Batch size is dynamic; use it to export or benchmark without the eager checks of `sample`.
         """
         self.check_method(method)
-        return self._function(method)
+        return self._functions.batch_function(method)
 
     def sample_scheduled(self, noise, method="fpi", slots=32, evidence=None, evidence_mask=None):
         """Samples N examples through `slots` batch slots, refilling a slot as soon as its example
@@ -193,7 +175,7 @@ class PredictiveSampler:
 
         Args:
           noise: float32 `[N, H, W, C, K]` Gumbel noise, one row per sample, N >= 1.
-          method: one of `self.methods`.
+          method: one of `self.all_methods`.
           slots: B >= 1, the batch size the ARM runs at; more slots than samples means N slots.
           evidence, evidence_mask: optional `[N, H, W, C]`, as for `sample`.
         """
@@ -201,7 +183,7 @@ class PredictiveSampler:
         noise = self.check_noise(noise)
         slots = scheduling.check_count(slots, "slots")
         evidence, evidence_mask = self._check_evidence(evidence, evidence_mask, noise.shape[0])
-        return self._scheduled_function(method)(
+        return self._functions.scheduled_function(method)(
             noise, evidence, evidence_mask, tf.constant(slots, tf.int32)
         )
 
@@ -222,25 +204,14 @@ class PredictiveSampler:
         `sample_scheduled` without its eager checks: N is dynamic, `slots` an int32 scalar tensor
         (clamped to [1, N])."""
         self.check_method(method)
-        return self._scheduled_function(method)
+        return self._functions.scheduled_function(method)
 
     def sample_many_function(self, method):
         """`tf.function(seed int32 [2], num_samples int32 [], slots int32 []) -> SampleResult`:
         draws the noise of `sample_scheduled_from_seed` in the graph and samples without evidence.
         For serving (the export's `sample_many` signature); num_samples must be >= 1."""
         self.check_method(method)
-        key = ("many", method)
-        if key not in self._compiled:
-            self._compiled[key] = tf.function(
-                functools.partial(self._sample_many, method),
-                autograph=False,
-                input_signature=[
-                    tf.TensorSpec([2], tf.int32),
-                    tf.TensorSpec([], tf.int32),
-                    tf.TensorSpec([], tf.int32),
-                ],
-            )
-        return self._compiled[key]
+        return self._functions.sample_many_function(method)
 
     # ------------------------------------------------------------------------------ checks
     def check_method(self, method):
@@ -256,113 +227,6 @@ class PredictiveSampler:
     def _check_evidence(self, evidence, evidence_mask, batch):
         return events.check_evidence(
             evidence, evidence_mask, batch, self.event_shape, self.num_categories
-        )
-
-    # ------------------------------------------------------------------------------- loop
-    def _specs(self):
-        """The input signature of noise, evidence and evidence_mask (batch size dynamic)."""
-        batch = (None,) + self.event_shape
-        return [
-            tf.TensorSpec(batch + (self.num_categories,), tf.float32),
-            tf.TensorSpec(batch, tf.int32),
-            tf.TensorSpec(batch, tf.bool),
-        ]
-
-    def _function(self, method):
-        if method not in self._compiled:
-            # A partial (no __code__) gives each method's function its own retracing statistics.
-            self._compiled[method] = tf.function(
-                functools.partial(self._sample_loop, method),
-                input_signature=self._specs(),
-                jit_compile=self.jit_compile,
-                autograph=False,
-            )
-        return self._compiled[method]
-
-    def _canonical(self, noise, evidence, evidence_mask):
-        """Noise, evidence and mask from the event shape to the loop's image layout."""
-        return (
-            events.reshape_batch(noise, self.image_shape + (self.num_categories,)),
-            events.reshape_batch(evidence, self.image_shape),
-            events.reshape_batch(evidence_mask, self.image_shape),
-        )
-
-    def _sample_loop(self, method, noise, evidence, evidence_mask):
-        return self._result(
-            *self._arm_loop(method).run(
-                self._forecaster(method),
-                method in ANCESTRAL_METHODS,
-                *self._canonical(noise, evidence, evidence_mask),
-            )
-        )
-
-    def _scheduled_function(self, method):
-        key = ("scheduled", method)
-        if key not in self._compiled:
-            specs = self._specs()
-            # The slot count fixes the loop's shapes, which XLA needs as constants: it enters as
-            # the shape of the first slots' sample indices, computed outside the compiled loop.
-            loop = tf.function(
-                functools.partial(self._scheduled_loop, method),
-                autograph=False,
-                input_signature=specs + [tf.TensorSpec([None], tf.int32)],
-                jit_compile=self.jit_compile,
-            )
-            self._compiled[key] = tf.function(
-                functools.partial(self._scheduled_entry, loop),
-                autograph=False,
-                input_signature=specs + [tf.TensorSpec([], tf.int32)],
-            )
-        return self._compiled[key]
-
-    @staticmethod
-    def _scheduled_entry(loop, noise, evidence, evidence_mask, slots):
-        num_slots = tf.minimum(tf.maximum(slots, 1), tf.shape(noise)[0])
-        return loop(noise, evidence, evidence_mask, tf.range(num_slots))
-
-    def _sample_many(self, method, seed, num_samples, slots):
-        event = self.event_shape + (self.num_categories,)
-        noise = noise_lib.gumbel_noise(tf.concat([[num_samples], event], axis=0), seed)
-        noise = tf.ensure_shape(noise, (None,) + event)
-        images = tf.concat([[num_samples], self.event_shape], axis=0)
-        return self._scheduled_function(method)(
-            noise, tf.zeros(images, tf.int32), tf.zeros(images, tf.bool), slots
-        )
-
-    def _scheduled_loop(self, method, noise, evidence, evidence_mask, first_samples):
-        return self._result(
-            *sampling_loop.run_scheduled(
-                self._arm_loop(method),
-                self._forecaster(method),
-                method in ANCESTRAL_METHODS,
-                *self._canonical(noise, evidence, evidence_mask),
-                first_samples,
-            )
-        )
-
-    # --------------------------------------------------------------------------- results
-    def _arm_loop(self, method):
-        return self._cached_loop if method == ANCESTRAL_CACHED else self._loop
-
-    def _forecaster(self, method):
-        if method in ANCESTRAL_METHODS:
-            return forecast_lib.forecast_zeros
-        return self.forecasters[method]
-
-    def _result(self, calls, out):
-        """A `SampleResult` from the calls and the `tfps.sampling_loop.Results` of a loop."""
-
-        def image(t):
-            return tf.reshape(t, (-1,) + self.event_shape)
-
-        return SampleResult(
-            samples=image(out.output),
-            arm_calls=calls,
-            arm_calls_per_example=out.calls_per_example,
-            converged_at=image(out.changed_at),
-            accepted_at=image(out.accepted_at),
-            forecast_mistakes=image(out.mistakes),
-            forecasts_checked=out.checked,
         )
 
 

@@ -72,9 +72,10 @@ class ArmLoop:
     Args:
       arm: callable mapping x int32 `[B, H, W, C]` to `(logits [B, H, W, C, K], h [B, H, W, F])`.
       image_shape: `(H, W, C)`.
-      incremental: optional incremental ARM (`tfps.incremental.WindowArm`) used instead of `arm`:
-        its cache rides in the loop state; each call passes it the first row where each example's
-        input changed since its last call and the row of its first unaccepted variable.
+      incremental: optional incremental ARM used instead of `arm` (`tfps.incremental.WindowArm`,
+        or for ancestral sampling `tfps.kv_cache.KeyValueArm`): `initial(x, needed)` and
+        `update(x, changed, needed, cache)`, each `-> (logits, h, cache)`, with positions as in
+        `call_arm`, and `exact_positions(cache)`; its cache rides in the loop state.
     """
 
     def __init__(self, arm, image_shape, incremental=None):
@@ -112,25 +113,27 @@ class ArmLoop:
             arm_input=zeros,
         )
 
-    def call_arm(self, state, x_in, fresh):
+    def call_arm(self, state, x_in, fresh, observed):
         """The ARM on x_in `[B, d]` -> (logits, h, cache, exact): incremental from the state's
-        cache; the logits are exact at positions < exact int32 `[B]` (d but for an incremental
-        ARM, which leaves the rows below its windows stale)."""
+        cache. The logits are exact at flat positions < exact, int32 `[B]`: d for a plain ARM; an
+        incremental one may leave later positions stale.
+
+        An incremental ARM gets flat raster positions, int32 `[B]` (d: none): `needed`, the first
+        free variable from n on (the one ancestral sampling accepts in this call, which it makes
+        exact), and, once it has a cache, `changed`, the first position where x_in differs from
+        its last call's input (0 for a fresh example).
+        """
         x = tf.reshape(x_in, (-1,) + self.image_shape)
         d = self.num_variables
         if self.incremental is None:
             return (*self.arm(x), (), tf.fill(tf.shape(x_in)[:1], d))
-        row_size = d // self.image_shape[0]
+        needed = first_true((tf.range(d)[None, :] >= state.num_valid[:, None]) & ~observed)
         if state.arm_cache is None:
-            logits, h, cache = self.incremental.initial(x)
+            logits, h, cache = self.incremental.initial(x, needed)
         else:
-            changed = tf.not_equal(x_in, state.arm_input) | fresh
-            first = tf.argmax(tf.cast(changed, tf.int32), axis=1, output_type=tf.int32)
-            first = tf.where(tf.reduce_any(changed, axis=1), first, d)
-            logits, h, cache = self.incremental.update(
-                x, first // row_size, state.num_valid // row_size, state.arm_cache
-            )
-        return logits, h, cache, self.incremental.valid_rows(cache) * row_size
+            changed = first_true(tf.not_equal(x_in, state.arm_input) | fresh)
+            logits, h, cache = self.incremental.update(x, changed, needed, state.arm_cache)
+        return logits, h, cache, self.incremental.exact_positions(cache)
 
     def step(self, state, forecaster, ancestral, noise, evidence, observed):
         """One ARM call ([1, Algorithm 1]'s loop body) on the state's forecasts, for a batch.
@@ -158,7 +161,7 @@ class ArmLoop:
         forecast = tf.where(fresh, 0, forecaster(context))
         forecast = tf.where(positions < n[:, None], state.output, forecast)
         x_in = tf.where(observed, evidence, forecast)
-        logits, h, cache, exact = self.call_arm(state, x_in, fresh)
+        logits, h, cache, exact = self.call_arm(state, x_in, fresh, observed)
         logits = tf.cast(logits, tf.float32)
         output = tf.argmax(logits + noise, axis=-1, output_type=tf.int32)
         output = tf.where(observed, evidence, tf.reshape(output, tf.shape(evidence)))
@@ -174,12 +177,7 @@ class ArmLoop:
         stops_at_stale = first_wrong >= exact
         new_n = tf.where(any_wrong, first_wrong + 1 - tf.cast(stops_at_stale, tf.int32), d)
         # Observed variables right after the accepted ones are valid too: skip to the next free.
-        free_after = ~observed & (positions >= new_n[:, None])
-        new_n = tf.where(
-            tf.reduce_any(free_after, axis=1),
-            tf.argmax(tf.cast(free_after, tf.int32), axis=1, output_type=tf.int32),
-            d,
-        )
+        new_n = first_true(~observed & (positions >= new_n[:, None]))
         new_n = tf.where(active, new_n, n)
 
         own_call = (state.calls_per_example + 1)[:, None]  # this call, counted per example
@@ -233,6 +231,12 @@ class ArmLoop:
             final.mistakes,
             final.checked,
         )
+
+
+def first_true(mask):
+    """The first True position of each row of bool `[B, d]`, int32 `[B]`; d where none is."""
+    first = tf.argmax(tf.cast(mask, tf.int32), axis=1, output_type=tf.int32)
+    return tf.where(tf.reduce_any(mask, axis=1), first, tf.shape(mask)[1])
 
 
 def run_scheduled(loop, forecaster, ancestral, noise, evidence, evidence_mask, first_samples):

@@ -10,11 +10,12 @@ the output at i depends on x_<i. Pre-norm blocks [2]:
     h = LN(z),   logits = V h + b
 
 Sampling one position per step only needs the keys and values of the earlier positions, which do
-not change once computed: `Transformer.cached_ancestral_sample` keeps them in fixed-size caches
-(`[B, heads, d, head_dim]` per layer, zeros beyond the current step) and runs one new position per
-step of a `tf.while_loop` [3, slides "Speedup by caching activations"]: the fair ancestral baseline,
-with d steps of O(d) work each instead of d calls of the whole network. Its sample equals plain
-ancestral sampling for the same Gumbel noise.
+not change once computed: `Transformer.position_step` computes one new position per example from
+fixed-size caches (`[B, heads, d, head_dim]` per layer) [3, slides "Speedup by caching
+activations"]. `Transformer.cached_ancestral_sample` runs it in a standalone `tf.while_loop`;
+`tfps.kv_cache.KeyValueArm` (`Transformer.cached_ancestral_arm`) runs it inside the sampler, as the
+method `ancestral_cached`: the fair ancestral baseline, with d steps of O(d) work each instead of d
+calls of the whole network. Both equal plain ancestral sampling for the same Gumbel noise.
 
 #### References
 
@@ -32,7 +33,7 @@ import math
 import keras
 import tensorflow as tf
 
-from tfps import arm_base
+from tfps import arm_base, kv_cache
 from tfps import layers as tfps_layers
 
 ARCH = "transformer"
@@ -47,8 +48,8 @@ RUN_CONFIG_FIELDS = {
 
 def attend(q, k, v, mask):
     """Masked dot-product attention [1, eq. 1]: q `[B, n, Lq, e]`, k, v `[B, n, Lk, e]`, mask bool
-    `[Lq, Lk]` (True: may attend) -> `[B, n, Lq, e]`. Masked scores are -inf, so they get exactly
-    zero weight (the same in the full and the cached computation)."""
+    broadcastable to `[B, n, Lq, Lk]` (True: may attend) -> `[B, n, Lq, e]`. Masked scores are
+    -inf, so they get exactly zero weight (the same in the full and the cached computation)."""
     scores = tf.einsum("bnqe,bnke->bnqk", q, k) / math.sqrt(q.shape[-1])
     scores = tf.where(mask, scores, tf.constant(-float("inf"), scores.dtype))
     return tf.einsum("bnqk,bnke->bnqe", tf.nn.softmax(scores, axis=-1), v)
@@ -58,9 +59,9 @@ def attend(q, k, v, mask):
 class CausalSelfAttention(keras.layers.Layer):
     """Multi-head self-attention where position i attends to positions <= i [1, sec. 3.2].
 
-    `call(x)`: `[B, L, F] -> [B, L, F]`. `step(x_t, keys, values, t)`: one new position t from
-    `[B, F]` and the caches `[B, heads, d, F / heads]` (rows < t filled) -> (output `[B, F]`,
-    caches with row t filled).
+    `call(x)`: `[B, L, F] -> [B, L, F]`. `step(x_t, keys, values, t)`: one new position per
+    example, t int32 `[B]`, from `[B, F]` and the caches `[B, heads, d, F / heads]` (rows < t
+    valid) -> (output `[B, F]`, caches with row t written).
 
     #### References
 
@@ -101,10 +102,11 @@ class CausalSelfAttention(keras.layers.Layer):
 
     def step(self, x_t, keys, values, t):
         q, k, v = self.project(x_t)
-        at_t = tf.one_hot(t, tf.shape(keys)[2], dtype=keys.dtype)[None, None, :, None]
-        keys = keys + at_t * k[:, :, None, :]  # row t of the caches is still zero
-        values = values + at_t * v[:, :, None, :]
-        mask = (tf.range(tf.shape(keys)[2]) <= t)[None, :]
+        rows = tf.range(tf.shape(keys)[2])[None, :]
+        at_t = tf.equal(rows, t[:, None])[:, None, :, None]  # [B, 1, d, 1]
+        keys = tf.where(at_t, k[:, :, None, :], keys)
+        values = tf.where(at_t, v[:, :, None, :], values)
+        mask = (rows <= t[:, None])[:, None, None, :]  # [B, 1, 1, d]
         out = attend(q[:, :, None, :], keys, values, mask)[:, :, 0]  # [B, n, e]
         return self.out(tf.reshape(out, tf.shape(x_t))), keys, values
 
@@ -167,8 +169,8 @@ class SequenceEmbedding(keras.layers.Layer):
     """Token embeddings shifted one step right (a learned start vector first) plus learned
     position embeddings: row i embeds x_{i-1} at position i, so nothing sees x_i at i.
 
-    `call(x_onehot)`: `[B, d, K] -> [B, d, F]`; `at(t, previous_onehot)`: row t from the one-hot
-    `[B, K]` of x_{t-1} (ignored at t = 0) -> `[B, F]`.
+    `call(x_onehot)`: `[B, d, K] -> [B, d, F]`; `at(t, previous_onehot)`: row t_b of each example,
+    t int32 `[B]`, from the one-hot `[B, K]` of x_{t-1} (ignored where t = 0) -> `[B, F]`.
     """
 
     def __init__(self, length, num_categories, model_dim, **kwargs):
@@ -193,8 +195,8 @@ class SequenceEmbedding(keras.layers.Layer):
             tf.cast(w, self.compute_dtype) for w in (self.tokens, self.start, self.positions)
         )
         previous = tf.cast(previous_onehot, self.compute_dtype)
-        token = tf.where(t > 0, tf.matmul(previous, tokens), start[None, :])
-        return token + tf.gather(positions, t)[None, :]
+        token = tf.where((t > 0)[:, None], tf.matmul(previous, tokens), start[None, :])
+        return token + tf.gather(positions, t)
 
     def get_config(self):
         return {
@@ -273,12 +275,44 @@ class Transformer(arm_base.FlatARM):
         h = self.final_norm(z)
         return self.out(h), h
 
+    def empty_caches(self, batch):
+        """Zero key/value caches for `batch` examples: per layer `(keys, values)`, each
+        `[batch, heads, d, head_dim]`."""
+        shape = [batch, self.num_heads, self.num_variables, self.model_dim // self.num_heads]
+        cache = tf.zeros(shape, self.compute_dtype)
+        return tuple((cache, cache) for _ in range(self.num_layers))
+
+    def position_step(self, t, previous_onehot, caches):
+        """The network at one position per example, from the key/value caches.
+
+        Args:
+          t: int32 `[B]`, the position of each example.
+          previous_onehot: `[B, K]`, the one-hot of x at t - 1 (ignored where t = 0).
+          caches: per layer `(keys, values)` (`empty_caches`), valid at positions < t.
+        Returns:
+          `(logits float32 [B, K], h [B, model_dim], caches)`: the logits and representation at
+          t, which depend on x_<t only, and the caches with position t written.
+        """
+        z = self.embedding.at(t, previous_onehot)
+        written = []
+        for block, (keys, values) in zip(self.blocks(), caches):
+            z, keys, values = block.step(z, keys, values, t)
+            written.append((keys, values))
+        h = self.final_norm(z)
+        return tf.cast(self.out(h), tf.float32), h, tuple(written)
+
+    def cached_ancestral_arm(self):
+        """The ARM of the sampling method `ancestral_cached` (`tfps.incremental`): a
+        `tfps.kv_cache.KeyValueArm` of this model."""
+        return kv_cache.KeyValueArm(self)
+
     def cached_ancestral_sample(self, noise):
         """Ancestral sampling, one position per step with key/value caches.
 
         x_i = argmax_c(logits_i(x_<i) + noise_i) for i = 0 .. d-1 in a `tf.while_loop` whose
         state has static shapes (the caches are `[B, heads, d, head_dim]` per layer), so it runs
-        eagerly and traces into a `tf.function` (wrap it in one for speed).
+        eagerly and traces into a `tf.function` (wrap it in one for speed). The sampler's method
+        `ancestral_cached` runs the same steps inside the sampling loop.
 
         Args:
           noise: float `[B, *event_shape, K]` Gumbel noise.
@@ -295,25 +329,18 @@ class Transformer(arm_base.FlatARM):
         d, k = self.num_variables, self.num_categories
         batch = tf.shape(noise)[0]
         noise = tf.reshape(tf.cast(noise, tf.float32), [batch, d, k])
-        heads, head_dim = self.num_heads, self.model_dim // self.num_heads
-        cache = tf.zeros([batch, heads, d, head_dim], self.compute_dtype)
 
         def body(t, x, previous, caches):
-            z = self.embedding.at(t, previous)
-            new_caches = []
-            for block, (keys, values) in zip(self.blocks(), caches):
-                z, keys, values = block.step(z, keys, values, t)
-                new_caches.append((keys, values))
-            logits = tf.cast(self.out(self.final_norm(z)), tf.float32)  # [B, K]
+            logits, _, caches = self.position_step(tf.fill([batch], t), previous, caches)
             value = tf.argmax(logits + tf.gather(noise, t, axis=1), axis=-1, output_type=tf.int32)
             x = x + tf.one_hot(t, d, dtype=tf.int32)[None, :] * value[:, None]
-            return t + 1, x, tf.one_hot(value, k), new_caches
+            return t + 1, x, tf.one_hot(value, k), caches
 
         state = (
             tf.constant(0),
             tf.zeros([batch, d], tf.int32),
             tf.zeros([batch, k]),
-            [(cache, cache) for _ in range(self.num_layers)],
+            self.empty_caches(batch),
         )
         _, x, _, _ = tf.while_loop(lambda t, *_: t < d, body, state, maximum_iterations=d)
         return tf.reshape(x, tf.concat([[batch], self.event_shape], axis=0))
