@@ -14,7 +14,7 @@ import os
 import numpy as np
 import pytest
 
-from tfps import export, incremental_choice, made, sampling, serving
+from tfps import benchmark_run, export, incremental_choice, loading, made, sampling, serving
 from tfps import noise as noise_lib
 
 import oracles
@@ -85,6 +85,12 @@ def test_the_metadata_records_the_forced_choice_and_the_contract_is_unchanged(ex
         assert text == f"the export makes {'incremental' if used else 'plain'} ARM calls " + (
             f"(incremental={record['mode']}: forced)"
         )
+    for used, exported in served.items():  # the benchmark's title on an export says it
+        loaded = loading.Loaded(
+            exported, exported.metadata, exported.metadata["model"], None, None, True, 0
+        )
+        title = benchmark_run.title(loaded)
+        assert ("through the SavedModel with incremental ARM calls" in title) is used, title
     on, off = served[True], served[False]
     assert on.metadata["signatures"] == off.metadata["signatures"]
     assert sorted(on.signatures) == sorted(off.signatures)
