@@ -47,7 +47,8 @@ def exported(request, tmp_path_factory):
     image_shape, k = request.param
     model = trained_model(image_shape, k, steps=30)
     base = str(tmp_path_factory.mktemp("exported") / "tiny")
-    path = export.export_model(model, base, metadata={"name": "tiny"})
+    # Plain calls, untimed (tests/test_export_incremental.py serves both kinds of calls).
+    path = export.export_model(model, base, metadata={"name": "tiny"}, incremental=False)
     assert path == os.path.join(base, "1")
     return model, sampling.sampler_for_model(model), export.load_exported(base)
 
@@ -93,7 +94,9 @@ def test_a_multi_scale_model_exports_exactly(tmp_path):
     """The 2-scale hierarchy (strided and transposed convolutions) through the SavedModel: fpi
     gives the ancestral sample of the eager oracle, and the logits are the model's."""
     model = trained_model((4, 4, 1), 2, steps=20, num_scales=2)
-    served = export.load_exported(export.export_model(model, str(tmp_path / "m")))
+    served = export.load_exported(
+        export.export_model(model, str(tmp_path / "m"), incremental=False)
+    )
     noise = noise_lib.gumbel_noise((3, 4, 4, 1, 2), 0)
     x = served.sample(noise, "fpi").samples.numpy()
     np.testing.assert_array_equal(x, oracles.ancestral_reference(model, noise))
@@ -402,13 +405,15 @@ def test_the_docs_show_the_contract_as_the_table_renders_it():
 
 @pytest.fixture(scope="module")
 def cli_export(tiny_run, tmp_path_factory):
-    """`launch/export.py` run on the tiny digits run: (export path, logdir, metrics)."""
+    """`launch/export.py` run on the tiny digits run (--incremental=auto, the default: timed):
+    (export path, logdir, metrics)."""
     logdir, metrics = tiny_run
     root = str(tmp_path_factory.mktemp("cli_exports"))
     done = launch("launch.export", f"--model={logdir}", f"--export_dir={root}")
     assert done.returncode == 0, done.stderr[-3000:]
     path = os.path.join(root, "digits", "1")
     assert f"exported {path}" in done.stdout
+    assert "ARM calls (incremental=auto: " in done.stdout and "per sample)" in done.stdout
     return path, logdir, metrics
 
 
@@ -424,6 +429,10 @@ def test_launcher_records_the_training_metadata(cli_export):
     assert metadata["training"]["step"] == metrics["step"]
     assert metadata["tfps_version"] and metadata["tensorflow_version"] == tf.__version__
     assert metadata["signatures"]["sample"]["inputs"]["seed"] == {"dtype": "int64", "shape": [2]}
+    choice = metadata["incremental"]  # auto: both timed, the faster kept (whichever it is)
+    assert choice["mode"] == "auto" and min(choice["seconds"].values()) > 0
+    assert choice["used"] == (choice["seconds"]["incremental"] < choice["seconds"]["plain"])
+    assert choice["timed"] == {"method": "fpi", "batch_size": 1, "seeds": 3, "jit_compile": False}
 
 
 def test_launcher_rejects_bad_flags_with_one_clear_error(tmp_path):
@@ -571,6 +580,7 @@ def test_launch_sample_reads_a_saved_model(cli_export, tmp_path, tiny_run):
         f"--output_dir={outdir}",
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "the export makes " in done.stdout and "(incremental=auto: " in done.stdout
     samples = np.load(os.path.join(outdir, "samples_fpi.npy"))
     model, _ = training.load_trained(logdir)
     library = sampling.sampler_for_model(model)

@@ -21,7 +21,16 @@ import dataclasses
 import os
 from typing import Optional, Sequence
 
-from tfps import benchmarking, distribute, export, loading, sampling, scheduling, summaries
+from tfps import (
+    benchmarking,
+    distribute,
+    export,
+    incremental_choice,
+    loading,
+    sampling,
+    scheduling,
+    summaries,
+)
 
 
 @dataclasses.dataclass
@@ -50,7 +59,10 @@ def checked_methods(loaded, options, strategy=None):
     export or on another ARM than a PixelCNN."""
     distribute.check_replicable(loaded.sampler, strategy)
     if options.incremental and loaded.is_export:
-        raise ValueError("incremental calls need a run directory; an export makes plain ARM calls")
+        raise ValueError(
+            "incremental calls need a run directory; an export makes the ARM calls chosen at "
+            "export (launch.export --incremental)"
+        )
     arch = loaded.architecture.get("arch", "pixelcnn")
     if options.incremental and arch != "pixelcnn":
         raise ValueError(f"incremental calls are for PixelCNN models only, got arch {arch!r}")
@@ -79,6 +91,7 @@ def title(loaded, jit_compile=False, replicas=1):
     text = (
         f"{dataset}: d = {sampler.num_variables}, K = {sampler.num_categories}, {network}"
         f"{', through the SavedModel' if loaded.is_export else ''}"
+        f"{' with incremental ARM calls' if getattr(sampler, 'incremental', False) else ''}"
         f"{'' if heads is None else f', {heads.method} heads T={heads.steps}'}"
         f"{', XLA' if jit_compile else ''}"
     )
@@ -109,6 +122,10 @@ def run_benchmark(loaded, model_path, options, log=print, strategy=None):
     replicas = 1 if strategy is None else strategy.num_replicas_in_sync
     text = title(loaded, options.jit_compile, replicas)
     log(f"benchmarking {text}")
+    exported_choice = None
+    if loaded.is_export:  # the export's own choice (launch.export --incremental)
+        exported_choice = loaded.description.get("incremental")
+        log(incremental_choice.describe_export(loaded.description))
     results = {}
     incremental = None
     if options.incremental:  # the same checkpoint, with incremental ARM calls
@@ -178,6 +195,7 @@ def run_benchmark(loaded, model_path, options, log=print, strategy=None):
             "scheduling": reports,
             "decode_seconds": {str(b): list(t) for b, t in decode_times.items()},
             "replicas": replicas,
+            "export_incremental": exported_choice,
         },
         footer=footer,
     )

@@ -8,9 +8,13 @@ saved is a `tfps.serving.ServingModule`. Through the `sample` signature, `sample
 batch_size=b, method=m)` equals `sampler.sample_from_seed(s, b, m)` in the library, and every
 method returns the ancestral sample for the same noise [1, eq. 8].
 
-Metadata (image shape, K, ordering, methods, training dataset and bpd, versions, the contract with
-concrete shapes) is stored twice, both readable without tfps: the asset file
-`assets/tfps_metadata.json` (plain JSON, no TensorFlow needed) and the `metadata` signature.
+The sampling signatures make plain or incremental ARM calls (`tfps.incremental`: the same samples
+and calls, less work per call): `incremental="auto"` (the default) times both on the model and
+keeps the faster, True / False force it (`tfps.incremental_choice`); the contract is the same.
+
+Metadata (image shape, K, ordering, methods, training dataset and bpd, versions, the incremental
+choice, the contract with concrete shapes) is stored twice, both readable without tfps: the asset
+file `assets/tfps_metadata.json` (plain JSON, no TensorFlow needed) and the `metadata` signature.
 
 #### References
 
@@ -27,7 +31,7 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from tfps import contract, rundir, sampling, serving
+from tfps import contract, incremental_choice, rundir, sampling, serving
 from tfps import noise as noise_lib
 
 METADATA_ASSET = "tfps_metadata.json"
@@ -80,28 +84,36 @@ def export_model(
     forecasters=None,
     jit_compile=False,
     decoder=None,
+    incremental="auto",
 ):
     """Exports `model` to `base/<version>` and returns that path.
 
     `version=None` takes the next free number (max + 1, starting at 1). An explicit version that
     exists is an error unless `overwrite`. `metadata` is merged into the export's metadata;
     `sampler`, `forecasters`, `jit_compile` and `decoder` are passed to
-    `tfps.serving.ServingModule`. The SavedModel is written to a hidden staging directory next to
-    the versions and renamed into place at the end, so a failed export leaves no partial
-    version and never touches the versions already there (TF Serving ignores non-integer names).
+    `tfps.serving.ServingModule`. `incremental` ("auto", True, False): whether the sampling
+    signatures make incremental ARM calls, decided (for "auto": timed, see
+    `tfps.incremental_choice`) before anything is written and recorded as the metadata's
+    `incremental`; True on a model without row bands is a ValueError. With a `sampler` of your
+    own, its calls are kept and only "auto" is accepted. The SavedModel is written to a hidden
+    staging directory next to the versions and renamed into place at the end, so a failed export
+    leaves no partial version and never touches the versions already there (TF Serving ignores
+    non-integer names).
     """
     if version is not None and (not isinstance(version, (int, np.integer)) or version < 1):
         raise ValueError(f"version must be an integer >= 1, got {version!r}")
+    choice = incremental_choice.choose(model, incremental, jit_compile, sampler=sampler)
     os.makedirs(base, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".export-", dir=base)
     try:
         module = serving.ServingModule(
             model,
-            metadata=metadata,
+            metadata={**dict(metadata or {}), "incremental": choice},
             sampler=sampler,
             forecasters=forecasters,
             jit_compile=jit_compile,
             decoder=decoder,
+            incremental=choice["used"] and sampler is None,
         )
         written = save(module, os.path.join(staging, "model"))
         if version is None:
@@ -133,34 +145,25 @@ def export_model(
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def training_metadata(config, logdir):
-    """The `training` metadata of a run: dataset, step and the final bpd when they match."""
-    metrics = rundir.read_json(os.path.join(logdir, rundir.METRICS_FILE)) or {}
-    step = config.get("step")
-    same = metrics.get("step") == step
-    return {
-        "dataset": config.get("dataset"),
-        "train_config": config.get("train"),
-        "step": step,
-        "checkpoint": os.path.basename(config.get("checkpoint") or "") or None,
-        # metrics.json describes the final checkpoint; an older one has no measured bpd.
-        "test_bpd": metrics.get("test_bpd") if same else None,
-        "validation_bpd": metrics.get("validation_bpd") if same else None,
-    }
-
-
 def export_trained(
-    model_path, export_root="exported", name=None, version=None, overwrite=False, jit_compile=False
+    model_path,
+    export_root="exported",
+    name=None,
+    version=None,
+    overwrite=False,
+    jit_compile=False,
+    incremental="auto",
 ):
     """Exports a training run (`logdir` or checkpoint prefix) to `export_root/<name>/<version>`.
 
-    `name` defaults to the run's dataset name (`default_name`). Returns the version directory.
+    `name` defaults to the run's dataset name (`default_name`); `incremental` as for
+    `export_model`. Returns the version directory.
     """
     # Imported here: loading an export must not need the training stack.
     from tfps import forecast, latent, training
 
     model, config = training.load_trained(model_path)
-    info = training_metadata(config, config["logdir"])
+    info = rundir.training_metadata(config, config["logdir"])
     name = name or default_name(info["dataset"])
     if not re.match(r"^[A-Za-z0-9_.-]+$", name) or name.startswith("."):
         raise ValueError(
@@ -172,6 +175,7 @@ def export_trained(
         version=version,
         overwrite=overwrite,
         jit_compile=jit_compile,
+        incremental=incremental,
         metadata={"name": name, "training": info},
         forecasters=forecast.learned_forecasters(config.get("forecast_heads")),
         decoder=latent.decoder_for(config),
@@ -254,6 +258,8 @@ class ExportedSampler:
         self.num_categories = int(self.metadata["num_categories"])
         self.num_variables = int(np.prod(self.image_shape))
         self.methods = tuple(self.metadata["methods"])
+        # Whether the signatures make incremental ARM calls (chosen at export; older: plain).
+        self.incremental = bool((self.metadata.get("incremental") or {}).get("used", False))
 
     def check_method(self, method):
         if method not in self.methods:

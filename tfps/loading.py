@@ -63,7 +63,8 @@ def load(path, jit_compile=False, export_decoder=False, incremental=False):
       export_decoder: also load, for an export of an ARM on latents, the decoder of the
         autoencoder checkpoint its metadata names (else an export's `decoder` is None).
       incremental: the library sampler makes incremental ARM calls (`tfps.incremental`); an
-        export's signatures make plain calls, so it takes no `incremental` (ValueError).
+        export's signatures make the calls chosen at export (its sampler's `incremental`, the
+        metadata's `incremental`), so it takes no `incremental` (ValueError).
 
     Returns:
       A `Loaded`.
@@ -75,8 +76,8 @@ def load(path, jit_compile=False, export_decoder=False, incremental=False):
     if export.is_export(path):
         if incremental:
             raise ValueError(
-                f"{path} is an export, whose signatures make plain ARM calls; "
-                "incremental calls need a run directory"
+                f"{path} is an export, whose signatures make the ARM calls chosen at export "
+                "(launch.export --incremental); incremental calls here need a run directory"
             )
         exported = export.load_exported(path)
         metadata = exported.metadata

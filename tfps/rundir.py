@@ -178,3 +178,20 @@ def saved_step(manager):
     """The step number of a CheckpointManager's latest checkpoint, None if there is none."""
     latest = manager.latest_checkpoint
     return None if latest is None else int(latest.rsplit("-", 1)[1])
+
+
+def training_metadata(config, logdir):
+    """The `training` metadata of a run's export (`tfps.export`): dataset, step and the final
+    bpd when they match."""
+    metrics = read_json(os.path.join(logdir, METRICS_FILE)) or {}
+    step = config.get("step")
+    same = metrics.get("step") == step
+    return {
+        "dataset": config.get("dataset"),
+        "train_config": config.get("train"),
+        "step": step,
+        "checkpoint": os.path.basename(config.get("checkpoint") or "") or None,
+        # metrics.json describes the final checkpoint; an older one has no measured bpd.
+        "test_bpd": metrics.get("test_bpd") if same else None,
+        "validation_bpd": metrics.get("validation_bpd") if same else None,
+    }

@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from tfps import distribute, export, latent, summaries, text
+from tfps import distribute, export, incremental_choice, latent, summaries, text
 from tfps import noise as noise_lib
 
 
@@ -58,6 +58,8 @@ def sample_to_files(
     Returns the `SampleResult`.
     """
     sampler = loaded.sampler
+    if loaded.is_export:  # its signatures' own choice (launch.export --incremental)
+        log(incremental_choice.describe_export(loaded.description))
     os.makedirs(output_dir, exist_ok=True)
     start = time.perf_counter()
     result = draw(sampler, method, num_samples, batch_size, seed, strategy)

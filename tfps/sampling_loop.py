@@ -66,6 +66,21 @@ class Results(NamedTuple):
     checked: tf.Tensor
 
 
+class FunctionCalls:
+    """An incremental ARM whose `initial` and `update` are each one `tf.function`.
+
+    A graph that runs several loops over the ARM (an export's signatures: every method, batch and
+    scheduled) then holds each traced once instead of once per loop, and an export stays small.
+    TensorFlow inlines the calls when it runs the graph.
+    """
+
+    def __init__(self, arm):
+        self.arm = arm
+        self.initial = tf.function(arm.initial, autograph=False, reduce_retracing=True)
+        self.update = tf.function(arm.update, autograph=False, reduce_retracing=True)
+        self.exact_positions = arm.exact_positions
+
+
 class ArmLoop:
     """Predictive sampling loops around one ARM.
 
@@ -75,14 +90,15 @@ class ArmLoop:
       incremental: optional incremental ARM used instead of `arm` (`tfps.incremental.WindowArm`,
         or for ancestral sampling `tfps.kv_cache.KeyValueArm`): `initial(x, needed)` and
         `update(x, changed, needed, cache)`, each `-> (logits, h, cache)`, with positions as in
-        `call_arm`, and `exact_positions(cache)`; its cache rides in the loop state.
+        `call_arm`, and `exact_positions(cache)`; its cache rides in the loop state. Its
+        `initial` and `update` are called as `tf.function`s (`FunctionCalls`).
     """
 
     def __init__(self, arm, image_shape, incremental=None):
         self.arm = arm
         self.image_shape = tuple(int(s) for s in image_shape)
         self.num_variables = int(np.prod(self.image_shape))
-        self.incremental = incremental
+        self.incremental = None if incremental is None else FunctionCalls(incremental)
 
     def fresh_state(self, noise, evidence, observed, calls=None, representation=None):
         """The state of examples that have not been sampled yet: n = 0, no previous call.

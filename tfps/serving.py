@@ -49,8 +49,9 @@ def arm_function(model):
 
 def serving_metadata(model, sampler, decoder=None, extra=None):
     """The metadata of an export: event shape (and its canonical image shape), K, ordering,
-    methods, versions, the contract with concrete shapes, the decoded images of a latent ARM, and
-    `extra` (training facts, name)."""
+    methods, versions, whether the sampling signatures make incremental ARM calls
+    (`tfps.incremental_choice`), the contract with concrete shapes, the decoded images of a latent
+    ARM, and `extra` (training facts, name, the full record of the incremental choice)."""
     event_shape = arms.event_shape_of(model)
     num_categories = int(model.num_categories)
     methods = tuple(sampler.methods)
@@ -64,6 +65,7 @@ def serving_metadata(model, sampler, decoder=None, extra=None):
         "ordering": contract.ORDERING if len(event_shape) == 3 else contract.SEQUENCE_ORDERING,
         "methods": list(methods),
         "jit_compile": bool(getattr(sampler, "jit_compile", False)),
+        "incremental": {"used": bool(getattr(sampler, "incremental", False))},
         "model": model.model_config() if hasattr(model, "model_config") else None,
         "tfps_version": tfps_version(),
         "tensorflow_version": tf.__version__,
@@ -110,6 +112,8 @@ class ServingModule(tf.Module):
         `jit_compile`. A sampler of your own should call the ARM through `arm_function(model)`
         too, or the export holds one copy of the network per use (tens of copies).
       forecasters, jit_compile: for the default sampler (see `PredictiveSampler`).
+      incremental: the default sampler makes incremental ARM calls (`tfps.incremental`; a
+        PixelCNN only): the same samples, arm_calls and contract, less work per call.
       decoder: for an ARM on autoencoder latents, its `tfps.latent.LatentDecoder`; the sampling
         signatures then also return the decoded `images` [1, sec. 4.2].
 
@@ -121,14 +125,27 @@ class ServingModule(tf.Module):
     """
 
     def __init__(
-        self, model, metadata=None, sampler=None, forecasters=None, jit_compile=False, decoder=None
+        self,
+        model,
+        metadata=None,
+        sampler=None,
+        forecasters=None,
+        jit_compile=False,
+        decoder=None,
+        incremental=False,
     ):
         super().__init__(name="tfps_serving")
         self._decode = _Untracked(decoder.function) if decoder is not None else None
         self._decoded_shape = tuple(decoder.image_shape) if decoder is not None else None
+        if sampler is not None and incremental:
+            raise ValueError("incremental is for the default sampler; give yours incremental_arm")
         self._arm = _Untracked(arm_function(model))
         self._sampler = sampler or sampling.sampler_for_model(
-            model, forecasters=forecasters, jit_compile=jit_compile, arm=self._arm.value
+            model,
+            forecasters=forecasters,
+            jit_compile=jit_compile,
+            arm=self._arm.value,
+            incremental=incremental,
         )
         self._event_shape = arms.event_shape_of(model)
         self._image_shape = events.canonical_shape(self._event_shape)

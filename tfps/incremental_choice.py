@@ -1,0 +1,142 @@
+"""Whether an export's sampling signatures make incremental ARM calls: forced, or timed.
+
+Incremental calls (`tfps.incremental`) change neither a sample nor the number of ARM calls, only
+the work per call, so an export may use them or not under the same serving contract. Whether they
+pay depends on the model and the machine: a band call saves about the rows above it, at the price
+of per-op overhead (a cache concat per shifted convolution, a `tf.switch_case` over the static
+band starts). `mode="auto"` therefore measures, on the model to export, the default method `fpi`
+[1, sec. 2.3] with plain and with incremental calls, and keeps the faster.
+
+What is timed (`time_plain_and_incremental`): the library's `fpi` sampling loop
+(`PredictiveSampler.loop_function`, with the export's `jit_compile`) at batch 1, no evidence, on
+the Gumbel noise of seeds 0 .. n-1 (`DEFAULT_SEEDS`: 3); both loops first run once untimed on
+another seed (tracing and compilation excluded), then run alternately seed by seed
+(`tfps.timing.over_seeds`); the figure of each is its mean seconds per sample. So the cost is
+2 traces and 2 (n + 1) samples at batch 1.
+
+The choice is recorded in the export's metadata as `"incremental"`:
+`{"used": bool, "mode": "auto" | "true" | "false", "reason": str, "seconds": {"plain": s,
+"incremental": s} or None, "timed": {"method", "batch_size", "seeds", "jit_compile"} or None}`.
+
+#### References
+
+[1]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive Models.
+     In ICML, 2020.
+"""
+
+import tensorflow as tf
+
+from tfps import incremental, sampling, timing
+from tfps import noise as noise_lib
+
+MODES = ("auto", "true", "false")
+DEFAULT_SEEDS = range(3)
+TIMED_METHOD = "fpi"
+TIMED_BATCH_SIZE = 1
+
+
+def parse_mode(mode):
+    """`"auto"`, `"true"` or `"false"` for `mode` in {"auto", True, False, "true", "false"}."""
+    if isinstance(mode, bool):
+        return "true" if mode else "false"
+    if isinstance(mode, str) and mode.lower() in MODES:
+        return mode.lower()
+    raise ValueError(f"incremental must be 'auto', True or False, got {mode!r}")
+
+
+def check_mode(model, mode):
+    """The parsed `mode`; ValueError for "true" on a model without row bands (only PixelCNN
+    models take them), so an export can fail before it writes anything."""
+    mode = parse_mode(mode)
+    if mode == "true" and not incremental.supports_incremental(model):
+        raise ValueError(
+            f"incremental=true needs row bands, which only PixelCNN models (arch 'pixelcnn') "
+            f"take; {type(model).__name__} does not (use incremental=auto or false)"
+        )
+    return mode
+
+
+def time_plain_and_incremental(model, jit_compile=False, seeds=DEFAULT_SEEDS):
+    """Mean seconds per `fpi` sample at batch 1, `{"plain": s, "incremental": s}`, of `model`'s
+    library sampler without and with incremental calls (the module doc says what is timed)."""
+    samplers = {
+        name: sampling.sampler_for_model(model, jit_compile=jit_compile, incremental=used)
+        for name, used in (("plain", False), ("incremental", True))
+    }
+    some = samplers["plain"]
+    shape = (TIMED_BATCH_SIZE,) + tuple(some.event_shape)
+    evidence, mask = tf.zeros(shape, tf.int32), tf.zeros(shape, tf.bool)
+
+    def draw(seed):
+        return noise_lib.gumbel_noise(shape + (some.num_categories,), seed)
+
+    def run(sampler):
+        loop = sampler.loop_function(TIMED_METHOD)
+        return lambda noise: loop(noise, evidence, mask)
+
+    seconds = {name: [] for name in samplers}
+    for _, timed in timing.over_seeds(draw, list(seeds), *map(run, samplers.values())):
+        for name, (_, elapsed) in zip(samplers, timed):
+            seconds[name].append(elapsed)
+    return {name: timing.mean_std(values)[0] for name, values in seconds.items()}
+
+
+def choose(model, mode="auto", jit_compile=False, seeds=DEFAULT_SEEDS, sampler=None):
+    """The metadata record of whether to export `model` with incremental calls (module doc).
+
+    Args:
+      model: the ARM to export (`tfps.arms`).
+      mode: "auto" (time both where the model takes row bands, keep the faster; never for other
+        ARMs), True / "true" (ValueError for an ARM without row bands), False / "false".
+      jit_compile: that of the export's sampling loops (timed with it).
+      seeds: the timed seeds (a few: each is one sample per variant at batch 1).
+      sampler: a sampler of your own to export instead of the default one: its calls are kept
+        and recorded (`mode` must be "auto").
+    """
+    mode = check_mode(model, mode)
+    record = {"used": mode == "true", "mode": mode, "seconds": None, "timed": None}
+    if sampler is not None:
+        if mode != "auto":
+            raise ValueError("incremental is for the default sampler; give yours incremental_arm")
+        record.update(used=bool(getattr(sampler, "incremental", False)), reason="given sampler")
+    elif mode != "auto":
+        record["reason"] = "forced"
+    elif not incremental.supports_incremental(model):
+        record["reason"] = "no row bands (not a PixelCNN)"
+    else:
+        seconds = time_plain_and_incremental(model, jit_compile, seeds)
+        used = seconds["incremental"] < seconds["plain"]
+        record.update(
+            used=used,
+            reason="faster" if used else "not faster",
+            seconds=seconds,
+            timed={
+                "method": TIMED_METHOD,
+                "batch_size": TIMED_BATCH_SIZE,
+                "seeds": len(list(seeds)),
+                "jit_compile": bool(jit_compile),
+            },
+        )
+    return record
+
+
+def describe(record):
+    """One line on the choice of an export's metadata (`record` None: an export from before the
+    choice existed, which makes plain calls)."""
+    if not record:
+        return "plain ARM calls (not recorded)"
+    text = f"{'incremental' if record.get('used') else 'plain'} ARM calls"
+    text += f" (incremental={record.get('mode')}: {record.get('reason')}"
+    seconds = record.get("seconds")
+    if seconds:
+        timed = record.get("timed") or {}
+        text += (
+            f"; {timed.get('method', TIMED_METHOD)} at batch {timed.get('batch_size', 1)}: "
+            f"plain {seconds['plain']:.4f}s, incremental {seconds['incremental']:.4f}s per sample"
+        )
+    return text + ")"
+
+
+def describe_export(metadata):
+    """The line `launch.sample` and `launch.benchmark` print about an export's metadata."""
+    return f"the export makes {describe(metadata.get('incremental'))}"
