@@ -28,7 +28,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 
 test: lint
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=20 tests
 
 demo: $(STAMP)
 	bash launch/demo.sh $(DEMO_DIR)
