@@ -2,7 +2,7 @@
 
 A method is `ancestral` (one variable per ARM call [1, eq. 2]), a forecaster's name (predictive
 sampling [1, Algorithm 1]) or `ancestral_cached`, ancestral sampling through an ARM that caches
-what earlier calls computed (`tfps.incremental.CachedAncestralArm` for a PixelCNN,
+what earlier calls computed (`tfps.incremental.WindowArm` for a PixelCNN,
 `tfps.kv_cache.KeyValueArm` for a Transformer). `MethodFunctions` builds, once per method, the
 `tf.function`s of `tfps.sampling.PredictiveSampler`: the batch loop, the scheduled loop
 (`tfps.scheduling`) and `sample_many` for serving, all around the loops of `tfps.sampling_loop`,
