@@ -1,11 +1,12 @@
 """Whether an export's sampling signatures make incremental ARM calls: forced, or timed.
 
-Incremental calls (`tfps.incremental`) change neither a sample nor the number of ARM calls, only
-the work per call, so an export may use them or not under the same serving contract. Whether they
-pay depends on the model and the machine: a band call saves about the rows above it, at the price
-of per-op overhead (a cache concat per shifted convolution, a `tf.switch_case` over the static
-band starts). `mode="auto"` therefore measures, on the model to export, the default method `fpi`
-[1, sec. 2.3] with plain and with incremental calls, and keeps the faster.
+Incremental calls (`tfps.incremental`) do not change a sample, only the work per call (and, with
+windows smaller than the image, possibly a few more calls), so an export may use them or not under
+the same serving contract. Whether they pay depends on the model and the machine: a window call
+computes a share of the rows, at the price of per-op overhead (the gathers and scatters of the
+caches, and the network's ops, which do not shrink with the rows). `mode="auto"` therefore
+measures, on the model to export, the default method `fpi` [1, sec. 2.3] with plain and with
+incremental calls, and keeps the faster.
 
 What is timed (`time_plain_and_incremental`): the library's `fpi` sampling loop
 (`PredictiveSampler.loop_function`, with the export's `jit_compile`) at batch 1, no evidence, on
