@@ -76,6 +76,14 @@ flags.DEFINE_bool(
     "a run directory only).",
 )
 flags.DEFINE_integer(
+    "incremental_rows",
+    None,
+    "With --incremental: the rows each incremental call computes per example (default "
+    "tfps.incremental.DEFAULT_WINDOW_ROWS; rounded up to a multiple of 2**(scales - 1)). "
+    "Smaller windows suit XLA (BUILD_NOTES).",
+    lower_bound=1,
+)
+flags.DEFINE_integer(
     "scheduled_samples",
     320,
     "N for the scheduling rows (N samples in "
@@ -111,6 +119,8 @@ def _check_batch_sizes(values):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if FLAGS.incremental_rows is not None and not FLAGS.incremental:
+        raise app.UsageError("--incremental_rows needs --incremental")
     options = benchmark_run.Options(
         methods=FLAGS.methods,
         batch_sizes=[int(b) for b in FLAGS.batch_sizes],
@@ -126,6 +136,7 @@ def main(argv):
         logdir=FLAGS.logdir,
         picture_samples=FLAGS.picture_samples,
         incremental=FLAGS.incremental,
+        incremental_rows=FLAGS.incremental_rows,
     )
     strategy = strategy_flags.strategy()
     try:

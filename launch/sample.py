@@ -86,6 +86,14 @@ flags.DEFINE_bool(
     "Incremental ARM calls: each call recomputes only the rows its changed input reaches "
     "(same samples; a PixelCNN run directory, not an export).",
 )
+flags.DEFINE_integer(
+    "incremental_rows",
+    None,
+    "With --incremental: the rows each incremental call computes per example (default "
+    "tfps.incremental.DEFAULT_WINDOW_ROWS; rounded up to a multiple of 2**(scales - 1)). "
+    "Smaller windows suit XLA (BUILD_NOTES).",
+    lower_bound=1,
+)
 strategy_flags.define_flags("the samples")
 flags.DEFINE_string(
     "logdir",
@@ -99,11 +107,14 @@ flags.DEFINE_string(
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if FLAGS.incremental_rows is not None and not FLAGS.incremental:
+        raise app.UsageError("--incremental_rows needs --incremental")
     try:
+        incremental = FLAGS.incremental and (FLAGS.incremental_rows or True)
         strategy = strategy_flags.strategy()
         with strategy.scope():  # weights mirrored over the replicas
             loaded = loading.load(
-                FLAGS.model, FLAGS.jit_compile, export_decoder=True, incremental=FLAGS.incremental
+                FLAGS.model, FLAGS.jit_compile, export_decoder=True, incremental=incremental
             )
         loaded.sampler.check_method(FLAGS.method)
         distribute.check_replicable(loaded.sampler, strategy)

@@ -140,11 +140,42 @@ def test_benchmark_launcher_writes_markdown_json_and_pictures(tiny_run, tmp_path
     [
         ("--methods=beam", "unknown sampling method 'beam'"),
         ("--batch_sizes=0", "batch sizes must be integers"),
+        ("--incremental_rows=2", "--incremental_rows needs --incremental"),
     ],
 )
 def test_benchmark_launcher_rejects_bad_flags(tiny_run, flag, message):
     proc = launch("launch.benchmark", f"--model={tiny_run[0]}", flag, "--num_seeds=1")
     assert proc.returncode != 0 and message in proc.stderr
+
+
+def test_benchmark_launcher_times_incremental_windows_of_the_rows_asked(tiny_run, tmp_path):
+    from tfps import incremental, training
+
+    out = str(tmp_path / "bench")
+    proc = launch(
+        "launch.benchmark",
+        f"--model={tiny_run[0]}",
+        "--methods=fpi",
+        "--batch_sizes=2",
+        "--num_seeds=1",
+        "--tfp_peer=false",
+        "--scheduled_samples=0",
+        "--incremental",
+        "--incremental_rows=1",
+        f"--output={out}",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.load(open(out + ".json"))
+    model, _ = training.load_trained(tiny_run[0])
+    rows = incremental.window_rows(model, 1)  # 1 rounded up to the coarsest scale's rows
+    assert results["incremental_rows"] == rows
+    assert f"'(incremental)' rows: windows of {rows} rows" in results["title"]
+    assert [r["method"] for r in results["rows"]] == [
+        "ancestral",
+        "fpi",
+        "ancestral (incremental)",
+        "fpi (incremental)",
+    ]
 
 
 def test_benchmark_launcher_adds_the_learned_row_of_a_run_with_heads(tiny_forecast_run, tmp_path):

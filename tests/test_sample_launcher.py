@@ -36,6 +36,20 @@ def test_every_method_writes_the_same_samples(tiny_run, tmp_path):
     assert saved["ancestral"].min() >= 0 and saved["ancestral"].max() < 17
     np.testing.assert_array_equal(saved["fpi"], saved["ancestral"])
     np.testing.assert_array_equal(saved["last"], saved["ancestral"])
+    # The same with incremental calls in the smallest windows.
+    windowed = tmp_path / "windowed"
+    proc = _sample(
+        f"--model={logdir}",
+        "--method=fpi",
+        "--num_samples=5",
+        "--batch_size=2",
+        "--seed=3",
+        "--incremental",
+        "--incremental_rows=1",
+        f"--output_dir={windowed}",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    np.testing.assert_array_equal(np.load(windowed / "samples_fpi.npy"), saved["ancestral"])
 
 
 @pytest.mark.parametrize(
@@ -43,6 +57,8 @@ def test_every_method_writes_the_same_samples(tiny_run, tmp_path):
     [
         (["--method=beam"], "unknown sampling method 'beam'"),
         (["--batch_size=0"], "batch_size"),
+        (["--incremental_rows=0"], "incremental_rows"),
+        (["--incremental_rows=2"], "--incremental_rows needs --incremental"),
     ],
 )
 def test_bad_flags_get_one_clear_error(tiny_run, flags, message):

@@ -51,6 +51,7 @@ class Options:
     logdir: Optional[str] = None
     picture_samples: int = 32
     incremental: bool = False  # also measure every method with incremental ARM calls
+    incremental_rows: Optional[int] = None  # their window (default DEFAULT_WINDOW_ROWS)
 
 
 def checked_methods(loaded, options, strategy=None):
@@ -130,7 +131,10 @@ def run_benchmark(loaded, model_path, options, log=print, strategy=None):
     incremental = None
     if options.incremental:  # the same checkpoint, with incremental ARM calls
         with strategy.scope() if strategy is not None else contextlib.nullcontext():
-            incremental = loading.load(model_path, options.jit_compile, incremental=True).sampler
+            incremental = loading.load(
+                model_path, options.jit_compile, incremental=options.incremental_rows or True
+            ).sampler
+        text += f"; '(incremental)' rows: windows of {incremental.incremental_rows} rows"
     rows = benchmarking.benchmark_sampler(
         sampler,
         methods,
@@ -196,6 +200,7 @@ def run_benchmark(loaded, model_path, options, log=print, strategy=None):
             "decode_seconds": {str(b): list(t) for b, t in decode_times.items()},
             "replicas": replicas,
             "export_incremental": exported_choice,
+            "incremental_rows": incremental and incremental.incremental_rows,
         },
         footer=footer,
     )

@@ -119,6 +119,12 @@ class PredictiveSampler:
         return self._functions.loop.incremental is not None
 
     @property
+    def incremental_rows(self):
+        """The rows of each incremental call's window (`tfps.incremental.WindowArm`), else None."""
+        calls = self._functions.loop.incremental
+        return None if calls is None else getattr(calls.arm, "window", None)
+
+    @property
     def methods(self):
         """The sampling methods (exported, listed): `ancestral` first, then the forecasters."""
         return self._functions.methods
