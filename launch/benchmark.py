@@ -45,7 +45,7 @@ if __package__ in (None, ""):  # `python launch/benchmark.py`: make the reposito
 
 from absl import app, flags
 
-from launch import strategy_flags
+from launch import incremental_flags, strategy_flags
 from tfps import benchmark_run, loading
 
 FLAGS = flags.FLAGS
@@ -69,19 +69,9 @@ flags.DEFINE_integer(
     "peer_seeds", None, "Seeds for the (slow, d-call) TFP peer; default num_seeds.", lower_bound=1
 )
 flags.DEFINE_bool("jit_compile", False, "Compile the sampling loops with XLA.")
-flags.DEFINE_bool(
-    "incremental",
-    False,
+incremental_flags.define_flags(
     "Also time every method with incremental ARM calls (rows '<method> (incremental)'; "
-    "a run directory only).",
-)
-flags.DEFINE_integer(
-    "incremental_rows",
-    None,
-    "With --incremental: the rows each incremental call computes per example (default "
-    "tfps.incremental.DEFAULT_WINDOW_ROWS; rounded up to a multiple of 2**(scales - 1)). "
-    "Smaller windows suit XLA (BUILD_NOTES).",
-    lower_bound=1,
+    "a run directory only)."
 )
 flags.DEFINE_integer(
     "scheduled_samples",
@@ -119,8 +109,6 @@ def _check_batch_sizes(values):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if FLAGS.incremental_rows is not None and not FLAGS.incremental:
-        raise app.UsageError("--incremental_rows needs --incremental")
     options = benchmark_run.Options(
         methods=FLAGS.methods,
         batch_sizes=[int(b) for b in FLAGS.batch_sizes],

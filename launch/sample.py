@@ -39,7 +39,7 @@ if __package__ in (None, ""):  # `python launch/sample.py`: make the repository 
 
 from absl import app, flags
 
-from launch import strategy_flags
+from launch import incremental_flags, strategy_flags
 from tfps import distribute, loading, sample_run
 
 FLAGS = flags.FLAGS
@@ -80,19 +80,9 @@ flags.DEFINE_string(
     "runs/samples/<name>_v<version> for a SavedModel).",
 )
 flags.DEFINE_bool("jit_compile", False, "Compile the sampling loop with XLA.")
-flags.DEFINE_bool(
-    "incremental",
-    False,
+incremental_flags.define_flags(
     "Incremental ARM calls: each call recomputes only the rows its changed input reaches "
-    "(same samples; a PixelCNN run directory, not an export).",
-)
-flags.DEFINE_integer(
-    "incremental_rows",
-    None,
-    "With --incremental: the rows each incremental call computes per example (default "
-    "tfps.incremental.DEFAULT_WINDOW_ROWS; rounded up to a multiple of 2**(scales - 1)). "
-    "Smaller windows suit XLA (BUILD_NOTES).",
-    lower_bound=1,
+    "(same samples; a PixelCNN run directory, not an export)."
 )
 strategy_flags.define_flags("the samples")
 flags.DEFINE_string(
@@ -107,14 +97,14 @@ flags.DEFINE_string(
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if FLAGS.incremental_rows is not None and not FLAGS.incremental:
-        raise app.UsageError("--incremental_rows needs --incremental")
     try:
-        incremental = FLAGS.incremental and (FLAGS.incremental_rows or True)
         strategy = strategy_flags.strategy()
         with strategy.scope():  # weights mirrored over the replicas
             loaded = loading.load(
-                FLAGS.model, FLAGS.jit_compile, export_decoder=True, incremental=incremental
+                FLAGS.model,
+                FLAGS.jit_compile,
+                export_decoder=True,
+                incremental=incremental_flags.incremental(),
             )
         loaded.sampler.check_method(FLAGS.method)
         distribute.check_replicable(loaded.sampler, strategy)
