@@ -14,7 +14,16 @@ import os
 import numpy as np
 import pytest
 
-from tfps import benchmark_run, export, incremental_choice, loading, made, sampling, serving
+from tfps import (
+    benchmark_run,
+    export,
+    incremental,
+    incremental_choice,
+    loading,
+    made,
+    sampling,
+    serving,
+)
 from tfps import noise as noise_lib
 
 import oracles
@@ -69,13 +78,15 @@ def _specs(function):
 
 
 def test_the_metadata_records_the_forced_choice_and_the_contract_is_unchanged(exports):
-    _, served = exports
+    model, served = exports
     for used, exported in served.items():
         record = {
             "used": used,
             "mode": "true" if used else "false",
             "reason": "forced",
+            "rows": incremental.window_rows(model, True) if used else None,  # the default window
             "seconds": None,
+            "windows": None,
             "timed": None,
         }
         assert exported.metadata["incremental"] == record
@@ -83,7 +94,8 @@ def test_the_metadata_records_the_forced_choice_and_the_contract_is_unchanged(ex
         assert exported.incremental is used
         text = incremental_choice.describe_export(exported.metadata)
         assert text == f"the export makes {'incremental' if used else 'plain'} ARM calls " + (
-            f"(incremental={record['mode']}: forced)"
+            f"(incremental={record['mode']}: forced"
+            + (f"; windows of {record['rows']} rows)" if used else ")")
         )
     for used, exported in served.items():  # the benchmark's title on an export says it
         loaded = loading.Loaded(
@@ -104,22 +116,28 @@ def test_the_metadata_records_the_forced_choice_and_the_contract_is_unchanged(ex
         assert _specs(on.signatures[name]) == _specs(off.signatures[name]), name
 
 
-def test_auto_times_both_variants_and_keeps_the_faster(exports, monkeypatch):
+def test_auto_times_plain_and_each_window_and_keeps_the_fastest(exports, monkeypatch):
     model, _ = exports
     built = []
     sampler_for_model = sampling.sampler_for_model
 
     def recording(*args, **kwargs):
         sampler = sampler_for_model(*args, **kwargs)
-        built.append(sampler.incremental)
+        built.append(sampler.incremental_rows)
         return sampler
 
     monkeypatch.setattr(sampling, "sampler_for_model", recording)
     record = incremental_choice.choose(model, "auto", seeds=range(2))
-    assert sorted(built) == [False, True]
+    windows = incremental_choice.candidate_windows(model)
+    assert windows == [2, SHAPE[0]]  # the smallest (2 scales: 2 rows) and the default (capped)
+    assert built == [None, *windows]
     seconds = record["seconds"]
     assert sorted(seconds) == ["incremental", "plain"] and min(seconds.values()) > 0
+    assert record["windows"] == {str(w): record["windows"][str(w)] for w in windows}
+    assert seconds["incremental"] == min(record["windows"].values())
     assert record["used"] == (seconds["incremental"] < seconds["plain"])
+    fastest = min(windows, key=lambda w: record["windows"][str(w)])
+    assert record["rows"] == (fastest if record["used"] else None)
     assert record["reason"] == ("faster" if record["used"] else "not faster")
     assert record["mode"] == "auto"
     assert record["timed"] == {"method": "fpi", "batch_size": 1, "seeds": 2, "jit_compile": False}
@@ -138,7 +156,9 @@ def test_arms_without_row_bands_are_plain_for_auto_and_an_error_for_true(tmp_pat
         "used": False,
         "mode": "auto",
         "reason": "no row bands (not a PixelCNN)",
+        "rows": None,
         "seconds": None,
+        "windows": None,
         "timed": None,
     }
     base = tmp_path / "made"

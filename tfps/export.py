@@ -113,7 +113,7 @@ def export_model(
             forecasters=forecasters,
             jit_compile=jit_compile,
             decoder=decoder,
-            incremental=choice["used"] and sampler is None,
+            incremental=choice["used"] and sampler is None and (choice["rows"] or True),
         )
         written = save(module, os.path.join(staging, "model"))
         if version is None:

@@ -5,19 +5,23 @@ windows smaller than the image, possibly a few more calls), so an export may use
 the same serving contract. Whether they pay depends on the model and the machine: a window call
 computes a share of the rows, at the price of per-op overhead (the gathers and scatters of the
 caches, and the network's ops, which do not shrink with the rows). `mode="auto"` therefore
-measures, on the model to export, the default method `fpi` [1, sec. 2.3] with plain and with
-incremental calls, and keeps the faster.
+measures, on the model to export, the default method `fpi` [1, sec. 2.3] with plain calls and
+with incremental calls in each candidate window (`candidate_windows`: the smallest, 2**(S - 1)
+rows, and the default, `tfps.incremental.DEFAULT_WINDOW_ROWS`; which is faster depends on the
+machine and on XLA, BUILD_NOTES), and keeps the fastest.
 
 What is timed (`time_plain_and_incremental`): the library's `fpi` sampling loop
 (`PredictiveSampler.loop_function`, with the export's `jit_compile`) at batch 1, no evidence, on
 the Gumbel noise of seeds 0 .. n-1 (`DEFAULT_SEEDS`: 3); both loops first run once untimed on
 another seed (tracing and compilation excluded), then run alternately seed by seed
 (`tfps.timing.over_seeds`); the figure of each is its mean seconds per sample. So the cost is
-2 traces and 2 (n + 1) samples at batch 1.
+v traces and v (n + 1) samples at batch 1, for v = 1 + the candidate windows (2 or 3).
 
 The choice is recorded in the export's metadata as `"incremental"`:
-`{"used": bool, "mode": "auto" | "true" | "false", "reason": str, "seconds": {"plain": s,
-"incremental": s} or None, "timed": {"method", "batch_size", "seeds", "jit_compile"} or None}`.
+`{"used": bool, "mode": "auto" | "true" | "false", "reason": str, "rows": the window of the
+incremental calls (None: plain), "seconds": {"plain": s, "incremental": s of the fastest window} or
+None, "windows": {"<rows>": s per candidate} or None, "timed": {"method", "batch_size", "seeds",
+"jit_compile"} or None}`.
 
 #### References
 
@@ -57,12 +61,18 @@ def check_mode(model, mode):
     return mode
 
 
+def candidate_windows(model):
+    """The windows (rows) that `auto` times: the smallest and the default, each once."""
+    return sorted({incremental.window_rows(model, 1), incremental.window_rows(model, True)})
+
+
 def time_plain_and_incremental(model, jit_compile=False, seeds=DEFAULT_SEEDS):
-    """Mean seconds per `fpi` sample at batch 1, `{"plain": s, "incremental": s}`, of `model`'s
-    library sampler without and with incremental calls (the module doc says what is timed)."""
+    """Mean seconds per `fpi` sample at batch 1, `{"plain": s, rows: s, ...}`, of `model`'s
+    library sampler with plain calls and with incremental calls in each of `candidate_windows`
+    (the module doc says what is timed)."""
     samplers = {
         name: sampling.sampler_for_model(model, jit_compile=jit_compile, incremental=used)
-        for name, used in (("plain", False), ("incremental", True))
+        for name, used in (("plain", False), *((w, w) for w in candidate_windows(model)))
     }
     some = samplers["plain"]
     shape = (TIMED_BATCH_SIZE,) + tuple(some.event_shape)
@@ -95,22 +105,29 @@ def choose(model, mode="auto", jit_compile=False, seeds=DEFAULT_SEEDS, sampler=N
         and recorded (`mode` must be "auto").
     """
     mode = check_mode(model, mode)
-    record = {"used": mode == "true", "mode": mode, "seconds": None, "timed": None}
+    record = {"used": mode == "true", "mode": mode, "rows": None, "seconds": None}
+    record.update(windows=None, timed=None)
     if sampler is not None:
         if mode != "auto":
             raise ValueError("incremental is for the default sampler; give yours incremental_arm")
         record.update(used=bool(getattr(sampler, "incremental", False)), reason="given sampler")
     elif mode != "auto":
         record["reason"] = "forced"
+        if record["used"]:
+            record["rows"] = incremental.window_rows(model, True)
     elif not incremental.supports_incremental(model):
         record["reason"] = "no row bands (not a PixelCNN)"
     else:
-        seconds = time_plain_and_incremental(model, jit_compile, seeds)
-        used = seconds["incremental"] < seconds["plain"]
+        timed = time_plain_and_incremental(model, jit_compile, seeds)
+        plain = timed.pop("plain")
+        rows = min(timed, key=timed.get)
+        used = timed[rows] < plain
         record.update(
             used=used,
             reason="faster" if used else "not faster",
-            seconds=seconds,
+            rows=rows if used else None,
+            seconds={"plain": plain, "incremental": timed[rows]},
+            windows={str(w): s for w, s in timed.items()},
             timed={
                 "method": TIMED_METHOD,
                 "batch_size": TIMED_BATCH_SIZE,
@@ -135,6 +152,8 @@ def describe(record):
             f"; {timed.get('method', TIMED_METHOD)} at batch {timed.get('batch_size', 1)}: "
             f"plain {seconds['plain']:.4f}s, incremental {seconds['incremental']:.4f}s per sample"
         )
+    if record.get("used") and record.get("rows"):
+        text += f"; windows of {record['rows']} rows"
     return text + ")"
 
 
