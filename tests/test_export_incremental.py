@@ -93,10 +93,10 @@ def test_the_metadata_records_the_forced_choice_and_the_contract_is_unchanged(ex
         assert export.read_metadata(exported.path)["incremental"] == record  # the asset file
         assert exported.incremental is used
         text = incremental_choice.describe_export(exported.metadata)
-        assert text == f"the export makes {'incremental' if used else 'plain'} ARM calls " + (
-            f"(incremental={record['mode']}: forced"
-            + (f"; windows of {record['rows']} rows)" if used else ")")
-        )
+        calls = "plain ARM calls"
+        if used:
+            calls = f"incremental ARM calls in windows of {record['rows']} rows"
+        assert text == f"the export makes {calls} (incremental={record['mode']}: forced)"
     for used, exported in served.items():  # the benchmark's title on an export says it
         loaded = loading.Loaded(
             exported, exported.metadata, exported.metadata["model"], None, None, True, 0

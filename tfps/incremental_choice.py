@@ -144,6 +144,8 @@ def describe(record):
     if not record:
         return "plain ARM calls (not recorded)"
     text = f"{'incremental' if record.get('used') else 'plain'} ARM calls"
+    if record.get("used") and record.get("rows"):
+        text += f" in windows of {record['rows']} rows"
     text += f" (incremental={record.get('mode')}: {record.get('reason')}"
     seconds = record.get("seconds")
     if seconds:
@@ -152,8 +154,6 @@ def describe(record):
             f"; {timed.get('method', TIMED_METHOD)} at batch {timed.get('batch_size', 1)}: "
             f"plain {seconds['plain']:.4f}s, incremental {seconds['incremental']:.4f}s per sample"
         )
-    if record.get("used") and record.get("rows"):
-        text += f"; windows of {record['rows']} rows"
     return text + ")"
 
 
