@@ -123,8 +123,7 @@ def main(argv):
         output=FLAGS.output,
         logdir=FLAGS.logdir,
         picture_samples=FLAGS.picture_samples,
-        incremental=FLAGS.incremental,
-        incremental_rows=FLAGS.incremental_rows,
+        incremental=incremental_flags.incremental(),
     )
     strategy = strategy_flags.strategy()
     try:

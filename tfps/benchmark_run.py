@@ -19,7 +19,7 @@ baseline's as `<output>_<picture>_<method>.png`; with a `logdir` also TensorBoar
 import contextlib
 import dataclasses
 import os
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 from tfps import (
     benchmarking,
@@ -50,8 +50,9 @@ class Options:
     output: Optional[str] = None  # default: <model>/benchmark (an export: runs/samples/...)
     logdir: Optional[str] = None
     picture_samples: int = 32
-    incremental: bool = False  # also measure every method with incremental ARM calls
-    incremental_rows: Optional[int] = None  # their window (default DEFAULT_WINDOW_ROWS)
+    # Also measure every method with incremental ARM calls: False, True (the default window) or
+    # the window's rows (`tfps.incremental.sampler_arms`).
+    incremental: Union[bool, int] = False
 
 
 def checked_methods(loaded, options, strategy=None):
@@ -132,7 +133,7 @@ def run_benchmark(loaded, model_path, options, log=print, strategy=None):
     if options.incremental:  # the same checkpoint, with incremental ARM calls
         with strategy.scope() if strategy is not None else contextlib.nullcontext():
             incremental = loading.load(
-                model_path, options.jit_compile, incremental=options.incremental_rows or True
+                model_path, options.jit_compile, incremental=options.incremental
             ).sampler
         text += f"; '(incremental)' rows: windows of {incremental.incremental_rows} rows"
     rows = benchmarking.benchmark_sampler(

@@ -105,8 +105,14 @@ def choose(model, mode="auto", jit_compile=False, seeds=DEFAULT_SEEDS, sampler=N
         and recorded (`mode` must be "auto").
     """
     mode = check_mode(model, mode)
-    record = {"used": mode == "true", "mode": mode, "rows": None, "seconds": None}
-    record.update(windows=None, timed=None)
+    record = {
+        "used": mode == "true",
+        "mode": mode,
+        "rows": None,
+        "seconds": None,
+        "windows": None,
+        "timed": None,
+    }
     if sampler is not None:
         if mode != "auto":
             raise ValueError("incremental is for the default sampler; give yours incremental_arm")
