@@ -181,6 +181,20 @@ def test_check_autoregressive_samples_positions_of_large_events():
     assert (caught.value.earlier, caught.value.later) == ((0,), (39,))
     summary = tfps.check_autoregressive(_user_model((40,)), max_positions=8)
     assert summary.positions == 8 and not summary.exhaustive
+    assert summary.summary().startswith("autoregressive: a sample of 8 of 40 positions perturbed")
+
+
+def test_check_summary_names_what_was_tested_and_the_unused_inputs():
+    check = tfps.check_autoregressive(_user_model((7,)), (7,), 5)
+    assert check.summary().startswith("autoregressive: every 7 of 7 positions perturbed")
+    assert "h checked too" in check.summary() and "no later logit uses" not in check.summary()
+
+    def ignores_x(x, training=False):  # every logit constant: no input is used
+        return tf.zeros(tf.concat([tf.shape(x), [5]], 0))
+
+    check = tfps.check_autoregressive(ignores_x, (7,), 5)
+    assert check.unused == (0, 1, 2, 3, 4, 5)
+    assert check.summary().endswith("6 position(s) no later logit uses: 0, 1, 2, 3, 4, ...")
 
 
 def test_check_autoregressive_refuses_wrong_logits_shape():

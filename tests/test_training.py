@@ -321,6 +321,7 @@ def test_launcher_trains_and_reports_test_bpd(tmp_path):
         ]
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "pixelcnn autoregressive: every 64 of 64 positions perturbed" in result.stderr
     assert "test bpd" in result.stdout
     with open(os.path.join(logdir, rundir.METRICS_FILE)) as f:
         metrics = json.load(f)

@@ -68,6 +68,21 @@ class AutoregressiveCheck(NamedTuple):
     checked_h: bool = False
     unused: tuple = ()
 
+    def summary(self):
+        """One line for a log: what was perturbed and what held."""
+        tested = "every" if self.exhaustive else "a sample of"
+        text = (
+            f"autoregressive: {tested} {self.positions} of {self.num_variables} positions "
+            f"perturbed ({self.trials} trial(s)), largest change where none may be "
+            f"{self.largest_change:.3g} (tolerance {self.tolerance:.3g})"
+        )
+        if self.checked_h:
+            text += "; h checked too"
+        if self.unused:
+            shown = ", ".join(map(str, self.unused[:5])) + (", ..." if len(self.unused) > 5 else "")
+            text += f"; {len(self.unused)} position(s) no later logit uses: {shown}"
+        return text
+
 
 def _outputs(model, x, shape):
     """`(logits [B, d, K], h [B, P, F] or None)` of the model on x `[B, *shape]`, P spatial

@@ -40,6 +40,7 @@ from typing import Callable
 import keras
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from tfps import arm_data, arms, causality, events, pixelcnn, rundir, trainer
 from tfps import config as config_lib
@@ -243,7 +244,8 @@ def _task(config, logdir, loss_terms):
     new_run_config["dataset"].update(described)
     if not tf.train.latest_checkpoint(os.path.join(logdir, rundir.CHECKPOINT_DIR)):
         # A new model: refuse a leaking one before anything is written (tfps.causality).
-        causality.check_autoregressive(model, trials=1, seed=config.seed, name=config.arch)
+        check = causality.check_autoregressive(model, trials=1, seed=config.seed, name=config.arch)
+        logging.info("%s %s", config.arch, check.summary())
     rundir.start_run(logdir, new_run_config, arms.full_model_config)
 
     heads = heads_from_config(forecast_config(config, model), model)
