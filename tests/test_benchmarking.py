@@ -29,7 +29,7 @@ def test_over_seeds_warms_up_on_its_own_seed_then_times_every_run_per_seed():
 
     runs = [lambda x, name=name: calls.append((name, int(x))) or x * 2 for name in "ab"]
     out = list(timing.over_seeds(draw, [3, 4], *runs))
-    assert drawn == [timing.WARM_UP_SEED] * 2 + [3, 4]
+    assert drawn == [timing.WARM_UP_SEED, 3, 4]  # one warm-up input for every run
     assert calls == [
         ("a", timing.WARM_UP_SEED),
         ("b", timing.WARM_UP_SEED),
@@ -40,6 +40,53 @@ def test_over_seeds_warms_up_on_its_own_seed_then_times_every_run_per_seed():
     ]
     assert [seed for seed, _ in out] == [3, 4]
     assert all(len(t) == 2 and int(t[0][0]) == 2 * seed and t[0][1] >= 0 for seed, t in out)
+
+
+def test_over_seeds_warms_up_on_the_input_given():
+    drawn, calls = [], []
+    runs = [lambda x: calls.append(int(x)) or x]
+    out = list(
+        timing.over_seeds(
+            lambda s: drawn.append(s) or tf.constant(s), [3], *runs, warm_up=tf.constant(-1)
+        )
+    )
+    assert drawn == [3] and calls == [-1, 3] and [seed for seed, _ in out] == [3]
+
+
+@pytest.mark.parametrize(
+    "image_shape, event_shape, free",
+    [
+        ((3, 2, 2), None, [0, 4, 8, 11]),  # the first of each row of 4 variables, and the last
+        ((1, 6, 1), (6,), [0, 5]),
+    ],
+)
+def test_the_warm_up_input_leaves_one_free_variable_per_row_and_the_last(
+    image_shape, event_shape, free
+):
+    model = tiny_model(image_shape, 3, filters=4)
+    sampler = sampling.sampler_for_model(model)
+    if event_shape is not None:  # the same ARM seen as a sequence
+        sampler = sampling.PredictiveSampler(sampler.arm, image_shape, 3, event_shape=event_shape)
+    draw, (noise, evidence, mask) = benchmarking.batch_inputs(sampler, 2)
+    shape = (2,) + sampler.event_shape
+    assert noise.shape == shape + (3,) and evidence.shape == mask.shape == shape
+    np.testing.assert_array_equal(noise, draw(timing.WARM_UP_SEED)[0])
+    for row in tf.reshape(mask, [2, -1]).numpy():
+        assert np.flatnonzero(~row).tolist() == free
+    assert not np.any(draw(0)[2]) and not np.any(evidence)
+
+
+def test_a_timed_method_warms_up_in_a_call_per_row_on_the_loop_it_times(sampler):
+    fresh = sampling.PredictiveSampler(sampler.arm, sampler.image_shape, sampler.num_categories)
+    loop = fresh.loop_function("ancestral")
+    draw, warm_up = benchmarking.batch_inputs(fresh, 2)
+    assert int(loop(*warm_up).arm_calls) == 4  # 3 rows + the last variable, of d = 9
+    kept = []
+    percent, _ = benchmarking.time_sampler(fresh, "ancestral", 2, [0, 1], kept)
+    assert percent == [100.0, 100.0] and loop.experimental_get_tracing_count() == 1
+    for seed, result in zip([0, 1], kept):
+        noise = draw(seed)[0]
+        np.testing.assert_array_equal(result.samples, sampler.sample(noise, "ancestral").samples)
 
 
 def test_repeated_runs_once_untimed_then_repeats_times():

@@ -29,10 +29,7 @@ None, "windows": {"<rows>": s per candidate} or None, "timed": {"method", "batch
      In ICML, 2020.
 """
 
-import tensorflow as tf
-
-from tfps import incremental, sampling, timing
-from tfps import noise as noise_lib
+from tfps import benchmarking, incremental, sampling, timing
 
 MODES = ("auto", "true", "false")
 DEFAULT_SEEDS = range(3)
@@ -74,19 +71,15 @@ def time_plain_and_incremental(model, jit_compile=False, seeds=DEFAULT_SEEDS):
         name: sampling.sampler_for_model(model, jit_compile=jit_compile, incremental=used)
         for name, used in (("plain", False), *((w, w) for w in candidate_windows(model)))
     }
-    some = samplers["plain"]
-    shape = (TIMED_BATCH_SIZE,) + tuple(some.event_shape)
-    evidence, mask = tf.zeros(shape, tf.int32), tf.zeros(shape, tf.bool)
-
-    def draw(seed):
-        return noise_lib.gumbel_noise(shape + (some.num_categories,), seed)
+    draw, warm_up = benchmarking.batch_inputs(samplers["plain"], TIMED_BATCH_SIZE)
 
     def run(sampler):
         loop = sampler.loop_function(TIMED_METHOD)
-        return lambda noise: loop(noise, evidence, mask)
+        return lambda inputs: loop(*inputs)
 
     seconds = {name: [] for name in samplers}
-    for _, timed in timing.over_seeds(draw, list(seeds), *map(run, samplers.values())):
+    runs = map(run, samplers.values())
+    for _, timed in timing.over_seeds(draw, list(seeds), *runs, warm_up=warm_up):
         for name, (_, elapsed) in zip(samplers, timed):
             seconds[name].append(elapsed)
     return {name: timing.mean_std(values)[0] for name, values in seconds.items()}

@@ -1,7 +1,8 @@
 """Timing and statistics for the benchmarks, written once.
 
 Every figure of the benchmarks is measured the same way: one untimed warm-up run first (tracing,
-XLA compilation; its inputs come from `WARM_UP_SEED`, a seed no timed run uses), inputs drawn and
+XLA compilation; its inputs come from `WARM_UP_SEED`, a seed no timed run uses; a sampler's is a
+short run, `tfps.benchmarking.batch_inputs`), inputs drawn and
 brought to the host before the clock starts, each run's result brought to the host before it
 stops (so a GPU has finished), and mean with Bessel-corrected standard deviation over the runs,
 as [1, Table 1] reports them.
@@ -27,8 +28,8 @@ def mean_std(values):
 
 def to_host(value):
     """Waits for `value` (on GPU too) by bringing it to the host: a tensor, a
-    `tfps.sampling.SampleResult` (its samples) or a list of them."""
-    if isinstance(value, list):
+    `tfps.sampling.SampleResult` (its samples) or a list or tuple of them."""
+    if isinstance(value, (list, tuple)) and not hasattr(value, "samples"):
         return [to_host(v) for v in value]
     return getattr(value, "samples", value).numpy()
 
@@ -48,20 +49,23 @@ def repeated(run, repeats):
     return results[-1][0], [seconds for _, seconds in results]
 
 
-def over_seeds(draw, seeds, *runs):
+def over_seeds(draw, seeds, *runs, warm_up=None):
     """Times each of `runs` on the input `draw(seed)` of every seed, alternating the runs seed by
     seed so that load from other processes hits them alike.
 
     Args:
-      draw: `seed -> input` (noise, latents); drawn before the clock starts.
+      draw: `seed -> input` (noise, latents, a tuple of them); drawn before the clock starts.
       seeds: the timed seeds.
-      *runs: callables `input -> result`; each first runs once untimed on `draw(WARM_UP_SEED)`.
+      *runs: callables `input -> result`; each first runs once untimed on `warm_up`.
+      warm_up: the warm-up input, shaped like `draw`'s (default `draw(WARM_UP_SEED)`): it must
+        reach the code the timed runs reach (`tfps.benchmarking.batch_inputs`' short input).
 
     Yields:
       `(seed, [(result, seconds) per run])`.
     """
+    warm_up = draw(WARM_UP_SEED) if warm_up is None else warm_up
     for run in runs:
-        to_host(run(draw(WARM_UP_SEED)))
+        to_host(run(warm_up))
     for seed in seeds:
         inputs = draw(seed)
         to_host(inputs)
