@@ -73,6 +73,11 @@ def batch_inputs(sampler, batch_size):
     return lambda seed: (draw(seed), evidence, no_evidence), warm_up
 
 
+def on_inputs(loop):
+    """`inputs -> loop(*inputs)`: a `loop_function` as a run of `batch_inputs`' tuples."""
+    return lambda inputs: loop(*inputs)
+
+
 def time_sampler(sampler, method, batch_size, seeds, results=None, strategy=None):
     """Runs `method` once per seed on fresh noise. Returns (calls as % of d, seconds) per seed.
 
@@ -84,8 +89,7 @@ def time_sampler(sampler, method, batch_size, seeds, results=None, strategy=None
     """
     draw, warm_up = batch_inputs(sampler, batch_size)
     if strategy is None or strategy.num_replicas_in_sync == 1:
-        loop = sampler.loop_function(method)
-        run = lambda inputs: loop(*inputs)  # noqa: E731
+        run = on_inputs(sampler.loop_function(method))
     else:  # the replicas sample noise alone: their warm-up is a whole run
         replicated = distribute.replicated_sampler(sampler, strategy, method, calls="max")
         run, warm_up = lambda inputs: replicated(inputs[0]), None  # noqa: E731
@@ -264,8 +268,7 @@ def compare_speed(
         draw, warm_up = batch_inputs(library, batch_size)
         for method in methods:
             names = ("library", "saved_model")
-            loops = [s.loop_function(method) for s in (library, exported)]
-            runs = [lambda inputs, loop=loop: loop(*inputs) for loop in loops]
+            runs = [on_inputs(s.loop_function(method)) for s in (library, exported)]
             seconds = {name: [] for name in names}
             calls = []
             for seed, timings in timing.over_seeds(draw, seeds, *runs, warm_up=warm_up):

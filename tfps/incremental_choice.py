@@ -72,13 +72,8 @@ def time_plain_and_incremental(model, jit_compile=False, seeds=DEFAULT_SEEDS):
         for name, used in (("plain", False), *((w, w) for w in candidate_windows(model)))
     }
     draw, warm_up = benchmarking.batch_inputs(samplers["plain"], TIMED_BATCH_SIZE)
-
-    def run(sampler):
-        loop = sampler.loop_function(TIMED_METHOD)
-        return lambda inputs: loop(*inputs)
-
     seconds = {name: [] for name in samplers}
-    runs = map(run, samplers.values())
+    runs = [benchmarking.on_inputs(s.loop_function(TIMED_METHOD)) for s in samplers.values()]
     for _, timed in timing.over_seeds(draw, list(seeds), *runs, warm_up=warm_up):
         for name, (_, elapsed) in zip(samplers, timed):
             seconds[name].append(elapsed)
