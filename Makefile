@@ -5,6 +5,8 @@ PY     := $(VENV)/bin/python
 EXTRAS ?= cpu,test
 STAMP  := $(VENV)/.installed-$(EXTRAS)
 DEMO_DIR ?= runs/demo
+# pytest-xdist workers; each test module runs whole on one worker (its module fixtures train once).
+TEST_WORKERS ?= 2
 
 .PHONY: install lint format demo test clean
 
@@ -28,7 +30,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 
 test: lint
-	$(PY) -m pytest -q --durations=20 tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=20 tests
 
 demo: $(STAMP)
 	bash launch/demo.sh $(DEMO_DIR)

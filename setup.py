@@ -34,6 +34,6 @@ setuptools.setup(
         # CPU TensorFlow is the default; `pip install .[gpu]` takes the CUDA build instead.
         "cpu": ["tensorflow-cpu==2.21.0"],
         "gpu": ["tensorflow[and-cuda]==2.21.0"],
-        "test": ["pytest>=8", "ruff==0.17.6"],
+        "test": ["pytest>=8", "pytest-xdist==3.8.0", "ruff==0.17.6"],
     },
 )
