@@ -77,6 +77,40 @@ def test_a_window_that_starts_too_low_is_wrong_so_the_test_above_can_fail():
     assert np.abs(logits.numpy()[:, 3:] - full_logits.numpy()[:, 3:]).max() > 1e-3
 
 
+def test_a_call_computes_on_past_its_window_while_every_checked_forecast_held(band_model):
+    arm = incremental.WindowArm(band_model)  # the smallest window
+    height, width, channels = band_model.image_shape
+    window = arm.window
+    x0, x1 = _images(band_model, 1, 0), _images(band_model, 1, 1)
+    _, _, cache = arm.initial(tf.constant(x0))
+    full_logits, full_h = band_model(x1)
+    # Noise that makes every output equal x1 (each forecast holds), except at `wrong`.
+    k = band_model.num_categories
+    noise = 100.0 * (2 * np.eye(k, dtype=np.float32)[x1] - 1)
+    start = (tf.constant([0]), tf.constant([0]))  # x1 differs from row 0, which is needed
+
+    def valid_after(wrong=None, checked=True):
+        flipped = noise.copy()
+        if wrong is not None:
+            flipped[(0,) + wrong] *= -1
+        mask = np.full(x1.shape, checked)
+        logits, h, new_cache = arm.update(
+            tf.constant(x1), *start, cache, check=(tf.constant(flipped), tf.constant(mask))
+        )
+        valid = int(arm.valid_rows(new_cache)[0])
+        np.testing.assert_allclose(logits[:, :valid], full_logits[:, :valid], atol=ATOL)
+        np.testing.assert_allclose(h[:, :valid], full_h[:, :valid], atol=ATOL)
+        return valid
+
+    without = arm.update(tf.constant(x1), *start, cache)[2]
+    assert int(arm.valid_rows(without)[0]) == window
+    assert valid_after() == height
+    for row in range(height):
+        expected = min(height, (row // window + 1) * window)
+        assert valid_after((row, width - 1, channels - 1)) == expected, row
+    assert valid_after((0, 0, 0), checked=False) == height  # unchecked forecasts do not count
+
+
 def test_ancestral_windows_give_the_full_call_up_to_the_needed_row(band_model):
     arm = incremental.WindowArm(band_model)
     height, width, channels = band_model.image_shape

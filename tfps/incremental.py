@@ -157,8 +157,15 @@ class WindowBand:
             return x
         if halo > 1:
             raise ValueError(f"cached windows keep one row above, not {halo}")
-        previous = self._record(x)
-        return tf.concat([tf.gather_nd(previous, self._rows(x.shape[1], 1, -1)), x], axis=1)
+        # The window is written back with its halo row (unchanged): the write then depends on the
+        # read, so XLA updates the cache in place instead of copying it twice per layer.
+        previous = self.cache[len(self.recorded)]
+        height = x.shape[1]
+        window = tf.concat([tf.gather_nd(previous, self._rows(height, 1, -1)), x], axis=1)
+        self.recorded.append(
+            tf.tensor_scatter_nd_update(previous, self._rows(height, height + 1, -1), window)
+        )
+        return window
 
     def full(self, x):
         self._record(x)
@@ -174,9 +181,10 @@ class WindowArm:
     was exact on); each pass computes, for every example, the `window` rows from its first
     invalid row (rounded down to a multiple of 2**(S - 1)) at a per-example dynamic offset
     (`WindowBand`: gathered from and scattered into the padded caches, so shapes are static),
-    until every
-    example's needed row (that of the variable the call must make exact) is valid. The
-    logits and h are exact on the rows below `valid_rows(cache)`; rows below keep those of
+    until every example's needed row (that of the variable the call must make exact) is valid;
+    given `check` (the noise and the forecasts the call checks, `update(..., check=...)`), it goes
+    on while every example's checked forecasts in its last window held, so a call accepts as far
+    as a full call would and fpi forecasts from fresh logits (fewer calls). The logits and h are exact on the rows below `valid_rows(cache)`; rows below keep those of
     earlier inputs, which a sampling loop may use as forecasts but never accepts
     (`tfps.sampling_loop.ArmLoop`).
 
@@ -226,29 +234,52 @@ class WindowArm:
         cache = tuple(self._padded(t) for t in maps) + (valid,)
         return (*self._outputs(cache), cache)
 
+    def _rows_of(self, t, starts):
+        """The window's rows of a full-height `[B, H, ...]` tensor, `[B, window, ...]`."""
+        t = _pad_rows(t, 0, self.padded_height - self.height)
+        return tf.gather(t, starts[:, None] + tf.range(self.window)[None, :], axis=1, batch_dims=1)
+
     def _window(self, x, starts, maps):
+        """One window per example at `starts`: the updated maps and the window's logits."""
         band = WindowBand(maps, starts, self.window)
-        x = _pad_rows(x, 0, self.padded_height - self.height)
-        x = tf.gather(x, starts[:, None] + tf.range(self.window)[None, :], axis=1, batch_dims=1)
-        logits, h = self.model(x, training=False, rows=band)
+        logits, h = self.model(self._rows_of(x, starts), training=False, rows=band)
         band.full(logits)
         band.full(h)
-        return tuple(band.recorded)
+        return tuple(band.recorded), logits
 
-    def update(self, x, changed, needed, cache):
+    def _held(self, x, starts, logits, check):
+        """bool `[B]`: every checked forecast in each example's window equals its output."""
+        noise, checked = check
+        output = tf.argmax(
+            tf.cast(logits, tf.float32) + self._rows_of(noise, starts), -1, output_type=tf.int32
+        )
+        wrong = self._rows_of(checked, starts) & tf.not_equal(output, self._rows_of(x, starts))
+        return ~tf.reduce_any(tf.reshape(wrong, [tf.shape(wrong)[0], -1]), axis=1)
+
+    def update(self, x, changed, needed, cache, check=None):
         maps, valid = cache[:-1], tf.minimum(cache[-1], changed // self.row_size)
         needed = tf.where(needed < self.row_size * self.height, needed // self.row_size, -1)
         last_start = self.padded_height - self.window
+        batch = tf.shape(valid)[0]
 
-        def body(maps, valid):
+        def more(maps, valid, held):
+            # Go on while an example needs a row, or while every example's last window held
+            # (`check`): the call then accepts past this window, as a full call would.
+            return tf.reduce_any(needed >= valid) | (
+                tf.reduce_all(held) & tf.reduce_any(valid < self.height)
+            )
+
+        def body(maps, valid, held):
             starts = tf.minimum(valid // self.alignment * self.alignment, last_start)
-            maps = self._window(x, starts, maps)
-            return maps, tf.minimum(tf.maximum(valid, starts + self.window), self.height)
+            maps, logits = self._window(x, starts, maps)
+            if check is not None:
+                held = self._held(x, starts, logits, check)
+            return maps, tf.minimum(tf.maximum(valid, starts + self.window), self.height), held
 
-        maps, valid = tf.while_loop(
-            lambda maps, valid: tf.reduce_any(needed >= valid),
+        maps, valid, _ = tf.while_loop(
+            more,
             body,
-            (maps, valid),
+            (maps, valid, tf.zeros([batch], tf.bool)),
             maximum_iterations=self.padded_height // self.alignment,
         )
         cache = tuple(maps) + (valid,)

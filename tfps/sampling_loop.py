@@ -129,10 +129,14 @@ class ArmLoop:
             arm_input=zeros,
         )
 
-    def call_arm(self, state, x_in, fresh, observed):
+    def call_arm(self, state, x_in, fresh, observed, check=None):
         """The ARM on x_in `[B, d]` -> (logits, h, cache, exact): incremental from the state's
         cache. The logits are exact at flat positions < exact, int32 `[B]`: d for a plain ARM; an
         incremental one may leave later positions stale.
+
+        `check`: optional `(noise [B, H, W, C, K], checked bool [B, H, W, C])`, the forecasts the
+        call checks; an incremental ARM that takes it (`tfps.incremental.WindowArm`) computes on
+        past its windows while every forecast in them held, as a full call accepts past them.
 
         An incremental ARM gets flat raster positions, int32 `[B]` (d: none): `needed`, the first
         free variable from n on (the one ancestral sampling accepts in this call, which it makes
@@ -148,7 +152,8 @@ class ArmLoop:
             logits, h, cache = self.incremental.initial(x, needed)
         else:
             changed = first_true(tf.not_equal(x_in, state.arm_input) | fresh)
-            logits, h, cache = self.incremental.update(x, changed, needed, state.arm_cache)
+            extra = {} if check is None else {"check": check}
+            logits, h, cache = self.incremental.update(x, changed, needed, state.arm_cache, **extra)
         return logits, h, cache, self.incremental.exact_positions(cache)
 
     def step(self, state, forecaster, ancestral, noise, evidence, observed):
@@ -177,15 +182,17 @@ class ArmLoop:
         forecast = tf.where(fresh, 0, forecaster(context))
         forecast = tf.where(positions < n[:, None], state.output, forecast)
         x_in = tf.where(observed, evidence, forecast)
-        logits, h, cache, exact = self.call_arm(state, x_in, fresh, observed)
+        # Free variables from n on: the forecasts this call checks (ancestral sampling checks none).
+        free = (positions >= n[:, None]) & ~observed
+        check = None if ancestral else (noise, tf.reshape(free, tf.shape(noise)[:-1]))
+        logits, h, cache, exact = self.call_arm(state, x_in, fresh, observed, check)
         logits = tf.cast(logits, tf.float32)
         output = tf.argmax(logits + noise, axis=-1, output_type=tf.int32)
         output = tf.where(observed, evidence, tf.reshape(output, tf.shape(evidence)))
 
-        # Free variables from n on; the first wrong forecast among them is the last accepted. A
+        # Among the free variables, the first wrong forecast is the last accepted. A
         # variable whose logits are not exact (at or after `exact`) is never accepted: the first
         # of them stops acceptance before it (the ARM makes n's own logits exact).
-        free = (positions >= n[:, None]) & ~observed
         stale = positions >= exact[:, None]
         wrong = free if ancestral else free & (tf.not_equal(output, x_in) | stale)
         any_wrong = tf.reduce_any(wrong, axis=1)
