@@ -160,7 +160,9 @@ def _arm(model):
     return arms.canonical_arm(model), events.canonical_shape(model.event_shape)
 
 
-@pytest.mark.parametrize("name", ["made", "gated_pixelcnn_c3", "conv1d", "transformer_text"])
+@pytest.mark.parametrize(
+    "name", ["made", "gated_pixelcnn_c3", "conv1d", "transformer_image", "transformer_text"]
+)
 def test_every_method_equals_the_ancestral_reference(name):
     model = _model(name)
     arm, image_shape = _arm(model)

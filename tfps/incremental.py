@@ -42,8 +42,9 @@ import math
 import tensorflow as tf
 
 # Rows an incremental call computes per example (`WindowArm`): 8 of a 28-row digit's rows; fpi
-# with them took 0.44x the time of plain fpi at batch 32 and 0.79x at batch 1 (BUILD_NOTES). Under
-# XLA a call costs about its rows and 4 rows (3 scales) or 2 (one scale) did best: 0.39x / 0.23x.
+# with them took 0.35x / 0.50x the time of plain fpi at batch 32 on 3 / 1 scales and 0.94x / 0.77x
+# at batch 1 (graph mode, BUILD_NOTES). Under XLA a call costs about its rows, and windows of 4
+# rows (3 scales) or 2 (one scale) did best at batch 1: 0.29x / 0.18x.
 DEFAULT_WINDOW_ROWS = 8
 
 
@@ -184,9 +185,9 @@ class WindowArm:
     until every example's needed row (that of the variable the call must make exact) is valid;
     given `check` (the noise and the forecasts the call checks, `update(..., check=...)`), it goes
     on while every example's checked forecasts in its last window held, so a call accepts as far
-    as a full call would and fpi forecasts from fresh logits (fewer calls). The logits and h are exact on the rows below `valid_rows(cache)`; rows below keep those of
-    earlier inputs, which a sampling loop may use as forecasts but never accepts
-    (`tfps.sampling_loop.ArmLoop`).
+    as a full call would and fpi forecasts from fresher logits (fewer calls). The logits and h
+    are exact on the rows below `valid_rows(cache)`; rows below keep those of earlier inputs,
+    which a sampling loop may use as forecasts but never accepts (`tfps.sampling_loop.ArmLoop`).
 
     With the smallest window (2**(S - 1) rows) and ancestral sampling this is the cached
     ancestral sampler of fast PixelCNN++ generation [2] (`ancestral_cached`: one window per
