@@ -147,11 +147,12 @@ class WindowBand:
         examples = tf.broadcast_to(tf.range(tf.shape(rows)[0])[:, None], tf.shape(rows))
         return tf.stack([examples, rows], axis=-1)
 
-    def _record(self, x):
+    def _record(self, rows, halo=0):
+        """Writes `rows` (the window's, below `halo` rows above it) into the next cache."""
+        height = rows.shape[1] - halo
         previous = self.cache[len(self.recorded)]
-        rows = self._rows(x.shape[1], x.shape[1], 0)
-        self.recorded.append(tf.tensor_scatter_nd_update(previous, rows, x))
-        return previous
+        indices = self._rows(height, rows.shape[1], -halo)
+        self.recorded.append(tf.tensor_scatter_nd_update(previous, indices, rows))
 
     def above(self, x, halo):
         if halo == 0:
@@ -161,11 +162,8 @@ class WindowBand:
         # The window is written back with its halo row (unchanged): the write then depends on the
         # read, so XLA updates the cache in place instead of copying it twice per layer.
         previous = self.cache[len(self.recorded)]
-        height = x.shape[1]
-        window = tf.concat([tf.gather_nd(previous, self._rows(height, 1, -1)), x], axis=1)
-        self.recorded.append(
-            tf.tensor_scatter_nd_update(previous, self._rows(height, height + 1, -1), window)
-        )
+        window = tf.concat([tf.gather_nd(previous, self._rows(x.shape[1], 1, -1)), x], axis=1)
+        self._record(window, halo)
         return window
 
     def full(self, x):
