@@ -184,8 +184,9 @@ class WindowArm:
     given `check` (the noise and the forecasts the call checks, `update(..., check=...)`), it goes
     on while every example's checked forecasts in its last window held, so a call accepts as far
     as a full call would and fpi forecasts from fresher logits (fewer calls). The logits and h
-    are exact on the rows below `valid_rows(cache)`; rows below keep those of earlier inputs,
-    which a sampling loop may use as forecasts but never accepts (`tfps.sampling_loop.ArmLoop`).
+    are exact on the rows before `valid_rows(cache)`; the rows from there on keep those of earlier
+    inputs, which a sampling loop may use as forecasts but never accepts
+    (`tfps.sampling_loop.ArmLoop`).
 
     With the smallest window (2**(S - 1) rows) and ancestral sampling this is the cached
     ancestral sampler of fast PixelCNN++ generation [2] (`ancestral_cached`: one window per
