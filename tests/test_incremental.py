@@ -77,6 +77,25 @@ def test_a_window_that_starts_too_low_is_wrong_so_the_test_above_can_fail():
     assert np.abs(logits.numpy()[:, 3:] - full_logits.numpy()[:, 3:]).max() > 1e-3
 
 
+def test_the_rows_a_call_leaves_stale_repeat_its_last_exact_row(band_model):
+    arm = incremental.WindowArm(band_model)  # the smallest window: a call leaves rows stale
+    height = band_model.image_shape[0]
+    x0, x1 = _images(band_model, 2, 0), _images(band_model, 2, 1)
+    x1[0] = x0[0]
+    _, _, cache = arm.initial(tf.constant(x0))
+    # Example 0 is unchanged (exact everywhere); example 1 changed from row 0 and needs row 0.
+    changed = tf.constant([band_model.num_variables, 0])
+    logits, _, cache = arm.update(tf.constant(x1), changed, tf.constant([0, 0]), cache)
+    valid = arm.valid_rows(cache).numpy()
+    assert valid[0] == height and 0 < valid[1] < height, valid
+    full_logits, _ = band_model(x1)
+    np.testing.assert_allclose(logits[1, : valid[1]], full_logits[1, : valid[1]], atol=ATOL)
+    last = logits.numpy()[1, valid[1] - 1]
+    for row in range(valid[1], height):
+        np.testing.assert_array_equal(logits.numpy()[1, row], last)
+    np.testing.assert_allclose(logits[0], full_logits[0], atol=ATOL)
+
+
 def test_a_call_computes_on_past_its_window_while_every_checked_forecast_held(band_model):
     arm = incremental.WindowArm(band_model)  # the smallest window
     height, width, channels = band_model.image_shape
