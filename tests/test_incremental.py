@@ -96,6 +96,29 @@ def test_the_rows_a_call_leaves_stale_repeat_its_last_exact_row(band_model):
     np.testing.assert_allclose(logits[0], full_logits[0], atol=ATOL)
 
 
+def test_the_first_call_computes_windows_from_empty_caches(band_model):
+    arm = incremental.WindowArm(band_model)  # the smallest window
+    height, width, channels = band_model.image_shape
+    x = tf.constant(_images(band_model, 2, 0))
+    full_logits, full_h = band_model(x)
+    logits, h, cache = arm.initial(x, tf.constant([0, 0]))  # the sampler needs row 0
+    assert arm.valid_rows(cache).numpy().tolist() == [arm.window] * 2
+    np.testing.assert_allclose(logits[:, : arm.window], full_logits[:, : arm.window], atol=ATOL)
+    np.testing.assert_allclose(h[:, : arm.window], full_h[:, : arm.window], atol=ATOL)
+    # The windows below read the rows above from the caches the first one wrote.
+    unchanged = tf.constant([band_model.num_variables] * 2)
+    last_row = tf.constant([(height - 1) * width * channels] * 2)
+    logits, h, cache = arm.update(x, unchanged, last_row, cache)
+    assert arm.valid_rows(cache).numpy().tolist() == [height] * 2
+    np.testing.assert_allclose(logits, full_logits, atol=ATOL)
+    np.testing.assert_allclose(h, full_h, atol=ATOL)
+    full_cache = arm.initial(x)[2]  # without `needed`: a full call, every row exact
+    assert arm.valid_rows(full_cache).numpy().tolist() == [height] * 2
+    for cached, full in zip(cache[:-1], full_cache[:-1]):  # the image's rows of each map
+        rows = -(-height // (arm.padded_height // (full.shape[1] - 1)))
+        np.testing.assert_allclose(cached[:, : rows + 1], full[:, : rows + 1], atol=ATOL)
+
+
 def test_a_call_computes_on_past_its_window_while_every_checked_forecast_held(band_model):
     arm = incremental.WindowArm(band_model)  # the smallest window
     height, width, channels = band_model.image_shape

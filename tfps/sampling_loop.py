@@ -148,11 +148,11 @@ class ArmLoop:
         if self.incremental is None:
             return (*self.arm(x), (), tf.fill(tf.shape(x_in)[:1], d))
         needed = first_true((tf.range(d)[None, :] >= state.num_valid[:, None]) & ~observed)
+        extra = {} if check is None else {"check": check}
         if state.arm_cache is None:
-            logits, h, cache = self.incremental.initial(x, needed)
+            logits, h, cache = self.incremental.initial(x, needed, **extra)
         else:
             changed = first_true(tf.not_equal(x_in, state.arm_input) | fresh)
-            extra = {} if check is None else {"check": check}
             logits, h, cache = self.incremental.update(x, changed, needed, state.arm_cache, **extra)
         return logits, h, cache, self.incremental.exact_positions(cache)
 
