@@ -67,7 +67,8 @@ class Results(NamedTuple):
 
 
 class FunctionCalls:
-    """An incremental ARM whose `initial` and `update` are each one `tf.function`.
+    """An incremental ARM whose `initial` and `update` are each one `tf.function` (an ARM with
+    `empty_cache`, `tfps.incremental.WindowArm`, starts with `update` on empty caches).
 
     A graph that runs several loops over the ARM (an export's signatures: every method, batch and
     scheduled) then holds each traced once instead of once per loop, and an export stays small.
@@ -76,9 +77,18 @@ class FunctionCalls:
 
     def __init__(self, arm):
         self.arm = arm
-        self.initial = tf.function(arm.initial, autograph=False, reduce_retracing=True)
         self.update = tf.function(arm.update, autograph=False, reduce_retracing=True)
         self.exact_positions = arm.exact_positions
+        if hasattr(arm, "empty_cache"):  # the first call is an update from empty caches
+            self.initial = self._from_empty_cache
+        else:
+            self.initial = tf.function(arm.initial, autograph=False, reduce_retracing=True)
+
+    def _from_empty_cache(self, x, needed, **check):
+        """`arm.initial(x, needed, ...)` through the one traced `update` (`tfps.incremental`)."""
+        batch = tf.shape(x)[0]
+        cache = self.arm.empty_cache(batch)
+        return self.update(x, tf.zeros([batch], tf.int32), needed, cache, **check)
 
 
 class ArmLoop:
