@@ -101,7 +101,8 @@ def test_the_first_call_computes_windows_from_empty_caches(band_model):
     height, width, channels = band_model.image_shape
     x = tf.constant(_images(band_model, 2, 0))
     full_logits, full_h = band_model(x)
-    logits, h, cache = arm.initial(x, tf.constant([0, 0]))  # the sampler needs row 0
+    every_row = tf.constant([0, 0])  # changed from row 0 on, and the sampler needs row 0
+    logits, h, cache = arm.update(x, every_row, every_row, arm.empty_cache(2))
     assert arm.valid_rows(cache).numpy().tolist() == [arm.window] * 2
     np.testing.assert_allclose(logits[:, : arm.window], full_logits[:, : arm.window], atol=ATOL)
     np.testing.assert_allclose(h[:, : arm.window], full_h[:, : arm.window], atol=ATOL)
@@ -112,7 +113,7 @@ def test_the_first_call_computes_windows_from_empty_caches(band_model):
     assert arm.valid_rows(cache).numpy().tolist() == [height] * 2
     np.testing.assert_allclose(logits, full_logits, atol=ATOL)
     np.testing.assert_allclose(h, full_h, atol=ATOL)
-    full_cache = arm.initial(x)[2]  # without `needed`: a full call, every row exact
+    full_cache = arm.initial(x)[2]  # a full call, every row exact
     assert arm.valid_rows(full_cache).numpy().tolist() == [height] * 2
     for cached, full in zip(cache[:-1], full_cache[:-1]):  # the image's rows of each map
         rows = -(-height // (arm.padded_height // (full.shape[1] - 1)))

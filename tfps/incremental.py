@@ -24,7 +24,7 @@ every method stays exact [1]:
   * `ancestral_cached`: ancestral sampling with the smallest window, the cached ancestral sampler
     of fast PixelCNN++ generation [2].
 
-`WindowArm` takes the calls of `tfps.sampling_loop.ArmLoop`: `initial(x, needed)` and `update(x,
+`WindowArm` takes the calls of `tfps.sampling_loop.ArmLoop`: `empty_cache(batch)` and `update(x,
 changed, needed, cache)` with flat raster positions (`changed`: the first variable whose input
 changed, `needed`: the one the call must make exact), which it maps to rows (position // (W C)).
 
@@ -175,10 +175,11 @@ class WindowBand:
 class WindowArm:
     """Incremental calls of a `tfps.pixelcnn.PixelCNN` in windows of rows, one per example.
 
-    `initial(x, needed=None) -> (logits, h, cache)`: a full call. `update(x, changed, needed,
-    cache)`, with flat raster positions int32 `[B]` (`tfps.sampling_loop.ArmLoop.call_arm`; d:
-    none): rows valid for x are those below min(valid, changed's row) (valid: the rows the cache
-    was exact on); each pass computes, for every example, the `window` rows from its first
+    `initial(x) -> (logits, h, cache)`: a full call; `empty_cache(batch)`: the cache of no
+    call, which a batch's first call updates. `update(x, changed, needed, cache)`, with flat
+    raster positions int32 `[B]` (`tfps.sampling_loop.ArmLoop.call_arm`; d: none): rows valid
+    for x are those below min(valid, changed's row) (valid: the rows the cache was exact on);
+    each pass computes, for every example, the `window` rows from its first
     invalid row (rounded down to a multiple of 2**(S - 1)) at a per-example dynamic offset
     (`WindowBand`: gathered from and scattered into the padded caches, so shapes are static),
     until every example's needed row (that of the variable the call must make exact) is valid;
@@ -243,18 +244,14 @@ class WindowArm:
         stale = tf.reshape(stale, [-1, self.height] + [1] * (logits.shape.rank - 2))
         return tf.where(stale, last[:, None], logits)
 
-    def initial(self, x, needed=None, check=None):
-        """The first call: with `needed`, windows from empty caches (as `update`, every row
-        changed); without, a full call, exact on every row."""
-        if needed is None:
-            band = FullCall()
-            logits, h = self.model(x, training=False, rows=band)
-            maps = (*band.recorded, logits, h)
-            valid = tf.fill(tf.shape(x)[:1], self.height)
-            cache = tuple(self._padded(t) for t in maps) + (valid,)
-            return (*self._outputs(cache), cache)
-        zeros = tf.zeros(tf.shape(x)[:1], tf.int32)
-        return self.update(x, zeros, needed, self.empty_cache(tf.shape(x)[0]), check)
+    def initial(self, x):
+        """A full call, exact on every row (a sampling loop starts from `empty_cache` instead)."""
+        band = FullCall()
+        logits, h = self.model(x, training=False, rows=band)
+        maps = (*band.recorded, logits, h)
+        valid = tf.fill(tf.shape(x)[:1], self.height)
+        cache = tuple(self._padded(t) for t in maps) + (valid,)
+        return (*self._outputs(cache), cache)
 
     def empty_cache(self, batch):
         """The cache of no call (every map zero, no row exact) for `batch` examples: the zero

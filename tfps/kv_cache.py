@@ -35,9 +35,10 @@ class KeyValueArm:
     The calls of `tfps.sampling_loop.ArmLoop`, on x int32 `[B, H, W, C]` (the canonical layout of
     the event, `tfps.events`), with flat raster positions int32 `[B]` (d: none):
 
-      * `initial(x, needed) -> (logits, h, cache)`: from empty caches;
+      * `empty_cache(batch)`: the cache of no call;
       * `update(x, changed, needed, cache) -> (logits, h, cache)`: positions from
-        min(valid, changed + 1) on are recomputed until `needed` is valid.
+        min(valid, changed + 1) on are recomputed until `needed` is valid;
+      * `initial(x, needed)`: the update of the empty cache.
 
     logits float32 `[B, H, W, C, K]` and h `[B, H, W, F]` (the model's h, `tfps.arm_base`) are
     exact at every valid position, `needed` included; later positions may be stale, which
@@ -56,16 +57,18 @@ class KeyValueArm:
         self.num_categories = int(model.num_categories)
         self.image_shape = events.canonical_shape(model.event_shape)
 
-    def initial(self, x, needed):
-        batch = tf.shape(x)[0]
+    def empty_cache(self, batch):
         d, k = self.num_variables, self.num_categories
-        cache = (
+        return (
             self.model.empty_caches(batch),
             tf.zeros([batch, d, k], tf.float32),
             tf.zeros([batch, d, self.model.representation_channels], self.model.compute_dtype),
             tf.zeros([batch], tf.int32),
         )
-        return self.update(x, tf.zeros([batch], tf.int32), needed, cache)
+
+    def initial(self, x, needed):
+        batch = tf.shape(x)[0]
+        return self.update(x, tf.zeros([batch], tf.int32), needed, self.empty_cache(batch))
 
     @staticmethod
     def exact_positions(cache):

@@ -67,8 +67,7 @@ class Results(NamedTuple):
 
 
 class FunctionCalls:
-    """An incremental ARM whose `initial` and `update` are each one `tf.function` (an ARM with
-    `empty_cache`, `tfps.incremental.WindowArm`, starts with `update` on empty caches).
+    """An incremental ARM whose `update` is one `tf.function`.
 
     A graph that runs several loops over the ARM (an export's signatures: every method, batch and
     scheduled) then holds each traced once instead of once per loop, and an export stays small.
@@ -78,17 +77,8 @@ class FunctionCalls:
     def __init__(self, arm):
         self.arm = arm
         self.update = tf.function(arm.update, autograph=False, reduce_retracing=True)
+        self.empty_cache = arm.empty_cache
         self.exact_positions = arm.exact_positions
-        if hasattr(arm, "empty_cache"):  # the first call is an update from empty caches
-            self.initial = self._from_empty_cache
-        else:
-            self.initial = tf.function(arm.initial, autograph=False, reduce_retracing=True)
-
-    def _from_empty_cache(self, x, needed, **check):
-        """`arm.initial(x, needed, ...)` through the one traced `update` (`tfps.incremental`)."""
-        batch = tf.shape(x)[0]
-        cache = self.arm.empty_cache(batch)
-        return self.update(x, tf.zeros([batch], tf.int32), needed, cache, **check)
 
 
 class ArmLoop:
@@ -98,10 +88,11 @@ class ArmLoop:
       arm: callable mapping x int32 `[B, H, W, C]` to `(logits [B, H, W, C, K], h [B, H, W, F])`.
       image_shape: `(H, W, C)`.
       incremental: optional incremental ARM used instead of `arm` (`tfps.incremental.WindowArm`,
-        or for ancestral sampling `tfps.kv_cache.KeyValueArm`): `initial(x, needed)` and
-        `update(x, changed, needed, cache)`, each `-> (logits, h, cache)`, with positions as in
-        `call_arm`, and `exact_positions(cache)`; its cache rides in the loop state. Its
-        `initial` and `update` are called as `tf.function`s (`FunctionCalls`).
+        or for ancestral sampling `tfps.kv_cache.KeyValueArm`): `empty_cache(batch)`, the cache
+        of no call, `update(x, changed, needed, cache) -> (logits, h, cache)`, with positions as
+        in `call_arm` (a sample's first call updates the empty cache), and
+        `exact_positions(cache)`; its cache rides in the loop state. Its `update` is called as a
+        `tf.function` (`FunctionCalls`).
     """
 
     def __init__(self, arm, image_shape, incremental=None):
@@ -150,20 +141,20 @@ class ArmLoop:
 
         An incremental ARM gets flat raster positions, int32 `[B]` (d: none): `needed`, the first
         free variable from n on (the one ancestral sampling accepts in this call, which it makes
-        exact), and, once it has a cache, `changed`, the first position where x_in differs from
-        its last call's input (0 for a fresh example).
+        exact), and `changed`, the first position where x_in differs from its last call's input
+        (0 for a fresh example; the first call of a batch updates the ARM's empty cache).
         """
         x = tf.reshape(x_in, (-1,) + self.image_shape)
         d = self.num_variables
         if self.incremental is None:
             return (*self.arm(x), (), tf.fill(tf.shape(x_in)[:1], d))
         needed = first_true((tf.range(d)[None, :] >= state.num_valid[:, None]) & ~observed)
+        changed = first_true(tf.not_equal(x_in, state.arm_input) | fresh)
+        cache = state.arm_cache
+        if cache is None:  # the batch's first call: every example is fresh (changed 0)
+            cache = self.incremental.empty_cache(tf.shape(x_in)[0])
         extra = {} if check is None else {"check": check}
-        if state.arm_cache is None:
-            logits, h, cache = self.incremental.initial(x, needed, **extra)
-        else:
-            changed = first_true(tf.not_equal(x_in, state.arm_input) | fresh)
-            logits, h, cache = self.incremental.update(x, changed, needed, state.arm_cache, **extra)
+        logits, h, cache = self.incremental.update(x, changed, needed, cache, **extra)
         return logits, h, cache, self.incremental.exact_positions(cache)
 
     def step(self, state, forecaster, ancestral, noise, evidence, observed):
