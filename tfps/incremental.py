@@ -244,13 +244,15 @@ class WindowArm:
         stale = tf.reshape(stale, [-1, self.height] + [1] * (logits.shape.rank - 2))
         return tf.where(stale, last[:, None], logits)
 
-    def initial(self, x):
-        """A full call, exact on every row (a sampling loop starts from `empty_cache` instead)."""
+    def _full_maps(self, x):
+        """Every cached map of a full call on x, in the padded layout."""
         band = FullCall()
         logits, h = self.model(x, training=False, rows=band)
-        maps = (*band.recorded, logits, h)
-        valid = tf.fill(tf.shape(x)[:1], self.height)
-        cache = tuple(self._padded(t) for t in maps) + (valid,)
+        return tuple(self._padded(t) for t in (*band.recorded, logits, h))
+
+    def initial(self, x):
+        """A full call, exact on every row (a sampling loop starts from `empty_cache` instead)."""
+        cache = self._full_maps(x) + (tf.fill(tf.shape(x)[:1], self.height),)
         return (*self._outputs(cache), cache)
 
     def empty_cache(self, batch):
@@ -258,11 +260,8 @@ class WindowArm:
         row above the image, which a window at row 0 reads, is a full call's zero padding."""
         if self._map_specs is None:
             with tf.init_scope():  # once, eagerly, even while a tf.function traces
-                band = FullCall()
                 x = tf.zeros((1,) + tuple(self.model.image_shape), tf.int32)
-                outputs = self.model(x, training=False, rows=band)
-                maps = (*band.recorded, *outputs)
-                self._map_specs = [(self._padded(t).shape[1:], t.dtype) for t in maps]
+                self._map_specs = [(t.shape[1:], t.dtype) for t in self._full_maps(x)]
         maps = tuple(tf.zeros([batch, *shape], dtype) for shape, dtype in self._map_specs)
         return maps + (tf.zeros([batch], tf.int32),)
 
