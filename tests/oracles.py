@@ -56,3 +56,20 @@ def receptive_field(layer, shape, out_pos):
         target = tf.reduce_sum(y[0, out_pos[0], out_pos[1]])
     grad = tape.gradient(target, x).numpy()[0]
     return {tuple(p) for p in np.argwhere(np.abs(grad).sum(-1) > 0)}
+
+
+def assert_argmax_matches(actual, scores, tolerance=1e-5):
+    """`actual == argmax(scores, -1)` wherever the argmax is clear: where the best two scores are
+    within `tolerance`, `actual` may be either of the near-best (the same scores computed by
+    another kernel or over another batch shape may round the other way).
+
+    A wrong choice on a clear margin fails; so does a choice outside the near-best.
+    """
+    actual, scores = np.asarray(actual), np.asarray(scores, np.float64)
+    best = scores.max(axis=-1)
+    chosen = np.take_along_axis(scores, actual[..., None], axis=-1)[..., 0]
+    wrong = best - chosen > tolerance
+    assert not wrong.any(), (
+        f"{int(wrong.sum())} of {wrong.size} argmaxes wrong beyond {tolerance}: "
+        f"first at {np.argwhere(wrong)[0]}, chose {chosen[wrong][0]} against {best[wrong][0]}"
+    )

@@ -41,13 +41,17 @@ def test_autoregressive_property_by_perturbation(image_shape, k, num_scales):
     batch = np.tile(x.reshape(1, -1), (d + 1, 1))
     batch[1 + np.arange(d), np.arange(d)] = (x.reshape(-1) + 1 + np.arange(d) % (k - 1)) % k
     logits = _flat_logits(model, batch.reshape((d + 1,) + image_shape))
+    # Not exact equality: the rows of one batch may round differently (batch position changes the
+    # kernels' blocking: up to 4e-7 seen on a CPU without AVX-512), so an unchanged logit may
+    # move by rounding. A leak through a mask moves it by a weight's size (~1e-2 here).
+    tolerance = 1e-5 * max(1.0, float(np.abs(logits).max()))
     for j in range(d):
         diff = np.abs(logits[1 + j] - logits[0]).max(axis=-1)
-        assert np.all(diff[: j + 1] == 0), (
+        assert np.all(diff[: j + 1] <= tolerance), (
             f"position {j} leaks into earlier logits: {diff[: j + 1]}"
         )
         if j < d - 1:
-            assert diff[j + 1 :].max() > 0, f"no later logit depends on position {j}"
+            assert diff[j + 1 :].max() > 100 * tolerance, f"no later logit depends on position {j}"
 
 
 def test_output_shapes_and_representation():

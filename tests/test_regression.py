@@ -1,8 +1,9 @@
-"""Behaviour pinned before the architecture refactor: bit-for-bit samples, bpd and MSE.
+"""Behaviour pinned before the architecture refactor: samples exactly, bpd and MSE up to rounding.
 
 `tests/golden/behaviour.npz` was recorded from the code before the refactor (run this file as a
 script to record it: `python tests/test_regression.py`). A refactor that changes structure only
-must reproduce every array and every float in it exactly:
+must reproduce every sample, call count and convergence step in it exactly, and every trained
+float (bpd, MSE) up to rounding (FLOAT_RTOL, below):
 
 - a tiny ARM run (digits, T = 2 learned heads): its test and validation bpd after training, the
   samples, ARM calls and convergence of every method for fixed seeds (batch and scheduled loops),
@@ -119,14 +120,46 @@ def behaviour(workdir):
     return out
 
 
+# Trained floats (bpd, MSE) depend on the rounding of every kernel of 10 training steps: they move
+# by ~1e-8 between CPU instruction sets (AVX-512 or not), and more between TF patch releases or
+# on a GPU. A refactor that changes structure only moves them by rounding, never by 1e-4.
+FLOAT_RTOL = 1e-4
+
+
+def mismatches(golden, now):
+    """The names whose arrays differ: integers (samples, calls) exactly, floats within FLOAT_RTOL.
+
+    Samples are compared exactly: they are argmaxes of logits plus Gumbel noise, so a rounding
+    difference changes one only at a near-tie (none on the CPUs this was run on).
+    """
+    wrong = []
+    for name in golden:
+        expected, actual = golden[name], now[name]
+        if actual.dtype != expected.dtype or actual.shape != expected.shape:
+            got, want = f"{actual.dtype}{actual.shape}", f"{expected.dtype}{expected.shape}"
+            wrong.append(f"{name}: {got} != {want}")
+        elif np.issubdtype(expected.dtype, np.floating):
+            if not np.allclose(actual, expected, rtol=FLOAT_RTOL, atol=0):
+                wrong.append(f"{name}: {actual} != {expected} (rtol {FLOAT_RTOL})")
+        elif not np.array_equal(actual, expected):
+            wrong.append(f"{name}: {np.sum(actual != expected)} of {expected.size} differ")
+    return wrong
+
+
+def test_mismatches_tolerates_rounding_but_not_a_change():
+    golden = {"bpd": np.float32(3.941287), "samples": np.array([[0, 1]], np.int32)}
+    rounded = {"bpd": np.float32(3.941287 + 1e-6), "samples": golden["samples"]}
+    assert mismatches(golden, rounded) == []
+    wrong = mismatches(golden, {"bpd": np.float32(3.95), "samples": np.array([[0, 0]], np.int32)})
+    assert len(wrong) == 2
+    assert mismatches(golden, {"bpd": golden["bpd"], "samples": np.zeros((1, 2), np.int64)})
+
+
 def test_behaviour_is_unchanged_by_the_refactor(tmp_path):
     golden = np.load(GOLDEN)
     now = behaviour(str(tmp_path))
     assert sorted(now) == sorted(golden.files)
-    for name in golden.files:
-        expected, actual = golden[name], now[name]
-        assert actual.dtype == expected.dtype and actual.shape == expected.shape, name
-        np.testing.assert_array_equal(actual, expected, err_msg=name)
+    assert mismatches({name: golden[name] for name in golden.files}, now) == []
 
 
 if __name__ == "__main__":

@@ -437,7 +437,9 @@ def test_unshared_heads_leave_the_arm_exactly_as_trained_without_heads(
     metrics = training.train(
         tiny_config(steps=20, forecast_steps=2, forecast_shared=False), str(tmp_path)
     )
-    assert metrics["test_bpd"] == pytest.approx(tiny_run[1]["test_bpd"], abs=1e-6)
+    # Up to rounding: the two runs' graphs differ (heads or none), so their kernels may round the
+    # ARM's gradients differently; a gradient leaking from the heads moves the bpd by far more.
+    assert metrics["test_bpd"] == pytest.approx(tiny_run[1]["test_bpd"], rel=1e-5)
     _, config = training.load_trained(str(tmp_path))
     heads = config["forecast_heads"]
     assert heads.method == "learned_unshared" and not heads.shares_representation
