@@ -68,6 +68,13 @@ flags.DEFINE_bool("tfp_peer", True, "Also time tfp.distributions.PixelCNN.sample
 flags.DEFINE_integer(
     "peer_seeds", None, "Seeds for the (slow, d-call) TFP peer; default num_seeds.", lower_bound=1
 )
+flags.DEFINE_integer(
+    "best_of",
+    1,
+    "Time each seed's batch this many times and keep the fastest (1: once, the paper's "
+    "protocol; 3-5 steadies ratios of millisecond loops on a loaded machine).",
+    lower_bound=1,
+)
 flags.DEFINE_bool("jit_compile", False, "Compile the sampling loops with XLA.")
 incremental_flags.define_flags(
     "Also time every method with incremental ARM calls (rows '<method> (incremental)'; "
@@ -120,6 +127,7 @@ def main(argv):
         scheduled_slots=FLAGS.scheduled_slots,
         scheduled_methods=FLAGS.scheduled_methods,
         repeats=FLAGS.repeats,
+        best_of=FLAGS.best_of,
         output=FLAGS.output,
         logdir=FLAGS.logdir,
         picture_samples=FLAGS.picture_samples,

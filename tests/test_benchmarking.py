@@ -53,6 +53,23 @@ def test_over_seeds_warms_up_on_the_input_given():
     assert drawn == [3] and calls == [-1, 3] and [seed for seed, _ in out] == [3]
 
 
+def test_best_of_keeps_the_fastest_of_k_runs_per_seed(monkeypatch):
+    ticks = iter([0.0, 5.0, 10.0, 11.0, 20.0, 23.0, 30.0, 37.0, 40.0, 41.5, 50.0, 54.0])
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: next(ticks))
+    calls = []
+    run = [lambda x: calls.append(int(x)) or x]
+    out = list(timing.over_seeds(tf.constant, [3, 4], *run, warm_up=tf.constant(-1), best_of=3))
+    assert calls == [-1, 3, 3, 3, 4, 4, 4]  # one warm-up, then three timed runs per seed
+    assert [seconds for _, [(_, seconds)] in out] == [1.0, 1.5]  # min(5, 1, 3), min(7, 1.5, 4)
+    assert [int(result) for _, [(result, _)] in out] == [3, 4]
+
+
+@pytest.mark.parametrize("best_of", [0, -1, 1.5, True, "3"])
+def test_best_of_refuses_what_is_not_a_positive_integer(best_of):
+    with pytest.raises(ValueError, match="best_of must be an integer >= 1"):
+        list(timing.over_seeds(tf.constant, [0], tf.identity, best_of=best_of))
+
+
 @pytest.mark.parametrize(
     "image_shape, event_shape, free",
     [
@@ -151,6 +168,7 @@ def test_benchmark_launcher_writes_markdown_json_and_pictures(tiny_run, tmp_path
         "--methods=fpi,last",
         "--batch_sizes=1,2",
         "--num_seeds=2",
+        "--best_of=2",
         "--peer_seeds=1",
         f"--output={out}",
         "--scheduled_samples=5",
@@ -163,6 +181,7 @@ def test_benchmark_launcher_writes_markdown_json_and_pictures(tiny_run, tmp_path
     assert ("ancestral", 1) in methods and ("fpi", 2) in methods and ("last", 1) in methods
     assert (benchmarking.TFP_PIXELCNN, 2) in methods
     assert "| fpi |" in open(out + ".md").read() and "| fpi |" in proc.stdout
+    assert "fastest of 2 runs" in results["title"]
     # Pictures as PNG next to the results, and TensorBoard runs per method (tests/test_summaries.py
     # checks their contents).
     for method in ("ancestral", "fpi", "last"):
