@@ -13,9 +13,10 @@ CORE = [
     "numpy>=1.26",
     "scikit-learn>=1.4",
     "pillow>=10",
-    "scikit-image==0.26.0",  # the photographs of the embedded photos32 set (tfps.photos)
+    "scikit-image==0.26.0",  # the photographs of the embedded photos32 set (tfps.data.photos)
     # tf.summary.scalar/image/histogram come from it (TF 2.21 no longer installs it); the launchers'
-    # --logdir summaries (tfps.summaries) and launch/check_tensorboard.py need it at run time.
+    # --logdir summaries (tfps.evaluation.summaries) and launch/check_tensorboard.py need it at run
+    # time.
     "tensorboard==2.21.0",
     "ml-collections==1.1.0",  # config presets (configs/*.py) and their --config flags
 ]

@@ -1,8 +1,8 @@
 """The causal Conv1D ARM of [1, ch. 2] on the embedded 8x8 `digits` (64 variables, K = 17).
 
 Four causal convolutions of 64 channels, kernel 5, the first of option A, dilations 1, 2, 4, 8:
-a receptive field of 61 of the 64 previous positions (`tfps.conv1d_arm`). Needs the `model.arch`
-and generic model fields (`num_layers`, `kernel_size`) of tfps.config.
+a receptive field of 61 of the 64 previous positions (`tfps.models.conv1d_arm`). Needs the
+`model.arch` and generic model fields (`num_layers`, `kernel_size`) of tfps.train.config.
 
 #### References
 

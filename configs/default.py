@@ -11,7 +11,7 @@ Presets start from this one (`get_config()`) and change what differs. Fields and
      In ICML, 2020.
 """
 
-from tfps import config
+from tfps.train import config
 
 
 def get_config():

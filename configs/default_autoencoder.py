@@ -9,7 +9,7 @@
      In ICML, 2020.
 """
 
-from tfps import config
+from tfps.train import config
 
 
 def get_config():

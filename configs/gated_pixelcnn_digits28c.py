@@ -1,8 +1,8 @@
 """Gated PixelCNN [1] on the embedded binary 28x28 digits in MNIST's layout (centred).
 
 Five gated layers of 32 channels with 5-wide kernels (vertical [3, 5], horizontal [1, 3]), no
-blind spot (`tfps.gated_pixelcnn`); batch 16 as `configs/digits28_binary.py`. Needs the
-`model.arch` and generic model fields (`num_layers`, `kernel_size`) of tfps.config.
+blind spot (`tfps.models.gated_pixelcnn`); batch 16 as `configs/digits28_binary.py`. Needs the
+`model.arch` and generic model fields (`num_layers`, `kernel_size`) of tfps.train.config.
 
 #### References
 

@@ -2,7 +2,8 @@
 
 One hidden layer of 500 units as [1, Table 6]'s "MADE 1hl (1 mask)" on binarized MNIST, one fixed
 natural ordering. `config.model.filters` is the hidden width and `num_layers` the hidden layers
-(`tfps.made.RUN_CONFIG_FIELDS`). Needs the `model.arch` and generic model fields of tfps.config.
+(`tfps.models.made.RUN_CONFIG_FIELDS`). Needs the `model.arch` and generic model fields of
+tfps.train.config.
 
 #### References
 

@@ -1,6 +1,6 @@
 """Demo: a small one-scale ARM on the embedded colour set `photos32` (32x32x3 patches of the
-photographs inside scikit-image, tfps.photos) at 5 bits, K = 32, the setting of the paper's 5-bit
-CIFAR10 [1, sec. 4.1] at demo size.
+photographs inside scikit-image, tfps.data.photos) at 5 bits, K = 32, the setting of the paper's
+5-bit CIFAR10 [1, sec. 4.1] at demo size.
 
 #### References
 

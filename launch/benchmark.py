@@ -10,9 +10,9 @@ the peer `tfp.distributions.PixelCNN(...).sample` on a network of the same size.
 Per method it also writes, from the runs at the largest batch size (all seeds), the sample grid,
 the forecasting-mistake map and the convergence map next to the measured ancestral baseline's as
 `<output>_<picture>_<method>.png`; with `--logdir`, those pictures, the scalars of
-`tfps.summaries` plus the Table 1 figures per batch size (`table1/*_b<B>`) and a histogram of ARM
-calls per sample go to TensorBoard, run `<logdir>/benchmark_<method>`, at the checkpoint's training
-step.
+`tfps.evaluation.summaries` plus the Table 1 figures per batch size (`table1/*_b<B>`) and a
+histogram of ARM calls per sample go to TensorBoard, run `<logdir>/benchmark_<method>`, at the
+checkpoint's training step.
 
 `--strategy=mirrored` spreads every measured batch over every GPU (or `--cpu_replicas` CPU
 devices): "batch B" still means B samples per timed batch, split into contiguous shares of about
@@ -29,7 +29,7 @@ says so. `--strategy` and `--cpu_replicas` are those of `launch/sample.py`
 An ARM trained on autoencoder latents (`launch/train.py --config.data.latents_from`) gets the
 [1, Table 2] title, and the time to decode a batch of latents with the autoencoder's decoder is
 measured separately (not included in the table's times). The work is
-`tfps.benchmark_run.run_benchmark`.
+`launch.benchmark_run.run_benchmark`.
 
 #### References
 
@@ -45,8 +45,8 @@ if __package__ in (None, ""):  # `python launch/benchmark.py`: make the reposito
 
 from absl import app, flags
 
-from launch import incremental_flags, strategy_flags
-from tfps import benchmark_run, loading
+from launch import benchmark_run, incremental_flags, strategy_flags
+from tfps.serving import loading
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(

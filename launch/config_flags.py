@@ -5,7 +5,7 @@
 `define_config(kind, default)` defines the flag (ml_collections `DEFINE_config_file`) with a help
 text that lists every field of the run kind: its section, type, value in the chosen preset and
 meaning, so `--helpfull` documents them. `typed_config(kind)` turns the parsed preset into the
-library's typed, validated config (`tfps.config`), a bad value or unknown field becoming one
+library's typed, validated config (`tfps.train.config`), a bad value or unknown field becoming one
 usage error before anything is written. Without `--config`, an existing run directory's own
 config (its config.json) is resumed, with any `--config.<section>.<field>` overrides:
 
@@ -20,8 +20,8 @@ import ml_collections
 from absl import app, flags
 from ml_collections import config_flags
 
-from tfps import config as config_lib
-from tfps import rundir
+from tfps.train import config as config_lib
+from tfps.train import rundir
 
 FLAGS = flags.FLAGS
 
@@ -51,7 +51,7 @@ def _preset_values(path):
 
 def define_run_flags(kind, default, writes):
     """Defines `--logdir` (the run directory, which holds `writes`) and `--config` for a run of
-    `kind` (`tfps.config.ARM` / `AUTOENCODER`), with `default` the preset used without
+    `kind` (`tfps.train.config.ARM` / `AUTOENCODER`), with `default` the preset used without
     `--config`."""
     flags.DEFINE_string(
         "logdir", None, f"Run directory: {writes}. Reused to resume.", required=True
@@ -70,7 +70,7 @@ def define_run_flags(kind, default, writes):
 
 
 def typed_config(kind, logdir=None):
-    """The typed config of the parsed `--config` (a `tfps.config.TrainConfig` or
+    """The typed config of the parsed `--config` (a `tfps.train.config.TrainConfig` or
     `AutoencoderConfig`); app.UsageError naming the problem when a value is invalid.
 
     When `--config` is not on the command line and `logdir` holds a run, that run's recorded

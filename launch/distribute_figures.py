@@ -7,10 +7,10 @@ Trains the same preset three times from scratch with `launch/train.py`, one run 
 on one device (`default`), on `mirrored` over 2 logical CPU devices (`cpu_replicas=2`), and as
 2 workers (`multi_worker`: two processes on 127.0.0.1 with free ports, each with its own
 `TF_CONFIG`; worker 0 is the chief and writes the run). Every run has the preset's global batch
-(split over the replicas, `tfps.distribute`) and dropout 0, so the three train the same model up
-to float rounding. Then prints, and writes to `<output_dir>/table.md`, one row per run: replicas,
-steps, steps/s (of the whole run, the first step's tracing included), the final train bpd (mean
-over the last log interval), validation and test bpd, from each run's metrics.json.
+(split over the replicas, `tfps.distribute.strategies`) and dropout 0, so the three train the same
+model up to float rounding. Then prints, and writes to `<output_dir>/table.md`, one row per run:
+replicas, steps, steps/s (of the whole run, the first step's tracing included), the final train bpd
+(mean over the last log interval), validation and test bpd, from each run's metrics.json.
 
 The runs go to `<output_dir>/{one_device,mirrored_2,workers_2}`, which must not exist yet (a
 resumed run would time only its last steps). Extra `--config.<section>.<field>=v` overrides of

@@ -7,7 +7,8 @@ Writes `<export_dir>/<name>/<version>/` (TF Serving layout). Without --version t
 next version number (max + 1); the SavedModel is written aside and renamed into place at the end,
 so a failed export leaves the existing versions as they were. Load it with plain TensorFlow
 (`tf.saved_model.load(path).signatures["sample"]`), `saved_model_cli`, TF Serving, or
-`tfps.export.load_exported(path)`; `python -m launch.sample --model=<export>` samples from it.
+`tfps.serving.exported_sampler.load_exported(path)`; `python -m launch.sample --model=<export>`
+samples from it.
 
 --incremental=auto (default) times `fpi` at batch 1 with plain and with incremental ARM calls on the
 model (a PixelCNN; other ARMs make plain calls) and exports the faster; true / false force it
@@ -61,7 +62,7 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     if FLAGS.overwrite and FLAGS.version is None:
         raise app.UsageError("--overwrite needs --version (a new export never replaces one)")
-    from tfps import export, incremental_choice  # after flag parsing: --help stays fast
+    from tfps.serving import export, incremental_choice
 
     try:
         path = export.export_trained(

@@ -5,7 +5,8 @@
 
 `define_flags(what)` defines both, `what` saying in `--incremental`'s help what it does in that
 launcher; `--incremental_rows` without `--incremental` is one flag error. `incremental()` is the
-value for `tfps.loading.load(..., incremental=)`: False, True (the default window) or the rows.
+value for `tfps.serving.loading.load(..., incremental=)`: False, True (the default window) or the
+rows.
 """
 
 from absl import flags
@@ -20,7 +21,8 @@ def define_flags(what):
         "incremental_rows",
         None,
         "With --incremental: the rows each incremental call computes per example (default "
-        "tfps.incremental.DEFAULT_WINDOW_ROWS; rounded up to a multiple of 2**(scales - 1)). "
+        "tfps.sampling.incremental.DEFAULT_WINDOW_ROWS; rounded up to a multiple of "
+        "2**(scales - 1)). "
         "Smaller windows suit XLA (BUILD_NOTES).",
         lower_bound=1,
     )

@@ -5,11 +5,11 @@
 Writes `<output_dir>/samples_<method>.npy` (int32 [N, H, W, C]) and, as PNG, the sample grid,
 the forecasting-mistake map [1, Figures 3-4] and the convergence map next to the ancestral
 baseline's [1, Figure 6], and prints the ARM calls as a percentage of d = H * W * C
-[1, Table 1] (`tfps.sample_run`).
+[1, Table 1] (`launch.sample_run`).
 
 With `--logdir` the same pictures, the scalars (ARM calls % of d, forecast accuracy, seconds per
 sample) and a histogram of ARM calls per sample also go to TensorBoard, run
-`<logdir>/sample_<method>` at the checkpoint's training step (`tfps.summaries`). Pass the
+`<logdir>/sample_<method>` at the checkpoint's training step (`tfps.evaluation.summaries`). Pass the
 training run directory to see them next to its `train` and `validation` runs:
 
     python -m launch.sample --model=runs/digits --method=fpi --logdir=runs/digits
@@ -22,8 +22,8 @@ to them: `images_<method>.npy` (float32 [N, H, W, C] in [-1, 1]) and `images_<me
 
 `--strategy=mirrored` spreads the samples over every GPU (or `--cpu_replicas` CPU devices) in
 contiguous shares, each running `--batch_size` slots; the samples are the one-device ones and the
-ARM calls printed are the sum over the replicas (`tfps.distribute.sample_replicated`). The flags
-are those of `launch/benchmark.py` (`launch.strategy_flags`).
+ARM calls printed are the sum over the replicas (`tfps.distribute.replicated.sample_replicated`).
+The flags are those of `launch/benchmark.py` (`launch.strategy_flags`).
 
 #### References
 
@@ -39,8 +39,9 @@ if __package__ in (None, ""):  # `python launch/sample.py`: make the repository 
 
 from absl import app, flags
 
-from launch import incremental_flags, strategy_flags
-from tfps import distribute, loading, sample_run
+from launch import incremental_flags, sample_run, strategy_flags
+from tfps.distribute import replicated
+from tfps.serving import loading
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(
@@ -107,7 +108,7 @@ def main(argv):
                 incremental=incremental_flags.incremental(),
             )
         loaded.sampler.check_method(FLAGS.method)
-        distribute.check_replicable(loaded.sampler, strategy)
+        replicated.check_replicable(loaded.sampler, strategy)
     except (ValueError, FileNotFoundError) as e:
         raise app.UsageError(str(e)) from e
     sample_run.sample_to_files(

@@ -4,14 +4,15 @@
     python -m launch.sample --model=runs/digits --strategy=mirrored --cpu_replicas=2
 
 `define_flags(spread)` defines both flags, `spread` saying in their help what is spread over the
-replicas, and checks them together (`tfps.distribute.check_sampling`): a strategy other than
-`default` or `mirrored`, or `--cpu_replicas` without `mirrored`, is one flag error. `strategy()`
-makes the `tf.distribute.Strategy` (before any other TensorFlow op: it may split the CPU).
+replicas, and checks them together (`tfps.distribute.replicated.check_sampling`): a strategy other
+than `default` or `mirrored`, or `--cpu_replicas` without `mirrored`, is one flag error.
+`strategy()` makes the `tf.distribute.Strategy` (before any other TensorFlow op: it may split the
+CPU).
 """
 
 from absl import app, flags
 
-from tfps import distribute
+from tfps.distribute import replicated, strategies
 
 FLAGS = flags.FLAGS
 
@@ -21,7 +22,7 @@ def define_flags(spread):
     flags.DEFINE_string(
         "strategy",
         "default",
-        f"tf.distribute strategy: {' or '.join(distribute.SAMPLING_STRATEGIES)}. default: one "
+        f"tf.distribute strategy: {' or '.join(replicated.SAMPLING_STRATEGIES)}. default: one "
         f"device; mirrored: {spread} split into contiguous shares over every GPU (or "
         f"--cpu_replicas CPU devices), giving the one-device samples.",
     )
@@ -35,16 +36,16 @@ def define_flags(spread):
 
 def _check(values):
     try:
-        distribute.check_sampling(values["strategy"], values["cpu_replicas"])
+        replicated.check_sampling(values["strategy"], values["cpu_replicas"])
     except ValueError as e:
         raise flags.ValidationError(str(e)) from e
     return True
 
 
 def strategy():
-    """The strategy of the parsed flags (`tfps.distribute.make_strategy`); app.UsageError when it
-    cannot run here."""
+    """The strategy of the parsed flags (`tfps.distribute.strategies.make_strategy`); app.UsageError
+    when it cannot run here."""
     try:
-        return distribute.make_strategy(FLAGS.strategy, FLAGS.cpu_replicas)
+        return strategies.make_strategy(FLAGS.strategy, FLAGS.cpu_replicas)
     except ValueError as e:
         raise app.UsageError(str(e)) from e

@@ -5,13 +5,13 @@
         --config.forecast.steps=20
     python -m launch.train --config=configs/paper_cifar10.py --helpfull   # every field
 
-The ARM on the latents of a discrete autoencoder [1, sec. 4.2] (tfps.latent) takes the
+The ARM on the latents of a discrete autoencoder [1, sec. 4.2] (tfps.train.latents) takes the
 autoencoder's dataset and bit depth:
 
     python -m launch.train --config=configs/latent_arm.py --logdir=runs/digits32_arm \
         --config.data.latents_from=runs/digits32_ae
 
-Your own data (tfps.sources): `--config.data.dataset=` `tfds:NAME`, a path to an .npz file of
+Your own data (tfps.data.sources): `--config.data.dataset=` `tfds:NAME`, a path to an .npz file of
 images or of sequences [N, L] (for a sequence arch, e.g. `configs/transformer_text.py`) or a
 folder of PNG/JPEG images; bad data, or a model that does not fit it, is one error before
 anything is written.
@@ -35,7 +35,7 @@ if __package__ in (None, ""):  # `python launch/train.py`: make the repository r
 from absl import app, flags
 
 from launch import config_flags
-from tfps import config as config_lib
+from tfps.train import config as config_lib
 
 FLAGS = flags.FLAGS
 config_flags.define_run_flags(
@@ -48,7 +48,9 @@ config_flags.define_run_flags(
 def main(argv):
     config_flags.no_arguments(argv)
     config = config_flags.typed_config(config_lib.ARM, FLAGS.logdir)
-    from tfps import arm_data, causality, data, training  # after flag parsing: fast --help
+    from tfps.data import builtin
+    from tfps.models import causality
+    from tfps.train import arm_data, training
 
     try:
         config = arm_data.checked(config)
@@ -57,7 +59,11 @@ def main(argv):
     try:
         metrics = training.train(config, FLAGS.logdir)
     # Raised before any writing: bad data, or a new model that is not autoregressive.
-    except (data.DataError, data.DatasetUnavailableError, causality.NotAutoregressiveError) as e:
+    except (
+        builtin.DataError,
+        builtin.DatasetUnavailableError,
+        causality.NotAutoregressiveError,
+    ) as e:
         raise app.UsageError(str(e)) from e
     rate = metrics["steps_per_sec"]
     print(

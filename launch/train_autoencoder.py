@@ -29,7 +29,7 @@ if __package__ in (None, ""):  # `python launch/train_autoencoder.py`: make the 
 from absl import app, flags
 
 from launch import config_flags
-from tfps import config as config_lib
+from tfps.train import config as config_lib
 
 FLAGS = flags.FLAGS
 config_flags.define_run_flags(
@@ -42,11 +42,12 @@ config_flags.define_run_flags(
 def main(argv):
     config_flags.no_arguments(argv)
     config = config_flags.typed_config(config_lib.AUTOENCODER, FLAGS.logdir)
-    from tfps import autoencoder_training, data  # after flag parsing: --help stays fast
+    from tfps.data import builtin
+    from tfps.train import autoencoder_training
 
     try:
         metrics = autoencoder_training.train_autoencoder(config, FLAGS.logdir)
-    except (data.DataError, data.DatasetUnavailableError) as e:  # raised before any writing
+    except (builtin.DataError, builtin.DatasetUnavailableError) as e:  # raised before any writing
         raise app.UsageError(str(e)) from e
     rate = metrics["steps_per_sec"]
     print(

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tfps import training
+from tfps.train import training
 
 # A model small enough to train in seconds on 2 CPU cores.
 _TINY = dict(

@@ -1,11 +1,11 @@
-"""Tests for the ARM families tfps/made.py, gated_pixelcnn.py, conv1d_arm.py, transformer.py.
+"""Tests for the ARM families tfps/models/made.py, gated_pixelcnn.py, conv1d_arm.py, transformer.py.
 
 * every model is autoregressive in the raster order of its flattened event, and its h at a
   spatial position sees only earlier positions (perturbation; a deliberately leaking variant is
   caught);
 * every sampling method, learned forecasting heads included, returns the sample of the
   independent eager ancestral loop (`oracles.ancestral_reference`) for random noise, through the
-  canonical image layout of `tfps.sampling.PredictiveSampler`;
+  canonical image layout of `tfps.sampling.predictive.PredictiveSampler`;
 * the Transformer's key/value-cached ancestral sampler equals ancestral sampling;
 * the models train (the loss falls) and round-trip through `tf.train.Checkpoint` and their config;
 * bad arguments get one clear error.
@@ -19,19 +19,12 @@ import pytest
 import tensorflow as tf
 
 import tfps
-from tfps import (
-    arms,
-    conv1d_arm,
-    events,
-    export,
-    forecast,
-    gated_pixelcnn,
-    made,
-    sampling,
-    training,
-    transformer,
-)
-from tfps import noise as noise_lib
+from tfps.models import arms, conv1d_arm, gated_pixelcnn, heads, made, transformer
+from tfps.sampling import events, predictive, protocol
+from tfps.sampling import forecasters as forecasters_lib
+from tfps.sampling import noise as noise_lib
+from tfps.serving import export, exported_sampler
+from tfps.train import training
 
 import oracles
 
@@ -156,8 +149,8 @@ def test_output_shapes_follow_the_protocol():
 
 
 def _arm(model):
-    """The sampler's canonical ARM callable and image layout for a model (`tfps.arms`)."""
-    return arms.canonical_arm(model), events.canonical_shape(model.event_shape)
+    """The sampler's canonical ARM callable and image layout for a model (`tfps.models.arms`)."""
+    return protocol.canonical_arm(model), events.canonical_shape(model.event_shape)
 
 
 @pytest.mark.parametrize(
@@ -167,14 +160,14 @@ def test_every_method_equals_the_ancestral_reference(name):
     model = _model(name)
     arm, image_shape = _arm(model)
     k = model.num_categories
-    unshared = forecast.make_heads(image_shape, k, 2, 8, shared=False)
-    forecasters = forecast.learned_forecasters(unshared)
+    unshared = heads.make_heads(image_shape, k, 2, 8, shared=False)
+    forecasters = forecasters_lib.learned_forecasters(unshared)
     if model.representation_channels is not None:
-        shared = forecast.make_heads(
+        shared = heads.make_heads(
             image_shape, k, 2, 8, shared=True, representation_channels=model.representation_channels
         )
-        forecasters.update(forecast.learned_forecasters(shared))
-    sampler = sampling.PredictiveSampler(arm, image_shape, k, forecasters=forecasters)
+        forecasters.update(forecasters_lib.learned_forecasters(shared))
+    sampler = predictive.PredictiveSampler(arm, image_shape, k, forecasters=forecasters)
     methods = [m for m in sampler.methods if not m.endswith("_argmax")] + ["fpi_argmax"]
     assert ("learned" in methods) == (model.representation_channels is not None)
     noise = noise_lib.gumbel_noise((3,) + image_shape + (k,), 5)
@@ -331,7 +324,9 @@ def test_a_family_trains_exports_and_serves_its_samples(arch, options, tmp_path)
     assert model.model_config()["arch"] == arch
     eps = noise_lib.gumbel_noise((2, 8, 8, 1, 17), seed=4)
     expected = oracles.ancestral_reference(model, eps)
-    served = export.load_exported(export.export_trained(logdir, str(tmp_path / "exp"), name=arch))
+    served = exported_sampler.load_exported(
+        export.export_trained(logdir, str(tmp_path / "exp"), name=arch)
+    )
     for method in ("ancestral", "fpi"):
         result = served.sample(eps, method)
         np.testing.assert_array_equal(result.samples.numpy(), expected, err_msg=method)

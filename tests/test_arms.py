@@ -11,19 +11,13 @@ import pytest
 import tensorflow as tf
 
 import tfps
-from tfps import (
-    arms,
-    benchmark_run,
-    export,
-    forecast,
-    loading,
-    noise,
-    pixelcnn,
-    sample_run,
-    sampling,
-    text,
-    training,
-)
+from launch import benchmark_run, sample_run
+from tfps.data import text
+from tfps.models import arms, pixelcnn
+from tfps.models import heads as heads_lib
+from tfps.sampling import noise, predictive
+from tfps.serving import export, exported_sampler, loading
+from tfps.train import training
 
 from oracles import ancestral_reference
 from tiny_models import tiny_model
@@ -243,7 +237,7 @@ def test_unknown_arch_is_one_error_listing_the_known():
 @pytest.mark.parametrize("event_shape", [(6,), (3, 2), (2, 2, 2)])
 def test_every_method_returns_the_ancestral_sample_for_a_user_arm(event_shape):
     model = _user_model(event_shape, k=4, seed=2)
-    sampler = sampling.sampler_for_model(model)
+    sampler = predictive.sampler_for_model(model)
     eps = noise.gumbel_noise((3,) + event_shape + (4,), seed=7)
     expected = ancestral_reference(model, eps)
     assert expected.shape == (3,) + event_shape
@@ -266,8 +260,8 @@ def test_every_method_returns_the_ancestral_sample_for_a_user_arm(event_shape):
 @pytest.mark.parametrize("shared", [True, False])
 def test_learned_heads_on_the_one_row_layout_of_a_sequence_sample_exactly(shared):
     model = _user_model((9,), k=3, seed=4)
-    heads = forecast.heads_for_model(model, steps=3, filters=4, shared=shared)
-    sampler = sampling.sampler_for_model(model, heads=heads)
+    heads = heads_lib.heads_for_model(model, steps=3, filters=4, shared=shared)
+    sampler = predictive.sampler_for_model(model, heads=heads)
     assert heads.method in sampler.methods
     eps = noise.gumbel_noise((2, 9, 3), seed=11)
     expected = ancestral_reference(model, eps)
@@ -280,7 +274,7 @@ def test_learned_heads_on_the_one_row_layout_of_a_sequence_sample_exactly(shared
 
 def test_shared_heads_need_a_representation():
     with pytest.raises(ValueError, match="returns no representation h"):
-        forecast.heads_for_model(_user_model((3, 2)), steps=2, filters=4)
+        heads_lib.heads_for_model(_user_model((3, 2)), steps=2, filters=4)
 
 
 # ----------------------------------------------------------------------------- end to end
@@ -330,7 +324,7 @@ def test_a_user_arm_trains_samples_and_exports_through_the_public_api(text_run, 
         np.testing.assert_array_equal(library[method].samples.numpy(), expected, err_msg=method)
 
     path = export.export_trained(logdir, str(tmp_path / "exported"), name="text")
-    served = export.load_exported(path)
+    served = exported_sampler.load_exported(path)
     assert served.event_shape == (64,) and served.metadata["event_shape"] == [64]
     assert tuple(served.methods) == tuple(sampler.methods)
     for method in served.methods:

@@ -1,12 +1,13 @@
-"""Tests for tfps/autoencoder.py: the discrete autoencoder's layers, quantisation and objective
-([1, sec. 4.2, Appendix A.3])."""
+"""Tests for tfps/models/autoencoder.py: the discrete autoencoder's layers, quantisation and
+objective ([1, sec. 4.2, Appendix A.3])."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfps import autoencoder, autoencoder_training, pixelcnn
+from tfps.models import autoencoder, pixelcnn
+from tfps.train import autoencoder_training
 
 
 def _autoencoder(image_shape=(8, 8, 1), num_levels=17, seed=0, **kwargs):

@@ -1,5 +1,5 @@
-"""Tests for tfps/timing.py, tfps/benchmarking.py, tfps/benchmark_run.py and launch/benchmark.py
-(counts and formats, never speed)."""
+"""Tests for tfps/evaluation/timing.py, tfps/evaluation/benchmarking.py, launch/benchmark_run.py and
+launch/benchmark.py (counts and formats, never speed)."""
 
 import json
 import os
@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfps import autoencoder as autoencoder_lib
-from tfps import benchmarking, latent, sampling, timing
+from tfps.evaluation import benchmarking, timing
+from tfps.models import autoencoder as autoencoder_lib
+from tfps.sampling import predictive
+from tfps.serving import decoder
 
 from launchers import launch
 from tiny_models import tiny_model
@@ -81,9 +83,9 @@ def test_the_warm_up_input_leaves_one_free_variable_per_row_and_the_last(
     image_shape, event_shape, free
 ):
     model = tiny_model(image_shape, 3, filters=4)
-    sampler = sampling.sampler_for_model(model)
+    sampler = predictive.sampler_for_model(model)
     if event_shape is not None:  # the same ARM seen as a sequence
-        sampler = sampling.PredictiveSampler(sampler.arm, image_shape, 3, event_shape=event_shape)
+        sampler = predictive.PredictiveSampler(sampler.arm, image_shape, 3, event_shape=event_shape)
     draw, (noise, evidence, mask) = benchmarking.batch_inputs(sampler, 2)
     shape = (2,) + sampler.event_shape
     assert noise.shape == shape + (3,) and evidence.shape == mask.shape == shape
@@ -94,7 +96,7 @@ def test_the_warm_up_input_leaves_one_free_variable_per_row_and_the_last(
 
 
 def test_a_timed_method_warms_up_in_a_call_per_row_on_the_loop_it_times(sampler):
-    fresh = sampling.PredictiveSampler(sampler.arm, sampler.image_shape, sampler.num_categories)
+    fresh = predictive.PredictiveSampler(sampler.arm, sampler.image_shape, sampler.num_categories)
     loop = fresh.loop_function("ancestral")
     draw, warm_up = benchmarking.batch_inputs(fresh, 2)
     assert int(loop(*warm_up).arm_calls) == 4  # 3 rows + the last variable, of d = 9
@@ -114,7 +116,7 @@ def test_repeated_runs_once_untimed_then_repeats_times():
 
 @pytest.fixture(scope="module")
 def sampler():
-    return sampling.sampler_for_model(tiny_model((3, 3, 1), 2, filters=4))
+    return predictive.sampler_for_model(tiny_model((3, 3, 1), 2, filters=4))
 
 
 def test_benchmark_rows_report_calls_and_speedup_against_ancestral(sampler):
@@ -215,7 +217,8 @@ def test_benchmark_launcher_rejects_bad_flags(tiny_run, flag, message):
 
 
 def test_benchmark_launcher_times_incremental_windows_of_the_rows_asked(tiny_run, tmp_path):
-    from tfps import incremental, training
+    from tfps.sampling import incremental
+    from tfps.train import training
 
     out = str(tmp_path / "bench")
     proc = launch(
@@ -285,6 +288,6 @@ def test_benchmark_launcher_measures_a_saved_model(tmp_path):
 
 def test_time_decode_reports_every_batch_size():
     autoencoder = autoencoder_lib.DiscreteAutoencoder((8, 8, 1), 17, 16, 4, 8)  # untrained
-    times = benchmarking.time_decode(latent.LatentDecoder(autoencoder), (1, 4), range(2))
+    times = benchmarking.time_decode(decoder.LatentDecoder(autoencoder), (1, 4), range(2))
     assert set(times) == {1, 4} and all(mean > 0 and std >= 0 for mean, std in times.values())
     assert "B=4" in benchmarking.decode_time_line(times)

@@ -1,5 +1,5 @@
-"""Tests for tfps/config.py and the presets in configs/: typed validation, the nested form, and
-the paper's settings ([1, Table 4, Appendix A.3])."""
+"""Tests for tfps/train/config.py and the presets in configs/: typed validation, the nested form,
+and the paper's settings ([1, Table 4, Appendix A.3])."""
 
 import dataclasses
 import glob
@@ -9,7 +9,9 @@ import os
 import keras
 import pytest
 
-from tfps import autoencoder, config, data, forecast, training
+from tfps.data import builtin
+from tfps.models import autoencoder, heads
+from tfps.train import config, training
 
 from launchers import REPO
 
@@ -28,15 +30,15 @@ def build(typed):
     """The preset's model (and forecasting heads), built without training or data."""
     keras.utils.set_random_seed(0)
     if typed.KIND == config.AUTOENCODER:
-        info = data.dataset_info(typed.dataset, typed.bits)
+        info = builtin.dataset_info(typed.dataset, typed.bits)
         return autoencoder.DiscreteAutoencoder(
             info.image_shape, info.num_categories, typed.width, typed.latent_channels,
             typed.latent_categories,
         )  # fmt: skip
-    info = data.dataset_info(typed.dataset, typed.bits)
+    info = builtin.dataset_info(typed.dataset, typed.bits)
     model = training.new_model(typed, info)
     if typed.forecast_steps:
-        forecast.heads_for_model(model, typed.forecast_steps, typed.forecast_filters)
+        heads.heads_for_model(model, typed.forecast_steps, typed.forecast_filters)
     return model
 
 
@@ -126,7 +128,9 @@ def test_shared_fields_are_declared_once():
     arm = {f.name: f for f in dataclasses.fields(config.TrainConfig)}
     ae = {f.name: f for f in dataclasses.fields(config.AutoencoderConfig)}
     shared = {f.name for f in dataclasses.fields(config.RunConfig)}
-    assert shared == set(arm) & set(ae) and len(shared) == 22  # 18 + 4 of tfps.distribute
+    assert (
+        shared == set(arm) & set(ae) and len(shared) == 22
+    )  # 18 + 4 of tfps.distribute.strategies
     assert arm["learning_rate"].metadata is ae["learning_rate"].metadata
 
 

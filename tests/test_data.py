@@ -1,4 +1,5 @@
-"""Tests of tfps.data: embedded digits sets, tfds sets through `tfds.testing.mock_data`, errors.
+"""Tests of tfps.data.builtin: embedded digits sets, tfds sets through `tfds.testing.mock_data`,
+errors.
 
 There is no network in the test environment, so the tfds datasets are exercised through
 `tfds.testing.mock_data`, which keeps the real `tfds.builder` / `as_dataset` code path but fakes
@@ -14,7 +15,7 @@ import sklearn.datasets
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from tfps import data
+from tfps.data import builtin
 
 TFDS_DATASETS = ("binarized_mnist", "cifar10", "svhn_cropped", "imagenet_resized/32x32")
 NUM_DIGITS = 1797
@@ -25,7 +26,7 @@ DIGITS_SPLIT_SIZES = {"train": 1257, "validation": 180, "test": 360}
 
 
 def test_dataset_names_and_default():
-    assert data.DATASETS == (
+    assert builtin.DATASETS == (
         "digits",
         "digits28_binary",
         "digits28_binary_centred",
@@ -37,7 +38,7 @@ def test_dataset_names_and_default():
         "svhn_cropped",
         "imagenet_resized/32x32",
     )
-    assert data.DEFAULT_DATASET == "digits"
+    assert builtin.DEFAULT_DATASET == "digits"
 
 
 @pytest.mark.parametrize(
@@ -58,28 +59,28 @@ def test_dataset_names_and_default():
     ],
 )
 def test_dataset_info(name, bits, image_shape, num_categories, expected_bits):
-    info = data.dataset_info(name, bits)
-    assert info == data.DatasetInfo(name, image_shape, num_categories, expected_bits)
+    info = builtin.dataset_info(name, bits)
+    assert info == builtin.DatasetInfo(name, image_shape, num_categories, expected_bits)
     assert info.num_variables == int(np.prod(image_shape))
 
 
 # ------------------------------------------------------------------------------ embedded datasets
 
 
-@pytest.mark.parametrize("split", data.SPLITS)
+@pytest.mark.parametrize("split", builtin.SPLITS)
 @pytest.mark.parametrize(
     "name, num_categories",
     [("digits", 17), ("digits28_binary", 2), ("digits28_binary_centred", 2), ("digits32", 256)],
 )
 def test_embedded_split_shapes_dtypes_and_values(name, num_categories, split):
-    images, info = data.load_numpy(name, split)
-    assert info == data.dataset_info(name)
+    images, info = builtin.load_numpy(name, split)
+    assert info == builtin.dataset_info(name)
     assert info.num_categories == num_categories
     assert images.shape == (DIGITS_SPLIT_SIZES[split], *info.image_shape)
     assert images.dtype == np.int32
     assert images.min() == 0 and images.max() == num_categories - 1
 
-    dataset, dataset_info = data.load(name, split)
+    dataset, dataset_info = builtin.load(name, split)
     assert dataset_info == info
     assert dataset.element_spec == tf.TensorSpec(info.image_shape, tf.int32)
     assert int(dataset.cardinality()) == len(images)
@@ -88,7 +89,7 @@ def test_embedded_split_shapes_dtypes_and_values(name, num_categories, split):
 
 def test_digits_splits_partition_all_1797_images():
     original = sklearn.datasets.load_digits().images.astype(np.int32).reshape(NUM_DIGITS, -1)
-    splits = [data.load_numpy("digits", split)[0].reshape(-1, 64) for split in data.SPLITS]
+    splits = [builtin.load_numpy("digits", split)[0].reshape(-1, 64) for split in builtin.SPLITS]
     union = np.concatenate(splits)
     assert len(union) == NUM_DIGITS
     # Same multiset of images: sort the rows of both lexicographically and compare.
@@ -99,35 +100,35 @@ def test_digits_splits_partition_all_1797_images():
 
 
 def test_digits_split_indices_are_disjoint_covering_and_sized():
-    indices = data._digits_split_indices()
+    indices = builtin._digits_split_indices()
     assert {split: len(idx) for split, idx in indices.items()} == DIGITS_SPLIT_SIZES
     union = np.concatenate(list(indices.values()))
     np.testing.assert_array_equal(np.sort(union), np.arange(NUM_DIGITS))
 
 
-@pytest.mark.parametrize("name", data.EMBEDDED_DATASETS)
+@pytest.mark.parametrize("name", builtin.EMBEDDED_DATASETS)
 def test_embedded_splits_are_deterministic(name):
-    first = {split: data.load_numpy(name, split)[0] for split in data.SPLITS}
+    first = {split: builtin.load_numpy(name, split)[0] for split in builtin.SPLITS}
     # Recompute everything from scratch, as a new process would.
-    data._digits_split_indices.cache_clear()
-    data._digits_images.cache_clear()
-    data._digits28_binary_images.cache_clear()
-    data._digits28_binary_centred_images.cache_clear()
-    data._digits32_images.cache_clear()
-    for split in data.SPLITS:
-        np.testing.assert_array_equal(data.load_numpy(name, split)[0], first[split])
+    builtin._digits_split_indices.cache_clear()
+    builtin._digits_images.cache_clear()
+    builtin._digits28_binary_images.cache_clear()
+    builtin._digits28_binary_centred_images.cache_clear()
+    builtin._digits32_images.cache_clear()
+    for split in builtin.SPLITS:
+        np.testing.assert_array_equal(builtin.load_numpy(name, split)[0], first[split])
 
 
 def test_embedded_arrays_returned_are_copies():
-    images, _ = data.load_numpy("digits28_binary", "test")
+    images, _ = builtin.load_numpy("digits28_binary", "test")
     images[:] = 7
-    assert data.load_numpy("digits28_binary", "test")[0].max() == 1
+    assert builtin.load_numpy("digits28_binary", "test")[0].max() == 1
 
 
 @pytest.mark.parametrize("name,crop", [("digits28_binary", 0), ("digits28_binary_centred", 4)])
 def test_digits28_binary_looks_like_the_digits(name, crop):
-    binary, _ = data.load_numpy(name, "train")
-    digits, _ = data.load_numpy("digits", "train")
+    binary, _ = builtin.load_numpy(name, "train")
+    digits, _ = builtin.load_numpy("digits", "train")
     # Both values occur in every image: no blank or saturated images.
     flat_binary = binary.reshape(len(binary), -1)
     assert flat_binary.min(axis=1).max() == 0 and flat_binary.max(axis=1).min() == 1
@@ -152,8 +153,8 @@ def test_digits28_binary_looks_like_the_digits(name, crop):
 
 
 def test_digits32_is_the_digits_upsampled_in_8_bits():
-    grey, _ = data.load_numpy("digits32", "train")
-    digits, _ = data.load_numpy("digits", "train")
+    grey, _ = builtin.load_numpy("digits32", "train")
+    digits, _ = builtin.load_numpy("digits", "train")
     assert grey.min() == 0 and grey.max() == 255
     assert len(np.unique(grey)) > 200  # grey levels, not a binarisation
     # Area-downsampling back to 8x8 gives back each image's own digit (bilinear blurs a little).
@@ -166,7 +167,7 @@ def test_digits32_is_the_digits_upsampled_in_8_bits():
     matched = (a * b).sum(1) / np.sqrt((a * a).sum(1) * (b * b).sum(1))
     assert matched.min() > 0.85 and matched.mean() > 0.95
     # Reducing the bit depth is a right shift of the 8-bit levels.
-    four_bit, info = data.load_numpy("digits32", "train", bits=4)
+    four_bit, info = builtin.load_numpy("digits32", "train", bits=4)
     np.testing.assert_array_equal(four_bit, grey >> 4)
     assert info.num_categories == 16
 
@@ -174,16 +175,16 @@ def test_digits32_is_the_digits_upsampled_in_8_bits():
 # --------------------------------------------------------------------------------------- errors
 
 
-@pytest.mark.parametrize("loader", [data.load, data.load_numpy])
+@pytest.mark.parametrize("loader", [builtin.load, builtin.load_numpy])
 def test_unknown_dataset_name(loader):
     with pytest.raises(ValueError, match=r"unknown dataset 'mnist'.*'digits'.*'cifar10'"):
         loader("mnist", "train")
     with pytest.raises(ValueError, match=r"unknown dataset 'mnist'.*'digits28_binary'"):
-        data.dataset_info("mnist")
+        builtin.dataset_info("mnist")
 
 
 @pytest.mark.parametrize("name", ["digits", "cifar10"])
-@pytest.mark.parametrize("loader", [data.load, data.load_numpy])
+@pytest.mark.parametrize("loader", [builtin.load, builtin.load_numpy])
 def test_unknown_split(loader, name):
     with pytest.raises(ValueError, match=r"unknown split 'valid'.*'train', 'validation', 'test'"):
         loader(name, "valid")
@@ -203,8 +204,8 @@ def test_unknown_split(loader, name):
 )
 def test_invalid_bits(name, bits, message):
     with pytest.raises(ValueError, match=message):
-        data.dataset_info(name, bits)
-    for loader in (data.load, data.load_numpy):
+        builtin.dataset_info(name, bits)
+    for loader in (builtin.load, builtin.load_numpy):
         with pytest.raises(ValueError, match=message):
             loader(name, "train", bits=bits)
 
@@ -217,8 +218,8 @@ def test_undownloadable_tfds_dataset_raises_clear_error(name, tmp_path, monkeypa
         raise network_error
 
     monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", download_without_network)
-    with pytest.raises(data.DatasetUnavailableError) as excinfo:
-        data.load(name, "train", data_dir=str(tmp_path))
+    with pytest.raises(builtin.DatasetUnavailableError) as excinfo:
+        builtin.load(name, "train", data_dir=str(tmp_path))
     message = str(excinfo.value)
     assert f"tfds dataset {name!r}" in message
     assert "ConnectionError: network is unreachable" in message
@@ -248,12 +249,12 @@ def test_undownloadable_tfds_dataset_raises_clear_error(name, tmp_path, monkeypa
 def test_tfds_dataset_shapes_dtypes_and_values(name, split, bits, max_value):
     num_examples = 5
     with tfds.testing.mock_data(num_examples=num_examples, max_value=max_value):
-        dataset, info = data.load(name, split, bits=bits)
-        images, numpy_info = data.load_numpy(name, split, bits=bits)
+        dataset, info = builtin.load(name, split, bits=bits)
+        images, numpy_info = builtin.load_numpy(name, split, bits=bits)
         raw_images = np.stack(
             [example["image"] for example in tfds.as_numpy(tfds.load(name, split="train"))]
         )
-    assert info == numpy_info == data.dataset_info(name, bits)
+    assert info == numpy_info == builtin.dataset_info(name, bits)
     assert dataset.element_spec == tf.TensorSpec(info.image_shape, tf.int32)
     assert images.shape == (num_examples, *info.image_shape)
     assert images.dtype == np.int32
@@ -266,7 +267,7 @@ def test_tfds_dataset_shapes_dtypes_and_values(name, split, bits, max_value):
 
 def test_cifar10_five_bits_has_32_categories():
     with tfds.testing.mock_data(num_examples=4):
-        images, info = data.load_numpy("cifar10", "test", bits=5)
+        images, info = builtin.load_numpy("cifar10", "test", bits=5)
     assert info.num_categories == 32 and info.bits == 5
     assert images.max() < 32 and images.max() >= 16
 
@@ -275,8 +276,8 @@ def test_cifar10_five_bits_has_32_categories():
 def test_random_validation_split_needs_recorded_train_size(name):
     # Default mock_data has no metadata files, so the builder info records no split sizes.
     with tfds.testing.mock_data(num_examples=3):
-        with pytest.raises(data.DatasetUnavailableError, match="records no 'train' split"):
-            data.load(name, "validation")
+        with pytest.raises(builtin.DatasetUnavailableError, match="records no 'train' split"):
+            builtin.load(name, "validation")
 
 
 # ----------------------------------------------------------- tfds datasets, index-coded fake data
@@ -327,7 +328,7 @@ def index_coded_tfds(tmp_path):
     """Mocks tfds with index-coded examples; yields {name: tfds train size in the metadata}."""
     train_sizes = {}
     for name in TFDS_DATASETS:
-        tfds_splits = data._SOURCES[name].tfds_splits
+        tfds_splits = builtin._SOURCES[name].tfds_splits
         train_sizes[name] = tfds_splits.num_validation + EXTRA_TRAIN_EXAMPLES
         split_sizes = {"train": train_sizes[name], tfds_splits.test_split: NUM_TEST_EXAMPLES}
         builder = tfds.builder(name, data_dir=str(tmp_path))
@@ -350,7 +351,7 @@ def index_coded_tfds(tmp_path):
 
 
 def _load_decoded(name, split):
-    dataset, _ = data.load(name, split)
+    dataset, _ = builtin.load(name, split)
     split_names, indices = _decode_examples(dataset)
     return split_names, indices, int(dataset.cardinality())
 
@@ -358,7 +359,7 @@ def _load_decoded(name, split):
 @pytest.mark.parametrize("name", TFDS_DATASETS)
 def test_tfds_paper_splits(name, index_coded_tfds):
     num_train = index_coded_tfds[name]
-    tfds_splits = data._SOURCES[name].tfds_splits
+    tfds_splits = builtin._SOURCES[name].tfds_splits
     num_validation = tfds_splits.num_validation
     assert (
         num_validation
@@ -395,7 +396,7 @@ def test_tfds_paper_splits(name, index_coded_tfds):
 
 
 def test_random_validation_mask_is_seeded():
-    mask = data._random_validation_mask(1000, 100)
+    mask = builtin._random_validation_mask(1000, 100)
     assert mask.dtype == bool and mask.shape == (1000,) and mask.sum() == 100
-    np.testing.assert_array_equal(mask, data._random_validation_mask(1000, 100))
-    assert not np.array_equal(mask, data._random_validation_mask(1000, 100, seed=1))
+    np.testing.assert_array_equal(mask, builtin._random_validation_mask(1000, 100))
+    assert not np.array_equal(mask, builtin._random_validation_mask(1000, 100, seed=1))

@@ -1,4 +1,5 @@
-"""Tests for tfps/distribute.py and the distributed paths of tfps/trainer.py and launch/sample.py.
+"""Tests for tfps/distribute/strategies.py and the distributed paths of tfps/train/trainer.py and
+launch/sample.py.
 
 Logical CPU devices and multi-worker collectives are configured before TensorFlow starts, so every
 distributed run is a launcher in a subprocess, as a user would run it.
@@ -14,8 +15,8 @@ import numpy as np
 import pytest
 
 from launch import distribute_figures
-from tfps import config as config_lib
-from tfps import distribute
+from tfps.distribute import replicated, strategies
+from tfps.train import config as config_lib
 
 from launchers import REPO, launch, run
 
@@ -134,18 +135,20 @@ def test_bad_strategy_flags_of_the_sampling_launchers_are_one_clear_error(
 REPLICATED_BENCHMARK = """
 import json
 import numpy as np
-from tfps import benchmarking, distribute, sampling, scheduling
-mirrored = distribute.make_strategy("mirrored", 2)
+from tfps.distribute import strategies
+from tfps.evaluation import benchmarking, scheduling_report
+from tfps.sampling import predictive
+mirrored = strategies.make_strategy("mirrored", 2)
 from tiny_models import tiny_model
 with mirrored.scope():
-    sampler = sampling.sampler_for_model(tiny_model((3, 3, 1), 3, filters=4))
+    sampler = predictive.sampler_for_model(tiny_model((3, 3, 1), 3, filters=4))
 out = {}
 for name, strategy in (("one", None), ("two", mirrored)):
     results = {}
     rows = benchmarking.benchmark_sampler(sampler, ["fpi"], (1, 3), range(2), None, results,
                                           strategy=strategy)
     out[name] = dict(calls=[r.calls_percent_mean for r in rows], results=results,
-                     report=scheduling.calls_per_sample_report(sampler, 5, 3, "fpi", seed=1,
+                     report=scheduling_report.calls_per_sample_report(sampler, 5, 3, "fpi", seed=1,
                                                                strategy=strategy))
 same = {}
 for key, results in out["one"]["results"].items():
@@ -239,7 +242,7 @@ def test_bad_settings_are_one_clear_error(values, message):
         config_lib.TrainConfig(**values).validate()
     if "jit_compile" not in values:
         with pytest.raises(ValueError, match=re.escape(message)):
-            distribute.check(**values)
+            strategies.check(**values)
 
 
 def test_the_launcher_reports_a_bad_strategy(tmp_path):
@@ -251,13 +254,13 @@ def test_the_launcher_reports_a_bad_strategy(tmp_path):
 
 
 def test_tpu_without_a_tpu_is_one_clear_error():
-    with pytest.raises(distribute.StrategyError, match="strategy=tpu needs a TPU"):
-        distribute.make_strategy("tpu")
+    with pytest.raises(strategies.StrategyError, match="strategy=tpu needs a TPU"):
+        strategies.make_strategy("tpu")
 
 
 def test_shares_are_contiguous_and_cover_every_sample():
-    assert distribute.shares(5, 2) == [(0, 3), (3, 5)]
-    assert distribute.shares(1, 3) == [(0, 1), (1, 1), (1, 1)]
+    assert replicated.shares(5, 2) == [(0, 3), (3, 5)]
+    assert replicated.shares(1, 3) == [(0, 1), (1, 1), (1, 1)]
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
-"""Tests for tfps/export.py, tfps/serving.py, tfps/contract.py and launch/export.py: the
-SavedModel serving contract.
+"""Tests for tfps/serving/export.py, tfps/serving/module.py, tfps/serving/contract.py and
+launch/export.py: the SavedModel serving contract.
 
 Through the SavedModel every method returns the ancestral sample of an independent eager loop
 (`oracles.ancestral_reference`), a fixed point of x = argmax(logits(x) + noise) ([1, eq. 8],
@@ -17,8 +17,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfps import benchmarking, contract, export, pixelcnn, sampling, training
-from tfps import noise as noise_lib
+from tfps.evaluation import benchmarking
+from tfps.models import pixelcnn
+from tfps.sampling import noise as noise_lib
+from tfps.sampling import predictive
+from tfps.serving import contract, export, exported_sampler
+from tfps.train import training
 
 import oracles
 from launchers import REPO, launch, run
@@ -51,7 +55,7 @@ def exported(request, tmp_path_factory):
     # Plain calls, untimed (tests/test_export_incremental.py serves both kinds of calls).
     path = export.export_model(model, base, metadata={"name": "tiny"}, incremental=False)
     assert path == os.path.join(base, "1")
-    return model, sampling.sampler_for_model(model), export.load_exported(base)
+    return model, predictive.sampler_for_model(model), exported_sampler.load_exported(base)
 
 
 def _noise(sampler, batch, seed):
@@ -78,7 +82,7 @@ def test_every_method_returns_the_ancestral_sample_and_a_fixed_point(exported):
             )
             # Bit for bit what the library returns, every output.
             expected = library.sample(noise, method)
-            for field in sampling.SampleResult._fields:
+            for field in predictive.SampleResult._fields:
                 np.testing.assert_array_equal(
                     getattr(result, field).numpy(),
                     getattr(expected, field).numpy(),
@@ -95,7 +99,7 @@ def test_a_multi_scale_model_exports_exactly(tmp_path):
     """The 2-scale hierarchy (strided and transposed convolutions) through the SavedModel: fpi
     gives the ancestral sample of the eager oracle, and the logits are the model's."""
     model = trained_model((4, 4, 1), 2, steps=20, num_scales=2)
-    served = export.load_exported(
+    served = exported_sampler.load_exported(
         export.export_model(model, str(tmp_path / "m"), incremental=False)
     )
     noise = noise_lib.gumbel_noise((3, 4, 4, 1, 2), 0)
@@ -141,7 +145,7 @@ def test_sample_many_matches_the_scheduled_library_sampler(exported):
     result = loaded.sample_scheduled_from_seed(2, 5, slots=2, method="fpi")
     noise = _noise(library, 5, 2)
     with_noise = loaded.sample_scheduled(noise, "fpi", slots=2)
-    for field in sampling.SampleResult._fields:
+    for field in predictive.SampleResult._fields:
         for got in (result, with_noise):
             np.testing.assert_array_equal(
                 getattr(got, field).numpy(), getattr(expected, field).numpy(), err_msg=field
@@ -382,7 +386,7 @@ def test_the_contract_table_names_every_signature_and_sample_output():
         "log_prob",
         "metadata",
     )
-    assert contract.SAMPLE_OUTPUTS == sampling.SampleResult._fields
+    assert contract.SAMPLE_OUTPUTS == predictive.SampleResult._fields
     concrete = contract.concrete_contract((4, 4, 1), 2, ("a", "b"), decoded_shape=(8, 8, 1))
     assert concrete["serving_default"] == concrete["sample"]
     assert concrete["sample_with_noise"]["inputs"]["noise"] == {
@@ -502,7 +506,7 @@ def test_fresh_tensorflow_only_process_calls_every_signature(cli_export, tmp_pat
     arrays = np.load(out + ".npz")
     assert results["modules"] == []
     model, _ = training.load_trained(logdir)
-    library = sampling.sampler_for_model(model)
+    library = predictive.sampler_for_model(model)
     assert results["methods"] == list(library.methods)
     assert "unknown sampling method: magic" in results["error"]
     noise = tf.constant(arrays["noise"])
@@ -565,7 +569,7 @@ def test_saved_model_cli_shows_and_runs_the_contract(cli_export, tmp_path, tiny_
     assert ran.returncode == 0, ran.stderr[-3000:]
     samples = np.load(os.path.join(outdir, "samples.npy"))
     model, _ = training.load_trained(logdir)
-    expected = sampling.sampler_for_model(model).sample_from_seed(3, 2, "fpi")
+    expected = predictive.sampler_for_model(model).sample_from_seed(3, 2, "fpi")
     np.testing.assert_array_equal(samples, expected.samples.numpy())
     assert int(np.load(os.path.join(outdir, "arm_calls.npy"))) == int(expected.arm_calls)
 
@@ -586,7 +590,7 @@ def test_launch_sample_reads_a_saved_model(cli_export, tmp_path, tiny_run):
     assert "the export makes " in done.stdout and "(incremental=auto: " in done.stdout
     samples = np.load(os.path.join(outdir, "samples_fpi.npy"))
     model, _ = training.load_trained(logdir)
-    library = sampling.sampler_for_model(model)
+    library = predictive.sampler_for_model(model)
     expected = library.sample(noise_lib.gumbel_noise((3, 8, 8, 1, 17), 4), "fpi").samples.numpy()
     np.testing.assert_array_equal(samples, expected)
     assert os.path.isfile(os.path.join(outdir, "samples_fpi.png"))
@@ -602,7 +606,7 @@ def test_the_shipped_model_loads_and_samples():
         os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(path) for f in files
     )
     assert size < 5 * 2**20, f"{path} holds {size / 2**20:.1f} MiB"
-    loaded = export.load_exported(base)
+    loaded = exported_sampler.load_exported(base)
     metadata = loaded.metadata
     assert metadata["training"]["dataset"]["name"] == "digits"
     assert metadata["training"]["test_bpd"] < 2.5  # uniform is log2(17) = 4.09
@@ -617,7 +621,7 @@ def test_export_of_a_run_with_heads_serves_learned_exactly(tiny_config, tmp_path
     logdir = str(tmp_path / "run")
     training.train(tiny_config(steps=10, forecast_steps=2), logdir)
     path = export.export_trained(logdir, export_root=str(tmp_path / "exported"), name="heads")
-    loaded = export.load_exported(path)
+    loaded = exported_sampler.load_exported(path)
     assert "learned" in loaded.methods
     noise = noise_lib.gumbel_noise((2, 8, 8, 1, 17), 4)
     learned = loaded.sample(noise, "learned").samples.numpy()

@@ -1,5 +1,5 @@
-"""Tests for the incremental choice of exports: tfps/incremental_choice.py and `incremental` of
-tfps/export.py, tfps/serving.py and launch/export.py.
+"""Tests for the incremental choice of exports: tfps/serving/incremental_choice.py and `incremental`
+of tfps/serving/export.py, tfps/serving/module.py and launch/export.py.
 
 Exports with and without incremental ARM calls serve the same samples, bit for bit in every
 output, each the ancestral sample of an independent eager loop (`oracles.ancestral_reference`,
@@ -14,17 +14,11 @@ import os
 import numpy as np
 import pytest
 
-from tfps import (
-    benchmark_run,
-    export,
-    incremental,
-    incremental_choice,
-    loading,
-    made,
-    sampling,
-    serving,
-)
-from tfps import noise as noise_lib
+from launch import benchmark_run
+from tfps.models import made
+from tfps.sampling import incremental, predictive
+from tfps.sampling import noise as noise_lib
+from tfps.serving import export, exported_sampler, incremental_choice, loading, module
 
 import oracles
 from launchers import launch
@@ -41,11 +35,11 @@ def exports(tmp_path_factory):
     base = str(tmp_path_factory.mktemp("exported") / "tiny")
     paths = {used: export.export_model(model, base, incremental=used) for used in (True, False)}
     assert paths == {True: os.path.join(base, "1"), False: os.path.join(base, "2")}
-    return model, {used: export.load_exported(path) for used, path in paths.items()}
+    return model, {used: exported_sampler.load_exported(path) for used, path in paths.items()}
 
 
 def _assert_same_results(got, expected, what):
-    for field in sampling.SampleResult._fields:
+    for field in predictive.SampleResult._fields:
         np.testing.assert_array_equal(
             getattr(got, field).numpy(), getattr(expected, field).numpy(), err_msg=f"{field} {what}"
         )
@@ -53,7 +47,7 @@ def _assert_same_results(got, expected, what):
 
 def test_both_exports_serve_the_same_ancestral_samples_as_the_library(exports):
     model, served = exports
-    library = sampling.sampler_for_model(model)
+    library = predictive.sampler_for_model(model)
     assert served[True].methods == served[False].methods == library.methods
     noise = noise_lib.gumbel_noise((3,) + SHAPE + (K,), 0)
     reference = oracles.ancestral_reference(model, noise)
@@ -119,14 +113,14 @@ def test_the_metadata_records_the_forced_choice_and_the_contract_is_unchanged(ex
 def test_auto_times_plain_and_each_window_and_keeps_the_fastest(exports, monkeypatch):
     model, _ = exports
     built = []
-    sampler_for_model = sampling.sampler_for_model
+    sampler_for_model = predictive.sampler_for_model
 
     def recording(*args, **kwargs):
         sampler = sampler_for_model(*args, **kwargs)
         built.append(sampler.incremental_rows)
         return sampler
 
-    monkeypatch.setattr(sampling, "sampler_for_model", recording)
+    monkeypatch.setattr(predictive, "sampler_for_model", recording)
     record = incremental_choice.choose(model, "auto", seeds=range(2))
     windows = incremental_choice.candidate_windows(model)
     assert windows == [2, SHAPE[0]]  # the smallest (2 scales: 2 rows) and the default (capped)
@@ -174,11 +168,11 @@ def test_bad_incremental_values_are_one_clear_error(exports, tmp_path):
     for bad in ("maybe", None, 1):
         with pytest.raises(ValueError, match=r"incremental must be 'auto', True or False, got"):
             export.export_model(model, str(tmp_path / "m"), incremental=bad)
-    sampler = sampling.sampler_for_model(model)
+    sampler = predictive.sampler_for_model(model)
     with pytest.raises(ValueError, match="incremental is for the default sampler"):
         export.export_model(model, str(tmp_path / "m"), sampler=sampler, incremental=True)
     with pytest.raises(ValueError, match="incremental is for the default sampler"):
-        serving.ServingModule(model, sampler=sampler, incremental=True)
+        module.ServingModule(model, sampler=sampler, incremental=True)
     assert os.listdir(tmp_path) == []
     done = launch("launch.export", f"--model={tmp_path}", "--incremental=maybe")
     assert done.returncode != 0 and "Traceback" not in done.stderr

@@ -1,4 +1,4 @@
-"""Tests for tfps/forecast.py: learned forecasting (eq. 9-10) and forecast accuracy.
+"""Tests for tfps/sampling/forecasters.py: learned forecasting (eq. 9-10) and forecast accuracy.
 
 * nothing unknown at sampling time reaches a learned forecast (perturbation, as for the ARM);
 * `learned` and `learned_unshared` are exact samplers: for random noise they return the sample of
@@ -15,8 +15,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfps import forecast, sampling, training
-from tfps import noise as noise_lib
+from tfps.models import heads as heads_lib
+from tfps.sampling import forecasters, predictive
+from tfps.sampling import noise as noise_lib
+from tfps.train import forecasting, training
 
 import oracles
 from tiny_models import stripes as _stripes
@@ -25,8 +27,8 @@ from tiny_models import tiny_model as _model
 
 def _both_heads(model, steps):
     return (
-        forecast.heads_for_model(model, steps, shared=True),
-        forecast.heads_for_model(model, steps, shared=False),
+        heads_lib.heads_for_model(model, steps, shared=True),
+        heads_lib.heads_for_model(model, steps, shared=False),
     )
 
 
@@ -83,8 +85,8 @@ def trained_case(request):
 
 def test_learned_methods_equal_the_ancestral_reference_and_are_fixed_points(case):
     model, heads, _ = case
-    sampler = sampling.sampler_for_model(
-        model, heads=heads[0], forecasters=forecast.learned_forecasters(heads[1])
+    sampler = predictive.sampler_for_model(
+        model, heads=heads[0], forecasters=forecasters.learned_forecasters(heads[1])
     )
     learned = ("learned", "learned_argmax", "learned_unshared", "learned_unshared_argmax")
     assert set(learned) <= set(sampler.methods)
@@ -114,12 +116,14 @@ def test_briefly_trained_heads_learn_and_save_calls(trained_case):
         def kl(head):
             return float(
                 tf.reduce_sum(
-                    forecast.forecast_kl(forecast.head_logits(head, data, h, noise), arm_logits)
+                    forecasting.forecast_kl(
+                        forecasting.head_logits(head, data, h, noise), arm_logits
+                    )
                 )
             )
 
         assert kl(trained) < 0.5 * kl(fresh), trained.method
-    sampler = sampling.sampler_for_model(model, heads=heads[0])
+    sampler = predictive.sampler_for_model(model, heads=heads[0])
     noise = noise_lib.gumbel_noise((4,) + model.image_shape + (model.num_categories,), 7)
     learned = int(sampler.sample(noise, "learned").arm_calls)
     assert learned <= int(sampler.sample(noise, "zeros").arm_calls)
@@ -129,8 +133,8 @@ def test_briefly_trained_heads_learn_and_save_calls(trained_case):
 def test_learned_with_evidence_and_scheduling_is_exact():
     model = _model((4, 3, 3), 5, seed=1)
     heads = _both_heads(model, 2)
-    sampler = sampling.sampler_for_model(
-        model, heads=heads[0], forecasters=forecast.learned_forecasters(heads[1])
+    sampler = predictive.sampler_for_model(
+        model, heads=heads[0], forecasters=forecasters.learned_forecasters(heads[1])
     )
     rng = np.random.default_rng(0)
     evidence = rng.integers(0, 5, size=(3, 4, 3, 3)).astype(np.int32)
@@ -152,7 +156,7 @@ def _context(model, previous, n, noise):
     """The context the sampler builds from a previous call on input `previous` `[B, d]`."""
     batch = previous.shape[0]
     logits, h = model(tf.constant(previous.reshape((batch,) + model.image_shape)), training=False)
-    return forecast.ForecastContext(
+    return forecasters.ForecastContext(
         tf.constant(previous), logits, h, tf.fill([batch], tf.constant(n, tf.int32)), noise
     )
 
@@ -168,7 +172,7 @@ def test_learned_forecasts_depend_only_on_what_is_valid(image_shape, k, steps):
     rng = np.random.default_rng(1)
     noise = noise_lib.gumbel_noise((8,) + image_shape + (k,), 3)
     for heads in _both_heads(model, steps):
-        forecaster = forecast.learned_forecaster(heads)
+        forecaster = forecasters.learned_forecaster(heads)
         changed_by_valid = 0
         for n in range(1, d):
             previous = rng.integers(0, k, size=(8, d)).astype(np.int32)
@@ -215,10 +219,10 @@ def test_learned_forecast_is_eq_10_at_the_anchor(n):
     # The sampler evaluates the heads at the anchor pixels only (another matmul shape than the
     # heads on all of h), so a near-tie may round either way: compared up to 1e-5.
     oracles.assert_argmax_matches(
-        forecast.learned_forecaster(heads)(context).numpy()[:, window],
+        forecasters.learned_forecaster(heads)(context).numpy()[:, window],
         logits[:, pixel, :, slot] + flat_noise[:, window],
     )
-    no_noise = forecast.learned_forecaster(heads, reparametrized=False)(context).numpy()
+    no_noise = forecasters.learned_forecaster(heads, reparametrized=False)(context).numpy()
     oracles.assert_argmax_matches(no_noise[:, window], logits[:, pixel, :, slot])
 
 
@@ -243,14 +247,14 @@ def test_forecast_kl_pairs_each_module_with_the_arm_conditional_it_forecasts():
     x = tf.constant(np.random.default_rng(3).integers(0, 5, size=(2, 3, 4, 3)), tf.int32)
     arm_logits, h = model(x)
     exact = _oracle_head_logits(arm_logits.numpy(), 3)
-    np.testing.assert_allclose(forecast.forecast_kl(exact, arm_logits).numpy(), 0.0, atol=1e-5)
+    np.testing.assert_allclose(forecasting.forecast_kl(exact, arm_logits).numpy(), 0.0, atol=1e-5)
     heads, _ = _both_heads(model, 3)
-    kl = forecast.forecast_kl(heads(h), arm_logits).numpy()
+    kl = forecasting.forecast_kl(heads(h), arm_logits).numpy()
     assert kl.shape == (3,) and np.all(kl > 0)
     # The ARM side is detached: no gradient reaches the ARM logits.
     with tf.GradientTape() as tape:
         tape.watch(arm_logits)
-        value = tf.reduce_sum(forecast.forecast_kl(heads(h), arm_logits))
+        value = tf.reduce_sum(forecasting.forecast_kl(heads(h), arm_logits))
     assert tape.gradient(value, arm_logits) is None
 
 
@@ -282,8 +286,8 @@ def test_learned_accuracy_of_exact_forecasts_is_one():
     arm_logits, _ = model(x)
     noise = noise_lib.posterior_gumbel_noise(arm_logits, x, 4)
     exact = _oracle_head_logits(arm_logits.numpy(), 4)
-    np.testing.assert_array_equal(forecast.learned_accuracy(exact, x, noise).numpy(), 1.0)
-    wrong = forecast.learned_accuracy(exact, (x + 1) % 4, noise).numpy()
+    np.testing.assert_array_equal(forecasting.learned_accuracy(exact, x, noise).numpy(), 1.0)
+    wrong = forecasting.learned_accuracy(exact, (x + 1) % 4, noise).numpy()
     np.testing.assert_array_equal(wrong, 0.0)
 
 
@@ -307,14 +311,14 @@ def test_fixed_point_accuracy_counts_the_call_after_one_wrong_input():
     arm_logits, _ = arm(x)
     noise = noise_lib.posterior_gumbel_noise(arm_logits, x, 0)
     # The wrong value at j is copied to j + 1 (wrong), then x_{j+1} = 0 is copied on (right).
-    accuracy = forecast.fixed_point_accuracy(arm, x, arm_logits, noise, 3, seed=1).numpy()
+    accuracy = forecasting.fixed_point_accuracy(arm, x, arm_logits, noise, 3, seed=1).numpy()
     np.testing.assert_array_equal(accuracy, [0.0, 1.0, 1.0])
 
     def constant(inputs):
         return (arm_logits, None)  # ignores its input: fpi is always right
 
     np.testing.assert_array_equal(
-        forecast.fixed_point_accuracy(constant, x, arm_logits, noise, 3, seed=1).numpy(), 1.0
+        forecasting.fixed_point_accuracy(constant, x, arm_logits, noise, 3, seed=1).numpy(), 1.0
     )
 
 
@@ -322,13 +326,13 @@ def test_forecast_accuracy_names_every_module_and_fpi():
     model = _model((3, 3, 1), 3)
     heads, _ = _both_heads(model, 2)
     x = tf.constant(np.random.default_rng(6).integers(0, 3, size=(4, 3, 3, 1)), tf.int32)
-    values = forecast.forecast_accuracy(model, heads, x, seed=3)
+    values = forecasting.forecast_accuracy(model, heads, x, seed=3)
     assert set(values) == {"learned_t0", "learned_t1", "learned", "fpi_t0", "fpi_t1", "fpi"}
     assert all(0.0 <= float(v) <= 1.0 for v in values.values())
-    assert set(forecast.forecast_accuracy(model, None, x, seed=3)) == {"fpi_t0", "fpi"}
+    assert set(forecasting.forecast_accuracy(model, None, x, seed=3)) == {"fpi_t0", "fpi"}
 
 
 def test_heads_reject_a_window_as_long_as_the_image():
     model = _model((2, 2, 1), 2)
     with pytest.raises(ValueError, match="T must be in"):
-        forecast.heads_for_model(model, 4)
+        heads_lib.heads_for_model(model, 4)

@@ -1,10 +1,11 @@
-"""Tests for tfps/heads.py: the forecasting heads read only what is known when they forecast."""
+"""Tests for tfps/models/heads.py: the forecasting heads read only what is known when they
+forecast."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfps import heads as heads_lib
+from tfps.models import heads as heads_lib
 
 from oracles import receptive_field
 

@@ -1,5 +1,5 @@
-"""Tests for tfps/incremental.py: row bands give a full call's outputs, incremental sampling and
-`ancestral_cached` are exact.
+"""Tests for tfps/sampling/incremental.py: row bands give a full call's outputs, incremental
+sampling and `ancestral_cached` are exact.
 
 Exactness the strong way: for random noise every method, with incremental calls, returns the
 sample of the independent eager ancestral loop (`oracles.ancestral_reference`), and the cache left
@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfps import forecast, gated_pixelcnn, incremental, made, sampling, sampling_loop, transformer
-from tfps import noise as noise_lib
+from tfps.models import gated_pixelcnn, made, transformer
+from tfps.sampling import forecasters, incremental, loops, predictive
+from tfps.sampling import noise as noise_lib
 
 import oracles
 from tiny_models import tiny_model, trained_model
@@ -200,7 +201,7 @@ def sampling_model(request):
 @pytest.mark.parametrize("window", [True, 1], ids=["whole_image", "smallest_window"])
 def test_every_method_with_incremental_calls_is_the_ancestral_sample(sampling_model, window):
     model = sampling_model
-    sampler = sampling.sampler_for_model(model, incremental=window)
+    sampler = predictive.sampler_for_model(model, incremental=window)
     assert sampler.incremental
     assert "ancestral_cached" in sampler.all_methods
     noise = noise_lib.gumbel_noise((3,) + model.image_shape + (model.num_categories,), 2)
@@ -215,7 +216,7 @@ def test_every_method_with_incremental_calls_is_the_ancestral_sample(sampling_mo
         np.testing.assert_array_equal(scheduled.samples.numpy(), reference, err_msg=method)
     assert calls["ancestral_cached"] == calls["ancestral"] == model.num_variables
     if window is True:  # windows over the whole image: the calls of the plain loop
-        plain = sampling.sampler_for_model(model).sample(noise, "fpi")
+        plain = predictive.sampler_for_model(model).sample(noise, "fpi")
         assert int(plain.arm_calls) == calls["fpi"]
 
 
@@ -223,7 +224,7 @@ def test_incremental_calls_compiled_with_xla_are_exact():
     """The XLA-compiled loops (BUILD_NOTES: the configuration where windows pay most) with the
     smallest window of three scales: bit-equal to the eager ancestral reference."""
     model = SAMPLING_CASES["three_scales_5x4x3"]()
-    sampler = sampling.sampler_for_model(model, incremental=1, jit_compile=True)
+    sampler = predictive.sampler_for_model(model, incremental=1, jit_compile=True)
     noise = noise_lib.gumbel_noise((2,) + model.image_shape + (model.num_categories,), 5)
     reference = oracles.ancestral_reference(model, noise)
     result = sampler.sample(noise, "fpi")  # `ancestral_cached` runs the same windows
@@ -233,7 +234,7 @@ def test_incremental_calls_compiled_with_xla_are_exact():
 
 def test_incremental_calls_keep_the_evidence_and_sample_the_rest_exactly():
     model = tiny_model((5, 4, 3), 3, filters=4, num_scales=3)
-    sampler = sampling.sampler_for_model(model, incremental=1)  # windows of 4 of the 5 rows
+    sampler = predictive.sampler_for_model(model, incremental=1)  # windows of 4 of the 5 rows
     rng = np.random.default_rng(0)
     evidence = rng.integers(0, 3, size=(3, 5, 4, 3)).astype(np.int32)
     mask = rng.random((3, 5, 4, 3)) < 0.3
@@ -250,13 +251,13 @@ def test_incremental_calls_keep_the_evidence_and_sample_the_rest_exactly():
 def test_the_cache_after_sampling_equals_a_full_recomputation_of_the_last_input():
     model = tiny_model((5, 4, 1), 2, filters=4, num_scales=3)
     arm = incremental.WindowArm(model)
-    loop = sampling_loop.ArmLoop(sampling.arm_from_model(model), model.image_shape, arm)
+    loop = loops.ArmLoop(predictive.arm_from_model(model), model.image_shape, arm)
     noise = noise_lib.gumbel_noise((2, 5, 4, 1, 2), 4)
     observed = tf.zeros((2, 20), tf.bool)
     evidence = tf.zeros((2, 20), tf.int32)
     state = loop.fresh_state(noise, evidence, observed)
     for _ in range(model.num_variables):  # ancestral: the last call makes the last row exact
-        state = loop.step(state, forecast.forecast_zeros, True, noise, evidence, observed)
+        state = loop.step(state, forecasters.forecast_zeros, True, noise, evidence, observed)
     assert arm.valid_rows(state.arm_cache).numpy().tolist() == [5, 5]
     recomputed = arm.initial(tf.reshape(state.arm_input, (2, 5, 4, 1)))[2]
     assert len(recomputed) == len(state.arm_cache)
@@ -279,8 +280,8 @@ def test_each_cached_call_computes_the_variable_it_accepts_also_in_a_refilled_sl
     call of `ancestral_cached` must compute the logits of the variable it accepts, the first free
     one from n on, also when the first rows are observed (they are computed in the same call)."""
     model = build()
-    loop = sampling_loop.ArmLoop(
-        sampling.arm_from_model(model), (4, 3, 1), incremental.cached_ancestral_arm(model)
+    loop = loops.ArmLoop(
+        predictive.arm_from_model(model), (4, 3, 1), incremental.cached_ancestral_arm(model)
     )
     d = 12
     noise = noise_lib.gumbel_noise((2, 4, 3, 1, 2), 3)
@@ -292,8 +293,8 @@ def test_each_cached_call_computes_the_variable_it_accepts_also_in_a_refilled_sl
         rows = (noise[row : row + 1], evidence[row : row + 1], tf.constant(observed[row : row + 1]))
         while int(state.num_valid[0]) < d:
             position = int(state.num_valid[0]) + int(np.argmin(observed[row, state.num_valid[0] :]))
-            state = loop.step(state, forecast.forecast_zeros, True, *rows)
-            full = sampling.arm_from_model(model)(tf.reshape(state.arm_input, (1, 4, 3, 1)))[0]
+            state = loop.step(state, forecasters.forecast_zeros, True, *rows)
+            full = predictive.arm_from_model(model)(tf.reshape(state.arm_input, (1, 4, 3, 1)))[0]
             np.testing.assert_allclose(
                 tf.reshape(state.logits, (d, 2))[position],
                 tf.reshape(full, (d, 2))[position],
@@ -313,7 +314,7 @@ def test_incremental_needs_a_model_that_takes_row_bands():
 
     with pytest.raises(ValueError, match="does not support incremental calls"):
         incremental.WindowArm(arm)
-    assert "ancestral_cached" not in sampling.PredictiveSampler(arm, (2, 2, 1), 2).all_methods
+    assert "ancestral_cached" not in predictive.PredictiveSampler(arm, (2, 2, 1), 2).all_methods
 
 
 @pytest.mark.parametrize(
@@ -327,21 +328,21 @@ def test_incremental_needs_a_model_that_takes_row_bands():
 def test_incremental_calls_are_for_pixelcnn_models_only(build):
     model = build()
     with pytest.raises(ValueError, match=r"only PixelCNN models .*; (MADE|GatedPixelCNN) does not"):
-        sampling.sampler_for_model(model, incremental=True)
-    assert "ancestral_cached" not in sampling.sampler_for_model(model).all_methods
+        predictive.sampler_for_model(model, incremental=True)
+    assert "ancestral_cached" not in predictive.sampler_for_model(model).all_methods
 
 
 def test_the_benchmark_measures_incremental_rows_against_ancestral_cached():
-    from tfps import benchmarking
+    from tfps.evaluation import benchmarking
 
     model = tiny_model((2, 2, 1), 2, filters=4, num_scales=2)
     rows = benchmarking.benchmark_sampler(
-        sampling.sampler_for_model(model),
+        predictive.sampler_for_model(model),
         ["ancestral_cached", "fpi"],
         batch_sizes=(2,),
         seeds=range(2),
         log=None,
-        incremental_sampler=sampling.sampler_for_model(model, incremental=True),
+        incremental_sampler=predictive.sampler_for_model(model, incremental=True),
     )
     names = [row.method for row in rows]
     assert names == [

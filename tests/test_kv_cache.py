@@ -1,4 +1,4 @@
-"""Tests for tfps/kv_cache.py: the Transformer's `ancestral_cached` method is exact.
+"""Tests for tfps/sampling/kv_cache.py: the Transformer's `ancestral_cached` method is exact.
 
 Exactness the strong way: for random noise, `ancestral_cached` (key/value caches inside the
 sampler's loop) returns the sample of the independent eager ancestral loop
@@ -13,8 +13,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfps import benchmark_run, kv_cache, loading, sampling, training, transformer
-from tfps import noise as noise_lib
+from launch import benchmark_run
+from tfps.models import transformer
+from tfps.sampling import kv_cache, predictive
+from tfps.sampling import noise as noise_lib
+from tfps.serving import loading
+from tfps.train import training
 
 import oracles
 
@@ -47,9 +51,9 @@ def _noise(model, batch, seed):
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_ancestral_cached_is_the_ancestral_sample_with_d_calls(name):
     model = _model(name)
-    sampler = sampling.sampler_for_model(model)
-    assert sampling.ANCESTRAL_CACHED in sampler.all_methods
-    assert sampling.ANCESTRAL_CACHED not in sampler.methods  # a baseline, not exported
+    sampler = predictive.sampler_for_model(model)
+    assert predictive.ANCESTRAL_CACHED in sampler.all_methods
+    assert predictive.ANCESTRAL_CACHED not in sampler.methods  # a baseline, not exported
     d = model.num_variables
     for seed in (3, 4):
         noise = _noise(model, 4, seed)
@@ -70,7 +74,7 @@ def test_ancestral_cached_keeps_the_evidence_also_when_scheduled(name):
     """Observed runs (a whole prefix of one example, the end of another) make a call compute
     several positions; refilled slots keep their caches."""
     model = _model(name)
-    sampler = sampling.sampler_for_model(model)
+    sampler = predictive.sampler_for_model(model)
     shape, k = (5,) + model.event_shape, model.num_categories
     rng = np.random.default_rng(0)
     evidence = rng.integers(0, k, shape).astype(np.int32)
@@ -93,7 +97,7 @@ def test_ancestral_cached_keeps_the_evidence_also_when_scheduled(name):
 
 def test_ancestral_cached_compiles_with_xla():
     model = _model("text_9")
-    sampler = sampling.sampler_for_model(model, jit_compile=True)
+    sampler = predictive.sampler_for_model(model, jit_compile=True)
     noise = _noise(model, 3, 8)
     np.testing.assert_array_equal(
         sampler.sample(noise, "ancestral_cached").samples, oracles.ancestral_reference(model, noise)
@@ -111,14 +115,14 @@ def test_the_caches_equal_the_full_network_at_every_valid_position():
     x = rng.integers(0, 3, image).astype(np.int32)
     d = model.num_variables
     logits, h, cache = arm.initial(tf.constant(x), tf.constant([d - 1, 3]))
-    full_logits, full_h = sampling.arm_from_model(model)(tf.constant(x))
+    full_logits, full_h = predictive.arm_from_model(model)(tf.constant(x))
     np.testing.assert_allclose(logits, full_logits, atol=1e-5)
     np.testing.assert_allclose(h, full_h, atol=1e-5)
     np.testing.assert_array_equal(cache[-1], [d, d])  # example 1 moves on while 0 needs more
     y = x.copy()
     y.reshape(2, -1)[0, 2:] = (x.reshape(2, -1)[0, 2:] + 1) % 3  # example 0 changes from 2 on
     logits, _, cache = arm.update(tf.constant(y), tf.constant([2, d]), tf.constant([6, 5]), cache)
-    full_logits = sampling.arm_from_model(model)(tf.constant(y))[0].numpy().reshape(2, d, 3)
+    full_logits = predictive.arm_from_model(model)(tf.constant(y))[0].numpy().reshape(2, d, 3)
     logits = logits.numpy().reshape(2, d, 3)
     np.testing.assert_allclose(logits[0, :7], full_logits[0, :7], atol=1e-5)
     np.testing.assert_allclose(logits[1], full_logits[1], atol=1e-5)
@@ -127,7 +131,7 @@ def test_the_caches_equal_the_full_network_at_every_valid_position():
 
 
 def test_the_benchmark_reports_the_ancestral_cached_row(tmp_path):
-    """`launch/benchmark.py`'s path (`tfps.benchmark_run`) on a tiny Transformer run."""
+    """`launch/benchmark.py`'s path (`launch.benchmark_run`) on a tiny Transformer run."""
     logdir = str(tmp_path / "run")
     config = training.TrainConfig(
         dataset="digits", arch="transformer", filters=8, num_heads=2, num_layers=1,

@@ -1,5 +1,5 @@
-"""Tests for tfps/autoencoder_training.py, tfps/latent.py and the latent paths of the launchers
-([1, sec. 4.2]).
+"""Tests for tfps/train/autoencoder_training.py, tfps/train/latents.py and the latent paths of the
+launchers ([1, sec. 4.2]).
 
 The autoencoder here is tiny: the 8x8 `digits` give a 2 x 2 x 4 latent with K = 8 categories, so
 the ARM on it has d = 16 variables and the eager ancestral oracle stays cheap.
@@ -16,9 +16,13 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from tfps import autoencoder, autoencoder_training, latent, rundir, sampling, training
-from tfps import data as tfps_data
-from tfps import noise as noise_lib
+from tfps.data import builtin as tfps_data
+from tfps.models import autoencoder
+from tfps.sampling import noise as noise_lib
+from tfps.sampling import predictive
+from tfps.serving import decoder as decoder_lib
+from tfps.train import autoencoder_training, rundir, training
+from tfps.train import latents as latents_lib
 
 import oracles
 from launchers import launch
@@ -130,7 +134,7 @@ def test_latent_arm_trains_on_the_frozen_encoders_latents(ae_run, latent_arm_run
     autoencoder, _ = autoencoder_training.load_autoencoder(ae_run[0])
     test_images, _ = tfps_data.load_numpy("digits", "test")
     expected = autoencoder.encode(test_images).numpy()
-    (cached,) = glob.glob(os.path.join(ae_run[0], latent.LATENTS_DIR, "*-test.npy"))
+    (cached,) = glob.glob(os.path.join(ae_run[0], latents_lib.LATENTS_DIR, "*-test.npy"))
     np.testing.assert_array_equal(np.load(cached), expected)
     latents = tf.data.Dataset.from_tensor_slices(expected)
     assert training.evaluate_bpd(model, latents, 64) == pytest.approx(metrics["test_bpd"], rel=1e-5)
@@ -160,8 +164,8 @@ def test_papers_colour_configuration_runs_on_tfds_cifar10(tmp_path):
     assert arm["dataset"] == "cifar10:latents"
     assert arm["test_bits_per_image_dim"] == pytest.approx(arm["test_bpd"] / 12.0)  # the paper's 12
     model, config = training.load_trained(arm_dir)
-    samples = sampling.sampler_for_model(model).sample_from_seed(0, 2, "fpi").samples
-    images = latent.load_decoder(config).decode(samples)
+    samples = predictive.sampler_for_model(model).sample_from_seed(0, 2, "fpi").samples
+    images = decoder_lib.load_decoder(config).decode(samples)
     assert images.shape == (2, 32, 32, 3)
 
 
@@ -199,7 +203,7 @@ def test_latent_arm_checks_its_size_against_the_latents(ae_run, tmp_path, overri
 
 def test_every_sampler_method_is_exact_on_the_latent_arm(latent_arm_run):
     model, _ = training.load_trained(latent_arm_run[0])
-    sampler = sampling.sampler_for_model(model)
+    sampler = predictive.sampler_for_model(model)
     assert set(sampler.methods) >= {"ancestral", "zeros", "last", "fpi", "fpi_argmax"}
     for seed in range(2):
         noise = noise_lib.gumbel_noise((3, 2, 2, 4, 8), seed)
@@ -214,13 +218,13 @@ def test_every_sampler_method_is_exact_on_the_latent_arm(latent_arm_run):
 
 def test_decode_of_a_sample_is_deterministic(ae_run, latent_arm_run):
     model, config = training.load_trained(latent_arm_run[0])
-    samples = sampling.sampler_for_model(model).sample_from_seed(0, 4, "fpi").samples
-    decoder = latent.load_decoder(config)
+    samples = predictive.sampler_for_model(model).sample_from_seed(0, 4, "fpi").samples
+    decoder = decoder_lib.load_decoder(config)
     first = decoder.decode(samples).numpy()
     assert first.shape == (4, 8, 8, 1) and first.dtype == np.float32
     assert first.min() >= -1.0 and first.max() <= 1.0
     np.testing.assert_array_equal(decoder.decode(samples).numpy(), first)
-    again = latent.load_decoder(rundir.read_config(latent_arm_run[0]))  # a fresh load
+    again = decoder_lib.load_decoder(rundir.read_config(latent_arm_run[0]))  # a fresh load
     np.testing.assert_array_equal(again.decode(samples.numpy()).numpy(), first)
     autoencoder, _ = autoencoder_training.load_autoencoder(ae_run[0])
     np.testing.assert_allclose(
@@ -230,18 +234,18 @@ def test_decode_of_a_sample_is_deterministic(ae_run, latent_arm_run):
     assert levels.dtype == np.int32 and levels.min() >= 0 and levels.max() <= 16
     with pytest.raises(ValueError, match=r"latents values must lie in \[0, 8\)"):
         decoder.decode(np.full((1, 2, 2, 4), 8, np.int32))
-    assert latent.decoder_for(rundir.read_config(latent_arm_run[0])) is not None
+    assert decoder_lib.decoder_for(rundir.read_config(latent_arm_run[0])) is not None
 
 
 def test_image_arms_have_no_decoder(tiny_run):
-    assert latent.decoder_for(rundir.read_config(tiny_run[0])) is None
+    assert decoder_lib.decoder_for(rundir.read_config(tiny_run[0])) is None
     with pytest.raises(ValueError, match="not an ARM trained on autoencoder latents"):
-        latent.load_decoder(rundir.read_config(tiny_run[0]))
+        decoder_lib.load_decoder(rundir.read_config(tiny_run[0]))
 
 
 def test_latent_picture_puts_channels_side_by_side():
     latents = np.arange(2 * 2 * 3 * 4).reshape(2, 2, 3, 4) % 8
-    picture = latent.latent_picture(latents, 8)
+    picture = decoder_lib.latent_picture(latents, 8)
     assert picture.shape == (2, 2, 12, 3) and picture.dtype == np.uint8
     np.testing.assert_array_equal(
         picture[:, :, 3:6, 0], np.round(255 * latents[..., 1] / 7).astype(np.uint8)
@@ -316,7 +320,7 @@ def test_launchers_train_sample_and_benchmark_a_latent_arm(tmp_path):
     assert images.dtype == np.float32
     assert os.path.getsize(os.path.join(out, "images_fpi.png")) > 0
     assert os.path.getsize(os.path.join(out, "samples_fpi.png")) > 0
-    decoder = latent.load_decoder(rundir.read_config(arm_dir))
+    decoder = decoder_lib.load_decoder(rundir.read_config(arm_dir))
     np.testing.assert_allclose(decoder.decode(samples).numpy(), images, atol=1e-6)
 
     proc = launch(
@@ -337,7 +341,7 @@ def test_launchers_train_sample_and_benchmark_a_latent_arm(tmp_path):
 
 def test_export_of_a_latent_arm_returns_decoded_images(ae_run, latent_arm_run, tmp_path):
     """The export contract gains `images` for latent ARMs: the decoder applied to `samples`."""
-    from tfps import export
+    from tfps.serving import export
 
     path = export.export_trained(latent_arm_run[0], export_root=str(tmp_path), name="latent")
     metadata = export.read_metadata(path)
@@ -351,7 +355,7 @@ def test_export_of_a_latent_arm_returns_decoded_images(ae_run, latent_arm_run, t
         seed=tf.constant([0, 5], tf.int64), batch_size=tf.constant(3), method=tf.constant("fpi")
     )
     assert out["images"].shape == (3, 8, 8, 1) and out["images"].dtype == tf.float32
-    decoder = latent.load_decoder(training.load_trained(latent_arm_run[0])[1])
+    decoder = decoder_lib.load_decoder(training.load_trained(latent_arm_run[0])[1])
     np.testing.assert_allclose(
         out["images"].numpy(), decoder.decode(out["samples"]).numpy(), atol=1e-5
     )

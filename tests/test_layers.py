@@ -1,10 +1,11 @@
-"""Tests for tfps/layers.py: receptive fields of shifted convolutions, channel masks, configs."""
+"""Tests for tfps/models/layers.py: receptive fields of shifted convolutions, channel masks,
+configs."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfps import layers
+from tfps.models import layers
 
 from oracles import receptive_field
 

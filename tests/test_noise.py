@@ -1,4 +1,4 @@
-"""Tests for tfps/noise.py: Gumbel noise, the truncated Gumbel and exact posterior noise.
+"""Tests for tfps/sampling/noise.py: Gumbel noise, the truncated Gumbel and exact posterior noise.
 
 The posterior property that matters (Appendix B of Wiggers & Hoogeboom, ICML 2020): if
 x ~ Categorical(mu) and then eps ~ p(eps | x), eps is i.i.d. standard Gumbel, and
@@ -11,7 +11,7 @@ import pytest
 import scipy.stats
 import tensorflow as tf
 
-from tfps import noise
+from tfps.sampling import noise
 
 
 def _sample_categorical(logits, seed):

@@ -1,20 +1,21 @@
-"""Tests of tfps.photos: the embedded 32x32x3 colour set `photos32` (through tfps.data)."""
+"""Tests of tfps.data.photos: the embedded 32x32x3 colour set `photos32` (through
+tfps.data.builtin)."""
 
 import numpy as np
 import pytest
 
-from tfps import data, photos
+from tfps.data import builtin, photos
 
 
-@pytest.mark.parametrize("split", data.SPLITS)
+@pytest.mark.parametrize("split", builtin.SPLITS)
 def test_shapes_dtype_and_values(split):
-    images, info = data.load_numpy("photos32", split)
-    assert info == data.DatasetInfo("photos32", (32, 32, 3), 256, 8)
+    images, info = builtin.load_numpy("photos32", split)
+    assert info == builtin.DatasetInfo("photos32", (32, 32, 3), 256, 8)
     assert images.shape == (photos.SPLIT_SIZES[split], 32, 32, 3)
     assert images.dtype == np.int32
     assert images.min() >= 0 and images.max() <= 255
     assert images.max() - images.min() > 100  # natural images, not a constant
-    first = next(iter(data.load("photos32", split)[0])).numpy()
+    first = next(iter(builtin.load("photos32", split)[0])).numpy()
     np.testing.assert_array_equal(first, images[0])
 
 
@@ -24,8 +25,8 @@ def test_train_split_has_a_few_thousand_patches():
 
 
 def test_five_bits_is_the_8_bit_set_shifted():
-    full, _ = data.load_numpy("photos32", "validation")
-    reduced, info = data.load_numpy("photos32", "validation", bits=5)
+    full, _ = builtin.load_numpy("photos32", "validation")
+    reduced, info = builtin.load_numpy("photos32", "validation", bits=5)
     assert info.num_categories == 32 and info.bits == 5
     np.testing.assert_array_equal(reduced, full >> 3)
     assert reduced.max() == 31

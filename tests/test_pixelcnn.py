@@ -1,4 +1,4 @@
-"""Tests for tfps/pixelcnn.py: the autoregressive property, likelihood at init, saving."""
+"""Tests for tfps/models/pixelcnn.py: the autoregressive property, likelihood at init, saving."""
 
 import math
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfps import arms, pixelcnn
+from tfps.models import arms, pixelcnn
 
 
 def _flat_logits(model, x):
@@ -161,7 +161,8 @@ def test_validate_images_names_the_problem(x, match):
 
 
 def test_one_hot_float_input_gives_the_same_logits_as_integers():
-    # tfps.latent feeds straight-through one-hot latents; the ARM must read them as categories.
+    # tfps.train.latents feeds straight-through one-hot latents; the ARM must read them as
+    # categories.
     model = pixelcnn.PixelCNN((3, 3, 2), 5, num_resnets=1, filters=8, dropout_rate=0.0)
     x = np.random.default_rng(0).integers(0, 5, (2, 3, 3, 2)).astype(np.int32)
     from_int, h_int = model(x)

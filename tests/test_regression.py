@@ -76,7 +76,8 @@ def _sample_arrays(prefix, sampler, methods, out, batch=3, seed=5):
 
 def _runs(workdir):
     """The library entry points, spelled for the code as it is now."""
-    from tfps import autoencoder_training, export, loading, training
+    from tfps.serving import export, exported_sampler, loading
+    from tfps.train import autoencoder_training, training
 
     def train_arm(logdir, **values):
         return training.train(training.TrainConfig(**values), logdir)
@@ -89,7 +90,7 @@ def _runs(workdir):
     def sampler_of(path):
         return loading.load(path).sampler
 
-    return train_arm, train_ae, sampler_of, export.export_trained, export.load_exported
+    return train_arm, train_ae, sampler_of, export.export_trained, exported_sampler.load_exported
 
 
 def behaviour(workdir):

@@ -1,4 +1,4 @@
-"""Tests for tfps/loading.py and launch/sample.py: one loader for runs and exports, files
+"""Tests for tfps/serving/loading.py and launch/sample.py: one loader for runs and exports, files
 written, the same samples for every method, clear errors."""
 
 import os
@@ -6,7 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from tfps import export, loading, sampling
+from tfps.sampling import predictive
+from tfps.serving import exported_sampler, loading
 
 from launchers import REPO, launch
 
@@ -73,11 +74,11 @@ def test_missing_model_is_named(tmp_path):
 
 def test_load_reads_a_run_and_an_export_alike(tiny_run):
     run = loading.load(tiny_run[0])
-    assert isinstance(run.sampler, sampling.PredictiveSampler) and not run.is_export
+    assert isinstance(run.sampler, predictive.PredictiveSampler) and not run.is_export
     assert run.step == 20 and run.heads is None and run.decoder is None
     assert run.architecture["filters"] == 16 and run.training is run.description
     shipped = loading.load(os.path.join(REPO, "exported", "digits"))
-    assert isinstance(shipped.sampler, export.ExportedSampler) and shipped.is_export
+    assert isinstance(shipped.sampler, exported_sampler.ExportedSampler) and shipped.is_export
     assert shipped.description["format"] == "tfps.saved_model/1"
     assert shipped.training["dataset"]["name"] == "digits" and shipped.step > 0
     assert shipped.architecture == shipped.description["model"] and shipped.decoder is None

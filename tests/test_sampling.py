@@ -1,4 +1,5 @@
-"""Tests for tfps/sampling.py: every method is exact, the statistics are right, inputs are checked.
+"""Tests for tfps/sampling/predictive.py: every method is exact, the statistics are right, inputs
+are checked.
 
 Exactness the strong way: for random noise, each method returns the sample of an independent
 eager ancestral loop (`oracles.ancestral_reference`), and that sample is a fixed point of
@@ -12,8 +13,9 @@ import pytest
 import scipy.stats
 import tensorflow as tf
 
-from tfps import noise as noise_lib
-from tfps import pixelcnn, sampling
+from tfps.models import pixelcnn
+from tfps.sampling import noise as noise_lib
+from tfps.sampling import predictive
 
 import oracles
 from tiny_models import tiny_model as _model
@@ -37,7 +39,7 @@ def model(request):
 
 
 def test_every_method_equals_the_ancestral_reference_and_is_a_fixed_point(model):
-    sampler = sampling.sampler_for_model(model)
+    sampler = predictive.sampler_for_model(model)
     d = model.num_variables
     for seed in range(3):
         noise = noise_lib.gumbel_noise((3,) + model.image_shape + (model.num_categories,), seed)
@@ -67,7 +69,7 @@ def test_every_method_equals_the_ancestral_reference_and_is_a_fixed_point(model)
 
 def test_fpi_needs_few_calls_on_a_predictable_model():
     model = _trained_model((6, 5, 1), 2)
-    sampler = sampling.sampler_for_model(model)
+    sampler = predictive.sampler_for_model(model)
     noise = noise_lib.gumbel_noise((4, 6, 5, 1, 2), 11)
     fpi = sampler.sample(noise, "fpi")
     assert int(fpi.arm_calls) < model.num_variables // 2
@@ -75,7 +77,7 @@ def test_fpi_needs_few_calls_on_a_predictable_model():
 
 def test_first_call_forecasts_zeros_so_fpi_and_zeros_agree_on_call_one():
     model = _model((3, 3, 1), 3)
-    sampler = sampling.sampler_for_model(model)
+    sampler = predictive.sampler_for_model(model)
     noise = noise_lib.gumbel_noise((2, 3, 3, 1, 3), 5)
     x0 = np.zeros((2, 3, 3, 1), np.int32)
     first_output = oracles.reparametrized_output(model, x0, noise).reshape(2, -1)
@@ -89,7 +91,7 @@ def test_first_call_forecasts_zeros_so_fpi_and_zeros_agree_on_call_one():
 
 def test_forecast_mistakes_mark_where_the_forecast_disagreed():
     model = _model((4, 4, 1), 2)
-    sampler = sampling.sampler_for_model(model)
+    sampler = predictive.sampler_for_model(model)
     noise = noise_lib.gumbel_noise((2, 4, 4, 1, 2), 7)
     zeros = sampler.sample(noise, "zeros")
     mistakes = zeros.forecast_mistakes.numpy().reshape(2, -1)
@@ -104,7 +106,7 @@ def test_forecast_mistakes_mark_where_the_forecast_disagreed():
 
 def test_calls_per_example_count_only_until_each_example_is_done():
     model = _model((4, 4, 1), 2)
-    sampler = sampling.sampler_for_model(model)
+    sampler = predictive.sampler_for_model(model)
     noise = noise_lib.gumbel_noise((6, 4, 4, 1, 2), 8)
     batch = sampler.sample(noise, "zeros")
     for b in range(6):
@@ -121,7 +123,7 @@ def test_fpi_samples_match_the_exact_joint_distribution():
     assert abs(probs.sum() - 1) < 1e-5
     probs /= probs.sum()  # In float64: chisquare refuses expected counts whose sum is off by 3e-8.
     n = 8000
-    result = sampling.sampler_for_model(model).sample_from_seed(1234, n, "fpi")
+    result = predictive.sampler_for_model(model).sample_from_seed(1234, n, "fpi")
     codes = (result.samples.numpy().reshape(n, 4) * [8, 4, 2, 1]).sum(axis=1)
     counts = np.bincount(codes, minlength=16)
     _, p_value = scipy.stats.chisquare(counts, probs * n)
@@ -131,7 +133,7 @@ def test_fpi_samples_match_the_exact_joint_distribution():
 @pytest.mark.parametrize("method", ["ancestral", "zeros", "last", "fpi", "fpi_argmax"])
 def test_evidence_is_kept_and_the_rest_is_the_conditional_ancestral_sample(method):
     model = _trained_model((4, 3, 3), 5, steps=20)
-    sampler = sampling.sampler_for_model(model)
+    sampler = predictive.sampler_for_model(model)
     rng = np.random.default_rng(0)
     evidence = rng.integers(0, 5, size=(3, 4, 3, 3)).astype(np.int32)
     mask = rng.random((3, 4, 3, 3)) < 0.4
@@ -151,7 +153,7 @@ def test_evidence_is_kept_and_the_rest_is_the_conditional_ancestral_sample(metho
 
 def test_sample_from_seed_is_reproducible():
     model = _model((3, 3, 1), 4)
-    sampler = sampling.sampler_for_model(model)
+    sampler = predictive.sampler_for_model(model)
     a = sampler.sample_from_seed(7, 2, "fpi").samples.numpy()
     b = sampler.sample_from_seed(7, 2, "ancestral").samples.numpy()
     c = sampler.sample_from_seed(8, 2, "fpi").samples.numpy()
@@ -162,15 +164,15 @@ def test_sample_from_seed_is_reproducible():
 def test_xla_compiled_loop_is_exact():
     model = _model((3, 4, 1), 3)
     noise = noise_lib.gumbel_noise((2, 3, 4, 1, 3), 9)
-    plain = sampling.sampler_for_model(model).sample(noise, "fpi")
-    xla = sampling.sampler_for_model(model, jit_compile=True).sample(noise, "fpi")
+    plain = predictive.sampler_for_model(model).sample(noise, "fpi")
+    xla = predictive.sampler_for_model(model, jit_compile=True).sample(noise, "fpi")
     np.testing.assert_array_equal(xla.samples, plain.samples)
     assert int(xla.arm_calls) == int(plain.arm_calls)
 
 
 @pytest.fixture(scope="module")
 def small_sampler():
-    return sampling.sampler_for_model(_model((3, 3, 1), 2))
+    return predictive.sampler_for_model(_model((3, 3, 1), 2))
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Tests for batch scheduling (tfps/scheduling.py, `PredictiveSampler.sample_scheduled`).
+"""Tests for batch scheduling (tfps/sampling/slots.py, `PredictiveSampler.sample_scheduled`).
 
 Exactness the strong way: every per-sample output of the scheduled loop equals that of the
 unscheduled sampler on the same noise (all samples start at call 1 there), and each sample's calls
@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfps import noise as noise_lib
-from tfps import sampling, scheduling
+from tfps.evaluation import scheduling_report
+from tfps.sampling import noise as noise_lib
+from tfps.sampling import predictive
+from tfps.sampling import slots as slots_lib
 
 import oracles
 from tiny_models import tiny_model as _model
@@ -46,7 +48,7 @@ EXTRA = {"ones": _forecast_ones, "from_h": _forecast_from_representation}
 @pytest.fixture(scope="module")
 def binary():
     model = _model((4, 4, 1), 2)
-    return model, sampling.sampler_for_model(model, forecasters=EXTRA)
+    return model, predictive.sampler_for_model(model, forecasters=EXTRA)
 
 
 @pytest.mark.parametrize("num_samples,slots", [(7, 3), (2, 5)])
@@ -74,7 +76,7 @@ def test_each_scheduled_sample_is_its_unscheduled_and_batch_one_sample(binary, n
 
 def test_scheduled_samples_equal_the_ancestral_reference_and_are_fixed_points():
     model = trained_model((4, 3, 3), 5, steps=30)
-    sampler = sampling.sampler_for_model(model)
+    sampler = predictive.sampler_for_model(model)
     noise = noise_lib.gumbel_noise((5, 4, 3, 3, 5), 4)
     reference = oracles.ancestral_reference(model, noise)
     np.testing.assert_array_equal(oracles.reparametrized_output(model, reference, noise), reference)
@@ -136,7 +138,7 @@ def test_seeded_paths_give_the_samples_of_the_unscheduled_sampler(binary):
 def test_xla_compiled_scheduled_loop_is_exact(binary):
     model, sampler = binary
     noise = noise_lib.gumbel_noise((5, 4, 4, 1, 2), 9)
-    xla = sampling.sampler_for_model(model, jit_compile=True).sample_scheduled(
+    xla = predictive.sampler_for_model(model, jit_compile=True).sample_scheduled(
         noise, "fpi", slots=2
     )
     plain = sampler.sample_scheduled(noise, "fpi", slots=2)
@@ -145,7 +147,7 @@ def test_xla_compiled_scheduled_loop_is_exact(binary):
 
 
 def test_refill_hands_out_the_queue_in_slot_order():
-    sample, refilled, pending = scheduling.refill_slots(
+    sample, refilled, pending = slots_lib.refill_slots(
         tf.constant([0, 1, 2, 3]),
         tf.constant([True, False, True, True]),
         tf.constant(4),
@@ -158,7 +160,7 @@ def test_refill_hands_out_the_queue_in_slot_order():
 
 def test_calls_per_sample_report(binary):
     _, sampler = binary
-    report = scheduling.calls_per_sample_report(sampler, 6, 4, "zeros", seed=2)
+    report = scheduling_report.calls_per_sample_report(sampler, 6, 4, "zeros", seed=2)
     assert report["samples_agree"]
     assert report["batch1_calls_per_sample"] == report["scheduled_mean_calls_per_example"]
     assert report["scheduled_calls_per_sample"] <= report["unscheduled_calls_per_sample"]
@@ -166,7 +168,7 @@ def test_calls_per_sample_report(binary):
     assert all(
         report[f"{k}_seconds_per_sample"] > 0 for k in ("batch1", "unscheduled", "scheduled")
     )
-    assert "B=4" in scheduling.format_report(report)
+    assert "B=4" in scheduling_report.format_report(report)
 
 
 @pytest.mark.parametrize(
@@ -207,7 +209,10 @@ def test_calls_per_sample_report(binary):
             "num_samples must be an integer >= 1",
         ),
         (lambda s: s.sample_scheduled_from_seed(0, 4, -1, "fpi"), "slots must be an integer >= 1"),
-        (lambda s: scheduling.calls_per_sample_report(s, 4, 0), "slots must be an integer >= 1"),
+        (
+            lambda s: scheduling_report.calls_per_sample_report(s, 4, 0),
+            "slots must be an integer >= 1",
+        ),
     ],
 )
 def test_bad_input_gets_one_clear_error(binary, call, match):

@@ -1,5 +1,5 @@
-"""Tests of tfps.sources for sequences: an .npz of integer sequences `[N, L]` is the user's data
-for the sequence ARMs (event shape `(L,)`).
+"""Tests of tfps.data.sources for sequences: an .npz of integer sequences `[N, L]` is the user's
+data for the sequence ARMs (event shape `(L,)`).
 
 K, the carved splits and every bad-data error work as for images, naming the file, split,
 sequence and position, before the run directory is touched; so does a model that does not model
@@ -14,8 +14,12 @@ import json
 import numpy as np
 import pytest
 
-from tfps import benchmark_run, export, loading, noise, rundir, sample_run, sources, training
-from tfps import config as config_lib
+from launch import benchmark_run, sample_run
+from tfps.data import sources
+from tfps.sampling import noise
+from tfps.serving import export, exported_sampler, loading
+from tfps.train import config as config_lib
+from tfps.train import rundir, training
 
 from launchers import launch
 from oracles import ancestral_reference
@@ -147,7 +151,7 @@ def test_bad_sequence_data_is_one_error_before_the_logdir_changes(tmp_path, case
 
 
 def test_the_autoencoder_refuses_sequences_before_writing(tmp_path):
-    from tfps import autoencoder_training
+    from tfps.train import autoencoder_training
 
     path = write_npz(tmp_path / "s.npz", train=sequences(20))
     config = config_lib.AutoencoderConfig(dataset=path, width=8, latent_channels=1, steps=1)
@@ -214,7 +218,7 @@ def test_every_method_returns_the_ancestral_sample_from_the_run_and_its_export(
 
     path = export.export_trained(logdir, str(tmp_path / "exported"))  # named after s.npz
     assert path == str(tmp_path / "exported" / "s" / "1")
-    served = export.load_exported(path)
+    served = exported_sampler.load_exported(path)
     assert served.metadata["event_shape"] == [LENGTH]
     for method in served.methods:
         result = served.sample(eps, method).samples.numpy()

@@ -1,4 +1,4 @@
-"""Tests of tfps.sources: the user's own data (tfds:NAME, .npz, a folder of images).
+"""Tests of tfps.data.sources: the user's own data (tfds:NAME, .npz, a folder of images).
 
 Every bad-data case is one DataError naming the file, split and first bad image, raised before
 the run directory is touched. Runs from an .npz file and a folder go through launch/train.py as a
@@ -15,8 +15,9 @@ import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from tfps import config as config_lib
-from tfps import image_files, rundir, sources, training
+from tfps.data import image_files, sources
+from tfps.train import config as config_lib
+from tfps.train import rundir, training
 
 from launchers import launch
 
@@ -241,7 +242,7 @@ def test_folder_run_and_a_bad_file_through_the_launcher(tmp_path):
 
 
 def test_the_autoencoder_reads_the_same_sources(tmp_path):
-    from tfps import autoencoder_training
+    from tfps.train import autoencoder_training
 
     path = write_npz(tmp_path / "d.npz", train=images(40, high=256))
     config = config_lib.AutoencoderConfig(

@@ -1,5 +1,5 @@
-"""The package's shape: modules by job, no import cycle, no use of another module's private names,
-no module longer than one sitting (../shared/STYLE.md)."""
+"""The package's shape: subpackages by job whose imports point one way, no import cycle, no use of
+another module's private names, no module longer than one sitting (../shared/STYLE.md)."""
 
 import ast
 import glob
@@ -7,10 +7,25 @@ import os
 
 from launchers import REPO
 
+# Module name (dotted, without "tfps.") -> path, for every module of the package.
 MODULES = {
-    os.path.basename(path)[:-3]: path for path in glob.glob(os.path.join(REPO, "tfps", "*.py"))
+    os.path.relpath(path, os.path.join(REPO, "tfps"))[:-3].replace(os.sep, "."): path
+    for path in glob.glob(os.path.join(REPO, "tfps", "**", "*.py"), recursive=True)
+    if not path.endswith("__init__.py")
 }
 MAX_LINES = 400
+
+# The subpackages, each allowed to import only those listed after it (README, "Layout"): the
+# arrows between rooms point one way, from the launchers down to the sampling primitives.
+LAYERS = {
+    "serving": {"evaluation", "train", "distribute", "data", "models", "sampling"},
+    "evaluation": {"distribute", "sampling"},
+    "train": {"distribute", "data", "models", "sampling"},
+    "distribute": set(),
+    "data": set(),
+    "models": {"sampling"},
+    "sampling": set(),
+}
 
 
 def _tree(name):
@@ -22,14 +37,50 @@ def _imports(name):
     """The tfps modules `name` imports (at any depth of its code), and under which local names."""
     imported = {}
     for node in ast.walk(_tree(name)):
-        if isinstance(node, ast.ImportFrom) and node.module == "tfps":
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("tfps."):
+            package = node.module[len("tfps.") :]
             for alias in node.names:
-                imported[alias.asname or alias.name] = alias.name
+                module = f"{package}.{alias.name}"
+                if module in MODULES:
+                    imported[alias.asname or alias.name] = module
+                elif package in MODULES:  # `from tfps.x.y import name`
+                    imported.setdefault(f"<{package}>", package)
         elif isinstance(node, ast.Import):
             for alias in node.names:
-                if alias.name.startswith("tfps."):
-                    imported[alias.asname or alias.name] = alias.name.split(".")[1]
+                if alias.name.startswith("tfps.") and alias.name[len("tfps.") :] in MODULES:
+                    imported[alias.asname or alias.name] = alias.name[len("tfps.") :]
     return imported
+
+
+def test_every_module_lives_in_a_subpackage_with_a_layer():
+    assert MODULES, "no modules found"
+    for name in MODULES:
+        assert "." in name, f"tfps/{name}.py lies outside the subpackages"
+        assert name.split(".")[0] in LAYERS, f"tfps/{name}.py: unknown subpackage"
+
+
+def test_imports_between_subpackages_point_one_way():
+    for name in MODULES:
+        package = name.split(".")[0]
+        for module in set(_imports(name).values()):
+            other = module.split(".")[0]
+            assert other == package or other in LAYERS[package], (
+                f"tfps.{name} imports tfps.{module}: {package} may import only "
+                f"{sorted(LAYERS[package]) or 'nothing else'}"
+            )
+
+
+def test_the_layers_themselves_have_no_cycle():
+    done = set()
+
+    def visit(package, path):
+        assert package not in path, "cycle: " + " -> ".join(path + [package])
+        for below in LAYERS[package] - done:
+            visit(below, path + [package])
+        done.add(package)
+
+    for package in LAYERS:
+        visit(package, [])
 
 
 def test_no_import_cycle():
@@ -48,7 +99,7 @@ def test_no_import_cycle():
 
     for name in sorted(graph):
         visit(name)
-    assert "latent" not in graph["training"]  # the ARM trainer reaches latents via arm_data
+    assert "train.latents" not in graph["train.training"]  # the ARM reaches latents via arm_data
 
 
 def test_no_module_uses_another_modules_private_names():
@@ -61,10 +112,10 @@ def test_no_module_uses_another_modules_private_names():
                 and node.value.id in local_names
                 and node.attr.startswith("_")
             ):
-                raise AssertionError(f"tfps/{name}.py uses {node.value.id}.{node.attr}")
+                raise AssertionError(f"tfps.{name} uses {node.value.id}.{node.attr}")
 
 
 def test_modules_are_short_enough_to_read_in_one_sitting():
     for name, path in MODULES.items():
         with open(path) as f:
-            assert len(f.readlines()) <= MAX_LINES, f"tfps/{name}.py"
+            assert len(f.readlines()) <= MAX_LINES, f"tfps.{name}"

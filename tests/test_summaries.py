@@ -1,6 +1,6 @@
-"""Tests for tfps/pictures.py, tfps/summaries.py and the launchers' --logdir: the pictures show
-what the sampler recorded, the event files hold every tag with the right shapes and ranges,
-TensorBoard serves them."""
+"""Tests for tfps/evaluation/pictures.py, tfps/evaluation/summaries.py and the launchers' --logdir:
+the pictures show what the sampler recorded, the event files hold every tag with the right shapes
+and ranges, TensorBoard serves them."""
 
 import os
 import shutil
@@ -13,7 +13,9 @@ import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
 from launch import check_tensorboard
-from tfps import pictures, pixelcnn, sampling, summaries
+from tfps.evaluation import pictures, summaries
+from tfps.models import pixelcnn
+from tfps.sampling import predictive
 
 from launchers import launch
 from tiny_models import tiny_model
@@ -117,7 +119,7 @@ def test_forecast_accuracy_is_correct_over_made_forecasts():
 # -------------------------------------------------------------------- with a sampler, in-process
 @pytest.fixture(scope="module")
 def sampler():
-    return sampling.sampler_for_model(tiny_model((4, 4, 3), 3))
+    return predictive.sampler_for_model(tiny_model((4, 4, 3), 3))
 
 
 def test_ancestral_baseline_is_the_position_in_the_ordering(sampler):
@@ -174,7 +176,7 @@ def test_inspect_draws_any_channel_count():
     # 4 latent channels (Figure 5 of Wiggers & Hoogeboom 2020): samples and mistakes in grey from
     # the channel mean.
     keras.utils.set_random_seed(0)
-    latent = sampling.sampler_for_model(
+    latent = predictive.sampler_for_model(
         pixelcnn.PixelCNN((2, 2, 4), 5, num_resnets=1, filters=4, dropout_rate=0.0)
     )
     result = latent.sample_from_seed(0, 2, "fpi")

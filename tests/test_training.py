@@ -1,5 +1,5 @@
-"""Tests for tfps/training.py, tfps/trainer.py, tfps/rundir.py and launch/train.py: init, learning,
-resume, loading, the launcher."""
+"""Tests for tfps/train/training.py, tfps/train/trainer.py, tfps/train/rundir.py and
+launch/train.py: init, learning, resume, loading, the launcher."""
 
 import glob
 import json
@@ -13,8 +13,10 @@ import pytest
 import tensorflow as tf
 from tensorflow.core.util import event_pb2
 
-from tfps import data as tfps_data
-from tfps import forecast, pixelcnn, rundir, sampling, trainer, training
+from tfps.data import builtin as tfps_data
+from tfps.models import pixelcnn
+from tfps.sampling import predictive
+from tfps.train import forecasting, rundir, trainer, training
 
 from launchers import launch
 
@@ -403,7 +405,7 @@ def test_load_trained_restores_the_forecasting_heads(tiny_forecast_run, tiny_run
     validation_set, _ = tfps_data.load("digits", "validation")
 
     def accuracy_fn(x, seed):
-        return forecast.forecast_accuracy(model, heads, x, seed)
+        return forecasting.forecast_accuracy(model, heads, x, seed)
 
     accuracy = training.evaluate_forecast_accuracy(
         accuracy_fn, validation_set, batch_size=32, max_batches=2, seed=(0, 20)
@@ -414,7 +416,7 @@ def test_load_trained_restores_the_forecasting_heads(tiny_forecast_run, tiny_run
     _, config_10 = training.load_trained(os.path.join(logdir, "checkpoints", "ckpt-10"))
     assert not np.allclose(config_10["forecast_heads"].get_weights()[0], heads.get_weights()[0])
     assert training.load_trained(tiny_run[0])[1]["forecast_heads"] is None
-    sampler = sampling.sampler_for_model(model, heads=heads)
+    sampler = predictive.sampler_for_model(model, heads=heads)
     assert "learned" in sampler.methods
 
 

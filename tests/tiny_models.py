@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfps import pixelcnn
+from tfps.models import pixelcnn
 
 
 def tiny_model(image_shape, k, seed=0, filters=8, num_scales=1):

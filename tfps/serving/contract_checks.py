@@ -1,0 +1,203 @@
+"""In-graph checks of a SavedModel's inputs, derived from the contract table
+(`tfps.serving.contract`).
+
+Every input is declared with unknown shape; `checked_inputs` returns each input behind the checks
+of its kind (`Port.kind`: seed, count, method, batch, values), so that a bad input fails with an
+InvalidArgumentError naming the problem, whichever client calls: wrong rank or shape, values
+outside [0, K), a count < 1, an unknown method, a seed outside the int32 range, evidence whose
+batch or mask does not match the noise.
+"""
+
+import tensorflow as tf
+
+from tfps.serving import contract
+
+_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
+
+
+def _shape_string(t):
+    """`[2, 4, 4]`: the run-time shape of `t` as a string tensor (for error messages)."""
+    dims = tf.strings.reduce_join(
+        tf.strings.as_string(tf.shape(t, out_type=tf.int64)), separator=", "
+    )
+    return tf.strings.join(["[", dims, "]"])
+
+
+def _require(ok, *message, name="check"):
+    """An Assert op raising InvalidArgumentError with the joined `message` unless `ok`."""
+    parts = [m if isinstance(m, tf.Tensor) else tf.constant(str(m)) for m in message]
+    return tf.debugging.Assert(ok, [tf.strings.join(parts)], summarize=1, name=name)
+
+
+def _after(checks, t):
+    """`t`, usable only once every check in `checks` has passed."""
+    with tf.control_dependencies(checks):
+        return tf.identity(t)
+
+
+def _check_batch(t, port, sizes):
+    """Requires `t` to have shape `[B, *tail]` of `port` with B >= min_batch, whatever its rank."""
+    tail = contract.concrete(port.shape[1:], sizes)
+    rank = len(tail) + 1
+    shape = tf.shape(t, out_type=tf.int64)
+    # Padded to the expected rank so that comparing a wrong rank does not fail on its own.
+    padded = tf.concat([shape, tf.fill([rank], tf.constant(-1, tf.int64))], axis=0)[:rank]
+    ok = (
+        tf.equal(tf.size(shape), rank)
+        & tf.reduce_all(tf.equal(padded[1:], tail))
+        & (padded[0] >= port.min_batch)
+    )
+    expected = ", ".join([f"batch{' >= 1' if port.min_batch else ''}"] + [str(s) for s in tail])
+    description = ", ".join(contract.axis_names(port.shape, sizes))
+    return _require(
+        ok,
+        f"{port.name} must have shape [{expected}] ({description}), got ",
+        _shape_string(t),
+        name=f"check_{port.name}_shape",
+    )
+
+
+def _check_scalar(t, name):
+    return _require(
+        tf.equal(tf.rank(t), 0),
+        f"{name} must be a scalar, got shape ",
+        _shape_string(t),
+        name=f"check_{name}_shape",
+    )
+
+
+def _check_range(x, name, num_categories):
+    """Requires all values of int `x` in [0, K)."""
+    lo = tf.reduce_min(x)
+    hi = tf.reduce_max(x)
+    ok = tf.equal(tf.size(x), 0) | ((lo >= 0) & (hi < num_categories))
+    return _require(
+        ok,
+        f"{name} values must lie in [0, {num_categories}), found values in [",
+        tf.strings.as_string(lo),
+        ", ",
+        tf.strings.as_string(hi),
+        "]",
+        name=f"check_{name}_range",
+    )
+
+
+def _checked_seed(seed, port, sizes, methods):
+    """int64 `[2]` in the int32 range -> the int32 pair that `tfps.sampling.noise.as_seed` makes."""
+    seed = _after(
+        [
+            _require(
+                tf.equal(tf.rank(seed), 1) & tf.equal(tf.size(seed), 2),
+                "seed must have shape [2], got ",
+                _shape_string(seed),
+                name="check_seed_shape",
+            )
+        ],
+        seed,
+    )
+    seed = tf.reshape(seed, [2])
+    in_range = _require(
+        tf.reduce_all((seed >= _INT32_MIN) & (seed <= _INT32_MAX)),
+        f"seed values must lie in the int32 range [{_INT32_MIN}, {_INT32_MAX}], got [",
+        tf.strings.reduce_join(tf.strings.as_string(seed), separator=", "),
+        "]",
+        name="check_seed_range",
+    )
+    return tf.cast(_after([in_range], seed), tf.int32)
+
+
+def _checked_count(count, port, sizes, methods):
+    """An int32 scalar >= 1 (batch_size, num_samples, slots)."""
+    name = port.name
+    count = tf.reshape(_after([_check_scalar(count, name)], count), [])
+    return _after(
+        [
+            _require(
+                count >= 1,
+                f"{name} must be >= 1, got ",
+                tf.strings.as_string(count),
+                name=f"check_{name}_range",
+            )
+        ],
+        count,
+    )
+
+
+def _checked_method(method, port, sizes, methods):
+    """A known method name -> its int32 index in `methods`."""
+    method = tf.reshape(_after([_check_scalar(method, port.name)], method), [])
+    matches = tf.equal(method, tf.constant(methods))
+    shown = tf.where(tf.equal(method, ""), "(empty string)", method)
+    known = _require(
+        tf.reduce_any(matches),
+        "unknown sampling method: ",
+        shown,
+        " (choose one of: " + ", ".join(methods) + ")",
+        name="check_method",
+    )
+    return _after([known], tf.argmax(tf.cast(matches, tf.int32), output_type=tf.int32))
+
+
+def _checked_batch(t, port, sizes, methods):
+    return _after([_check_batch(t, port, sizes)], t)
+
+
+def _checked_values(t, port, sizes, methods):
+    t = _checked_batch(t, port, sizes, methods)
+    return _after([_check_range(t, port.name, sizes["K"])], t)
+
+
+_CHECKS = {
+    "seed": _checked_seed,
+    "count": _checked_count,
+    "method": _checked_method,
+    "batch": _checked_batch,
+    "values": _checked_values,
+}
+
+
+def _check_evidence(noise, evidence, evidence_mask):
+    """Evidence has the batch of the noise, the mask the shape of the evidence."""
+    return [
+        _require(
+            tf.reduce_all(tf.equal(tf.shape(evidence), tf.shape(noise)[:-1])),
+            "evidence must have the batch size of noise: noise has shape ",
+            _shape_string(noise),
+            ", evidence ",
+            _shape_string(evidence),
+            name="check_evidence_batch",
+        ),
+        _require(
+            tf.reduce_all(tf.equal(tf.shape(evidence_mask), tf.shape(evidence))),
+            "evidence_mask must have the shape of evidence: evidence has shape ",
+            _shape_string(evidence),
+            ", evidence_mask ",
+            _shape_string(evidence_mask),
+            name="check_evidence_mask_shape",
+        ),
+    ]
+
+
+def checked_inputs(name, values, event_shape, num_categories, methods):
+    """The inputs of signature `name`, each usable only once its checks have passed.
+
+    Args:
+      name: a signature of `tfps.serving.contract.TABLE`.
+      values: `{input name: tensor}`.
+      event_shape, num_categories, methods: of the served model.
+
+    Returns:
+      `{input name: tensor}`: `seed` as the int32 pair, counts as int32 scalars, `method` as its
+      int32 index in `methods`, the others as given.
+    """
+    sizes = contract.sizes_of(event_shape, num_categories, len(methods))
+    checked = {
+        p.name: _CHECKS[p.kind](values[p.name], p, sizes, tuple(methods))
+        for p in contract.BY_NAME[name].inputs
+    }
+    if "evidence" in checked:
+        relations = _check_evidence(checked["noise"], checked["evidence"], checked["evidence_mask"])
+        checked.update(
+            {k: _after(relations, checked[k]) for k in ("noise", "evidence", "evidence_mask")}
+        )
+    return checked

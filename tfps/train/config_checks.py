@@ -1,0 +1,52 @@
+"""The checks of single config fields (`tfps.train.config`): each field's valid range, as one table.
+
+`check_field(name, value)` raises ValueError naming the field and what it must be; checks that
+involve several fields or the data (bits, the model fitting the data, the architecture) are in
+`tfps.train.config`'s `validate` methods.
+"""
+
+from tfps.data import builtin as tfps_data
+from tfps.data import sources
+from tfps.distribute import strategies
+
+AT_LEAST_ONE = (
+    "filters", "batch_size", "steps", "checkpoint_every", "eval_every", "log_every",
+    "keep_checkpoints", "latent_channels", "num_layers", "num_heads", "kernel_size",
+)  # fmt: skip
+RANGES = {  # name: (predicate, what the value must be)
+    "num_resnets": (lambda v: v >= 0, ">= 0"),
+    "num_scales": (lambda v: v >= 1, ">= 1"),
+    **{name: (lambda v: v >= 1, ">= 1") for name in AT_LEAST_ONE},
+    "head_hidden": (lambda v: v is None or v >= 1, ">= 1 (or None)"),
+    "forecast_steps": (lambda v: v >= 0, ">= 0"),
+    "forecast_filters": (lambda v: v is None or v >= 1, ">= 1 (or None)"),
+    "forecast_weight": (lambda v: v >= 0.0, ">= 0"),
+    "eval_batches": (lambda v: v is None or v >= 1, ">= 1 (or None)"),
+    "dropout_rate": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
+    "learning_rate": (lambda v: v > 0.0, "> 0"),
+    "lr_decay": (lambda v: 0.0 < v <= 1.0, "in (0, 1]"),
+    "weight_decay": (lambda v: v >= 0.0, ">= 0"),
+    "width": (lambda v: v >= 2 and v % 2 == 0, "an even number >= 2"),
+    "latent_categories": (lambda v: v >= 2, ">= 2"),
+    "dataset": (
+        lambda v: v in tfps_data.DATASETS or sources.is_user_source(v),
+        "one of " + ", ".join(repr(d) for d in tfps_data.DATASETS) + ", or your own data: "
+        "'tfds:NAME', a path to an .npz file or an existing folder of images",
+    ),
+    "num_categories": (lambda v: v is None or v >= 2, ">= 2 (or None)"),
+    "binarize": (lambda v: v is None or 1 <= v <= 255, "in 1..255 (or None)"),
+    "validation_size": (lambda v: v is None or v >= 1, ">= 1 (or None)"),
+    "image_key": (lambda v: isinstance(v, str) and v != "", "a feature name"),
+    **strategies.RANGES,
+}
+
+
+def check_field(name, value):
+    """Raises ValueError if `value` is not valid for the config field `name` on its own.
+
+    (Whether `bits` suits the dataset is checked by `validate`.)
+    """
+    if name in RANGES:
+        predicate, requirement = RANGES[name]
+        if not predicate(value):
+            raise ValueError(f"{name} must be {requirement}, got {value!r}")

@@ -1,0 +1,363 @@
+"""Maximum-likelihood training of an ARM (`tfps.models.arms`), and loading a trained one.
+
+The ARM is trained on the log-likelihood objective [1, eq. 1], reported as bits per dimension,
+
+    bpd(x) = -log2 P_ARM(x) / d,        d = H * W * C,
+
+with the optimisation of [1, Table 4] (`tfps.train.trainer`). The training step minimises a weighted
+sum of named loss terms (`LossTerm`), each a function of the model outputs `(x, logits, h)`.
+Plain ARM training has one term, `bpd`. With `forecast_steps = T > 0` a second term, `forecast`,
+trains T forecasting modules jointly [1, sec. 2.4, eq. 9] (Table 4: weight 0.01):
+
+    loss = bpd + 0.01 * sum_t mean_i KL[P_ARM(x_{i+t} | x_<i+t) || P_F^(t)(x_{i+t} | x_<i)]
+
+in bits, the ARM side detached: the KL's gradient reaches the heads and, through the shared h,
+the ARM's trunk, never the ARM's output distribution. The heads are the term's module,
+checkpointed under `terms/forecast` and restored by `load_trained`. At every evaluation the
+forecast accuracy of the heads and of fixed-point iteration on validation data with posterior
+noise (`tfps.train.forecasting.forecast_accuracy`) goes to TensorBoard as
+`forecast_accuracy/<name>`.
+
+The model is `config.arch`'s (`tfps.models.arms.ARCHITECTURES`, default the PixelCNN), built from
+the config's `model` section for the data's event shape; a new model must pass
+`tfps.check_autoregressive` before its first step (exhaustively for d <= 1024 variables, else at
+1024 sampled positions; one random input, seeded by `config.seed`). Losses and heads see the
+canonical image layout (`tfps.sampling.events`). The run directory is `tfps.train.rundir`'s;
+config.json also holds `model_config()` and, with heads, a `forecast` section. `train` resumes from
+the latest checkpoint; `load_trained` rebuilds a trained model from config.json and a checkpoint for
+sampling, export and benchmarks.
+
+#### References
+
+[1]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive Models.
+     In ICML, 2020.
+"""
+
+import dataclasses
+import math
+import os
+from typing import Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from tfps.models import arms, causality, pixelcnn
+from tfps.models import heads as heads_lib
+from tfps.sampling import events, protocol
+from tfps.sampling import noise as noise_lib
+from tfps.train import arm_data, forecasting, rundir, trainer
+from tfps.train import config as config_lib
+
+CONFIG_FORMAT = "tfps.train/1"
+TrainConfig = config_lib.TrainConfig
+
+
+# ----------------------------------------------------------------------------- loss terms
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelOutputs:
+    """What a loss term sees, in the canonical image layout (`tfps.sampling.events`): x `[B, H, W,
+    C]`, logits `[B, H, W, C, K]`, h `[B, H, W, F]` (a placeholder for a model without h), and a
+    stateless seed (int32 `[2]`, different every training step) for terms that draw noise."""
+
+    x: tf.Tensor
+    logits: tf.Tensor
+    h: tf.Tensor
+    training: bool
+    seed: tf.Tensor | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class LossTerm:
+    """One named term of the training objective: total = sum_t weight_t * fn_t(outputs).
+
+    `fn(outputs: ModelOutputs) -> scalar`. `module` (optional, a Keras layer or tf.Module) holds the
+    term's own trainable weights, e.g. a forecasting head on h; they are optimised with the model
+    and checkpointed under `terms/<name>`.
+    """
+
+    name: str
+    fn: Callable[[ModelOutputs], tf.Tensor]
+    weight: float = 1.0
+    module: tf.Module | None = None
+
+
+def mean_bpd(outputs):
+    """Mean over the batch of -log2 P_ARM(x) / d (eq. 1 in bits per dimension). -> scalar."""
+    return tf.reduce_mean(pixelcnn.bits_per_dim(outputs.logits, outputs.x))
+
+
+BPD_TERM = LossTerm("bpd", mean_bpd, 1.0)
+
+
+def forecast_loss_term(heads, weight=0.01):
+    """The `forecast` term: sum over the T modules of eq. 9's KL in bits (`forecast_kl`).
+
+    Shared heads read h; unshared ones (Table 3 ablation) read x and posterior noise
+    eps ~ p(eps | x) drawn from the detached ARM logits (Appendix B), a fresh draw every step.
+    """
+
+    def forecast_loss(outputs):
+        noise = None
+        if not heads.shares_representation:
+            seed = outputs.seed if outputs.seed is not None else tf.constant([0, 0], tf.int32)
+            noise = noise_lib.posterior_gumbel_noise(
+                tf.stop_gradient(outputs.logits), outputs.x, seed
+            )
+        logits = forecasting.head_logits(heads, outputs.x, outputs.h, noise)
+        return tf.reduce_sum(forecasting.forecast_kl(logits, outputs.logits))
+
+    return LossTerm("forecast", forecast_loss, weight, heads)
+
+
+def compute_loss(model, x, terms=(BPD_TERM,), training=True, seed=None):
+    """Runs the model once on x `[B, *event_shape]` and evaluates every term. -> `(total,
+    {name: value})`."""
+    x = events.reshape_batch(x, events.canonical_shape(protocol.event_shape_of(model)))
+    logits, h = protocol.canonical_arm(model)(x, training=training)
+    logits = tf.cast(logits, tf.float32)  # float32 under a mixed-precision policy too
+    outputs = ModelOutputs(x=x, logits=logits, h=h, training=training, seed=seed)
+    values = {term.name: term.fn(outputs) for term in terms}
+    total = tf.add_n([tf.cast(term.weight, tf.float32) * values[term.name] for term in terms])
+    return total, values
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def evaluate_bpd(model, dataset, batch_size, max_batches=None):
+    """Mean bits per dimension of `model` (`training=False`) over single images in `dataset`.
+
+    `dataset`: a tf.data.Dataset of int `[H, W, C]` images (or an `[N, H, W, C]` numpy array);
+    batched here. `max_batches` limits the evaluation to the first batches. The mean is over
+    images, not over batch means, so a short last batch is weighted correctly.
+    """
+    return _evaluate(
+        make_eval_fn(model), protocol.event_shape_of(model), dataset, batch_size, max_batches
+    )
+
+
+def make_eval_fn(model):
+    """A traced `x [B, *event_shape] -> (sum of per-example bpd, B)` with `training=False`."""
+
+    @tf.function(reduce_retracing=True)
+    def eval_fn(x):
+        logits, _ = model(x, training=False)
+        logits = tf.cast(logits, tf.float32)
+        return tf.reduce_sum(pixelcnn.bits_per_dim(logits, x)), tf.shape(x)[0]
+
+    return eval_fn
+
+
+def _evaluate(eval_fn, image_shape, dataset, batch_size, max_batches):
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if max_batches is not None and int(max_batches) < 1:
+        raise ValueError(f"max_batches must be >= 1 (or None), got {max_batches}")
+    if isinstance(dataset, np.ndarray):
+        dataset = tf.data.Dataset.from_tensor_slices(dataset)
+    spec = dataset.element_spec
+    if not (spec.dtype.is_integer and tuple(spec.shape) == tuple(image_shape)):
+        raise ValueError(
+            f"evaluate_bpd needs single integer images of shape {tuple(image_shape)}, "
+            f"got a dataset of {spec.dtype.name} {tuple(spec.shape)}"
+        )
+    batches = dataset.batch(int(batch_size))
+    if max_batches is not None:
+        batches = batches.take(int(max_batches))
+    total, count = 0.0, 0
+    for x in batches.prefetch(tf.data.AUTOTUNE):
+        bpd_sum, n = eval_fn(tf.cast(x, tf.int32))
+        total += float(bpd_sum)
+        count += int(n)
+    if count == 0:
+        raise ValueError("evaluate_bpd got an empty dataset")
+    return total / count
+
+
+# ----------------------------------------------------------------------------- run config
+
+
+def forecast_config(config, model):
+    """The `forecast` section of config.json: what the heads' weights mean (None without heads)."""
+    if not config.forecast_steps:
+        return None
+    return {
+        "steps": int(config.forecast_steps),
+        "shared": bool(config.forecast_shared),
+        "filters": int(config.forecast_filters or config.filters),
+    }
+
+
+def run_config(config, model, info):
+    """The dict written to `logdir/config.json` (with a `forecast` section when there are heads)."""
+    values = {
+        "format": CONFIG_FORMAT,
+        "train": config.to_dict(),
+        "model": model.model_config(),
+        "dataset": rundir.dataset_description(info),
+    }
+    heads = forecast_config(config, model)
+    if heads:
+        values["forecast"] = heads
+    return values
+
+
+def heads_from_config(forecast_section, model):
+    """Forecasting heads for `model` from a config.json `forecast` section (None: no heads)."""
+    if not forecast_section:
+        return None
+    return heads_lib.heads_for_model(
+        model, forecast_section["steps"], forecast_section["filters"], forecast_section["shared"]
+    )
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def train(config, logdir, loss_terms=(BPD_TERM,)):
+    """Trains (or resumes training of) an ARM; returns the final metrics.
+
+    Resumable and refusing a logdir of another run like every trainer (`tfps.train.trainer.fit`).
+    With `config.latents_from`, the ARM models the autoencoder's latents of its dataset
+    (`tfps.train.arm_data`). Ends with test bpd over the whole test split.
+
+    Returns a dict with `step`, `test_bpd`, `validation_bpd`, `train_bpd` (mean over the last
+    log interval of this session, None if no step ran), `steps_per_sec`, `start_step`,
+    `train_seconds`, `dataset`, `uniform_bpd`, `checkpoint` (and `test_bits_per_image_dim` for
+    latents); it is also written to `logdir/metrics.json`.
+    """
+    config = arm_data.checked(config)
+    if not loss_terms or loss_terms[0].name != "bpd":
+        raise ValueError("loss_terms must start with the ARM's bpd term (BPD_TERM)")
+    return trainer.fit(config, logdir, lambda run_dir: _task(config, run_dir, loss_terms))
+
+
+def _task(config, logdir, loss_terms):
+    """The ARM's `trainer.Task`, its run directory `logdir` started (built in the strategy's
+    scope by `trainer.fit`)."""
+    keras.utils.set_random_seed(config.seed)
+
+    info, load_split, described = arm_data.source(config)
+    model = new_model(config, info)
+    new_run_config = run_config(config, model, info)
+    new_run_config["dataset"].update(described)
+    if not tf.train.latest_checkpoint(os.path.join(logdir, rundir.CHECKPOINT_DIR)):
+        # A new model: refuse a leaking one before anything is written (tfps.models.causality).
+        check = causality.check_autoregressive(model, trials=1, seed=config.seed, name=config.arch)
+        logging.info("%s %s", config.arch, check.summary())
+    rundir.start_run(logdir, new_run_config, arms.full_model_config)
+
+    heads = heads_from_config(forecast_config(config, model), model)
+    if heads is not None:
+        loss_terms = tuple(loss_terms) + (forecast_loss_term(heads, config.forecast_weight),)
+    modules = {t.name: t.module for t in loss_terms if t.module is not None}
+
+    eval_fn = make_eval_fn(model)
+    canonical = events.canonical_shape(info.image_shape)
+    accuracy_fn = (
+        None
+        if heads is None
+        else tf.function(
+            lambda x, seed: forecasting.forecast_accuracy(
+                protocol.canonical_arm(model), heads, events.reshape_batch(x, canonical), seed
+            ),
+            reduce_retracing=True,
+        )
+    )
+
+    def evaluate(split, dataset, max_batches, at_step):
+        values = {"bpd": _evaluate(eval_fn, info.image_shape, dataset, config.batch_size,
+                                   max_batches)}  # fmt: skip
+        if accuracy_fn is not None and split == "validation":
+            accuracy = evaluate_forecast_accuracy(
+                accuracy_fn, dataset, config.batch_size, max_batches, seed=(config.seed, at_step)
+            )
+            values.update({f"forecast_accuracy/{k}": v for k, v in accuracy.items()})
+        return values
+
+    def summarize(metrics):
+        metrics.update(dataset=info.name, uniform_bpd=math.log2(info.num_categories))
+        if "dimension_reduction" in described:  # latents: the paper's bits per image dimension
+            reduction = described["dimension_reduction"]
+            metrics["test_bits_per_image_dim"] = metrics["test_bpd"] / reduction
+        uniform = metrics["uniform_bpd"]
+        return metrics, f"test bpd {metrics['test_bpd']:.4f} (uniform: {uniform:.4f})"
+
+    return trainer.Task(
+        model=model,
+        loss=lambda x, seed: compute_loss(model, x, loss_terms, training=True, seed=seed),
+        evaluate=evaluate,
+        load_split=load_split,
+        metric="bpd",
+        modules=modules,
+        description=f"{info.name}: {new_run_config['model']}",
+        summarize=summarize,
+    )
+
+
+def new_model(config, info):
+    """The untrained model of `config.arch` for the data of `info` (a `DatasetInfo`): its factory
+    gets `event_shape`, `num_categories` and every field of the config's `model` section."""
+    model_config = {
+        **config.model_fields(),
+        "event_shape": list(info.image_shape),
+        "num_categories": int(info.num_categories),
+    }
+    try:
+        return arms.build_model(model_config)
+    except TypeError as e:
+        raise ValueError(f"cannot build model arch {config.arch!r}: {e}") from e
+
+
+def evaluate_forecast_accuracy(accuracy_fn, dataset, batch_size, max_batches=None, seed=(0, 0)):
+    """Mean over batches of `accuracy_fn(x, seed) -> {name: accuracy}` on `dataset` (single
+    images, batched here); batch b draws its posterior noise from a seed derived from (seed, b)."""
+    batches = dataset.batch(int(batch_size))
+    if max_batches is not None:
+        batches = batches.take(int(max_batches))
+    base = noise_lib.as_seed(tf.constant(seed, tf.int32) % (2**31 - 1))
+    sums, count = {}, 0
+    for index, x in enumerate(batches):
+        seed_b = tf.random.experimental.stateless_fold_in(base, index)
+        for name, value in accuracy_fn(tf.cast(x, tf.int32), seed_b).items():
+            sums[name] = sums.get(name, 0.0) + float(value)
+        count += 1
+    return {name: value / max(count, 1) for name, value in sums.items()}
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def load_trained(logdir_or_checkpoint):
+    """Rebuilds a trained ARM (`tfps.models.arms.build_model`): `(model, config)`.
+
+    `logdir_or_checkpoint` is a run directory (its latest checkpoint is used) or a checkpoint
+    prefix such as `logdir/checkpoints/ckpt-1000`. `config` is the parsed config.json plus
+    `checkpoint` (the restored prefix), `step` (its training step), `logdir` (the run) and
+    `forecast_heads`: the restored forecasting heads of a run trained with `forecast_steps > 0`
+    (pass them to `sampling.sampler_for_model(..., heads=...)`), else None. Optimizer state is
+    not loaded. Raises CheckpointNotFoundError (a FileNotFoundError) when something is missing
+    and CheckpointError (a ValueError) when the checkpoint is corrupt or does not fit the model,
+    naming the path.
+    """
+    logdir, prefix = rundir.resolve_checkpoint(logdir_or_checkpoint)
+    config = rundir.read_config(logdir)
+    path = os.path.join(logdir, rundir.CONFIG_FILE)
+    try:
+        model = arms.build_model(config["model"])
+    except (TypeError, ValueError) as e:
+        raise rundir.CheckpointError(f"{path}: cannot build the model ({e})") from e
+    try:
+        heads = heads_from_config(config.get("forecast"), model)
+    except (KeyError, TypeError, ValueError) as e:
+        raise rundir.CheckpointError(f"{path}: cannot build the forecasting heads ({e})") from e
+    parts = {"model": model}
+    if heads is not None:
+        parts["terms"] = {"forecast": heads}
+    step = rundir.restore_for_inference(prefix, **parts)
+    config = dict(config, checkpoint=prefix, step=step, logdir=logdir, forecast_heads=heads)
+    return model, config
