@@ -8,7 +8,7 @@ DEMO_DIR ?= runs/demo
 # pytest-xdist workers; each test module runs whole on one worker (its module fixtures train once).
 TEST_WORKERS ?= 2
 
-.PHONY: install lint format demo test clean
+.PHONY: install lint format demo test test-fast clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,14 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# Everything (CI's command).
 test: lint
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=20 tests
+
+# The fast tier: unit, exactness and causality tests on untrained tiny models; no training run,
+# export or launcher subprocess (tests/conftest.py marks those `slow`).
+test-fast: lint
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow" --durations=10 tests
 
 demo: $(STAMP)
 	bash launch/demo.sh $(DEMO_DIR)

@@ -23,7 +23,7 @@ def define_flags(what):
         "With --incremental: the rows each incremental call computes per example (default "
         "tfps.sampling.incremental.DEFAULT_WINDOW_ROWS; rounded up to a multiple of "
         "2**(scales - 1)). "
-        "Smaller windows suit XLA (BUILD_NOTES).",
+        "Smaller windows suit XLA (docs/incremental.md).",
         lower_bound=1,
     )
     flags.register_multi_flags_validator(

@@ -48,7 +48,7 @@ config_flags.define_run_flags(
 def main(argv):
     config_flags.no_arguments(argv)
     config = config_flags.typed_config(config_lib.ARM, FLAGS.logdir)
-    from tfps.data import builtin
+    from tfps.data import checks
     from tfps.models import causality
     from tfps.train import arm_data, training
 
@@ -60,8 +60,8 @@ def main(argv):
         metrics = training.train(config, FLAGS.logdir)
     # Raised before any writing: bad data, or a new model that is not autoregressive.
     except (
-        builtin.DataError,
-        builtin.DatasetUnavailableError,
+        checks.DataError,
+        checks.DatasetUnavailableError,
         causality.NotAutoregressiveError,
     ) as e:
         raise app.UsageError(str(e)) from e

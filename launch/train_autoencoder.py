@@ -42,12 +42,12 @@ config_flags.define_run_flags(
 def main(argv):
     config_flags.no_arguments(argv)
     config = config_flags.typed_config(config_lib.AUTOENCODER, FLAGS.logdir)
-    from tfps.data import builtin
+    from tfps.data import checks
     from tfps.train import autoencoder_training
 
     try:
         metrics = autoencoder_training.train_autoencoder(config, FLAGS.logdir)
-    except (builtin.DataError, builtin.DatasetUnavailableError) as e:  # raised before any writing
+    except (checks.DataError, checks.DatasetUnavailableError) as e:  # raised before any writing
         raise app.UsageError(str(e)) from e
     rate = metrics["steps_per_sec"]
     print(

@@ -1,4 +1,14 @@
-"""Shared pytest fixtures."""
+"""Shared pytest fixtures, and the test tiers.
+
+Two tiers: `make test-fast` runs `-m "not slow"` (unit, exactness and causality tests on untrained
+tiny models, in minutes) and `make test` runs everything. A test is `slow` when it trains (it asks
+for a trained-run fixture, `TRAINED_FIXTURES`), runs a launcher in a subprocess (its code calls
+`launch(` or `run(` of `tests/launchers.py`, or `subprocess`), or is marked
+`@pytest.mark.slow` itself.
+"""
+
+import inspect
+import re
 
 import pytest
 
@@ -48,3 +58,42 @@ def tiny_forecast_run(tmp_path_factory, tiny_config):
     logdir = str(tmp_path_factory.mktemp("tiny_forecast_run"))
     metrics = training.train(tiny_config(steps=20, forecast_steps=2), logdir)
     return logdir, metrics
+
+
+# Fixtures that train a model (or export one) before the test runs.
+TRAINED_FIXTURES = {
+    "tiny_run",
+    "tiny_forecast_run",
+    "text_run",
+    "runs",
+    "cli_export",
+    "exports",
+    "ae_run",
+    "latent_arm_run",
+    "sequence_run",
+    "sampled_run",
+    "trained_case",
+}
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "slow: trains, exports or starts a launcher; left out of `make test-fast`"
+    )
+
+
+def _starts_a_subprocess(function):
+    try:
+        source = inspect.getsource(function)
+    except (OSError, TypeError):
+        return False
+    return re.search(r"(?<![.\w])(launch|run)\(|subprocess\.", source) is not None
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        function = getattr(item, "function", None)
+        if TRAINED_FIXTURES & set(getattr(item, "fixturenames", ())) or (
+            function is not None and _starts_a_subprocess(function)
+        ):
+            item.add_marker(pytest.mark.slow)

@@ -5,6 +5,7 @@ import ast
 import glob
 import inspect
 import os
+import re
 import subprocess
 import sys
 
@@ -165,3 +166,44 @@ def test_an_export_samples_on_two_replicas_as_on_one_device(tmp_path):
         samples[strategy] = np.load(out / "samples_fpi.npy")
     assert samples["default"].shape[0] == 5
     np.testing.assert_array_equal(samples["mirrored"], samples["default"])
+
+
+API_PAGE = os.path.join(REPO, "docs", "api.md")
+
+
+def render_api_page():
+    """docs/api.md from `tfps.__all__`: each name's signature and the first paragraph of its
+    docstring (regenerate with `python tests/test_api.py`)."""
+    lines = [
+        "# The tfps API",
+        "",
+        "Generated from `tfps.__all__` and the docstrings by `python tests/test_api.py`;",
+        "`tests/test_api.py` fails when this page and the code disagree. Everything not listed",
+        "here may change without notice.",
+        "",
+    ]
+    for name in tfps.__all__:
+        value = getattr(tfps, name)
+        try:
+            signature = re.sub(r" at 0x[0-9a-f]+", "", str(inspect.signature(value)))
+        except (TypeError, ValueError):
+            signature = ""
+        kind = "class" if inspect.isclass(value) else "function"
+        summary = inspect.getdoc(value).split("\n\n")[0].replace("\n", " ")
+        home = f"{value.__module__}.{value.__qualname__}"
+        lines += [f"## `tfps.{name}`", "", f"{kind} `{home}`", ""]
+        if signature:
+            lines += ["```python", f"tfps.{name}{signature}", "```", ""]
+        lines += [summary, ""]
+    return "\n".join(lines)
+
+
+def test_the_api_page_matches_the_code():
+    with open(API_PAGE) as f:
+        assert f.read() == render_api_page(), "docs/api.md is stale: python tests/test_api.py"
+
+
+if __name__ == "__main__":
+    with open(API_PAGE, "w") as f:
+        f.write(render_api_page())
+    print(f"wrote {API_PAGE}")

@@ -15,7 +15,7 @@ import sklearn.datasets
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from tfps.data import builtin
+from tfps.data import builtin, checks
 
 TFDS_DATASETS = ("binarized_mnist", "cifar10", "svhn_cropped", "imagenet_resized/32x32")
 NUM_DIGITS = 1797
@@ -218,7 +218,7 @@ def test_undownloadable_tfds_dataset_raises_clear_error(name, tmp_path, monkeypa
         raise network_error
 
     monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", download_without_network)
-    with pytest.raises(builtin.DatasetUnavailableError) as excinfo:
+    with pytest.raises(checks.DatasetUnavailableError) as excinfo:
         builtin.load(name, "train", data_dir=str(tmp_path))
     message = str(excinfo.value)
     assert f"tfds dataset {name!r}" in message
@@ -276,7 +276,7 @@ def test_cifar10_five_bits_has_32_categories():
 def test_random_validation_split_needs_recorded_train_size(name):
     # Default mock_data has no metadata files, so the builder info records no split sizes.
     with tfds.testing.mock_data(num_examples=3):
-        with pytest.raises(builtin.DatasetUnavailableError, match="records no 'train' split"):
+        with pytest.raises(checks.DatasetUnavailableError, match="records no 'train' split"):
             builtin.load(name, "validation")
 
 

@@ -61,11 +61,11 @@ import sklearn.datasets
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from tfps.data import photos, text
+from tfps.data import checks, photos, text
 
 SPLITS = ("train", "validation", "test")
 DEFAULT_DATASET = "digits"
-MAX_BITS = 8
+MAX_BITS = checks.BUILTIN_MAX_BITS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,14 +90,6 @@ class DatasetInfo:
     def num_variables(self) -> int:
         """H * W * C, the number of categorical variables per image."""
         return math.prod(self.image_shape)
-
-
-class DatasetUnavailableError(RuntimeError):
-    """A tfds dataset could not be downloaded or prepared (no network, nothing in `data_dir`)."""
-
-
-class DataError(ValueError):
-    """The user's data cannot be used (`tfps.data.sources`); names file, split and example."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -290,7 +282,7 @@ def prepared_builder(name, data_dir):
     try:
         builder.download_and_prepare()
     except Exception as error:
-        raise DatasetUnavailableError(
+        raise checks.DatasetUnavailableError(
             f"tfds dataset {name!r} is not available in {builder.data_dir!r} and could not be "
             f"downloaded and prepared ({type(error).__name__}: {error}). It needs a network "
             f"connection for the first download, or `data_dir` pointing at a directory where it "
@@ -331,7 +323,7 @@ def _tfds_split_examples(name, builder, split):
         return builder.as_dataset(split=tfds_split, shuffle_files=False)
 
     if "train" not in builder.info.splits:
-        raise DatasetUnavailableError(
+        raise checks.DatasetUnavailableError(
             f"the builder info of {name!r} in {builder.data_dir!r} records no 'train' split, so "
             f"its random validation subset cannot be drawn; prepare the dataset first"
         )

@@ -10,11 +10,17 @@ import dataclasses
 
 import numpy as np
 
-from tfps.data import builtin as tfps_data
-
-DataError = tfps_data.DataError
 MAX_CARVED = 5000
-MAX_BITS = 16
+BUILTIN_MAX_BITS = 8  # the built-in datasets' native bit depth (`tfps.data.builtin`)
+MAX_BITS = 16  # the deepest integer data of your own that tfps models (`tfps.data.sources`)
+
+
+class DatasetUnavailableError(RuntimeError):
+    """A tfds dataset could not be downloaded or prepared (no network, nothing in `data_dir`)."""
+
+
+class DataError(ValueError):
+    """The user's data cannot be used (`tfps.data.sources`); names file, split and example."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,7 +29,7 @@ class Opened:
     of single int32 examples (images `[H, W, C]`, sequences `[L]`), and the entries config.json's
     `dataset` section adds."""
 
-    info: tfps_data.DatasetInfo
+    info: object
     load: object
     description: dict
 

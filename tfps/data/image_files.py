@@ -13,7 +13,7 @@ import os
 import numpy as np
 from PIL import Image
 
-from tfps.data.builtin import DataError
+from tfps.data.checks import DataError
 
 SUFFIXES = (".png", ".jpg", ".jpeg")
 _MODES = {"L": "L", "1": "L", "I": "I", "I;16": "I", "RGB": "RGB", "P": "RGB"}

@@ -118,7 +118,7 @@ def calls_per_sample_report(
 
 
 def format_report(report):
-    """One human-readable block for logs and BUILD_NOTES rows."""
+    """One human-readable block of the report, for logs and result tables."""
     r = report
     return (
         f"method={r['method']} N={r['num_samples']} B={r['slots']}: ARM calls per sample "

@@ -42,10 +42,9 @@ import math
 
 import tensorflow as tf
 
-# Rows an incremental call computes per example (`WindowArm`): 8 of a 28-row digit's rows; fpi
-# with them took 0.62x the time of plain fpi at batch 32 on 3 scales and 0.89x / 0.73x at batch 1
-# on 3 / 1 scales (graph mode, BUILD_NOTES). Under XLA a call costs about its rows, and windows of
-# 4 rows (3 scales) or 2 (one scale) did best at batch 1: 0.30x / 0.14x (2026-12-02).
+# Rows an incremental call computes per example (`WindowArm`): 8 of a 28-row digit's rows, the
+# graph-mode choice; under XLA a call costs about its rows and smaller windows pay off
+# (docs/incremental.md has the measured trade-off).
 DEFAULT_WINDOW_ROWS = 8
 
 
@@ -236,9 +235,8 @@ class WindowArm:
 
         Those rows were last computed on an older input; a sampling loop never accepts them, and
         fpi forecasts from them. The last exact row, repeated, forecasts them better than the
-        older inputs' logits: on the one-scale digits model (2-row windows, XLA, seeds 0-9) fpi
-        took 38.2 calls instead of 71.1 (plain calls: 53.7), on 3 scales 39.8 instead of 40.2
-        (BUILD_NOTES). The argmax with each variable's own noise keeps a forecast per variable.
+        older inputs' logits (fewer fpi calls on the digits models, docs/incremental.md). The
+        argmax with each variable's own noise keeps a forecast per variable.
         """
         last = tf.gather(logits, tf.maximum(valid - 1, 0), axis=1, batch_dims=1)
         stale = (tf.range(self.height)[None, :] >= valid[:, None]) & (valid > 0)[:, None]

@@ -8,7 +8,7 @@ caches, and the network's ops, which do not shrink with the rows). `mode="auto"`
 measures, on the model to export, the default method `fpi` [1, sec. 2.3] with plain calls and
 with incremental calls in each candidate window (`candidate_windows`: the smallest, 2**(S - 1)
 rows, and the default, `tfps.sampling.incremental.DEFAULT_WINDOW_ROWS`; which is faster depends on
-the machine and on XLA, BUILD_NOTES), and keeps the fastest.
+the machine and on XLA, docs/incremental.md), and keeps the fastest.
 
 What is timed (`time_plain_and_incremental`): the library's `fpi` sampling loop
 (`PredictiveSampler.loop_function`, with the export's `jit_compile`) at batch 1, no evidence, on
