@@ -127,12 +127,8 @@ def run_benchmark(loaded, model_path, options, log=print, strategy=None):
         exported_choice = loaded.description.get("incremental")
         log(incremental_choice.describe_export(loaded.description))
     results = {}
-    incremental = None
-    if options.incremental:  # the same checkpoint, with incremental ARM calls
-        with strategy.scope() if strategy is not None else contextlib.nullcontext():
-            incremental = loading.load(
-                model_path, options.jit_compile, incremental=options.incremental
-            ).sampler
+    incremental = incremental_sampler(model_path, options, strategy)
+    if incremental is not None:
         text += f"; '(incremental)' rows: windows of {incremental.incremental_rows} rows"
     rows = benchmarking.benchmark_sampler(
         sampler,
@@ -148,46 +144,14 @@ def run_benchmark(loaded, model_path, options, log=print, strategy=None):
     labels = {} if heads is None else {heads.method: f"{heads.method} (T={heads.steps})"}
     for row in rows:
         row.method = labels.get(row.method, row.method)
-    if options.tfp_peer and architecture.get("arch", "pixelcnn") == "pixelcnn":
-        peer = benchmarking.tfp_pixelcnn_peer(
-            sampler.image_shape,
-            sampler.num_categories,
-            architecture["num_resnets"],
-            architecture["filters"],
-            architecture.get("num_scales", 1),
-        )
-        ancestral = {r.batch_size: r.time_mean for r in rows if r.method == "ancestral"}
-        rows += benchmarking.benchmark_tfp_peer(
-            peer,
-            sampler.num_variables,
-            options.batch_sizes,
-            range(options.peer_seeds or options.num_seeds),
-            reference_times=ancestral,
-        )
-    reports = []
-    for method in options.scheduled_methods if options.scheduled_samples else []:
-        log(
-            f"scheduling rows: {method}, N={options.scheduled_samples}, B={options.scheduled_slots}"
-        )
-        reports.append(
-            scheduling_report.calls_per_sample_report(
-                sampler,
-                options.scheduled_samples,
-                options.scheduled_slots,
-                method,
-                seed=0,
-                repeats=options.repeats,
-                strategy=strategy,
-            )
-        )
+    rows += peer_rows(sampler, architecture, options, rows)
+    reports = scheduling_reports(sampler, options, strategy, log)
     footer = scheduling_report.markdown_rows(reports)
     decode_times = {}
     if loaded.decoder is not None:
         decode_times = benchmarking.time_decode(loaded.decoder, options.batch_sizes, seeds)
         footer = "\n\n".join(f for f in (footer, benchmarking.decode_time_line(decode_times)) if f)
-    exported_to = export.default_samples_dir(model_path)  # never write inside an export
-    output = options.output or os.path.join(exported_to or model_path.rstrip("/"), "benchmark")
-    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    output = output_prefix(model_path, options)
     dataset = (loaded.training.get("dataset") or {}).get("name", "?")
     table = benchmarking.write_results(
         rows,
@@ -208,6 +172,68 @@ def run_benchmark(loaded, model_path, options, log=print, strategy=None):
     log(f"wrote {output}.md and {output}.json")
     write_inspections(rows, results, sampler, output, options, loaded.step, labels, log)
     return table
+
+
+def incremental_sampler(model_path, options, strategy=None):
+    """The same checkpoint with incremental ARM calls (`options.incremental`), made in the scope of
+    `strategy`; None without `options.incremental`."""
+    if not options.incremental:
+        return None
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        loaded = loading.load(model_path, options.jit_compile, incremental=options.incremental)
+    return loaded.sampler
+
+
+def peer_rows(sampler, architecture, options, rows):
+    """The TFP PixelCNN peer's rows (a PixelCNN only, with `options.tfp_peer`), its speedups
+    against the `ancestral` rows of `rows`; [] otherwise."""
+    if not options.tfp_peer or architecture.get("arch", "pixelcnn") != "pixelcnn":
+        return []
+    peer = benchmarking.tfp_pixelcnn_peer(
+        sampler.image_shape,
+        sampler.num_categories,
+        architecture["num_resnets"],
+        architecture["filters"],
+        architecture.get("num_scales", 1),
+    )
+    ancestral = {r.batch_size: r.time_mean for r in rows if r.method == "ancestral"}
+    return benchmarking.benchmark_tfp_peer(
+        peer,
+        sampler.num_variables,
+        options.batch_sizes,
+        range(options.peer_seeds or options.num_seeds),
+        reference_times=ancestral,
+    )
+
+
+def scheduling_reports(sampler, options, strategy=None, log=print):
+    """One `calls_per_sample_report` per scheduled method (none with `scheduled_samples=0`)."""
+    reports = []
+    for method in options.scheduled_methods if options.scheduled_samples else []:
+        log(
+            f"scheduling rows: {method}, N={options.scheduled_samples}, B={options.scheduled_slots}"
+        )
+        reports.append(
+            scheduling_report.calls_per_sample_report(
+                sampler,
+                options.scheduled_samples,
+                options.scheduled_slots,
+                method,
+                seed=0,
+                repeats=options.repeats,
+                strategy=strategy,
+            )
+        )
+    return reports
+
+
+def output_prefix(model_path, options):
+    """Where the results go (`options.output`, default `<run>/benchmark`; an export's go to its
+    samples directory, never inside the export), its folder created."""
+    exported_to = export.default_samples_dir(model_path)
+    output = options.output or os.path.join(exported_to or model_path.rstrip("/"), "benchmark")
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    return output
 
 
 def write_inspections(rows, results, sampler, output, options, step, labels, log=print):

@@ -119,3 +119,25 @@ def test_modules_are_short_enough_to_read_in_one_sitting():
     for name, path in MODULES.items():
         with open(path) as f:
             assert len(f.readlines()) <= MAX_LINES, f"tfps.{name}"
+
+
+MAX_FUNCTION_LINES = 60
+
+
+def test_functions_are_short_or_say_why():
+    """No function body over 60 lines (its docstring aside) unless a comment in it, starting
+    "# Over 60 lines", says why."""
+    for name, path in MODULES.items():
+        with open(path) as f:
+            lines = f.read().split("\n")
+        for node in ast.walk(_tree(name)):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            first = node.body[0]
+            has_doc = isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+            doc = first.end_lineno - first.lineno + 1 if has_doc else 0
+            length = node.end_lineno - node.lineno + 1 - doc
+            text = "\n".join(lines[node.lineno - 1 : node.end_lineno])
+            assert length <= MAX_FUNCTION_LINES or "# Over 60 lines" in text, (
+                f"tfps.{name}.{node.name}: {length} lines"
+            )

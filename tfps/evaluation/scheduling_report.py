@@ -52,6 +52,8 @@ def calls_per_sample_report(
       `scheduled_over_ideal`, `scheduled_mean_calls_per_example`, and
       `{batch1,unscheduled,scheduled}_seconds_per_sample`, `samples_agree`, `replicas` (R).
     """
+    # Over 60 lines: the three runs (scheduled, plain batches, batch 1) and their comparison are
+    # one measurement on the same noise; split, the noise and timings would be passed around.
     num_samples = check_count(num_samples, "num_samples")
     slots = min(check_count(slots, "slots"), num_samples)
     batch_one = (

@@ -153,6 +153,8 @@ def inspect(
         scalars use all N).
       scale: pixel upscaling of the grids (default about 96 pixels per image).
     """
+    # Over 60 lines: one entry per reported quantity, each with its description, in the order
+    # TensorBoard and the PNG files show them.
     result = as_images(result)
     samples = np.asarray(result.samples)
     mistakes = np.asarray(result.forecast_mistakes, bool)

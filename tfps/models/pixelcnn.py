@@ -86,6 +86,8 @@ class PixelCNN(keras.Model):
         num_scales=1,
         **kwargs,
     ):
+        # Over 60 lines: every layer of the network is built here, in the order the forward pass
+        # uses them (Keras creates weights in `build`; this is the network's one declaration).
         super().__init__(**kwargs)
         image_shape = tuple(int(s) for s in image_shape)
         if len(image_shape) != 3 or min(image_shape) < 1:

@@ -275,6 +275,8 @@ def run_scheduled(loop, forecaster, ancestral, noise, evidence, evidence_mask, f
 
     Returns `(calls, Results)`, the results with N rows in sample order.
     """
+    # Over 60 lines as one function: the while-loop's condition and body close over the slots'
+    # state (queue, per-sample outputs, noise rows), which split functions would pass around.
     d = loop.num_variables
     num_samples = tf.shape(noise)[0]
     num_slots = tf.shape(first_samples)[0]

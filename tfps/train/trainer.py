@@ -227,6 +227,8 @@ def fit(config, logdir, make_task):
 
 
 def _fit(config, logdir, run_dir, task, strategy):
+    # Over 60 lines as one function: the train step, evaluation, validation and progress closures
+    # share the run's state (model, optimizer, step, checkpoint manager, writers).
     model = task.model
     optimizer = make_optimizer(config)
     if config.mixed_precision == "mixed_float16":
