@@ -3,11 +3,12 @@
 Two tiers: `make test-fast` runs `-m "not slow"` (unit, exactness and causality tests on untrained
 tiny models, in minutes) and `make test` runs everything. A test is `slow` when it trains (it asks
 for a trained-run fixture, `TRAINED_FIXTURES`), runs a launcher in a subprocess (its code calls
-`launch(` or `run(` of `tests/launchers.py`, or `subprocess`), or is marked
-`@pytest.mark.slow` itself.
+`launch(` or `run(` of `tests/launchers.py`, or `subprocess`), or takes over 3 s for another
+reason (listed in tests/slow_tests.txt).
 """
 
 import inspect
+import os
 import re
 
 import pytest
@@ -87,13 +88,25 @@ def _starts_a_subprocess(function):
         source = inspect.getsource(function)
     except (OSError, TypeError):
         return False
-    return re.search(r"(?<![.\w])(launch|run)\(|subprocess\.", source) is not None
+    return re.search(r"(?<![.\w])(launch|run)\(|_launcher\(|subprocess\.", source) is not None
+
+
+def _listed_slow():
+    """The node ids of tests/slow_tests.txt (tests slow by their time alone)."""
+    path = os.path.join(os.path.dirname(__file__), "slow_tests.txt")
+    with open(path) as f:
+        return {line.strip() for line in f if line.strip() and not line.startswith("#")}
 
 
 def pytest_collection_modifyitems(config, items):
+    listed = _listed_slow()
     for item in items:
         function = getattr(item, "function", None)
-        if TRAINED_FIXTURES & set(getattr(item, "fixturenames", ())) or (
-            function is not None and _starts_a_subprocess(function)
+        node = item.nodeid.split("tests/", 1)[-1]
+        if (
+            node in listed
+            or node.startswith("test_export.py::")  # every test there builds an export
+            or TRAINED_FIXTURES & set(getattr(item, "fixturenames", ()))
+            or (function is not None and _starts_a_subprocess(function))
         ):
             item.add_marker(pytest.mark.slow)
