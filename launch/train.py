@@ -50,10 +50,10 @@ def main(argv):
     config = config_flags.typed_config(config_lib.ARM, FLAGS.logdir)
     from tfps.data import checks
     from tfps.models import causality
-    from tfps.train import arm_data, training
+    from tfps.train import training
 
     try:
-        config = arm_data.checked(config)
+        config = training.checked(config)
     except (ValueError, FileNotFoundError) as e:
         raise app.UsageError(str(e)) from e
     try:

@@ -15,7 +15,7 @@ import sklearn.datasets
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from tfps.data import builtin, checks
+from tfps.data import builtin, checks, tfds_source
 
 TFDS_DATASETS = ("binarized_mnist", "cifar10", "svhn_cropped", "imagenet_resized/32x32")
 NUM_DIGITS = 1797
@@ -396,7 +396,7 @@ def test_tfds_paper_splits(name, index_coded_tfds):
 
 
 def test_random_validation_mask_is_seeded():
-    mask = builtin._random_validation_mask(1000, 100)
+    mask = tfds_source._random_validation_mask(1000, 100)
     assert mask.dtype == bool and mask.shape == (1000,) and mask.sum() == 100
-    np.testing.assert_array_equal(mask, builtin._random_validation_mask(1000, 100))
-    assert not np.array_equal(mask, builtin._random_validation_mask(1000, 100, seed=1))
+    np.testing.assert_array_equal(mask, tfds_source._random_validation_mask(1000, 100))
+    assert not np.array_equal(mask, tfds_source._random_validation_mask(1000, 100, seed=1))

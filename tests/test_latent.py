@@ -17,12 +17,12 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from tfps.data import builtin as tfps_data
+from tfps.data import latents as data_latents
 from tfps.models import autoencoder
 from tfps.sampling import noise as noise_lib
 from tfps.sampling import predictive
 from tfps.serving import decoder as decoder_lib
 from tfps.train import autoencoder_training, rundir, training
-from tfps.train import latents as latents_lib
 
 import oracles
 from launchers import launch
@@ -134,7 +134,7 @@ def test_latent_arm_trains_on_the_frozen_encoders_latents(ae_run, latent_arm_run
     autoencoder, _ = autoencoder_training.load_autoencoder(ae_run[0])
     test_images, _ = tfps_data.load_numpy("digits", "test")
     expected = autoencoder.encode(test_images).numpy()
-    (cached,) = glob.glob(os.path.join(ae_run[0], latents_lib.LATENTS_DIR, "*-test.npy"))
+    (cached,) = glob.glob(os.path.join(ae_run[0], data_latents.LATENTS_DIR, "*-test.npy"))
     np.testing.assert_array_equal(np.load(cached), expected)
     latents = tf.data.Dataset.from_tensor_slices(expected)
     assert training.evaluate_bpd(model, latents, 64) == pytest.approx(metrics["test_bpd"], rel=1e-5)

@@ -14,8 +14,9 @@ import json
 import numpy as np
 import pytest
 
+import tfps.data
 from launch import benchmark_run, sample_run
-from tfps.data import sources
+from tfps.data import checks, sources
 from tfps.sampling import noise
 from tfps.serving import export, exported_sampler, loading
 from tfps.train import config as config_lib
@@ -63,7 +64,7 @@ def _with(array, index, value):
 def test_npz_sequences_open_with_event_shape_l_and_carved_splits(tmp_path):
     train = sequences(60)
     path = write_npz(tmp_path / "s.npz", train=train)
-    opened = sources.open_checked(tiny(path))
+    opened = tfps.data.open(tiny(path))
     assert opened.info.event_shape == (LENGTH,) and opened.info.num_variables == LENGTH
     assert opened.info.num_categories == 8 and opened.info.bits == 3  # largest value 4 < 2**3
     assert opened.description["split_sizes"] == {"train": 48, "validation": 6, "test": 6}
@@ -73,14 +74,14 @@ def test_npz_sequences_open_with_event_shape_l_and_carved_splits(tmp_path):
         map(bytes, train.astype(np.int32))
     )  # the splits partition train
     for overrides, k in [({"num_categories": 5}, 5), ({"bits": 4}, 16)]:
-        assert sources.open_checked(tiny(path, **overrides)).info.num_categories == k
+        assert tfps.data.open(tiny(path, **overrides)).info.num_categories == k
 
 
 def test_npz_sequences_with_their_own_splits(tmp_path):
     path = write_npz(
         tmp_path / "s.npz", train=sequences(20), validation=sequences(3), test=sequences(2)
     )
-    opened = sources.open_checked(tiny(path, num_categories=HIGH, arch="transformer"))
+    opened = tfps.data.open(tiny(path, num_categories=HIGH, arch="transformer"))
     assert opened.description["split_sizes"] == {"train": 20, "validation": 3, "test": 2}
     assert opened.info.event_shape == (LENGTH,) and opened.info.num_categories == HIGH
 
@@ -145,7 +146,7 @@ def test_bad_sequence_data_is_one_error_before_the_logdir_changes(tmp_path, case
     existing.mkdir()
     (existing / "note.txt").write_text("mine")
     for logdir in (missing, existing):
-        with pytest.raises(sources.DataError, match=message):
+        with pytest.raises(checks.DataError, match=message):
             training.train(tiny(path, **overrides), str(logdir))
     assert not missing.exists() and [p.name for p in existing.iterdir()] == ["note.txt"]
 
@@ -155,7 +156,7 @@ def test_the_autoencoder_refuses_sequences_before_writing(tmp_path):
 
     path = write_npz(tmp_path / "s.npz", train=sequences(20))
     config = config_lib.AutoencoderConfig(dataset=path, width=8, latent_channels=1, steps=1)
-    with pytest.raises(sources.DataError, match=r"autoencoder models images .* shape \(12,\)"):
+    with pytest.raises(checks.DataError, match=r"autoencoder models images .* shape \(12,\)"):
         autoencoder_training.train_autoencoder(config, str(tmp_path / "ae"))
     assert not (tmp_path / "ae").exists()
 
@@ -243,7 +244,7 @@ def test_the_recorded_config_reopens_the_same_data(sequence_run):
     logdir, path = sequence_run
     train = config_lib.TrainConfig.from_dict(rundir.read_config(logdir)["train"])
     assert train.dataset == path and train.arch == "conv1d"
-    opened = sources.open_checked(dataclasses.replace(train, steps=1))
+    opened = tfps.data.open(dataclasses.replace(train, steps=1))
     assert opened.info.event_shape == (LENGTH,)
 
 

@@ -1,4 +1,5 @@
-"""Tests of tfps.data.sources: the user's own data (tfds:NAME, .npz, a folder of images).
+"""Tests of tfps.data.open, the one entry to data, and tfps.data.sources: the user's own data
+(tfds:NAME, .npz, a folder of images).
 
 Every bad-data case is one DataError naming the file, split and first bad image, raised before
 the run directory is touched. Runs from an .npz file and a folder go through launch/train.py as a
@@ -15,7 +16,9 @@ import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from tfps.data import image_files, sources
+import tfps.data
+from tfps.data import builtin, checks, image_files, sources
+from tfps.data import latents as data_latents
 from tfps.train import config as config_lib
 from tfps.train import rundir, training
 
@@ -60,7 +63,7 @@ def write_folder(folder, n=40, size=(8, 8), mode="L"):
 
 def test_npz_carves_missing_splits_with_a_fixed_seed(tmp_path):
     train = images(100)
-    opened = sources.open_dataset(tiny(write_npz(tmp_path / "d.npz", train=train)))
+    opened = tfps.data.open(tiny(write_npz(tmp_path / "d.npz", train=train)))
     sizes = opened.description["split_sizes"]
     assert sizes == {"train": 80, "validation": 10, "test": 10}  # n = 10% of train
     assert opened.info.image_shape == (8, 8, 1) and opened.info.num_categories == 32  # 16 < 2**5
@@ -70,7 +73,7 @@ def test_npz_carves_missing_splits_with_a_fixed_seed(tmp_path):
     assert sorted(p.tobytes() for p in np.concatenate(parts)) == sorted(
         p.tobytes() for p in train[..., None].astype(np.int32)
     )
-    again = sources.open_dataset(tiny(write_npz(tmp_path / "e.npz", train=train)))
+    again = tfps.data.open(tiny(write_npz(tmp_path / "e.npz", train=train)))
     assert np.array_equal(list(again.load("test")), list(opened.load("test")))
 
 
@@ -79,14 +82,14 @@ def test_npz_with_its_own_splits_and_num_categories(tmp_path):
         tmp_path / "d.npz", train=images(20, (4, 5, 3)), validation=images(3, (4, 5, 3)),
         test=images(2, (4, 5, 3)),
     )  # fmt: skip
-    opened = sources.open_dataset(tiny(path, num_categories=17, validation_size=1))
+    opened = tfps.data.open(tiny(path, num_categories=17, validation_size=1))
     assert opened.info.num_categories == 17 and opened.info.image_shape == (4, 5, 3)
     assert opened.description["split_sizes"] == {"train": 20, "validation": 3, "test": 2}
 
 
 def test_binarize_thresholds_8_bit_grey(tmp_path):
     train = np.array([[[0, 127], [128, 255]]] * 30)
-    opened = sources.open_dataset(tiny(write_npz(tmp_path / "d.npz", train=train), binarize=128))
+    opened = tfps.data.open(tiny(write_npz(tmp_path / "d.npz", train=train), binarize=128))
     assert opened.info.num_categories == 2
     first = next(opened.load("train").as_numpy_iterator())
     assert first[..., 0].tolist() == [[0, 0], [1, 1]]
@@ -94,7 +97,7 @@ def test_binarize_thresholds_8_bit_grey(tmp_path):
 
 def test_folder_split_is_a_function_of_the_file_name(tmp_path):
     folder = write_folder(tmp_path / "pics", n=40, mode="RGB")
-    opened = sources.open_dataset(tiny(folder))
+    opened = tfps.data.open(tiny(folder))
     assert opened.info.image_shape == (8, 8, 3) and opened.info.num_categories == 256
     names = sorted(os.listdir(folder))
     expected = {s: sum(image_files.split_of(n) == s for n in names) for s in sources.ARRAY_SPLITS}
@@ -106,12 +109,61 @@ def test_tfds_source_trains_in_process(tmp_path):
     with tfds.testing.mock_data(num_examples=30):
         config = tiny("tfds:mnist", validation_size=5)
         metrics = training.train(config, str(tmp_path / "run"))
-        with pytest.raises(sources.DataError, match="no feature 'pixels'"):
-            sources.open_dataset(dataclasses.replace(config, image_key="pixels"))
+        with pytest.raises(checks.DataError, match="no feature 'pixels'"):
+            tfps.data.open(dataclasses.replace(config, image_key="pixels"))
     assert metrics["step"] == 2 and np.isfinite(metrics["test_bpd"])
     described = json.loads((tmp_path / "run" / "config.json").read_text())["dataset"]
     assert described["source"] == "tfds:mnist" and described["image_key"] == "image"
     assert described["image_shape"] == [28, 28, 1] and described["fingerprint"].startswith("tfds")
+
+
+class FakeAutoencoder:
+    """Stands in for a restored autoencoder: every 4th pixel of 8x8 digits, halved (K = 9)."""
+
+    image_shape, latent_shape, latent_categories = (8, 8, 1), (2, 2, 1), 9
+
+    def encode(self, x, training=False):
+        return x[:, ::4, ::4, :] // 2
+
+
+def fake_encoder(run_dir):
+    run = {"logdir": str(run_dir), "checkpoint": str(run_dir / "ckpt-7"), "dataset": {"n": 1}}
+    return data_latents.Encoder(
+        FakeAutoencoder(), run, config_lib.AutoencoderConfig(dataset="digits")
+    )
+
+
+def test_open_is_the_one_entry_for_every_kind_of_data(tmp_path):
+    kinds = {
+        "builtin": tiny("digits"),
+        "npz": tiny(write_npz(tmp_path / "d.npz", train=images(30))),
+        "folder": tiny(write_folder(tmp_path / "pics", n=30)),
+        "tfds": tiny("tfds:mnist", validation_size=5),
+    }
+    with tfds.testing.mock_data(num_examples=12):
+        opened = {kind: tfps.data.open(config) for kind, config in kinds.items()}
+        assert next(opened["tfds"].load("test").as_numpy_iterator()).shape == (28, 28, 1)
+    assert opened["builtin"].info == builtin.dataset_info("digits")
+    assert opened["builtin"].description == {}
+    for kind in ("npz", "folder", "tfds"):
+        assert opened[kind].description["kind"] == kind
+    # Latents: the caller restores the encoder and passes it down; the data room encodes, caches.
+    config = tiny("digits", latents_from=str(tmp_path / "ae"))
+    latents = tfps.data.open(config, encoder=fake_encoder(tmp_path / "ae"))
+    assert latents.info == builtin.DatasetInfo("digits:latents", (2, 2, 1), 9, None)
+    test_images, _ = builtin.load_numpy("digits", "test")
+    expected = test_images[:, ::4, ::4, :] // 2
+    np.testing.assert_array_equal(np.stack(list(latents.load("test"))), expected)
+    cached = tmp_path / "ae" / data_latents.LATENTS_DIR / "ckpt-7-test.npy"
+    np.testing.assert_array_equal(np.load(cached), expected)
+    assert latents.description["dimension_reduction"] == 16.0
+    assert latents.description["autoencoder_checkpoint"] == str(tmp_path / "ae" / "ckpt-7")
+    with pytest.raises(ValueError, match="pass its frozen encoder"):
+        tfps.data.open(config)
+    with pytest.raises(ValueError, match="set config.latents_from"):
+        tfps.data.open(tiny("digits"), encoder=fake_encoder(tmp_path / "ae"))
+    with pytest.raises(checks.DataError, match="arch 'pixelcnn' models images"):
+        tfps.data.open(tiny(write_npz(tmp_path / "s.npz", train=images(30, (12,)))))
 
 
 # --------------------------------------------------------------------------------- bad data
@@ -171,7 +223,7 @@ BAD = {
 def test_bad_data_is_one_error_before_the_logdir_exists(tmp_path, case):
     make, overrides, message = BAD[case]
     logdir = tmp_path / "run"
-    with pytest.raises(sources.DataError, match=message):
+    with pytest.raises(checks.DataError, match=message):
         training.train(tiny(make(tmp_path), **overrides), str(logdir))
     assert not logdir.exists()
 
@@ -180,7 +232,7 @@ def test_bad_data_leaves_an_existing_logdir_unchanged(tmp_path):
     logdir = tmp_path / "run"
     logdir.mkdir()
     (logdir / "note.txt").write_text("mine")
-    with pytest.raises(sources.DataError):
+    with pytest.raises(checks.DataError):
         training.train(tiny(_corrupt_npz(tmp_path)), str(logdir))
     assert os.listdir(logdir) == ["note.txt"]
 

@@ -37,7 +37,8 @@ Datasets and splits (train / validation / test):
                                                    test = tfds `validation`.
     train is the rest of tfds `train`; test is tfds `test` unless stated. The random validation
     sets are drawn with `np.random.default_rng(0)` over the number of train examples recorded in
-    the tfds builder info, and index the train split in its canonical (file) order.
+    the tfds builder info, and index the train split in its canonical (file) order. Everything
+    that touches tensorflow-datasets is `tfps.data.tfds_source`'s.
 
 Bit depth: `bits=b` reduces an 8-bit dataset to b bits by `x >> (8 - b)`, so K = 2**b (the paper's
 5-bit CIFAR10 has K = 32). `bits=None` keeps the native depth. Asking for more bits than the
@@ -54,55 +55,19 @@ native depth is an error.
 
 import dataclasses
 import functools
-import math
 
 import numpy as np
 import sklearn.datasets
 import tensorflow as tf
-import tensorflow_datasets as tfds
 
-from tfps.data import checks, photos, text
+from tfps.data import checks, photos, text, tfds_source
 
-SPLITS = ("train", "validation", "test")
+SPLITS = checks.SPLITS
 DEFAULT_DATASET = "digits"
 MAX_BITS = checks.BUILTIN_MAX_BITS
 
 
-@dataclasses.dataclass(frozen=True)
-class DatasetInfo:
-    """What a model needs to know about a dataset: the shape of one example (`image_shape`, the
-    ARM's event shape: `(H, W, C)` images, `(L,)` text) and K categories.
-
-    `bits` is the bit depth after reduction (K = 2**bits), None where the values are not a bit
-    depth (`digits` has 17 levels).
-    """
-
-    name: str
-    image_shape: tuple
-    num_categories: int
-    bits: int | None
-
-    @property
-    def event_shape(self):
-        return self.image_shape
-
-    @property
-    def num_variables(self) -> int:
-        """H * W * C, the number of categorical variables per image."""
-        return math.prod(self.image_shape)
-
-
-@dataclasses.dataclass(frozen=True)
-class _TfdsSplits:
-    """How the paper carves train / validation / test out of a tfds dataset's splits.
-
-    `validation_from_train` is "last" (the last `num_validation` examples of tfds `train`) or
-    "random" (a seeded random subset of that size); train is the rest of tfds `train`.
-    """
-
-    validation_from_train: str
-    num_validation: int
-    test_split: str = "test"
+DatasetInfo = checks.DatasetInfo  # the shape and K of a dataset, as every source gives it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,7 +76,7 @@ class _Source:
 
     image_shape: tuple
     native_bits: int | None  # None: levels that are not a bit depth (digits' 0..16).
-    tfds_splits: _TfdsSplits | None = None
+    tfds_splits: tfds_source.PaperSplits | None = None
     levels: int = 17  # K when native_bits is None
 
 
@@ -122,11 +87,11 @@ _SOURCES = {
     "digits32": _Source((32, 32, 1), native_bits=8),
     "photos32": _Source(photos.IMAGE_SHAPE, native_bits=photos.NATIVE_BITS),
     text.NAME: _Source((text.LENGTH,), native_bits=None, levels=len(text.VOCABULARY)),
-    "binarized_mnist": _Source((28, 28, 1), 1, _TfdsSplits("last", 5000)),
-    "cifar10": _Source((32, 32, 3), 8, _TfdsSplits("last", 5000)),
-    "svhn_cropped": _Source((32, 32, 3), 8, _TfdsSplits("random", 8527)),
+    "binarized_mnist": _Source((28, 28, 1), 1, tfds_source.PaperSplits("last", 5000)),
+    "cifar10": _Source((32, 32, 3), 8, tfds_source.PaperSplits("last", 5000)),
+    "svhn_cropped": _Source((32, 32, 3), 8, tfds_source.PaperSplits("random", 8527)),
     "imagenet_resized/32x32": _Source(
-        (32, 32, 3), 8, _TfdsSplits("random", 20000, test_split="validation")
+        (32, 32, 3), 8, tfds_source.PaperSplits("random", 20000, test_split="validation")
     ),
 }
 DATASETS = tuple(_SOURCES)
@@ -136,7 +101,6 @@ _DIGITS_LEVELS = 17  # load_digits() values are 0..16.
 _DIGITS_SPLIT_SEED = 0
 _DIGITS_NUM_TEST = 360
 _DIGITS_NUM_VALIDATION = 180
-_RANDOM_VALIDATION_SEED = 0
 
 
 def _choices(values):
@@ -276,75 +240,9 @@ def _embedded_numpy(name, split, info):
 # --------------------------------------------------------------------------------- tfds datasets
 
 
-def prepared_builder(name, data_dir):
-    """`tfds.builder(name)` with its data downloaded and prepared, as `tfds.load` does it."""
-    builder = tfds.builder(name, data_dir=data_dir)
-    try:
-        builder.download_and_prepare()
-    except Exception as error:
-        raise checks.DatasetUnavailableError(
-            f"tfds dataset {name!r} is not available in {builder.data_dir!r} and could not be "
-            f"downloaded and prepared ({type(error).__name__}: {error}). It needs a network "
-            f"connection for the first download, or `data_dir` pointing at a directory where it "
-            f"was already prepared "
-            f"(`tfds.builder({name!r}, data_dir=...).download_and_prepare()`). "
-            f"Offline alternatives embedded in tfps: {_choices(EMBEDDED_DATASETS)}."
-        ) from error
-    return builder
-
-
-def _random_validation_mask(num_train, num_validation, seed=_RANDOM_VALIDATION_SEED):
-    """Bool `[num_train]`: True at `num_validation` indices drawn without replacement."""
-    chosen = np.random.default_rng(seed).choice(num_train, size=num_validation, replace=False)
-    mask = np.zeros(num_train, dtype=bool)
-    mask[chosen] = True
-    return mask
-
-
-def _examples_where(dataset, mask, selected, cardinality):
-    """The examples of `dataset` at positions i with `mask[i] == selected`."""
-    mask = tf.constant(mask)
-    selected_examples = dataset.enumerate().filter(
-        lambda index, example: tf.equal(tf.gather(mask, index), selected)
-    )
-    selected_examples = selected_examples.map(lambda index, example: example)
-    return selected_examples.apply(tf.data.experimental.assert_cardinality(cardinality))
-
-
-def _tfds_split_examples(name, builder, split):
-    """The tfds examples (feature dicts) of our `split`, following `_SOURCES[name].tfds_splits`."""
-    splits = _SOURCES[name].tfds_splits
-    if split == "test":
-        return builder.as_dataset(split=splits.test_split, shuffle_files=False)
-    num_validation = splits.num_validation
-    if splits.validation_from_train == "last":
-        last, rest = f"train[-{num_validation}:]", f"train[:-{num_validation}]"
-        tfds_split = last if split == "validation" else rest
-        return builder.as_dataset(split=tfds_split, shuffle_files=False)
-
-    if "train" not in builder.info.splits:
-        raise checks.DatasetUnavailableError(
-            f"the builder info of {name!r} in {builder.data_dir!r} records no 'train' split, so "
-            f"its random validation subset cannot be drawn; prepare the dataset first"
-        )
-    num_train = builder.info.splits["train"].num_examples
-    in_validation = _random_validation_mask(num_train, num_validation)
-    # Interleaving one file at a time reads train in its canonical order; the mask indexes that.
-    train = builder.as_dataset(
-        split="train", shuffle_files=False, read_config=tfds.ReadConfig(interleave_cycle_length=1)
-    )
-    if split == "validation":
-        return _examples_where(train, in_validation, True, num_validation)
-    return _examples_where(train, in_validation, False, num_train - num_validation)
-
-
 def _tfds_dataset(name, split, info, data_dir):
-    shift = _bit_shift(name, info)
-    examples = _tfds_split_examples(name, prepared_builder(name, data_dir), split)
-    return examples.map(
-        lambda example: tf.bitwise.right_shift(tf.cast(example["image"], tf.int32), shift),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
+    splits, shift = _SOURCES[name].tfds_splits, _bit_shift(name, info)
+    return tfds_source.paper_split(name, splits, split, data_dir, shift, EMBEDDED_DATASETS)
 
 
 # ------------------------------------------------------------------------------------ public API

@@ -1,15 +1,17 @@
 """Checks of the user's data (`tfps.data.sources`): each bad value becomes one `DataError` naming
-the file, split, first offending example and its position; and the categories K the data is modelled
-with.
+the file, split, first offending example and its position; the categories K the data is modelled
+with; and what every source gives (`DatasetInfo`, `Opened`, the `SPLITS`).
 
 An array of examples is images `[N, H, W, C]` (the words: "image", "pixel") or sequences `[N, L]`
 ("sequence", "position").
 """
 
 import dataclasses
+import math
 
 import numpy as np
 
+SPLITS = ("train", "validation", "test")
 MAX_CARVED = 5000
 BUILTIN_MAX_BITS = 8  # the built-in datasets' native bit depth (`tfps.data.builtin`)
 MAX_BITS = 16  # the deepest integer data of your own that tfps models (`tfps.data.sources`)
@@ -24,10 +26,34 @@ class DataError(ValueError):
 
 
 @dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """What a model needs to know about a dataset: the shape of one example (`image_shape`, the
+    ARM's event shape: `(H, W, C)` images, `(L,)` text) and K categories.
+
+    `bits` is the bit depth after reduction (K = 2**bits), None where the values are not a bit
+    depth (`digits` has 17 levels).
+    """
+
+    name: str
+    image_shape: tuple
+    num_categories: int
+    bits: int | None
+
+    @property
+    def event_shape(self):
+        return self.image_shape
+
+    @property
+    def num_variables(self) -> int:
+        """H * W * C, the number of categorical variables per image."""
+        return math.prod(self.image_shape)
+
+
+@dataclasses.dataclass(frozen=True)
 class Opened:
-    """An opened dataset: its `info` (a `tfps.data.builtin.DatasetInfo`), `load(split)` -> a dataset
-    of single int32 examples (images `[H, W, C]`, sequences `[L]`), and the entries config.json's
-    `dataset` section adds."""
+    """An opened dataset (`tfps.data.open`): its `info` (a `DatasetInfo`), `load(split)` -> a
+    dataset of single int examples (int32 images `[H, W, C]` or sequences `[L]`; latents are
+    uint8 for K <= 256), and the entries config.json's `dataset` section adds."""
 
     info: object
     load: object

@@ -1,4 +1,6 @@
-"""Your own data: a tfds image dataset, an `.npz` file or a folder of images, checked before use.
+"""Where examples come from: a built-in set (`tfps.data.builtin`) or your own data, a tfds image
+dataset, an `.npz` file or a folder of images, checked before use. Open data with `tfps.data.open`
+(`tfps.data.entry`), the one entry; `open_examples` is its part for images and sequences.
 
 The `dataset` field of a run names one of `tfps.data.builtin.DATASETS`, or the user's own data:
 
@@ -27,7 +29,7 @@ All data is read and checked when the source is opened, before a run directory i
 non-integer or negative value, a value >= K, mixed image sizes or sequence lengths, an empty
 split, a missing array or an unreadable file is one `DataError` naming the file, split and first
 offending image (pixel) or sequence (position); so is a model that does not fit the data
-(`open_checked`: e.g. a PixelCNN on sequences). The run's config.json records the source, sizes
+(`tfps.data.open`: e.g. a PixelCNN on sequences). The run's config.json records the source, sizes
 per split, K, the event shape (`image_shape`: `[H, W, C]` or `[L]`) and a fingerprint (a sha256
 of the `.npz` file or of the image files with their names; the tfds version), so a run whose
 data changed is refused (`tfps.train.rundir.check_compatible`) and sampling, benchmarks and exports
@@ -46,7 +48,7 @@ from tfps.data.checks import DataError, Opened
 
 TFDS_PREFIX = tfds_source.TFDS_PREFIX
 check_categories = checks.check_categories  # bits, num_categories, binarize together
-ARRAY_SPLITS = tfps_data.SPLITS
+ARRAY_SPLITS = checks.SPLITS
 CARVE_SEED = 0
 
 
@@ -59,9 +61,10 @@ def is_user_source(name):
     return name.endswith(".npz") or os.path.isdir(name)
 
 
-def open_dataset(config):
-    """The data of a run config (`tfps.train.config.RunConfig`): a built-in dataset, or the user's
-    own data, read and checked here. Raises DataError for bad data (see the module docstring)."""
+def open_examples(config):
+    """The examples of a run config's dataset (`tfps.train.config.RunConfig`): a built-in set or
+    the user's own data, read and checked here (DataError for bad data, see the module docstring).
+    The part of `tfps.data.open` before its model check, and what the latent source encodes."""
     if not is_user_source(config.dataset):
 
         def load(split):
@@ -70,7 +73,7 @@ def open_dataset(config):
         described = text.description() if config.dataset == text.NAME else {}
         return Opened(tfps_data.dataset_info(config.dataset, config.bits), load, described)
     if config.dataset.startswith(TFDS_PREFIX):
-        return tfds_source.open_tfds(config)
+        return tfds_source.open_tfds(config, offline=tfps_data.EMBEDDED_DATASETS)
     if os.path.isdir(config.dataset):
         splits, names, fingerprint = image_files.read_folder(config.dataset)
         kind = "folder"
@@ -78,17 +81,6 @@ def open_dataset(config):
         splits, names, fingerprint = _read_npz(config.dataset)
         kind = "npz"
     return _open_arrays(config, kind, splits, names, fingerprint)
-
-
-def open_checked(config):
-    """`open_dataset(config)`, then `config.check_fits(info)` (the run's model or autoencoder
-    fits the data); both raise DataError, before anything is written. Returns the `Opened`."""
-    opened = open_dataset(config)
-    try:
-        config.check_fits(opened.info)
-    except ValueError as e:
-        raise DataError(str(e)) from e
-    return opened
 
 
 # ------------------------------------------------------------------------------- npz and folders
@@ -168,7 +160,7 @@ def _open_arrays(config, kind, splits, names, fingerprint):
         checks.check_below(array, num_categories, location, split, names.get(split), why)
     checked = _carve(checked, config)
     _check_shapes(checked, location)
-    info = tfps_data.DatasetInfo(
+    info = checks.DatasetInfo(
         config.dataset, tuple(int(s) for s in checked["train"].shape[1:]), num_categories, bits
     )
     arrays = {split: array.astype(np.int32) for split, array in checked.items()}

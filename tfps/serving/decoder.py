@@ -60,7 +60,7 @@ def load_decoder(config):
     """The decoder G of the autoencoder a latent ARM was trained on.
 
     `config`: an ARM run's config (`tfps.training.load_trained(...)[1]` or `read_config`) or an
-    export's metadata; its `dataset` section names the autoencoder checkpoint (`latent_source`).
+    export's metadata; its `dataset` section names the autoencoder checkpoint (`tfps.data.latents`).
     Raises ValueError if the config is not of a latent ARM; CheckpointError / NotFound from
     `autoencoder_training.load_autoencoder`.
     """

@@ -4,7 +4,8 @@
 before the ARM prior exists) with the one resumable loop of `tfps.train.trainer`; its run directory
 is `tfps.train.rundir`'s, with config.json of format `tfps.models.autoencoder/1`, TensorBoard
 scalars (train/validation/test `mse`, `categories_used`) and metrics.json. `load_autoencoder`
-rebuilds a trained one. The frozen encoder's latents for the ARM are `tfps.train.latents`'s.
+rebuilds a trained one; `tfps.train.latents.load_encoder` hands its frozen encoder to
+`tfps.data.open`, which makes the ARM's data of its latents (`tfps.data.latents`).
 
 #### References
 
@@ -18,7 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfps.data import sources
+from tfps import data
 from tfps.models import autoencoder as autoencoder_lib
 from tfps.train import config as config_lib
 from tfps.train import rundir, trainer
@@ -100,7 +101,7 @@ def _task(config, logdir):
     """The autoencoder's `trainer.Task`, its run directory `logdir` started (built in the
     strategy's scope by `trainer.fit`)."""
     keras.utils.set_random_seed(config.seed)
-    opened = sources.open_checked(config)  # DataError for bad data, before anything is written
+    opened = data.open(config)  # DataError for bad data, before anything is written
     info = opened.info
     model = autoencoder_lib.DiscreteAutoencoder(
         info.image_shape, info.num_categories, config.width, config.latent_channels,

@@ -219,7 +219,7 @@ class TrainConfig(RunConfig):
         super().validate()
         arms.check_arch(self.arch)
         if self.user_data():
-            return self  # checked against the data when it is read (tfps.train.arm_data.source)
+            return self  # checked against the data when it is read (tfps.data.open)
         return self.check_fits(tfps_data.dataset_info(self.dataset, self.bits))
 
     def model_fields(self):

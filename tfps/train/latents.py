@@ -1,10 +1,10 @@
-"""The frozen encoder's latents as the ARM's data, and decoding sampled latents [1, sec. 4.2].
+"""An autoencoder run as the ARM's data source [1, sec. 4.2]: restoring its frozen encoder for
+`tfps.data.open` (`load_encoder`, `encoder_for`) and taking its data fields
+(`with_autoencoder_data`).
 
-Latents are int32 `[B, h, w, c]` with values in [0, K): the ARM models them as an "image" of shape
-(h, w, c) with K categories in raster-then-channel order, exactly like image data, so every
-sampler works on them unchanged (`TrainConfig.latents_from`). The latents of a split are computed
-once per autoencoder checkpoint and cached in `<autoencoder run>/latents/`. Decoded images are
-float32 `[B, H, W, C]` in [-1, 1].
+The latents themselves (encoding, the cache in `<autoencoder run>/latents/`, their `DatasetInfo`
+and config.json description) are the data room's (`tfps.data.latents`); decoding sampled latents
+is `tfps.serving.decoder`'s.
 
 #### References
 
@@ -13,68 +13,27 @@ float32 `[B, H, W, C]` in [-1, 1].
 """
 
 import dataclasses
-import math
-import os
 
-import numpy as np
-import tensorflow as tf
-from absl import logging
-
-from tfps.data import builtin as tfps_data
-from tfps.data import sources
+from tfps.data import latents as data_latents
 from tfps.train import autoencoder_training, rundir
 from tfps.train import config as config_lib
 
-LATENTS_DIR = "latents"
+
+def _encoder(model, run):
+    images = config_lib.AutoencoderConfig.from_dict(run["train"])
+    return data_latents.Encoder(model, run, images)
 
 
-# ----------------------------------------------------------------------------- latents for the ARM
+def load_encoder(logdir_or_checkpoint):
+    """The frozen encoder of an autoencoder run (directory or checkpoint prefix), restored: a
+    `tfps.data.latents.Encoder` for `tfps.data.open(config, encoder=...)`. Raises like
+    `autoencoder_training.load_autoencoder`."""
+    return _encoder(*autoencoder_training.load_autoencoder(logdir_or_checkpoint))
 
 
-def latent_dtype(num_categories):
-    """The smallest numpy integer type for latents in [0, K): uint8 up to K = 256, else int32."""
-    return np.uint8 if num_categories <= 256 else np.int32
-
-
-def encode_images(model, images, batch_size=256, dtype=np.int32):
-    """Q(x) of a dataset of single int images (or an `[N, H, W, C]` array): `[N, h, w, c]` of
-    `dtype` (a smaller type than int32 keeps the latents of large datasets small in memory)."""
-    if isinstance(images, np.ndarray):
-        images = tf.data.Dataset.from_tensor_slices(images)
-    encode = tf.function(
-        lambda x: model.encode(tf.cast(x, tf.int32), training=False), reduce_retracing=True
-    )
-    parts = [
-        encode(x).numpy().astype(dtype)
-        for x in images.batch(int(batch_size)).prefetch(tf.data.AUTOTUNE)
-    ]
-    if not parts:
-        return np.zeros((0,) + model.latent_shape, dtype)
-    return np.concatenate(parts)
-
-
-def cached_latents(model, ae_config, split, data_dir=None):
-    """The frozen encoder's latents of `split` of the autoencoder's dataset: `[N, h, w, c]` of
-    `latent_dtype(K)` (uint8 for K <= 256: 322 MB for ImageNet32's train split).
-
-    Computed once per checkpoint and cached as `<autoencoder run>/latents/<ckpt>-<split>.npy`
-    (an unwritable run directory only costs the recomputation).
-    """
-    name = os.path.basename(ae_config["checkpoint"])
-    path = os.path.join(ae_config["logdir"], LATENTS_DIR, f"{name}-{split}.npy")
-    if os.path.isfile(path):
-        return np.load(path)
-    train = dict(ae_config["train"], data_dir=data_dir or ae_config["train"].get("data_dir"))
-    images = sources.open_dataset(config_lib.AutoencoderConfig.from_dict(train)).load(split)
-    latents = encode_images(model, images, dtype=latent_dtype(model.latent_categories))
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.{os.getpid()}.tmp.npy"
-        np.save(tmp, latents)
-        os.replace(tmp, path)
-    except OSError as e:
-        logging.warning("could not cache latents in %s (%s); continuing without", path, e)
-    return latents
+def encoder_for(config):
+    """`load_encoder(config.latents_from)`, None when `config` (a `TrainConfig`) models images."""
+    return load_encoder(config.latents_from) if config.latents_from else None
 
 
 # The fields that say which images an autoencoder run encodes (the ARM on its latents takes them).
@@ -116,44 +75,8 @@ def latent_info(logdir_or_checkpoint):
     """The `DatasetInfo` of an autoencoder run's latents: what an ARM on them models (shape
     `(h, w, c)`, K = latent categories), from its config (no weights are read). Raises like
     `autoencoder_training.load_autoencoder`."""
-    model, config, _, _ = autoencoder_training.built_autoencoder(logdir_or_checkpoint)
-    return _latents_info(model, config)
-
-
-def _latents_info(model, ae_config):
-    return tfps_data.DatasetInfo(
-        f"{ae_config['train']['dataset']}:latents",
-        model.latent_shape,
-        model.latent_categories,
-        None,
-    )
-
-
-def latent_source(config):
-    """The ARM's data when `config.latents_from` names an autoencoder run (`tfps.train.training`).
-
-    Returns `(info, load, description)`: `info` a `DatasetInfo` of the latents (image_shape
-    `(h, w, c)`, K = latent categories), `load(split)` a dataset of single integer latents
-    `[h, w, c]` (uint8 for K <= 256; the ARM's pipelines cast to int32), and `description` the
-    keys added to config.json's `dataset` section: the
-    autoencoder's run directory and exact checkpoint (so that samples can be decoded), the image
-    data it encodes, and `dimension_reduction` = (H * W * C) / (h * w * c).
-    """
-    model, ae_config = autoencoder_training.load_autoencoder(config.latents_from)
-    info = _latents_info(model, ae_config)
-
-    def load(split):
-        return tf.data.Dataset.from_tensor_slices(
-            cached_latents(model, ae_config, split, config.data_dir)
-        )
-
-    description = {
-        "autoencoder": os.path.abspath(ae_config["logdir"]),
-        "autoencoder_checkpoint": os.path.abspath(ae_config["checkpoint"]),
-        "images": ae_config["dataset"],
-        "dimension_reduction": math.prod(model.image_shape) / math.prod(model.latent_shape),
-    }
-    return info, load, description
+    model, run, _, _ = autoencoder_training.built_autoencoder(logdir_or_checkpoint)
+    return data_latents.latent_info(_encoder(model, run))
 
 
 def latent_description(config):
@@ -171,6 +94,3 @@ def latent_description(config):
 def is_latent(config):
     """True if `config` describes an ARM trained on autoencoder latents."""
     return latent_description(config) is not None
-
-
-# ----------------------------------------------------------------------------- decoding

@@ -22,7 +22,10 @@ The model is `config.arch`'s (`tfps.models.arms.ARCHITECTURES`, default the Pixe
 the config's `model` section for the data's event shape; a new model must pass
 `tfps.check_autoregressive` before its first step (exhaustively for d <= 1024 variables, else at
 1024 sampled positions; one random input, seeded by `config.seed`). Losses and heads see the
-canonical image layout (`tfps.sampling.events`). The run directory is `tfps.train.rundir`'s;
+canonical image layout (`tfps.sampling.events`). The data is `tfps.data.open(config, encoder)`'s,
+read and checked before anything is written; with `latents_from` it is a frozen autoencoder's
+latents (`checked` takes the autoencoder's data fields, `tfps.train.latents.encoder_for` restores
+its encoder). The run directory is `tfps.train.rundir`'s;
 config.json also holds `model_config()` and, with heads, a `forecast` section. `train` resumes from
 the latest checkpoint; `load_trained` rebuilds a trained model from config.json and a checkpoint for
 sampling, export and benchmarks.
@@ -43,12 +46,13 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from tfps import data
 from tfps.models import arms, causality, pixelcnn
 from tfps.models import heads as heads_lib
 from tfps.sampling import events, protocol
 from tfps.sampling import noise as noise_lib
-from tfps.train import arm_data, forecasting, rundir, trainer
 from tfps.train import config as config_lib
+from tfps.train import forecasting, latents, rundir, trainer
 
 CONFIG_FORMAT = "tfps.train/1"
 TrainConfig = config_lib.TrainConfig
@@ -218,19 +222,26 @@ def heads_from_config(forecast_section, model):
 # ----------------------------------------------------------------------------- training
 
 
+def checked(config):
+    """The validated `config` (a `TrainConfig`), with the autoencoder's dataset and bits when it
+    models latents (`tfps.train.latents.with_autoencoder_data`); the model must fit them [1, sec.
+    4.2]. Raises ValueError naming the problem (FileNotFoundError: no such autoencoder run)."""
+    return latents.with_autoencoder_data(config.validate())
+
+
 def train(config, logdir, loss_terms=(BPD_TERM,)):
     """Trains (or resumes training of) an ARM; returns the final metrics.
 
     Resumable and refusing a logdir of another run like every trainer (`tfps.train.trainer.fit`).
     With `config.latents_from`, the ARM models the autoencoder's latents of its dataset
-    (`tfps.train.arm_data`). Ends with test bpd over the whole test split.
+    (`checked`, `tfps.data.latents`). Ends with test bpd over the whole test split.
 
     Returns a dict with `step`, `test_bpd`, `validation_bpd`, `train_bpd` (mean over the last
     log interval of this session, None if no step ran), `steps_per_sec`, `start_step`,
     `train_seconds`, `dataset`, `uniform_bpd`, `checkpoint` (and `test_bits_per_image_dim` for
     latents); it is also written to `logdir/metrics.json`.
     """
-    config = arm_data.checked(config)
+    config = checked(config)
     if not loss_terms or loss_terms[0].name != "bpd":
         raise ValueError("loss_terms must start with the ARM's bpd term (BPD_TERM)")
     return trainer.fit(config, logdir, lambda run_dir: _task(config, run_dir, loss_terms))
@@ -241,7 +252,8 @@ def _task(config, logdir, loss_terms):
     scope by `trainer.fit`)."""
     keras.utils.set_random_seed(config.seed)
 
-    info, load_split, described = arm_data.source(config)
+    opened = data.open(config, encoder=latents.encoder_for(config))  # DataError before writing
+    info, load_split, described = opened.info, opened.load, opened.description
     model = new_model(config, info)
     new_run_config = run_config(config, model, info)
     new_run_config["dataset"].update(described)
