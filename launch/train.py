@@ -49,6 +49,7 @@ def main(argv):
     config_flags.no_arguments(argv)
     config = config_flags.typed_config(config_lib.ARM, FLAGS.logdir)
     from tfps.data import checks
+    from tfps.distribute import strategies
     from tfps.models import causality
     from tfps.train import training
 
@@ -58,8 +59,10 @@ def main(argv):
         raise app.UsageError(str(e)) from e
     try:
         metrics = training.train(config, FLAGS.logdir)
-    # Raised before any writing: bad data, or a new model that is not autoregressive.
+    # Raised before any writing: a strategy that cannot run here (no TPU, ...), bad data, or a
+    # new model that is not autoregressive.
     except (
+        strategies.StrategyError,
         checks.DataError,
         checks.DatasetUnavailableError,
         causality.NotAutoregressiveError,

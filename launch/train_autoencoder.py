@@ -43,11 +43,13 @@ def main(argv):
     config_flags.no_arguments(argv)
     config = config_flags.typed_config(config_lib.AUTOENCODER, FLAGS.logdir)
     from tfps.data import checks
+    from tfps.distribute import strategies
     from tfps.train import autoencoder_training
 
     try:
         metrics = autoencoder_training.train_autoencoder(config, FLAGS.logdir)
-    except (checks.DataError, checks.DatasetUnavailableError) as e:  # raised before any writing
+    # Raised before any writing: a strategy that cannot run here (no TPU, ...), or bad data.
+    except (strategies.StrategyError, checks.DataError, checks.DatasetUnavailableError) as e:
         raise app.UsageError(str(e)) from e
     rate = metrics["steps_per_sec"]
     print(

@@ -258,6 +258,15 @@ def test_tpu_without_a_tpu_is_one_clear_error():
         strategies.make_strategy("tpu")
 
 
+def test_a_tpu_name_that_names_no_reachable_tpu_is_one_clear_error(monkeypatch):
+    # Off Google Cloud, TPUClusterResolver's metadata lookup of a TPU name raises urllib's URLError.
+    monkeypatch.setenv("TPU_NAME", "my-tpu")
+    with pytest.raises(strategies.StrategyError, match="TPU_NAME='my-tpu'") as raised:
+        strategies.make_strategy("tpu")
+    assert "strategy=tpu needs a TPU" in str(raised.value)
+    assert isinstance(raised.value.__cause__, OSError)
+
+
 def test_shares_are_contiguous_and_cover_every_sample():
     assert replicated.shares(5, 2) == [(0, 3), (3, 5)]
     assert replicated.shares(1, 3) == [(0, 1), (1, 1), (1, 1)]

@@ -1,11 +1,20 @@
 """Tests for tfps/models/heads.py: the forecasting heads read only what is known when they
-forecast."""
+forecast, and train under a mixed-precision policy."""
 
+import contextlib
+import glob
+import os
+
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from tfps.models import heads as heads_lib
+from tfps.models import pixelcnn
+from tfps.sampling import noise as noise_lib
+from tfps.sampling import predictive
+from tfps.train import training
 
 from oracles import receptive_field
 
@@ -108,3 +117,71 @@ def test_unshared_heads_read_x_before_the_pixel_and_the_noise_of_its_window():
         assert changed == {a for a in range(12) if position in window[a]}, position
     config = heads.get_config()
     assert heads_lib.UnsharedForecastHeads.from_config(config).get_config() == config
+
+
+# ----------------------------------------------------------------------------- mixed precision
+
+
+@contextlib.contextmanager
+def global_policy(name):
+    """The global Keras policy `name` inside, float32 again after."""
+    keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_heads_and_the_arm_give_float32_logits_under_mixed_bfloat16():
+    with global_policy("mixed_bfloat16"):
+        model = pixelcnn.PixelCNN((4, 5, 2), 3, num_resnets=1, filters=6)
+        heads = heads_lib.heads_for_model(model, steps=2)
+        unshared = heads_lib.heads_for_model(model, steps=2, shared=False)
+        x = tf.constant(np.random.default_rng(0).integers(0, 3, size=(20, 4, 5, 2)), tf.int32)
+        logits, h = model(x)
+        assert logits.dtype == tf.float32
+        assert h.dtype == tf.bfloat16  # the compute dtype: what the heads read
+        forecasts = heads(h)
+        assert forecasts.dtype == tf.float32 and forecasts.shape == (20, 4, 5, 2, 2, 3)
+        noise = noise_lib.posterior_gumbel_noise(logits, x, 0)
+        assert unshared(x, noise).dtype == tf.float32
+        pixels = tf.random.experimental.stateless_shuffle(tf.range(20), seed=(5, 0))
+        got = heads.at_pixels(h, pixels)
+        expected = tf.gather(tf.reshape(forecasts, (20, 20, 2, 2, 3)), pixels, axis=1, batch_dims=1)
+        assert got.dtype == tf.float32
+        np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=0.05, atol=0.05)
+
+
+def read_validation_tags(logdir):
+    """The scalar tags written to TensorBoard under logdir/validation."""
+    tags = set()
+    for path in glob.glob(os.path.join(logdir, "validation", "events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            tags.update(value.tag for value in event.summary.value)
+    return tags
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_heads_train_under_mixed_bfloat16_and_the_run_samples_exactly(
+    tmp_path, tiny_config, jit_compile
+):
+    # Every paper preset trains heads (T >= 1); the README's scale-up command adds bfloat16, XLA.
+    config = tiny_config(
+        steps=2, forecast_steps=2, mixed_precision="mixed_bfloat16", jit_compile=jit_compile
+    )
+    try:
+        metrics = training.train(config, str(tmp_path))
+    finally:  # the trainer leaves its run's policy set: the worker's other tests need float32
+        keras.mixed_precision.set_global_policy("float32")
+    assert metrics["step"] == 2 and np.isfinite(metrics["test_bpd"])
+    assert {"forecast_accuracy/learned", "forecast_accuracy/fpi"} <= read_validation_tags(
+        str(tmp_path)
+    )
+    # Loaded in float32, the run samples exactly: every method gives the ancestral sample.
+    model, loaded = training.load_trained(str(tmp_path))
+    assert model.compute_dtype == "float32"
+    sampler = predictive.sampler_for_model(model, heads=loaded["forecast_heads"])
+    noise = noise_lib.gumbel_noise((3, 8, 8, 1, model.num_categories), 5)
+    ancestral = sampler.sample(noise, "ancestral").samples.numpy()
+    for method in ("fpi", "learned"):
+        np.testing.assert_array_equal(sampler.sample(noise, method).samples.numpy(), ancestral)

@@ -135,12 +135,17 @@ def make_strategy(name="default", cpu_replicas=None):
 
 def _tpu_strategy():
     """TPUStrategy on the TPU of `TPU_NAME` (a name, or grpc:// address; "" or unset: local)."""
+    name = os.environ.get("TPU_NAME", "")
     try:
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
-            tpu=os.environ.get("TPU_NAME", "")
-        )
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=name)
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
+    except OSError as e:  # urllib's URLError: a TPU name is looked up on Google Cloud's servers
+        raise StrategyError(
+            f"strategy=tpu needs a TPU: TPU_NAME={name!r} names none that this machine can reach "
+            f"(a TPU name is resolved through Google Cloud, on a TPU VM or Colab; elsewhere set "
+            f"TPU_NAME to a grpc:// address): {e}"
+        ) from e
     except (ValueError, RuntimeError, tf.errors.OpError) as e:
         raise StrategyError(
             f"strategy=tpu needs a TPU (set TPU_NAME to its name or grpc:// address on a TPU "

@@ -4,7 +4,8 @@
 (`TriangularConv2D`, [1, Appendix A.2]); `UnsharedForecastHeads` are the ablation without
 representation sharing [1, sec. 4.3, Table 3], on x and the reparametrization noise. Both give
 logits `[batch, height, width, T, channels, categories]`: module t's slot r at pixel a forecasts
-the variable a * C + 1 + r + t (raster-then-channel order, C channels).
+the variable a * C + 1 + r + t (raster-then-channel order, C channels). The logits are float32
+under a mixed-precision policy too, as the ARM's are; the heads compute in the policy's dtype.
 
 The layers are registered under the package of `tfps.models.layers` (`tfps>ForecastHeads`, ...), so
 saved configs deserialize whichever module defines them.
@@ -61,8 +62,15 @@ class TriangularConv2D(keras.layers.Layer):
         )
         self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
 
+    def _masked(self, dtype):
+        """`(kernel * mask, bias)` in `dtype`, the input's: under a mixed-precision policy the
+        variables stay float32 while the input is float16 / bfloat16."""
+        kernel = tf.cast(self.kernel, dtype) * tf.cast(self._mask, dtype)
+        return kernel, tf.cast(self.bias, dtype)
+
     def call(self, x):
-        return tf.nn.conv2d(x, self.kernel * self._mask, strides=1, padding="SAME") + self.bias
+        kernel, bias = self._masked(x.dtype)
+        return tf.nn.conv2d(x, kernel, strides=1, padding="SAME") + bias
 
     def at_pixels(self, x, pixels):
         """`call(x)` at one pixel per example, from that pixel's k x k window alone.
@@ -79,14 +87,17 @@ class TriangularConv2D(keras.layers.Layer):
         cols = (pixels % width)[:, None] + taps  # [B, k] in padded columns
         window = tf.gather(padded, rows, axis=1, batch_dims=1)  # [B, k, W + 2 half, F_in]
         window = tf.gather(window, cols, axis=2, batch_dims=1)  # [B, k, k, F_in]
-        return tf.einsum("bijf,ijfo->bo", window, self.kernel * self._mask) + self.bias
+        kernel, bias = self._masked(x.dtype)
+        return tf.einsum("bijf,ijfo->bo", window, kernel) + bias
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size}
 
 
 def _forecast_logits_shape(logits, steps, channels, categories):
-    """`[B, H, W, T * C * K] -> [B, H, W, T, C, K]`."""
+    """`[B, H, W, T * C * K] -> [B, H, W, T, C, K]`, float32 under a mixed-precision policy too
+    (as the ARM's logits: the forecasting KL and the sampler compare the two)."""
+    logits = tf.cast(logits, tf.float32)
     return tf.reshape(logits, tf.concat([tf.shape(logits)[:3], [steps, channels, categories]], 0))
 
 
@@ -140,7 +151,9 @@ class ForecastHeads(keras.layers.Layer):
         per ARM call, `tfps.sampling.forecasters.learned_forecaster`, at 1 / (H W) of the cost of
         `call`)."""
         features = tf.nn.elu(self.triangular.at_pixels(h, pixels))  # [B, filters]
-        logits = tf.matmul(features, self.out.kernel[0, 0]) + self.out.bias
+        kernel = tf.cast(self.out.kernel[0, 0], features.dtype)
+        logits = tf.matmul(features, kernel) + tf.cast(self.out.bias, features.dtype)
+        logits = tf.cast(logits, tf.float32)  # as `call`'s
         return tf.reshape(logits, [-1, self.steps, self.channels, self.categories])
 
     def get_config(self):

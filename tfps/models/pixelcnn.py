@@ -266,7 +266,7 @@ class PixelCNN(keras.Model):
         else:
             u, ul = self._hierarchy(u, ul, training, rows)
         h = tf.nn.elu(ul)
-        logits = self.head(h, x_onehot)
+        logits = tf.cast(self.head(h, x_onehot), tf.float32)  # float32 under mixed precision too
         return logits, h
 
     def get_config(self):
