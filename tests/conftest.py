@@ -7,7 +7,9 @@ for a trained-run fixture, `TRAINED_FIXTURES`), runs a launcher in a subprocess 
 reason (listed in tests/slow_tests.txt).
 """
 
+import fcntl
 import inspect
+import json
 import os
 import re
 
@@ -39,26 +41,48 @@ def tiny_config():
     return make
 
 
+def shared_run(tmp_path_factory, name, train):
+    """`(logdir, metrics)` of `train(logdir) -> metrics`, run once per test session: the first
+    xdist worker to ask trains under a lock in the session's shared temporary directory, the others
+    wait for it and read its metrics (so a session trains each shared run once, not once per
+    worker)."""
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    logdir, done = str(root / name), root / f"{name}.metrics.json"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not done.exists():
+            metrics = train(logdir)
+            done.write_text(
+                json.dumps(metrics, default=lambda value: value.item())
+            )  # numpy scalars
+    return logdir, json.loads(done.read_text())
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory, tiny_config):
     """A finished 20-step `digits` run (checkpoints at steps 10 and 20): `(logdir, metrics)`.
 
-    Shared by the whole session: copy the directory before changing anything in it.
+    Shared by the whole session (and its workers): copy the directory before changing anything
+    in it.
     """
-    logdir = str(tmp_path_factory.mktemp("tiny_run"))
-    metrics = training.train(tiny_config(steps=20), logdir)
-    return logdir, metrics
+    return shared_run(
+        tmp_path_factory, "tiny_run", lambda logdir: training.train(tiny_config(steps=20), logdir)
+    )
 
 
 @pytest.fixture(scope="session")
 def tiny_forecast_run(tmp_path_factory, tiny_config):
     """A finished 20-step `digits` run with T = 2 shared forecasting heads: `(logdir, metrics)`.
 
-    Shared by the whole session: copy the directory before changing anything in it.
+    Shared by the whole session (and its workers): copy the directory before changing anything
+    in it.
     """
-    logdir = str(tmp_path_factory.mktemp("tiny_forecast_run"))
-    metrics = training.train(tiny_config(steps=20, forecast_steps=2), logdir)
-    return logdir, metrics
+    return shared_run(
+        tmp_path_factory,
+        "tiny_forecast_run",
+        lambda logdir: training.train(tiny_config(steps=20, forecast_steps=2), logdir),
+    )
 
 
 # Fixtures that train a model (or export one) before the test runs.

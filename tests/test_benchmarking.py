@@ -13,7 +13,7 @@ from tfps.models import autoencoder as autoencoder_lib
 from tfps.sampling import predictive
 from tfps.serving import decoder
 
-from launchers import launch
+from launchers import launch, launch_here
 from tiny_models import tiny_model
 
 
@@ -212,7 +212,7 @@ def test_benchmark_launcher_writes_markdown_json_and_pictures(tiny_run, tmp_path
     ],
 )
 def test_benchmark_launcher_rejects_bad_flags(tiny_run, flag, message):
-    proc = launch("launch.benchmark", f"--model={tiny_run[0]}", flag, "--num_seeds=1")
+    proc = launch_here("launch.benchmark", f"--model={tiny_run[0]}", flag, "--num_seeds=1")
     assert proc.returncode != 0 and message in proc.stderr
 
 
@@ -221,7 +221,7 @@ def test_benchmark_launcher_times_incremental_windows_of_the_rows_asked(tiny_run
     from tfps.train import training
 
     out = str(tmp_path / "bench")
-    proc = launch(
+    proc = launch_here(
         "launch.benchmark",
         f"--model={tiny_run[0]}",
         "--methods=fpi",
@@ -249,7 +249,7 @@ def test_benchmark_launcher_times_incremental_windows_of_the_rows_asked(tiny_run
 
 def test_benchmark_launcher_adds_the_learned_row_of_a_run_with_heads(tiny_forecast_run, tmp_path):
     out = str(tmp_path / "bench")
-    proc = launch(
+    proc = launch_here(
         "launch.benchmark",
         f"--model={tiny_forecast_run[0]}",
         "--methods=learned",
@@ -268,7 +268,7 @@ def test_benchmark_launcher_adds_the_learned_row_of_a_run_with_heads(tiny_foreca
 def test_benchmark_launcher_measures_a_saved_model(tmp_path):
     """Pointed at an export, the benchmark times the SavedModel's own loops."""
     out = str(tmp_path / "nested" / "bench")
-    proc = launch(
+    proc = launch_here(
         "launch.benchmark",
         "--model=exported/digits",
         "--methods=fpi",

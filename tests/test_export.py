@@ -25,7 +25,7 @@ from tfps.serving import contract, export, exported_sampler
 from tfps.train import training
 
 import oracles
-from launchers import REPO, launch, run
+from launchers import REPO, launch, launch_here, run
 from tiny_models import trained_model
 
 SAVED_MODEL_CLI = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
@@ -443,7 +443,7 @@ def test_launcher_records_the_training_metadata(cli_export):
 
 
 def test_launcher_rejects_bad_flags_with_one_clear_error(tmp_path):
-    done = launch("launch.export", f"--model={tmp_path}/missing", f"--export_dir={tmp_path}")
+    done = launch_here("launch.export", f"--model={tmp_path}/missing", f"--export_dir={tmp_path}")
     assert done.returncode != 0
     assert "no such run directory or checkpoint prefix" in done.stderr
     assert "Traceback" not in done.stderr
@@ -577,7 +577,7 @@ def test_saved_model_cli_shows_and_runs_the_contract(cli_export, tmp_path, tiny_
 def test_launch_sample_reads_a_saved_model(cli_export, tmp_path, tiny_run):
     path, logdir, _ = cli_export
     outdir = str(tmp_path / "samples")
-    done = launch(
+    done = launch_here(
         "launch.sample",
         f"--model={os.path.dirname(path)}",
         "--method=fpi",

@@ -21,7 +21,7 @@ from tfps.sampling import noise as noise_lib
 from tfps.serving import export, exported_sampler, incremental_choice, loading, module
 
 import oracles
-from launchers import launch
+from launchers import launch_here
 from tiny_models import trained_model
 
 SHAPE, K = (4, 4, 1), 2
@@ -174,6 +174,6 @@ def test_bad_incremental_values_are_one_clear_error(exports, tmp_path):
     with pytest.raises(ValueError, match="incremental is for the default sampler"):
         module.ServingModule(model, sampler=sampler, incremental=True)
     assert os.listdir(tmp_path) == []
-    done = launch("launch.export", f"--model={tmp_path}", "--incremental=maybe")
+    done = launch_here("launch.export", f"--model={tmp_path}", "--incremental=maybe")
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert "--incremental" in done.stderr and "auto|true|false" in done.stderr

@@ -25,7 +25,7 @@ from tfps.serving import decoder as decoder_lib
 from tfps.train import autoencoder_training, rundir, training
 
 import oracles
-from launchers import launch
+from launchers import launch, launch_here
 
 _TINY_AE = dict(
     dataset="digits",
@@ -273,7 +273,7 @@ def test_launchers_train_sample_and_benchmark_a_latent_arm(tmp_path):
     assert "test mse" in proc.stdout and "latent [2, 2, 4]" in proc.stdout
     # The default dataset: the ARM takes the autoencoder's.
     latents_from = f"--config.data.latents_from={ae_dir}"
-    proc = launch(
+    proc = launch_here(
         "launch.train",
         f"--logdir={arm_dir}",
         "--config=configs/latent_arm.py",
@@ -287,7 +287,7 @@ def test_launchers_train_sample_and_benchmark_a_latent_arm(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "digits:latents" in proc.stdout and "bits per image dimension" in proc.stdout
-    proc = launch(
+    proc = launch_here(
         "launch.train",
         f"--logdir={tmp_path / 'other'}",
         latents_from,
@@ -296,7 +296,7 @@ def test_launchers_train_sample_and_benchmark_a_latent_arm(tmp_path):
     assert proc.returncode != 0 and "dataset='digits32' disagrees" in proc.stderr
     assert not os.path.exists(tmp_path / "other")
     # The preset check allows 4 scales for the 8x8 digits; the 2x2 latents allow 2.
-    proc = launch(
+    proc = launch_here(
         "launch.train",
         f"--logdir={tmp_path / 'other'}",
         latents_from,
@@ -305,7 +305,7 @@ def test_launchers_train_sample_and_benchmark_a_latent_arm(tmp_path):
     assert proc.returncode != 0 and "num_scales=3 is too many for digits's latents" in proc.stderr
     assert "Traceback" not in proc.stderr and not os.path.exists(tmp_path / "other")
 
-    proc = launch(
+    proc = launch_here(
         "launch.sample",
         f"--model={arm_dir}",
         "--method=fpi",
@@ -323,7 +323,7 @@ def test_launchers_train_sample_and_benchmark_a_latent_arm(tmp_path):
     decoder = decoder_lib.load_decoder(rundir.read_config(arm_dir))
     np.testing.assert_allclose(decoder.decode(samples).numpy(), images, atol=1e-6)
 
-    proc = launch(
+    proc = launch_here(
         "launch.benchmark",
         f"--model={arm_dir}",
         "--methods=fpi",

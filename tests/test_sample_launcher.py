@@ -9,12 +9,15 @@ import pytest
 from tfps.sampling import predictive
 from tfps.serving import exported_sampler, loading
 
-from launchers import REPO, launch
+from launchers import REPO, launch, launch_here
 
 
-def _sample(*flags):
-    """`python launch/sample.py flags...`: as a script, so its own import path set-up is tested."""
-    return launch("launch.sample", *flags, as_script=True)
+def _sample(*flags, shell=False):
+    """launch/sample.py with `flags`: in this process, or with `shell` as a script in a subprocess
+    (so that its own import path set-up is tested)."""
+    if shell:
+        return launch("launch.sample", *flags, as_script=True)
+    return launch_here("launch.sample", *flags)
 
 
 def test_every_method_writes_the_same_samples(tiny_run, tmp_path):
@@ -28,6 +31,7 @@ def test_every_method_writes_the_same_samples(tiny_run, tmp_path):
             "--batch_size=2",
             "--seed=3",
             f"--output_dir={tmp_path}",
+            shell=method == "ancestral",
         )
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert "% of d=64 calls" in proc.stdout

@@ -22,7 +22,7 @@ from tfps.serving import export, exported_sampler, loading
 from tfps.train import config as config_lib
 from tfps.train import rundir, training
 
-from launchers import launch
+from launchers import launch_here
 from oracles import ancestral_reference
 
 LENGTH, HIGH = 12, 5
@@ -163,7 +163,7 @@ def test_the_autoencoder_refuses_sequences_before_writing(tmp_path):
 
 def test_a_pixelcnn_preset_on_sequences_is_one_launcher_error(tmp_path):
     path = write_npz(tmp_path / "s.npz", train=sequences(20))
-    result = launch(
+    result = launch_here(
         "launch.train", "--config=configs/digits.py", f"--config.data.dataset={path}",
         f"--logdir={tmp_path / 'run'}",
     )  # fmt: skip
@@ -181,11 +181,11 @@ def sequence_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("sequence_run")
     path = write_npz(root / "s.npz", train=sequences(60), test=sequences(6, seed=1))
     logdir = str(root / "run")
-    result = launch(
+    result = launch_here(
         "launch.train", *TINY_FLAGS, f"--logdir={logdir}", f"--config.data.dataset={path}"
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    resumed = launch("launch.train", f"--logdir={logdir}", "--config.training.steps=3")
+    resumed = launch_here("launch.train", f"--logdir={logdir}", "--config.training.steps=3")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     return logdir, path
 

@@ -22,7 +22,7 @@ from tfps.data import latents as data_latents
 from tfps.train import config as config_lib
 from tfps.train import rundir, training
 
-from launchers import launch
+from launchers import launch_here
 
 TINY = dict(
     filters=8, num_resnets=1, steps=2, batch_size=8, eval_batches=1, checkpoint_every=2,
@@ -257,7 +257,7 @@ def test_config_checks_the_data_fields(overrides, message):
 def test_npz_run_resumes_without_flags_and_refuses_changed_data(tmp_path):
     path = write_npz(tmp_path / "d.npz", train=images(60))
     logdir = str(tmp_path / "run")
-    result = launch(
+    result = launch_here(
         "launch.train", *TINY_FLAGS, f"--logdir={logdir}", f"--config.data.dataset={path}"
     )
     assert result.returncode == 0, result.stderr
@@ -265,7 +265,7 @@ def test_npz_run_resumes_without_flags_and_refuses_changed_data(tmp_path):
     assert described["kind"] == "npz" and described["num_categories"] == 32
     assert described["split_sizes"] == {"train": 48, "validation": 6, "test": 6}
 
-    resumed = launch("launch.train", f"--logdir={logdir}", "--config.training.steps=3")
+    resumed = launch_here("launch.train", f"--logdir={logdir}", "--config.training.steps=3")
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["step"] == 3
 
@@ -279,14 +279,14 @@ def test_npz_run_resumes_without_flags_and_refuses_changed_data(tmp_path):
 def test_folder_run_and_a_bad_file_through_the_launcher(tmp_path):
     folder = write_folder(tmp_path / "pics", n=30)
     logdir = tmp_path / "run"
-    result = launch(
+    result = launch_here(
         "launch.train", *TINY_FLAGS, f"--logdir={logdir}", f"--config.data.dataset={folder}"
     )
     assert result.returncode == 0, result.stderr
     assert rundir.read_config(str(logdir))["dataset"]["kind"] == "folder"
 
     bad = _corrupt_npz(tmp_path)
-    result = launch(
+    result = launch_here(
         "launch.train", *TINY_FLAGS, f"--logdir={tmp_path / 'bad'}", f"--config.data.dataset={bad}"
     )
     assert result.returncode != 0 and "cannot read the .npz file" in result.stderr

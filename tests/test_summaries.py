@@ -17,7 +17,7 @@ from tfps.evaluation import pictures, summaries
 from tfps.models import pixelcnn
 from tfps.sampling import predictive
 
-from launchers import launch
+from launchers import launch_here
 from tiny_models import tiny_model
 
 
@@ -202,7 +202,7 @@ def sampled_run(tiny_run, tmp_path_factory):
     run = str(tmp_path_factory.mktemp("summaries") / "run")
     shutil.copytree(tiny_run[0], run)
     output = os.path.join(run, "samples")
-    proc = launch(
+    proc = launch_here(
         "launch.sample",
         f"--model={run}",
         "--method=zeros",
@@ -211,7 +211,6 @@ def sampled_run(tiny_run, tmp_path_factory):
         "--seed=2",
         f"--logdir={run}",
         f"--output_dir={output}",
-        as_script=True,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "forecast accuracy" in proc.stdout and "sample_zeros" in proc.stdout

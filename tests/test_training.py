@@ -18,7 +18,7 @@ from tfps.models import pixelcnn
 from tfps.sampling import predictive
 from tfps.train import forecasting, rundir, trainer, training
 
-from launchers import launch
+from launchers import launch, launch_here
 
 LOG2_17 = math.log2(17)
 
@@ -302,8 +302,11 @@ def test_load_trained_corrupt_config_raises(tmp_path, tiny_run):
 
 
 def run_launcher(args, module=False):
-    """launch/train.py with `args`: `python -m launch.train` or, by default, as a script."""
-    return launch("launch.train", *args, as_script=not module)
+    """launch/train.py with `args`: in this process (`module`) or as a script in a subprocess (what
+    a shell runs)."""
+    if module:
+        return launch_here("launch.train", *args)
+    return launch("launch.train", *args, as_script=True)
 
 
 def test_launcher_trains_and_reports_test_bpd(tmp_path):
@@ -335,7 +338,7 @@ def test_launcher_trains_and_reports_test_bpd(tmp_path):
 
 
 def test_launcher_helpfull_lists_the_presets_fields():
-    result = launch("launch.train", "--config=configs/paper_binary_mnist.py", "--helpfull")
+    result = launch_here("launch.train", "--config=configs/paper_binary_mnist.py", "--helpfull")
     assert "Traceback" not in result.stderr, result.stderr[-3000:]  # absl's help exits with 1
     for line in (
         "--config.model.filters (int, 60)",
@@ -369,6 +372,18 @@ def test_launcher_rejects_bad_flags(tmp_path, args, expected):
     assert expected in result.stderr
     assert "Traceback" not in result.stderr
     assert not os.path.exists(tmp_path / "run")
+
+
+@pytest.mark.parametrize("launcher", ["launch.train", "launch.train_autoencoder"])
+def test_the_training_launchers_report_no_tpu_without_a_traceback(tmp_path, monkeypatch, launcher):
+    # The StrategyError of tfps.distribute.strategies (here: TPU_NAME names no TPU reachable).
+    monkeypatch.setenv("TPU_NAME", "my-tpu")
+    logdir = tmp_path / "run"
+    result = launch_here(launcher, f"--logdir={logdir}", "--config.training.strategy=tpu")
+    assert result.returncode != 0
+    assert "strategy=tpu needs a TPU: TPU_NAME='my-tpu'" in result.stderr
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert not logdir.exists()
 
 
 # ----------------------------------------------------------------------------- forecasting heads
@@ -450,7 +465,8 @@ def test_unshared_heads_leave_the_arm_exactly_as_trained_without_heads(
 def test_launcher_trains_forecasting_heads(tmp_path):
     logdir = str(tmp_path / "run")
     result = run_launcher(
-        [
+        module=True,
+        args=[
             f"--logdir={logdir}",
             "--config=configs/digits.py",
             "--config.model.num_resnets=1",
@@ -464,7 +480,7 @@ def test_launcher_trains_forecasting_heads(tmp_path):
             "--config.forecast.steps=3",
             "--config.forecast.shared=false",
             "--config.forecast.filters=4",
-        ]
+        ],
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert read_train_config(logdir)["forecast_steps"] == 3
