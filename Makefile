@@ -5,6 +5,8 @@ PY     := $(VENV)/bin/python
 EXTRAS ?= cpu,test
 STAMP  := $(VENV)/.installed-$(EXTRAS)
 DEMO_DIR ?= runs/demo
+# short: the demo ARMs come from pretrained/; full: they are trained here (about 9 more minutes).
+DEMO_TRAIN ?= short
 # pytest-xdist workers; each test module runs whole on one worker (its module fixtures train once).
 TEST_WORKERS ?= 2
 
@@ -39,7 +41,7 @@ test-fast: lint
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow" --durations=10 tests
 
 demo: $(STAMP)
-	bash launch/demo.sh $(DEMO_DIR)
+	DEMO_TRAIN=$(DEMO_TRAIN) bash launch/demo.sh $(DEMO_DIR)
 
 clean:
 	rm -rf $(VENV) runs
