@@ -15,7 +15,15 @@ import re
 
 import pytest
 
-from tfps.train import training
+# One TensorFlow thread per pool in each test process (and the launchers it starts): the suite
+# runs one xdist worker per core, and tiny models gain nothing from a pool but its hand-offs (a
+# test of the 3-scale incremental oracle: 47 s instead of 55 s alone). TF reads these when its
+# runtime starts; set before any test runs an op. Samples do not depend on it (exactness is
+# asserted within one process); trained floats only to rounding.
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+
+from tfps.train import training  # noqa: E402 - after the thread settings above
 
 # A model small enough to train in seconds on 2 CPU cores.
 _TINY = dict(
