@@ -37,16 +37,29 @@ def _preset_named_in(argv, default):
 
 
 def _preset_values(path):
-    """The nested config of the preset at `path`, None if it cannot be read (the flag's own
-    parsing reports that)."""
+    """The nested config of the preset at `path`; None if the file cannot be read (the flag's own
+    parsing reports that, naming the paths it tried). A preset that fails when it runs (a syntax
+    error, an exception in `get_config()`) is one error naming the preset and what failed, and
+    exit status 1."""
     try:
         spec = importlib.util.spec_from_file_location("tfps_preset", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        values = module.get_config()
-        return values if isinstance(values, ml_collections.ConfigDict) else None
-    except Exception:  # noqa: BLE001 - any failure is reported again when the flag is parsed
+    except (OSError, ImportError, AttributeError):  # no such file (spec None): the flag reports it
         return None
+    except Exception as e:  # noqa: BLE001 - the user's preset code: whatever it raises is named
+        _preset_failed(path, e)
+    try:
+        values = module.get_config()
+    except Exception as e:  # noqa: BLE001 - as above
+        _preset_failed(path, e)
+    return values if isinstance(values, ml_collections.ConfigDict) else None
+
+
+def _preset_failed(path, error):
+    sys.stderr.write(f"FATAL Flags parsing error: --config={path}: the preset fails: "
+                     f"{type(error).__name__}: {error}\n")  # fmt: skip
+    sys.exit(1)
 
 
 def define_run_flags(kind, default, writes):

@@ -400,3 +400,21 @@ def test_random_validation_mask_is_seeded():
     assert mask.dtype == bool and mask.shape == (1000,) and mask.sum() == 100
     np.testing.assert_array_equal(mask, tfds_source._random_validation_mask(1000, 100))
     assert not np.array_equal(mask, tfds_source._random_validation_mask(1000, 100, seed=1))
+
+
+def test_a_local_failure_to_prepare_is_named_and_a_bug_is_not_hidden(tmp_path, monkeypatch):
+    disk_full = OSError(28, "No space left on device")
+
+    def fail(self, *args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", fail)
+    failure = disk_full
+    with pytest.raises(checks.DatasetUnavailableError) as excinfo:
+        builtin.load("cifar10", "train", data_dir=str(tmp_path))
+    message = str(excinfo.value)
+    assert "No space left on device" in message and "can be written" in message
+    assert "network" not in message and excinfo.value.__cause__ is disk_full
+    failure = TypeError("a bug in a builder")
+    with pytest.raises(TypeError, match="a bug in a builder"):
+        builtin.load("cifar10", "train", data_dir=str(tmp_path))

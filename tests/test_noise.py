@@ -107,3 +107,19 @@ def test_the_ks_test_rejects_eq_14_as_printed():
     x = _sample_categorical(logits, (3, 4))
     eps = _eq14_as_printed(logits, x, 5).numpy().reshape(-1, 4)
     assert min(_ks_p_value(eps[:, k], scipy.stats.gumbel_r.cdf) for k in range(4)) < 1e-6
+
+
+def test_as_seed_takes_numpy_integers_like_the_exported_sampler():
+    expected = noise.as_seed(3).numpy()
+    for seed in (np.int64(3), np.int32(3), np.uint8(3)):
+        np.testing.assert_array_equal(noise.as_seed(seed).numpy(), expected)
+    np.testing.assert_array_equal(
+        noise.gumbel_noise((2, 3), np.int64(7)).numpy(),
+        noise.gumbel_noise((2, 3), 7).numpy(),
+    )
+    with pytest.raises(TypeError, match="bool"):
+        noise.as_seed(True)
+    with pytest.raises(ValueError, match="does not fit in int32"):
+        noise.as_seed(2**40)
+    with pytest.raises(ValueError, match="pair of ints"):
+        noise.as_seed([1, 2, 3])

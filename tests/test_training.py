@@ -487,3 +487,18 @@ def test_launcher_trains_forecasting_heads(tmp_path):
     with open(os.path.join(logdir, rundir.CONFIG_FILE)) as f:
         assert json.load(f)["forecast"] == {"steps": 3, "shared": False, "filters": 4}
     assert "forecast_accuracy/learned_t2" in read_scalars(logdir, "validation")
+
+
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        ("def get_config():\n    raise KeyError('oops')\n", "the preset fails: KeyError: 'oops'"),
+        ("def get_config(:\n", "the preset fails: SyntaxError"),
+    ],
+)
+def test_a_failing_preset_is_named_without_a_traceback(tmp_path, source, message):
+    preset = tmp_path / "preset.py"
+    preset.write_text(source)
+    result = run_launcher([f"--logdir={tmp_path / 'run'}", f"--config={preset}"], module=True)
+    assert result.returncode == 1 and f"--config={preset}: {message}" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()

@@ -35,16 +35,29 @@ def prepared_builder(name, data_dir, offline=()):
     builder = tfds.builder(name, data_dir=data_dir)
     try:
         builder.download_and_prepare()
-    except Exception as error:
-        raise checks.DatasetUnavailableError(
-            f"tfds dataset {name!r} is not available in {builder.data_dir!r} and could not be "
-            f"downloaded and prepared ({type(error).__name__}: {error}). It needs a network "
-            f"connection for the first download, or `data_dir` pointing at a directory where it "
-            f"was already prepared "
-            f"(`tfds.builder({name!r}, data_dir=...).download_and_prepare()`). "
-            f"Offline alternatives embedded in tfps: {', '.join(map(repr, offline))}."
-        ) from error
+    except OSError as error:  # requests' and urllib's network errors are OSErrors too
+        raise checks.DatasetUnavailableError(_unavailable(name, builder, error, offline)) from error
     return builder
+
+
+def _unavailable(name, builder, error, offline):
+    """What failed in preparing a tfds dataset, and the way out: a network failure (no
+    connection) or a local one (disk full, permissions) named as such."""
+    cause = f"{type(error).__name__}: {error}"
+    if isinstance(error, ConnectionError) or type(error).__module__.split(".")[0] in _NETWORK:
+        cause = f"no network ({cause}). It needs a network connection for the first download"
+    else:  # a local failure: disk full, permissions, a read-only data_dir
+        cause = f"{cause}. Check that {builder.data_dir!r} can be written"
+    return (
+        f"tfds dataset {name!r} is not available in {builder.data_dir!r} and could not be "
+        f"downloaded and prepared: {cause}; or point `data_dir` at a directory where it was "
+        f"already prepared (`tfds.builder({name!r}, data_dir=...).download_and_prepare()`). "
+        f"Offline alternatives embedded in tfps: {', '.join(map(repr, offline))}."
+    )
+
+
+# The packages whose OSErrors are network failures (requests' ConnectionError, urllib's URLError).
+_NETWORK = ("requests", "urllib", "urllib3", "socket")
 
 
 # ------------------------------------------------------------- the built-in tfds sets, paper splits

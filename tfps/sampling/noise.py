@@ -20,6 +20,7 @@ tensor from TFP's `tfd.Gumbel` with a stateless seed, so a sample is reproducibl
      Gumbel-Top-k Trick for Sampling Sequences Without Replacement. In ICML, 2019.
 """
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
@@ -29,10 +30,16 @@ tfd = tfp.distributions
 def as_seed(seed):
     """Normalises a seed to the int32 `[2]` tensor that stateless TF/TFP ops take.
 
-    Accepts an int (-> `[0, seed]`), a pair, or a tensor of shape `[2]`.
+    Accepts an int or numpy integer (-> `[0, seed]`, as the exported sampler takes them), a pair,
+    or a tensor of shape `[2]`. Raises TypeError for a bool and ValueError for an int outside
+    int32 or another shape.
     """
-    if isinstance(seed, int):
-        return tf.constant([0, seed], dtype=tf.int32)
+    if isinstance(seed, (bool, np.bool_)):
+        raise TypeError(f"seed must be an int or a pair of ints, got the bool {seed}")
+    if isinstance(seed, (int, np.integer)):
+        if not -(2**31) <= int(seed) < 2**31:
+            raise ValueError(f"seed {int(seed)} does not fit in int32")
+        return tf.constant([0, int(seed)], dtype=tf.int32)
     seed = tf.convert_to_tensor(seed)
     if seed.shape.rank != 1 or (seed.shape[0] is not None and seed.shape[0] != 2):
         raise ValueError(f"seed must be an int or a pair of ints, got shape {seed.shape}")
