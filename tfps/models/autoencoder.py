@@ -26,6 +26,9 @@ C is the data's channel count (3 for the paper's colour data, 1 for `digits32`).
 configuration: F = 512, a 4 x 8 x 8 latent (c = 4 channels) with K = 128 categories, 32x32 images
 (the preset `configs/paper_latent_autoencoder.py`).
 
+The channel-wise quantised autoencoder of anytime sampling, whose code is a sequence of whole
+channel maps with decodable prefixes, is `tfps.models.ordered_code.ChannelAutoencoder`.
+
 #### References
 
 [1]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive Models.
@@ -238,6 +241,25 @@ class Decoder(keras.layers.Layer):
         }
 
 
+def check_arguments(image_shape, num_levels, latent_channels, latent_categories):
+    """Raises ValueError unless the arguments suit an autoencoder; returns `image_shape` as a
+    tuple of ints. (`width` is checked by the encoder and decoder.)"""
+    image_shape = tuple(int(s) for s in image_shape)
+    if len(image_shape) != 3 or min(image_shape) < 1:
+        raise ValueError(f"image_shape must be (height, width, channels), got {image_shape}")
+    if image_shape[0] % DOWNSAMPLING or image_shape[1] % DOWNSAMPLING:
+        raise ValueError(
+            f"image height and width must be divisible by {DOWNSAMPLING} (two "
+            f"stride-2 convolutions), got {image_shape}"
+        )
+    if int(num_levels) < 2 or int(latent_categories) < 2 or int(latent_channels) < 1:
+        raise ValueError(
+            f"need num_levels >= 2, latent_categories >= 2 and latent_channels "
+            f">= 1, got {num_levels}, {latent_categories}, {latent_channels}"
+        )
+    return image_shape
+
+
 @keras.saving.register_keras_serializable(package=tfps_layers.PACKAGE)
 class DiscreteAutoencoder(keras.Model):
     """Encoder Q, straight-through argmax quantisation and decoder G (module docstring).
@@ -258,19 +280,7 @@ class DiscreteAutoencoder(keras.Model):
         self, image_shape, num_levels, width=512, latent_channels=4, latent_categories=128, **kwargs
     ):
         super().__init__(**kwargs)
-        image_shape = tuple(int(s) for s in image_shape)
-        if len(image_shape) != 3 or min(image_shape) < 1:
-            raise ValueError(f"image_shape must be (height, width, channels), got {image_shape}")
-        if image_shape[0] % DOWNSAMPLING or image_shape[1] % DOWNSAMPLING:
-            raise ValueError(
-                f"image height and width must be divisible by {DOWNSAMPLING} (two "
-                f"stride-2 convolutions), got {image_shape}"
-            )
-        if int(num_levels) < 2 or int(latent_categories) < 2 or int(latent_channels) < 1:
-            raise ValueError(
-                f"need num_levels >= 2, latent_categories >= 2 and latent_channels "
-                f">= 1, got {num_levels}, {latent_categories}, {latent_channels}"
-            )
+        image_shape = check_arguments(image_shape, num_levels, latent_channels, latent_categories)
         self.image_shape = image_shape
         self.num_levels = int(num_levels)
         self.width = _check_width(width)

@@ -7,10 +7,18 @@ scalars (train/validation/test `mse`, `categories_used`) and metrics.json. `load
 rebuilds a trained one; `tfps.train.latents.load_encoder` hands its frozen encoder to
 `tfps.data.open`, which makes the ARM's data of its latents (`tfps.data.latents`).
 
+With `quantization="channel"` the model is anytime sampling's channel-wise quantised autoencoder
+[2] (`tfps.models.ordered_code`), trained on the VQ-VAE objective, on a random code prefix per
+batch when `ordered` [2]; its evaluation adds the reconstruction MSE from the first
+j = ceil(k n / 8) of its n codes, k = 1..8, as `mse_prefix/k_8` (the curve of [2, Figure 3]).
+
 #### References
 
 [1]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive Models.
      In ICML, 2020.
+
+[2]: Yilun Xu, Yang Song, Sahaj Garg, Linyuan Gong, Rui Shu, Aditya Grover and Stefano Ermon.
+     Anytime Sampling for Autoregressive Models via Ordered Autoencoding. In ICLR, 2021.
 """
 
 import os
@@ -21,6 +29,7 @@ import tensorflow as tf
 
 from tfps import data
 from tfps.models import autoencoder as autoencoder_lib
+from tfps.models import ordered_code
 from tfps.train import config as config_lib
 from tfps.train import rundir, trainer
 
@@ -31,16 +40,33 @@ AutoencoderConfig = config_lib.AutoencoderConfig
 # ----------------------------------------------------------------------------- evaluation
 
 
+PREFIX_METRIC = "mse_prefix/"  # + "k_8": the MSE from the first k/8 of a channel code
+
+
+def prefix_metrics(model):
+    """`{metric name: j}`: the prefix lengths a channel-wise quantised model is evaluated at
+    (`PREFIX_METRIC` + "k_8", j = ceil(k n / 8)); `{}` for the spatial one."""
+    if getattr(model, "quantization", ordered_code.SPATIAL) != ordered_code.CHANNEL:
+        return {}
+    lengths = ordered_code.prefix_lengths(model.latent_channels)
+    return {PREFIX_METRIC + name: j for name, j in lengths.items()}
+
+
 def make_mse_fn(model):
-    """A traced `x [B, H, W, C] -> (sum over images of the per-image MSE, latents, B)`."""
+    """A traced `x [B, H, W, C] -> (sum over images of the per-image MSE, latents, B, {prefix
+    metric: its sum over images})`, the last only for a channel-wise quantised model."""
+    prefixes = prefix_metrics(model)
 
     @tf.function(reduce_retracing=True)
     def mse_fn(x):
-        logits = model.encoder(model.normalise(x), training=False)
-        z = tf.argmax(logits, axis=-1, output_type=tf.int32)
-        x_hat = model.decode(z, training=False)
-        per_image = tf.reduce_mean(tf.square(x_hat - model.normalise(x)), axis=[1, 2, 3])
-        return tf.reduce_sum(per_image), z, tf.shape(x)[0]
+        target = model.normalise(x)
+        z = model.encode(x, training=False)
+
+        def summed_mse(x_hat):
+            return tf.reduce_sum(tf.reduce_mean(tf.square(x_hat - target), axis=[1, 2, 3]))
+
+        by_prefix = {name: summed_mse(model.decode(z, j)) for name, j in prefixes.items()}
+        return summed_mse(model.decode(z, training=False)), z, tf.shape(x)[0], by_prefix
 
     return mse_fn
 
@@ -50,7 +76,8 @@ def evaluate(model, dataset, batch_size, max_batches=None, mse_fn=None):
 
     `dataset`: single int images `[H, W, C]` (tf.data.Dataset or `[N, H, W, C]` array). Returns
     `{"mse": mean over images, "categories_used": fraction of the c * K (channel, category) pairs
-    that some latent takes}`.
+    that some latent takes}`, and for a channel-wise quantised model the MSE from each code
+    prefix (`prefix_metrics`).
     """
     if isinstance(dataset, np.ndarray):
         dataset = tf.data.Dataset.from_tensor_slices(dataset)
@@ -58,21 +85,49 @@ def evaluate(model, dataset, batch_size, max_batches=None, mse_fn=None):
     if max_batches is not None:
         batches = batches.take(int(max_batches))
     mse_fn = mse_fn or make_mse_fn(model)
-    total, count = 0.0, 0
+    total, count, by_prefix = 0.0, 0, dict.fromkeys(prefix_metrics(model), 0.0)
     used = np.zeros((model.latent_channels, model.latent_categories), bool)
     for x in batches.prefetch(tf.data.AUTOTUNE):
-        mse_sum, z, n = mse_fn(tf.cast(x, tf.int32))
+        mse_sum, z, n, prefix_sums = mse_fn(tf.cast(x, tf.int32))
         total += float(mse_sum)
         count += int(n)
+        for name, value in prefix_sums.items():
+            by_prefix[name] += float(value)
         z = z.numpy().reshape(-1, model.latent_channels)
         for channel in range(model.latent_channels):
             used[channel, np.unique(z[:, channel])] = True
     if count == 0:
         raise ValueError("evaluate got an empty dataset")
-    return {"mse": total / count, "categories_used": float(used.mean())}
+    values = {"mse": total / count, "categories_used": float(used.mean())}
+    return {**values, **{name: value / count for name, value in by_prefix.items()}}
 
 
 # ----------------------------------------------------------------------------- training
+
+
+def new_autoencoder(config, info):
+    """The untrained autoencoder of `config` (an `AutoencoderConfig`) for the images of `info`."""
+    cls = autoencoder_lib.DiscreteAutoencoder
+    if config.quantization == ordered_code.CHANNEL:
+        cls = ordered_code.ChannelAutoencoder
+    return cls(
+        info.image_shape, info.num_categories, config.width, config.latent_channels,
+        config.latent_categories,
+    )  # fmt: skip
+
+
+def training_loss(config, model):
+    """The task's `loss(x, seed)`: MSE (eq. 11 without the rate) for the spatial code; the
+    VQ-VAE objective, ordered or not, for the channel-wise one (`tfps.models.ordered_code`)."""
+    if config.quantization == ordered_code.CHANNEL:
+        return ordered_code.training_loss(model, config.ordered, config.commitment)
+
+    def loss(x, seed):
+        del seed  # the autoencoder draws no noise
+        total, values = autoencoder_lib.autoencoder_loss(model, x, training=True)
+        return tf.cast(total, tf.float32), values  # float32 under a mixed-precision policy too
+
+    return loss
 
 
 def run_config(config, model, info):
@@ -103,19 +158,11 @@ def _task(config, logdir):
     keras.utils.set_random_seed(config.seed)
     opened = data.open(config)  # DataError for bad data, before anything is written
     info = opened.info
-    model = autoencoder_lib.DiscreteAutoencoder(
-        info.image_shape, info.num_categories, config.width, config.latent_channels,
-        config.latent_categories,
-    )  # fmt: skip
+    model = new_autoencoder(config, info)
     new_run_config = run_config(config, model, info)
     new_run_config["dataset"].update(opened.description)
     rundir.start_run(logdir, new_run_config)
     mse_fn = make_mse_fn(model)
-
-    def loss(x, seed):
-        del seed  # the autoencoder draws no noise
-        total, values = autoencoder_lib.autoencoder_loss(model, x, training=True)
-        return tf.cast(total, tf.float32), values  # float32 under a mixed-precision policy too
 
     def summarize(metrics):
         metrics.update(dataset=info.name, latent_shape=list(model.latent_shape))
@@ -124,7 +171,7 @@ def _task(config, logdir):
 
     return trainer.Task(
         model=model,
-        loss=loss,
+        loss=training_loss(config, model),
         evaluate=lambda split, ds, max_batches, step: evaluate(
             model, ds, config.batch_size, max_batches, mse_fn
         ),
@@ -162,7 +209,7 @@ def built_autoencoder(logdir_or_checkpoint):
             f"{AUTOENCODER_FORMAT!r}); train one with launch/train_autoencoder.py"
         )
     try:
-        model = autoencoder_lib.build_autoencoder(config["model"])
+        model = ordered_code.autoencoder_from_config(config["model"])
     except (TypeError, ValueError) as e:
         raise rundir.CheckpointError(f"{path}: cannot build the autoencoder ({e})") from e
     return model, config, logdir, prefix

@@ -17,6 +17,9 @@ settings are the presets in `configs/`.
 
 [1]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive Models.
      In ICML, 2020.
+
+[2]: Yilun Xu, Yang Song, Sahaj Garg, Linyuan Gong, Rui Shu, Aditya Grover and Stefano Ermon.
+     Anytime Sampling for Autoregressive Models via Ordered Autoencoding. In ICLR, 2021.
 """
 
 import dataclasses
@@ -265,6 +268,7 @@ class AutoencoderConfig(RunConfig):
 
     Defaults are the paper's (width 512, a 4 x 8 x 8 latent with 128 categories, 50000
     iterations; optimisation as Table 4), except the dataset: the embedded `digits32`.
+    `quantization="channel"` is anytime sampling's code [2] (`tfps.models.ordered_code`).
     """
 
     dataset: str = _field(
@@ -281,14 +285,22 @@ class AutoencoderConfig(RunConfig):
         "Width F of the encoder and decoder (paper: 512); half-width layers have F / 2.",
         "model",
     )
-    latent_channels: int = _field(4, "Latent channels c (paper: 4).", "model")
-    latent_categories: int = _field(128, "Categories K per latent variable (paper: 128).", "model")
+    latent_channels: int = _field(4, "Latent channels c (paper: 4); channel: code length.", "model")
+    latent_categories: int = _field(
+        128, "Categories K (paper: 128); channel: codebook size.", "model"
+    )
+    quantization: str = _field(
+        "spatial", "spatial (the paper's code), or channel: one code per channel map [2].", "model"
+    )
+    ordered: bool = _field(False, "quantization=channel: train the ordered code [2].", "model")
+    commitment: float = _field(0.25, "quantization=channel: VQ commitment weight.", "model")
 
     KIND: typing.ClassVar[str] = AUTOENCODER
 
     def validate(self):
         """Raises ValueError naming the first invalid field. Returns self."""
         super().validate()
+        config_checks.check_quantization(self.quantization, self.ordered)
         if not self.user_data():  # your own data is checked when it is read
             self.check_fits(tfps_data.dataset_info(self.dataset, self.bits))
         return self
@@ -296,16 +308,7 @@ class AutoencoderConfig(RunConfig):
     def check_fits(self, info):
         """Raises ValueError unless `info` (a `DatasetInfo`) holds images with a height and
         width divisible by the downsampling. Returns self."""
-        if len(info.image_shape) != 3:
-            raise ValueError(
-                f"the autoencoder models {EVENTS[3]}, but {self.dataset!r} has events of shape "
-                f"{tuple(info.image_shape)}"
-            )
-        if info.image_shape[0] % DOWNSAMPLING or info.image_shape[1] % DOWNSAMPLING:
-            raise ValueError(
-                f"dataset {self.dataset!r} has images {info.image_shape}; the autoencoder "
-                f"needs height and width divisible by {DOWNSAMPLING}"
-            )
+        config_checks.check_autoencoder_data(self.dataset, info, EVENTS[3])
         return self
 
 

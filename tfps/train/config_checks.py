@@ -8,6 +8,7 @@ involve several fields or the data (bits, the model fitting the data, the archit
 from tfps.data import builtin as tfps_data
 from tfps.data import sources
 from tfps.distribute import strategies
+from tfps.models import autoencoder, ordered_code
 
 AT_LEAST_ONE = (
     "filters", "batch_size", "steps", "checkpoint_every", "eval_every", "log_every",
@@ -37,6 +38,12 @@ RANGES = {  # name: (predicate, what the value must be)
     "binarize": (lambda v: v is None or 1 <= v <= 255, "in 1..255 (or None)"),
     "validation_size": (lambda v: v is None or v >= 1, ">= 1 (or None)"),
     "image_key": (lambda v: isinstance(v, str) and v != "", "a feature name"),
+    "quantization": (
+        lambda v: v in ordered_code.QUANTIZATIONS,
+        "one of " + ", ".join(repr(q) for q in ordered_code.QUANTIZATIONS),
+    ),
+    "ordered": (lambda v: isinstance(v, bool), "true or false"),
+    "commitment": (lambda v: v >= 0.0, ">= 0"),
     **strategies.RANGES,
 }
 
@@ -50,3 +57,28 @@ def check_field(name, value):
         predicate, requirement = RANGES[name]
         if not predicate(value):
             raise ValueError(f"{name} must be {requirement}, got {value!r}")
+
+
+def check_quantization(quantization, ordered):
+    """Raises ValueError if an ordered code is asked of a quantisation that has no order."""
+    if ordered and quantization != ordered_code.CHANNEL:
+        raise ValueError(
+            f"ordered=True needs quantization={ordered_code.CHANNEL!r} (a code of whole channel "
+            f"maps whose prefixes decode), got quantization={quantization!r}"
+        )
+
+
+def check_autoencoder_data(dataset, info, events):
+    """Raises ValueError unless `info` (the `DatasetInfo` of `dataset`) holds images (`events`
+    describes them) with a height and width divisible by the autoencoder's downsampling."""
+    if len(info.image_shape) != 3:
+        raise ValueError(
+            f"the autoencoder models {events}, but {dataset!r} has events of shape "
+            f"{tuple(info.image_shape)}"
+        )
+    down = autoencoder.DOWNSAMPLING
+    if info.image_shape[0] % down or info.image_shape[1] % down:
+        raise ValueError(
+            f"dataset {dataset!r} has images {info.image_shape}; the autoencoder "
+            f"needs height and width divisible by {down}"
+        )
