@@ -171,10 +171,15 @@ class FlatARM(ARMBase):
         raise NotImplementedError
 
     def call(self, x, training=False):
+        return self.flat_call(x, training=training)
+
+    def flat_call(self, x, **options):
+        """`call`'s body: `sequence_call(x_onehot [B, d, K], **options)` on the flattened x, its
+        outputs in the event shape (a subclass whose `call` takes more options passes them)."""
         x_onehot = self.one_hot(x)
         batch = tf.shape(x_onehot)[0]
         d, k = self.num_variables, self.num_categories
-        logits, h = self.sequence_call(tf.reshape(x_onehot, [batch, d, k]), training=training)
+        logits, h = self.sequence_call(tf.reshape(x_onehot, [batch, d, k]), **options)
         logits = tf.reshape(logits, tf.concat([[batch], self.event_shape, [k]], axis=0))
         logits = tf.cast(logits, tf.float32)  # float32 under mixed precision too
         return logits, (None if h is None else self.pixel_representation(h))

@@ -50,7 +50,15 @@ import importlib
 import inspect
 import os
 
-from tfps.models import arm_base, conv1d_arm, gated_pixelcnn, made, pixelcnn, transformer
+from tfps.models import (
+    arm_base,
+    conv1d_arm,
+    farm_made,
+    gated_pixelcnn,
+    made,
+    pixelcnn,
+    transformer,
+)
 from tfps.sampling import protocol
 
 DEFAULT_ARCH = "pixelcnn"
@@ -110,6 +118,7 @@ ARCHITECTURES = {
     ),
     conv1d_arm.ARCH: from_family(conv1d_arm.CausalConv1DARM, conv1d_arm.RUN_CONFIG_FIELDS),
     transformer.ARCH: from_family(transformer.Transformer, transformer.RUN_CONFIG_FIELDS),
+    farm_made.ARCH: from_family(farm_made.OrderedMADE, farm_made.RUN_CONFIG_FIELDS),
 }
 
 

@@ -17,6 +17,9 @@ flat positions < p * C (C channels), since the learned forecasting heads read it
 of p is known [1, sec. 2.4]: h at every p with p * C <= j must stay the same too. The check also
 reports the tested positions no later logit depends on (`unused`), inputs the model ignores.
 
+Orderings: with `ordering=pi` (`tfps.models.orderings.Ordering`, [2]) "earlier" means generated
+earlier: changing x at generation step t (position pi[t]) may change no logit at steps <= t.
+
 Positions: all d of them when d <= `max_positions`, else `max_positions` distinct positions drawn
 with `seed` (the first and the last always among them), in each of `trials` random inputs.
 
@@ -24,6 +27,9 @@ with `seed` (the first and the last always among them), in each of `trials` rand
 
 [1]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive Models.
      In ICML, 2020.
+
+[2]: Mihir Patel, Vinjai Vale, Eric Frankel. FARM: Family of AutoRegressive Models. Stanford
+     University, report.
 """
 
 from typing import NamedTuple
@@ -32,6 +38,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfps.models import arm_base
+from tfps.models import orderings as orderings_lib
 from tfps.sampling import events, protocol
 
 TOLERANCE = 1e-5
@@ -110,15 +117,16 @@ def _outputs(model, x, shape):
     return logits.reshape(len(x), -1, logits.shape[-1]), h.reshape(len(x), -1, h.shape[-1])
 
 
-def _first_leak(change, earlier, chunk, tolerance):
+def _first_leak(change, earlier, chunk, tolerance, rank):
     """`(earlier flat, later flat, change)` of the smallest leaking pair, or None.
 
     `change`: `[len(chunk), n]`, the largest change of each output column when x at `chunk[r]`
-    changed; `earlier`: `[n]`, the flat position each column may not see from (on)."""
+    changed; `earlier`: `[n]`, the flat position each column may not see from (on); `rank`:
+    the generation step of each flat position (pairs compare by step)."""
     rows, cols = np.nonzero(change > tolerance)
     if not len(rows):
         return None
-    i = np.lexsort((chunk[rows], earlier[cols]))[0]  # smallest earlier, then later
+    i = np.lexsort((rank[chunk[rows]], rank[earlier[cols]]))[0]  # smallest earlier, then later
     return int(earlier[cols[i]]), int(chunk[rows[i]]), float(change[rows[i], cols[i]])
 
 
@@ -139,8 +147,10 @@ def check_autoregressive(
     max_positions=MAX_POSITIONS,
     tolerance=TOLERANCE,
     name=None,
+    ordering=None,
 ):
-    """Checks by perturbation that `model` is autoregressive in raster order (`tfps.models.arms`).
+    """Checks by perturbation that `model` is autoregressive in raster order (`tfps.models.arms`),
+    or in `ordering`.
 
     Args:
       model: called as `model(x, training=False)` with x int32 `[B, *event_shape]`, returning
@@ -155,6 +165,10 @@ def check_autoregressive(
       max_positions: above this d, only that many positions are perturbed per trial.
       tolerance: the largest absolute change of a logit (or of h) that still counts as unchanged.
       name: what to call the model in the error (default: its class name).
+      ordering: the generation order to check (`tfps.models.orderings.Ordering`, a raster
+        variant name or a permutation of the d flat positions; default the raster order):
+        changing x at generation step t may change no logit at steps <= t, and h at a pixel
+        may depend only on x generated before the pixel's first channel.
 
     Returns:
       An `AutoregressiveCheck` summary.
@@ -173,6 +187,8 @@ def check_autoregressive(
         raise ValueError(f"need K >= 2, trials >= 1, max_positions >= 2; got {k}, {trials}, "
                          f"{max_positions}")  # fmt: skip
     d = int(np.prod(shape))
+    pi = None if ordering is None else orderings_lib.as_ordering(ordering, shape)
+    rank = np.arange(d) if pi is None else pi.inverse  # the generation step of each position
     rng = np.random.default_rng(seed)
     positions = tested_positions(d, int(max_positions), seed)
     # The flat position from which each output may not see: logit i from i, h of pixel p from pC.
@@ -195,23 +211,23 @@ def check_autoregressive(
                 if values is None:
                     continue
                 change = np.abs(values[1:] - values[:1]).max(axis=-1)  # [len(chunk), n]
-                later = earlier[output][None, :] > chunk[:, None]
+                later = rank[earlier[output]][None, :] > rank[chunk][:, None]
                 if output == "logits":
                     used[chunk] |= np.where(later, change, 0.0).max(axis=1) > 10 * tolerance
                 change = np.where(later, 0.0, change)
                 largest = max(largest, float(change.max()))
-                leak = _first_leak(change, earlier[output], chunk, tolerance)
-                if leak is not None:
-                    leak = (leak[0], leak[1], order, leak[2])
+                leak = _first_leak(change, earlier[output], chunk, tolerance, rank)
+                if leak is not None:  # compared by (earlier step, later step, output)
+                    leak = (rank[leak[0]], rank[leak[1]], order) + leak
                     first = leak if first is None or leak[:3] < first[:3] else first
         if first is not None:
-            _raise(name or type(model).__name__, shape, *first, tolerance)
-    unused = tuple(int(j) for j in positions if j < d - 1 and not used[j])
+            _raise(name or type(model).__name__, shape, *first[2:], tolerance, pi)
+    unused = tuple(int(j) for j in positions if rank[j] < d - 1 and not used[j])
     return AutoregressiveCheck(shape, d, len(positions), len(positions) == d, int(trials),
                                largest, float(tolerance), checked_h, unused)  # fmt: skip
 
 
-def _raise(name, shape, earlier, later, order, change, tolerance):
+def _raise(name, shape, order, earlier, later, change, tolerance, ordering=None):
     at_earlier, at_later = events.position(earlier, shape), events.position(later, shape)
     if order == 0:
         what = f"the logits at position {at_earlier}"
@@ -220,11 +236,16 @@ def _raise(name, shape, earlier, later, order, change, tolerance):
         where = f"position {at_earlier}" if len(shape) == 1 else f"pixel {at_earlier[:-1]}"
         what = f"the representation h at {where}"
         rule = "h at a pixel (sequence position) may depend only on x at earlier pixels"
+    order_name, steps = "raster order", ""
+    if ordering is not None:
+        rank = ordering.inverse
+        order_name = f"ordering {ordering.name or repr(ordering)}"
+        steps = f" (generation steps {rank[later]} >= {rank[earlier]})"
     raise NotAutoregressiveError(
-        f"{name} is not autoregressive in raster order: changing x at position {at_later} "
+        f"{name} is not autoregressive in {order_name}: changing x at position {at_later} "
         f"(flat {later}) changes {what} (flat {earlier}) by {change:.3g} > tolerance "
         f"{tolerance:g}; {rule} (event shape {shape}, axes "
-        f"{', '.join(events.axis_names(shape))})",
+        f"{', '.join(events.axis_names(shape))}){steps}",
         earlier=at_earlier,
         later=at_later,
         flat=(int(earlier), later),

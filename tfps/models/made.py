@@ -10,11 +10,11 @@ degrees in [1, d - 1], output units of variable i degree i + 1, and
 
 so a hidden unit of degree m depends on variables j < m only, and the logits of variable i
 (degree i + 1) on hidden units of degree <= i, hence on x_<i. The ordering is the natural
-(raster) one and the masks fixed: no order- or connectivity-agnostic training [1]. Hidden degrees
-are spread evenly over [1, d - 1] (unit k of n: 1 + floor(k (d - 1) / n)) rather than drawn at
-random, so a model is a function of its config alone. A dense map of the whole event has no
-per-position representation, so MADE returns no h (`representation_channels` None): learned
-forecasting uses the unshared heads.
+(raster) one and the masks fixed: no order- or connectivity-agnostic training [1] (k orderings
+sharing the weights: `tfps.models.farm_made.OrderedMADE`). Hidden degrees are spread evenly over
+[1, d - 1] (unit k of n: 1 + floor(k (d - 1) / n)) rather than drawn at random, so a model is a
+function of its config alone. A dense map of the whole event has no per-position representation,
+so MADE returns no h (`representation_channels` None): learned forecasting uses the unshared heads.
 
 #### References
 
@@ -40,10 +40,16 @@ RUN_CONFIG_FIELDS = {
 }
 
 
-def made_degrees(num_variables, num_categories, hidden_units, num_layers):
-    """The unit degrees `[input [d*K], hidden layer 1 .. L [units each], output [d*K]]`."""
+def made_degrees(num_variables, num_categories, hidden_units, num_layers, variable_degrees=None):
+    """The unit degrees `[input [d*K], hidden layer 1 .. L [units each], output [d*K]]`.
+
+    `variable_degrees`: the degree of each of the d variables (default 1 .. d, the natural order;
+    in an ordering, the generation step + 1, `tfps.models.farm_made`). Hidden degrees do not
+    depend on it."""
     d = int(num_variables)
-    variable = np.repeat(np.arange(1, d + 1), num_categories)
+    if variable_degrees is None:
+        variable_degrees = np.arange(1, d + 1)
+    variable = np.repeat(np.asarray(variable_degrees), num_categories)
     hidden = 1 + (np.arange(hidden_units) * max(d - 1, 1)) // int(hidden_units)
     return [variable] + [hidden] * int(num_layers) + [variable]
 
@@ -64,8 +70,10 @@ class MaskedDense(keras.layers.Layer):
     """A dense layer with a constant 0/1 mask on its kernel: y = x (W * M) + b [1, sec. 4].
 
     Args:
-      mask: `[n_in, n_out]` 0/1 array (a constant, built once).
-    Shapes: `[..., n_in] -> [..., n_out]`.
+      mask: `[n_in, n_out]` 0/1 array (a constant, built once), or `[k, n_in, n_out]`: k masks
+        of one shared kernel, chosen per call by `mask_index` (a family of orderings,
+        `tfps.models.farm_made`).
+    Shapes: `[..., n_in] -> [..., n_out]`; `call(x, mask_index=0)` (ignored for one mask).
 
     #### References
 
@@ -76,12 +84,15 @@ class MaskedDense(keras.layers.Layer):
     def __init__(self, mask, **kwargs):
         super().__init__(**kwargs)
         self.mask_values = np.asarray(mask, np.float32)
-        if self.mask_values.ndim != 2:
-            raise ValueError(f"mask must be [inputs, outputs], got shape {self.mask_values.shape}")
+        if self.mask_values.ndim not in (2, 3):
+            raise ValueError(
+                f"mask must be [inputs, outputs] or [masks, inputs, outputs], got shape "
+                f"{self.mask_values.shape}"
+            )
         self._mask = tf.constant(self.mask_values, self.compute_dtype)
 
     def build(self, input_shape):
-        n_in, n_out = self.mask_values.shape
+        n_in, n_out = self.mask_values.shape[-2:]
         if input_shape[-1] is not None and input_shape[-1] != n_in:
             raise ValueError(f"MaskedDense expects {n_in} input features, got {input_shape[-1]}")
         self.kernel = self.add_weight(
@@ -89,8 +100,9 @@ class MaskedDense(keras.layers.Layer):
         )
         self.bias = self.add_weight(name="bias", shape=(n_out,), initializer="zeros")
 
-    def call(self, x):
-        return tf.matmul(x, self.kernel * self._mask) + self.bias
+    def call(self, x, mask_index=0):
+        mask = self._mask if self.mask_values.ndim == 2 else tf.gather(self._mask, mask_index)
+        return tf.matmul(x, self.kernel * mask) + self.bias
 
     def get_config(self):
         return {**super().get_config(), "mask": self.mask_values.tolist()}
@@ -150,13 +162,15 @@ class MADE(arm_base.FlatARM):
         )
         return made_masks(degrees)
 
-    def sequence_call(self, x_onehot, training=False):
+    def sequence_call(self, x_onehot, training=False, mask_index=0):
+        """`mask_index` picks the masks of layers with several (`tfps.models.farm_made`)."""
         batch = tf.shape(x_onehot)[0]
         d, k = self.num_variables, self.num_categories
         a = tf.reshape(x_onehot, [batch, d * k])
         for i in range(self.num_layers):
-            a = self.dropout(tf.nn.relu(getattr(self, f"hidden_{i}")(a)), training=training)
-        return tf.reshape(self.out(a), [batch, d, k]), None
+            hidden = getattr(self, f"hidden_{i}")(a, mask_index=mask_index)
+            a = self.dropout(tf.nn.relu(hidden), training=training)
+        return tf.reshape(self.out(a, mask_index=mask_index), [batch, d, k]), None
 
     def options(self):
         return {

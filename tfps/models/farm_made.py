@@ -1,0 +1,169 @@
+"""FARM + MADE: one MADE [2] with k orderings and shared weights, the ordering an input [1, sec. 3].
+
+A MADE (`tfps.models.made`) assigns every unit a degree: the K one-hot inputs and the K outputs of
+variable j have the degree of j, hidden units degrees in [1, d - 1], and a unit sees the units of
+lower (input: lower or equal) degree. In ordering pi (`tfps.models.orderings.Ordering`) the
+variable at flat position j is generated at step rank[j] = pi^{-1}[j], so its degree is
+rank[j] + 1: the ordering enters the input mask and the output mask only, while the hidden units
+keep one degree assignment, hence the hidden-to-hidden masks and every weight are shared:
+
+    input mask  M_k[j-unit, u] = 1[m(u) >= rank_k[j] + 1]     (one per ordering)
+    hidden mask M[u', u]       = 1[m(u) >= m(u')]              (shared)
+    output mask M_k[u, j-unit] = 1[rank_k[j] + 1 > m(u)]       (one per ordering)
+
+so the logits of x_j in ordering k depend on the variables generated before j in that ordering
+only. One kernel per layer serves all k orderings: `call(x, ordering_index=k)` multiplies it by the
+masks of ordering k (`made.MaskedDense` with stacked masks). With one hidden layer both masks that
+touch it change with k; that is FARM's "change the enumeration in the initial layer" [1, sec. 3],
+whose output degrees are the input enumeration's (as in MADE's own order-agnostic training [2,
+sec. 4.2]): changing the first mask alone would leave the outputs in the natural order and the model
+not autoregressive in pi. Hidden degrees are spread evenly over [1, d - 1], as `made.MADE` does.
+
+Sampling: `call` is autoregressive in `orderings[k]`, not in raster order, so sample ordering k
+through its ordered view, `tfps.models.orderings.in_ordering(model, k)` (or `ordered_sampler` and
+`sample_in_ordering`): every method of tfps is exact there. Calling `tfps.sampler_for_model` on the
+model itself samples in raster order and is exact only when `orderings[0]` is the natural one
+(`check_autoregressive(model)` refuses the model otherwise). Training uses ordering 0 through
+`call(x, training=True)`; FARM's objectives over k orderings are not built yet (docs/farm.md).
+
+#### References
+
+[1]: Mihir Patel, Vinjai Vale, Eric Frankel. FARM: Family of AutoRegressive Models. Stanford
+     University, report.
+
+[2]: Mathieu Germain, Karol Gregor, Iain Murray, Hugo Larochelle. MADE: Masked Autoencoder for
+     Distribution Estimation. In ICML, 2015.
+"""
+
+import numbers
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfps.models import arm_base, made
+from tfps.models import layers as tfps_layers
+from tfps.models import orderings as orderings_lib
+
+ARCH = "farm_made"
+RUN_CONFIG_FIELDS = made.RUN_CONFIG_FIELDS
+
+
+def family_of(orderings, event_shape):
+    """The tuple of `Ordering`s of a family: each entry an `Ordering`, a raster variant name, a
+    `to_config()` dict, `to_json()` text or a list of positions (default: the natural order);
+    ValueError for none, a repeat, or one that is not an ordering of the event."""
+    values = [orderings_lib.NATURAL] if orderings is None else orderings
+    if isinstance(values, (str, dict, orderings_lib.Ordering)):
+        values = [values]
+    family = tuple(orderings_lib.as_ordering(o, event_shape) for o in values)
+    if not family:
+        raise ValueError("a family of orderings needs at least one ordering")
+    if len(set(family)) != len(family):
+        raise ValueError(f"the orderings of a family must differ, got {list(family)}")
+    return family
+
+
+@keras.saving.register_keras_serializable(package=tfps_layers.PACKAGE)
+class OrderedMADE(made.MADE):
+    """A categorical MADE with k orderings sharing all weights [1, sec. 3] (see the module).
+
+        logits, h = model(x, ordering_index=k)   logits of x_j from the x generated before j in
+                                                 orderings[k]; h None
+
+    Args:
+      event_shape: `(H, W, C)`, `(L,)` or `(L, C)`.
+      num_categories: K >= 2.
+      orderings: the k orderings (`family_of`): e.g. `orderings.RASTER_VARIANTS` for FARM's 8
+        raster variants [1, sec. 3], or `Ordering`s; default the natural order.
+      hidden_units, num_layers, dropout_rate: as `tfps.models.made.MADE` ([1]: 2 x 1000).
+
+    `model_config()["orderings"]` records each ordering (`Ordering.to_config()`).
+
+    #### References
+
+    [1]: Mihir Patel, Vinjai Vale, Eric Frankel. FARM: Family of AutoRegressive Models. Stanford
+         University, report.
+    """
+
+    ARCH = ARCH
+
+    def __init__(
+        self,
+        event_shape,
+        num_categories,
+        orderings=None,
+        hidden_units=500,
+        num_layers=1,
+        dropout_rate=0.0,
+        **kwargs,
+    ):
+        # Before MADE.__init__, which builds the masks from them (a tuple: not tracked by Keras).
+        self.orderings = family_of(orderings, arm_base.check_event_shape(event_shape))
+        super().__init__(
+            event_shape,
+            num_categories,
+            hidden_units=hidden_units,
+            num_layers=num_layers,
+            dropout_rate=dropout_rate,
+            **kwargs,
+        )
+
+    @property
+    def num_orderings(self):
+        return len(self.orderings)
+
+    def masks(self):
+        """The masks of `made.MADE.masks`, the first and the last stacked `[k, n_in, n_out]` (one
+        per ordering: the variables' degrees are their generation steps + 1), the hidden-to-hidden
+        ones shared."""
+        per_ordering = [
+            made.made_masks(
+                made.made_degrees(
+                    self.num_variables,
+                    self.num_categories,
+                    self.hidden_units,
+                    self.num_layers,
+                    variable_degrees=ordering.inverse + 1,
+                )
+            )
+            for ordering in self.orderings
+        ]
+        first = np.stack([masks[0] for masks in per_ordering])
+        last = np.stack([masks[-1] for masks in per_ordering])
+        return [first] + per_ordering[0][1:-1] + [last]
+
+    def call(self, x, training=False, ordering_index=0):
+        if isinstance(ordering_index, numbers.Integral) and not (
+            0 <= ordering_index < self.num_orderings
+        ):
+            raise ValueError(
+                f"ordering_index must be in [0, {self.num_orderings}), got {ordering_index}"
+            )
+        return self.flat_call(x, training=training, mask_index=ordering_index)
+
+    def one_ordering(self, index):
+        """The model with ordering `index` fixed, as a protocol ARM in x layout (`model(x)` ->
+        `(logits, None)`, autoregressive in `orderings[index]`), e.g. for
+        `check_autoregressive(model.one_ordering(k), ordering=model.orderings[k])`."""
+        _, options = orderings_lib.resolve(self, index)
+        return OneOrdering(self, options["ordering_index"])
+
+    def options(self):
+        return {**super().options(), "orderings": [o.to_config() for o in self.orderings]}
+
+
+class OneOrdering(tf.Module):
+    """`OrderedMADE` with one ordering index fixed, with the ARM protocol's attributes."""
+
+    def __init__(self, model, index):
+        super().__init__(name=f"ordering_{index}")
+        self.model, self.index = model, int(index)
+        self.event_shape, self.num_categories = model.event_shape, model.num_categories
+        self.num_variables, self.representation_channels = model.num_variables, None
+
+    def __call__(self, x, training=False):
+        return self.model(x, training=training, ordering_index=self.index)
+
+    def model_config(self):
+        return {**self.model.model_config(), "ordering_index": self.index}

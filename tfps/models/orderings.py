@@ -1,0 +1,299 @@
+"""Orderings as data: the order in which an ARM generates the d variables of an event [1].
+
+An ARM factorises p(x) = prod_t p(x_{pi(t)} | x_{pi(<t)}) in some ordering pi of the d flat
+positions (raster order over all axes, channel last, `tfps.models.arms`). `Ordering` holds pi:
+position `pi[t]` is generated t-th, and
+
+    z = permute(x),  z_t = x_{pi[t]}              x in generation order,
+    x = unpermute(z), x_{pi[t]} = z_t             rank = inverse(pi): x_j is generated rank[j]-th.
+
+Presets: the 8 raster variants of an H x W image, `RASTER_VARIANTS` (start corner x rows or
+columns first [1, sec. 3]): `tl_rows` is the natural raster order (top left, row by row, each row
+left to right), `tl_cols` goes column by column (each top to bottom), `br_rows` is the reverse
+raster order, ... The channels of a pixel stay together and in channel order: a variant orders
+the pixels. `Ordering.random(d, seed)` draws a uniform permutation.
+
+The ordered view: an ARM whose logits at x_{pi[t]} depend on x_{pi(<t)} only is, read in
+generation order, an ARM in the natural order of the sequence z. `in_ordering(model, ordering)`
+is that ARM (event shape `(d,)`, built on `tfps.from_logits_fn`'s `LogitsFunctionARM`), so every
+sampling method of tfps samples it unchanged; its sample for noise eps (in x layout) is
+
+    x = unpermute(ancestral_z(permute(eps))),
+
+the ancestral sample in ordering pi. Predictive sampling stays exact: it finds the fixed point of
+z = argmax(logits_z(z) + eps_z), which is the ancestral sample in that ordering [2, sec. 2.3].
+`sample_in_ordering` does the permuting around any sampler of the view; `ordered_sampler` builds
+one. `tfps.check_autoregressive(..., ordering=pi)` checks a model in an ordering.
+
+#### References
+
+[1]: Mihir Patel, Vinjai Vale, Eric Frankel. FARM: Family of AutoRegressive Models. Stanford
+     University, report.
+
+[2]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive Models.
+     In ICML, 2020.
+"""
+
+import json
+import numbers
+
+import numpy as np
+import tensorflow as tf
+
+from tfps.sampling import adapter, events
+
+CORNERS = ("tl", "tr", "bl", "br")  # top left, top right, bottom left, bottom right
+RASTER_VARIANTS = tuple(f"{corner}_{axis}" for corner in CORNERS for axis in ("rows", "cols"))
+NATURAL = "tl_rows"
+
+
+def _integers(permutation):
+    """The permutation as a 1-D int64 array; ValueError unless a 1-D sequence of integers."""
+    values = np.asarray(permutation, dtype=object)
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(
+            f"an ordering is a non-empty 1-D list of the positions 0 .. d-1, got shape "
+            f"{values.shape}"
+        )
+    wrong = [
+        v for v in values if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral)
+    ]
+    if wrong:
+        raise ValueError(
+            f"an ordering holds integer positions, got {wrong[0]!r} ({type(wrong[0]).__name__})"
+        )
+    return values.astype(np.int64)
+
+
+class Ordering:
+    """A permutation `pi` of the d flat positions of an event: position `pi[t]` is generated t-th.
+
+    Args:
+      permutation: the ints 0 .. d-1, each once (a list, tuple or integer array).
+      num_variables: d, if known: a permutation of another length is refused.
+      name: an optional label (a raster variant's name, `"random(seed=3)"`, ...).
+
+    Raises:
+      ValueError naming the problem: not integers, wrong length, out of range, or a repeat.
+    """
+
+    def __init__(self, permutation, num_variables=None, name=None):
+        pi = _integers(permutation)
+        d = len(pi)
+        if num_variables is not None and d != int(num_variables):
+            raise ValueError(
+                f"an ordering of {int(num_variables)} variables needs {int(num_variables)} "
+                f"positions, got {d} (wrong length)"
+            )
+        outside = pi[(pi < 0) | (pi >= d)]
+        if outside.size:
+            raise ValueError(f"ordering position {int(outside[0])} is out of range [0, {d})")
+        values, counts = np.unique(pi, return_counts=True)
+        if values.size != d:
+            missing = sorted(set(range(d)) - set(values.tolist()))
+            raise ValueError(
+                f"ordering position {int(values[counts > 1][0])} is repeated (and {missing[0]} "
+                f"missing): an ordering holds each of 0 .. {d - 1} once"
+            )
+        self.permutation = pi
+        self.permutation.setflags(write=False)
+        self.name = None if name is None else str(name)
+
+    @classmethod
+    def natural(cls, num_variables):
+        """The identity: the raster order of the flattened event (every tfps ARM's default)."""
+        return cls(np.arange(int(num_variables)), name=NATURAL)
+
+    @classmethod
+    def raster(cls, height, width, channels=1, variant=NATURAL):
+        """One of the 8 `RASTER_VARIANTS` of an H x W image with C channels (`"<corner>_rows"`:
+        row by row from that corner, each row walked away from it; `"<corner>_cols"`: column by
+        column). The C channels of a pixel stay consecutive and in channel order."""
+        if variant not in RASTER_VARIANTS:
+            raise ValueError(
+                f"unknown raster variant {variant!r}; choose one of {', '.join(RASTER_VARIANTS)}"
+            )
+        pixels = np.arange(int(height) * int(width)).reshape(int(height), int(width))
+        corner, axis = variant.split("_")
+        if corner[0] == "b":
+            pixels = pixels[::-1]
+        if corner[1] == "r":
+            pixels = pixels[:, ::-1]
+        if axis == "cols":
+            pixels = pixels.T
+        c = int(channels)
+        return cls((pixels.reshape(-1, 1) * c + np.arange(c)).reshape(-1), name=variant)
+
+    @classmethod
+    def random(cls, num_variables, seed=0):
+        """A uniformly random permutation of d positions, drawn with numpy from `seed`."""
+        pi = np.random.default_rng(seed).permutation(int(num_variables))
+        return cls(pi, name=f"random(seed={seed})")
+
+    @property
+    def num_variables(self):
+        return len(self.permutation)
+
+    def __len__(self):
+        return len(self.permutation)
+
+    @property
+    def inverse(self):
+        """rank: `rank[j]` is the generation step of position j (`rank[pi[t]] = t`)."""
+        rank = np.empty_like(self.permutation)
+        rank[self.permutation] = np.arange(len(self.permutation))
+        return rank
+
+    def is_natural(self):
+        return bool(np.array_equal(self.permutation, np.arange(len(self.permutation))))
+
+    def permute(self, x):
+        """x `[B, d, ...]` (position order) -> z `[B, d, ...]` (generation order), z_t = x_pi[t]."""
+        return tf.gather(x, self.permutation, axis=1)
+
+    def unpermute(self, z):
+        """z `[B, d, ...]` in generation order -> x `[B, d, ...]`, x_pi[t] = z_t."""
+        return tf.gather(z, self.inverse, axis=1)
+
+    def to_config(self):
+        """A JSON-able dict `{"name", "permutation"}` (what a run config or export records)."""
+        return {"name": self.name, "permutation": self.permutation.tolist()}
+
+    def to_json(self):
+        return json.dumps(self.to_config())
+
+    @classmethod
+    def from_json(cls, value, num_variables=None):
+        """The ordering of `to_json()` text or a `to_config()` dict (validated again)."""
+        config = json.loads(value) if isinstance(value, str) else dict(value)
+        return cls(config["permutation"], num_variables, config.get("name"))
+
+    def __eq__(self, other):
+        return isinstance(other, Ordering) and np.array_equal(self.permutation, other.permutation)
+
+    def __hash__(self):
+        return hash(self.permutation.tobytes())
+
+    def __repr__(self):
+        shown = ", ".join(map(str, self.permutation[:8])) + (", ..." if len(self) > 8 else "")
+        label = f"{self.name!r}, " if self.name else ""
+        return f"Ordering({label}[{shown}], d={len(self)})"
+
+
+def as_ordering(value, event_shape):
+    """An `Ordering` of an event from an `Ordering`, a raster variant name (images `(H, W, C)`
+    and sequences, whose `tl_rows` is the natural order), a `to_config()` dict or `to_json()`
+    text, or a list of positions; validated against d = prod(event_shape)."""
+    shape = events.check_event_shape(event_shape)
+    d = int(np.prod(shape))
+    if isinstance(value, Ordering):
+        return Ordering(value.permutation, d, value.name)
+    if isinstance(value, str) and not value.lstrip().startswith("{"):
+        height, width, channels = events.canonical_shape(shape)
+        return Ordering.raster(height, width, channels, value)
+    if isinstance(value, (str, dict)):
+        return Ordering.from_json(value, d)
+    return Ordering(value, d)
+
+
+class OrderedLogits(tf.Module):
+    """`z [B, d] -> logits [B, d, K]` in generation order, of a model in x layout.
+
+    Args:
+      model: a Keras model or protocol ARM, `model(x [B, *event_shape], training=...)` ->
+        logits `[B, *event_shape, K]` or a tuple `(logits, h)`; autoregressive in `ordering`.
+      ordering: an `Ordering` of its d variables.
+      call_options: extra keyword arguments of every model call (e.g. `ordering_index=k` of
+        `tfps.models.farm_made.OrderedMADE`).
+    """
+
+    def __init__(self, model, ordering, event_shape, num_categories, call_options=None):
+        super().__init__(name="ordered_logits")
+        self.model = model
+        self.ordering = ordering
+        self.event_shape = tuple(event_shape)
+        self.num_categories = int(num_categories)
+        self.call_options = dict(call_options or {})
+
+    def __call__(self, z, training=False):
+        x = events.reshape_batch(self.ordering.unpermute(z), self.event_shape)
+        out = self.model(x, training=training, **self.call_options)
+        logits = out[0] if isinstance(out, (tuple, list)) else out
+        logits = events.reshape_batch(logits, (len(self.ordering), self.num_categories))
+        return self.ordering.permute(logits)
+
+
+def resolve(model, ordering):
+    """`(Ordering, call options)` of `ordering` for `model`: an int k, or one of its orderings,
+    selects `model.orderings[k]` (a family such as `OrderedMADE`, called with
+    `ordering_index=k`); for a model without `orderings`, any ordering of its d variables."""
+    shape = tuple(model.event_shape)
+    family = getattr(model, "orderings", None)
+    if family is None:
+        if isinstance(ordering, numbers.Integral):
+            raise ValueError(
+                f"{type(model).__name__} has no `orderings` to index; pass an Ordering"
+            )
+        return as_ordering(ordering, shape), {}
+    if isinstance(ordering, numbers.Integral) and not isinstance(ordering, bool):
+        if not 0 <= int(ordering) < len(family):
+            raise ValueError(f"ordering index {ordering} out of range for {len(family)} orderings")
+        return family[int(ordering)], {"ordering_index": int(ordering)}
+    wanted = as_ordering(ordering, shape)
+    if wanted not in family:
+        raise ValueError(
+            f"{wanted!r} is not one of the {len(family)} orderings of {type(model).__name__}"
+        )
+    index = list(family).index(wanted)
+    return family[index], {"ordering_index": index}
+
+
+def _ordered_logits(model, ordering):
+    ordering, options = resolve(model, ordering)
+    d, k = int(np.prod(model.event_shape)), int(model.num_categories)
+    return OrderedLogits(model, ordering, model.event_shape, k, options), (d,), k
+
+
+def in_ordering(model, ordering):
+    """The ARM over z = x in generation order of `ordering` (event shape `(d,)`, no h): a
+    `tfps.LogitsFunctionARM` every sampler takes (`tfps.sampler_for_model`). `ordering`: an
+    `Ordering`, a raster variant name, or for a family of orderings (`model.orderings`) an index.
+    Check the model first: `tfps.check_autoregressive(model, ordering=...)`."""
+    fn, shape, k = _ordered_logits(model, ordering)
+    return adapter.LogitsFunctionARM(fn, shape, k, name="in_ordering")
+
+
+def ordered_sampler(model, ordering, **sampler_options):
+    """`tfps.from_logits_fn` of the ordered view: a sampler of z (noise `[B, d, K]`); sample in x
+    layout with `sample_in_ordering(sampler, ordering, noise)`. `sampler.model` is the view."""
+    fn, shape, k = _ordered_logits(model, ordering)
+    sampler = adapter.from_logits_fn(fn, shape, k, **sampler_options)
+    sampler.ordering = fn.ordering
+    return sampler
+
+
+def sample_in_ordering(sampler, ordering, noise, method="fpi", evidence=None, evidence_mask=None):
+    """The sample in `ordering` for noise (and evidence) in x layout, by any method of `sampler`,
+    a sampler of the ordered view (`ordered_sampler`, or `sampler_for_model(in_ordering(...))`).
+
+    noise `[B, *event_shape, K]`, evidence int and mask bool `[B, *event_shape]`; returns the
+    `SampleResult` with every per-variable field back in x layout `[B, *event_shape]`:
+    `unpermute(sample(permute(noise)))`.
+    """
+    noise = tf.convert_to_tensor(noise)
+    shape, d = tuple(noise.shape[1:-1]), len(ordering)
+    if int(np.prod(shape)) != d:
+        raise ValueError(f"noise of event shape {shape} does not hold the {d} ordered variables")
+
+    def to_z(t, trailing=()):
+        return None if t is None else ordering.permute(events.reshape_batch(t, (d,) + trailing))
+
+    result = sampler.sample(
+        to_z(noise, (noise.shape[-1],)), method, to_z(evidence), to_z(evidence_mask)
+    )
+
+    def to_x(t):
+        return events.reshape_batch(ordering.unpermute(tf.reshape(t, [-1, d])), shape)
+
+    fields = ("samples", "converged_at", "accepted_at", "forecast_mistakes")
+    return result._replace(**{f: to_x(getattr(result, f)) for f in fields})
