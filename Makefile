@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 EXTRAS ?= cpu,test
 STAMP  := $(VENV)/.installed-$(EXTRAS)
 DEMO_DIR ?= runs/demo
-# short: the demo ARMs come from pretrained/; full: they are trained here (about 9 more minutes).
+# short: the demo ARMs come from pretrained/; full: they are trained here (about 18 more minutes).
 DEMO_TRAIN ?= short
 # pytest-xdist workers; each test module runs whole on one worker (its module fixtures train once).
 TEST_WORKERS ?= 2

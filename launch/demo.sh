@@ -5,7 +5,7 @@
 #
 # The two demo ARMs (configs/digits.py, configs/digits28_binary.py) come trained with the
 # repository in pretrained/ (pretrained/README.md says how they were made) and are copied to
-# $RUNS; `DEMO_TRAIN=full` (`make demo DEMO_TRAIN=full`) trains them here instead, about 9 more
+# $RUNS; `DEMO_TRAIN=full` (`make demo DEMO_TRAIN=full`) trains them here instead, about 18 more
 # minutes on 2 cores. Rerunning resumes or reuses what is there. Sampling and benchmark summaries
 # go next to each run: `tensorboard --logdir=runs/demo` shows bpd, ARM calls, forecast accuracy,
 # mistake maps and convergence maps (docs/inspection.md).
