@@ -87,7 +87,12 @@ def _captured_logging(stream):
 def launch_here(module, *flag_args):
     """`python -m module flags...` inside this process, from the repository root: a
     `subprocess.CompletedProcess` with the exit status and the text written to stdout and stderr
-    (an uncaught exception is exit status 1 with its traceback, as in a subprocess)."""
+    (an uncaught exception is exit status 1 with its traceback, as in a subprocess). The global
+    Keras precision policy a training run sets is restored after it, as a fresh process would
+    start."""
+    import keras  # noqa: PLC0415 - only the in-process launchers need it
+
+    policy = keras.mixed_precision.global_policy()
     argv = [os.path.join(REPO, *module.split(".")) + ".py", *flag_args]
     out, err = io.StringIO(), io.StringIO()
     saved_argv, saved_cwd = sys.argv, os.getcwd()
@@ -123,5 +128,6 @@ def launch_here(module, *flag_args):
     finally:
         sys.argv = saved_argv
         os.chdir(saved_cwd)
+        keras.mixed_precision.set_global_policy(policy)
         _forget_launchers()
     return subprocess.CompletedProcess(argv, returncode, out.getvalue(), err.getvalue())

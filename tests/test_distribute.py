@@ -2,7 +2,8 @@
 launch/sample.py.
 
 Logical CPU devices and multi-worker collectives are configured before TensorFlow starts, so every
-distributed run is a launcher in a subprocess, as a user would run it.
+distributed run is a launcher in a subprocess, as a user would run it; the one-device runs they
+are compared with, and the flag errors, run in this process (`launch_here`).
 """
 
 import json
@@ -18,7 +19,7 @@ from launch import distribute_figures
 from tfps.distribute import replicated, strategies
 from tfps.train import config as config_lib
 
-from launchers import REPO, launch, run
+from launchers import REPO, launch, launch_here, run
 
 TINY = (
     "--config=configs/digits.py", "--config.model.filters=8", "--config.model.num_resnets=1",
@@ -30,9 +31,11 @@ TINY = (
 RTOL = 1e-5
 
 
-def train(logdir, *flags, steps=4):
-    result = launch("launch.train", *TINY, f"--logdir={logdir}",
-                    f"--config.training.steps={steps}", *flags)  # fmt: skip
+def train(logdir, *flags, steps=4, here=False):
+    """Trains in a subprocess (what a distributed run needs), or in this process with `here`."""
+    result = (launch_here if here else launch)(
+        "launch.train", *TINY, f"--logdir={logdir}", f"--config.training.steps={steps}", *flags
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     with open(os.path.join(logdir, "metrics.json")) as f:
         return json.load(f)
@@ -45,7 +48,7 @@ MIRRORED = ("--config.training.strategy=mirrored", "--config.training.cpu_replic
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("distribute")
-    one = train(root / "one")
+    one = train(root / "one", here=True)
     two = train(root / "two", *MIRRORED)
     return root, one, two
 
@@ -61,9 +64,9 @@ def test_mirrored_on_two_replicas_trains_the_same_model(runs):
 
 def test_a_mirrored_run_resumes_on_one_device(runs):
     root, _, _ = runs
-    resumed = train(root / "two", steps=6)  # the recorded config, strategy overridden below
+    resumed = train(root / "two", steps=6, here=True)  # recorded config: 1 CPU in this process
     assert resumed["start_step"] == 4 and resumed["step"] == 6
-    again = train(root / "two", "--config.training.strategy=default", steps=8)
+    again = train(root / "two", "--config.training.strategy=default", steps=8, here=True)
     assert again["start_step"] == 6 and again["step"] == 8 and again["replicas"] == 1
 
 
@@ -72,10 +75,11 @@ def test_sampling_on_two_replicas_gives_the_one_device_samples(runs, tmp_path):
     samples = {}
     for strategy in ("default", "mirrored"):
         out = tmp_path / strategy
-        result = launch("launch.sample", f"--model={root / 'one'}", "--method=fpi",
-                        "--num_samples=5", "--batch_size=2", "--seed=3", f"--output_dir={out}",
-                        f"--strategy={strategy}",
-                        *(["--cpu_replicas=2"] if strategy == "mirrored" else []))  # fmt: skip
+        result = (launch if strategy == "mirrored" else launch_here)(
+            "launch.sample", f"--model={root / 'one'}", "--method=fpi", "--num_samples=5",
+            "--batch_size=2", "--seed=3", f"--output_dir={out}", f"--strategy={strategy}",
+            *(["--cpu_replicas=2"] if strategy == "mirrored" else []),
+        )  # fmt: skip
         assert result.returncode == 0, result.stderr[-3000:]
         samples[strategy] = np.load(out / "samples_fpi.npy")
     assert samples["default"].shape == (5, 8, 8, 1)
@@ -87,11 +91,12 @@ def test_the_benchmark_launcher_spreads_each_batch_over_two_replicas(runs, tmp_p
     results = {}
     for strategy in ("default", "mirrored"):
         out = tmp_path / strategy / "bench"
-        result = launch("launch.benchmark", f"--model={root / 'one'}", "--methods=fpi",
-                        "--batch_sizes=1,3", "--num_seeds=2", "--tfp_peer=false",
-                        "--scheduled_samples=5", "--scheduled_slots=3", f"--output={out}",
-                        f"--strategy={strategy}",
-                        *(["--cpu_replicas=2"] if strategy == "mirrored" else []))  # fmt: skip
+        result = (launch if strategy == "mirrored" else launch_here)(
+            "launch.benchmark", f"--model={root / 'one'}", "--methods=fpi", "--batch_sizes=1,3",
+            "--num_seeds=2", "--tfp_peer=false", "--scheduled_samples=5", "--scheduled_slots=3",
+            f"--output={out}", f"--strategy={strategy}",
+            *(["--cpu_replicas=2"] if strategy == "mirrored" else []),
+        )  # fmt: skip
         assert result.returncode == 0, result.stderr[-3000:]
         with open(f"{out}.json") as f:
             results[strategy] = json.load(f)
@@ -124,7 +129,7 @@ def test_the_benchmark_launcher_spreads_each_batch_over_two_replicas(runs, tmp_p
 def test_bad_strategy_flags_of_the_sampling_launchers_are_one_clear_error(
     launcher, flags, message, tmp_path
 ):
-    result = launch(launcher, f"--model={tmp_path}", *flags)
+    result = launch_here(launcher, f"--model={tmp_path}", *flags)
     assert result.returncode != 0
     assert message in result.stderr and "Traceback" not in result.stderr, result.stderr[-2000:]
 
@@ -246,8 +251,8 @@ def test_bad_settings_are_one_clear_error(values, message):
 
 
 def test_the_launcher_reports_a_bad_strategy(tmp_path):
-    result = launch("launch.train", *TINY, f"--logdir={tmp_path}",
-                    "--config.training.strategy=gpus")  # fmt: skip
+    result = launch_here("launch.train", *TINY, f"--logdir={tmp_path}",
+                         "--config.training.strategy=gpus")  # fmt: skip
     assert result.returncode != 0
     assert "strategy must be one of 'default', 'mirrored', 'multi_worker', 'tpu'" in result.stderr
     assert not os.listdir(tmp_path)
@@ -277,5 +282,5 @@ def test_shares_are_contiguous_and_cover_every_sample():
     ["--config.training.mixed_precision=mixed_float16", "--config.training.jit_compile=true"],
 )
 def test_mixed_precision_and_xla_train(tmp_path, flag):
-    metrics = train(tmp_path, flag, steps=2)
+    metrics = train(tmp_path, flag, steps=2, here=True)
     assert metrics["step"] == 2 and np.isfinite(metrics["test_bpd"]) and metrics["test_bpd"] < 5

@@ -95,19 +95,6 @@ def test_every_method_returns_the_ancestral_sample_and_a_fixed_point(exported):
             assert np.all((1 <= converged) & (converged <= result.accepted_at.numpy()))
 
 
-def test_a_multi_scale_model_exports_exactly(tmp_path):
-    """The 2-scale hierarchy (strided and transposed convolutions) through the SavedModel: fpi
-    gives the ancestral sample of the eager oracle, and the logits are the model's."""
-    model = trained_model((4, 4, 1), 2, steps=20, num_scales=2)
-    served = exported_sampler.load_exported(
-        export.export_model(model, str(tmp_path / "m"), incremental=False)
-    )
-    noise = noise_lib.gumbel_noise((3, 4, 4, 1, 2), 0)
-    x = served.sample(noise, "fpi").samples.numpy()
-    np.testing.assert_array_equal(x, oracles.ancestral_reference(model, noise))
-    np.testing.assert_allclose(np.asarray(served.logits(x)), model(x)[0].numpy(), atol=1e-5)
-
-
 def test_sample_draws_the_library_noise_from_the_seed(exported):
     _, library, loaded = exported
     for seed, batch in ((0, 1), (7, 3)):
@@ -616,10 +603,9 @@ def test_the_shipped_model_loads_and_samples():
     assert int(result.arm_calls) < 64  # forecasting helps on a trained model
 
 
-def test_export_of_a_run_with_heads_serves_learned_exactly(tiny_config, tmp_path):
+def test_export_of_a_run_with_heads_serves_learned_exactly(tiny_forecast_run, tmp_path):
     """A run trained with --forecast_steps exports `learned`, exact like every other method."""
-    logdir = str(tmp_path / "run")
-    training.train(tiny_config(steps=10, forecast_steps=2), logdir)
+    logdir, _ = tiny_forecast_run
     path = export.export_trained(logdir, export_root=str(tmp_path / "exported"), name="heads")
     loaded = exported_sampler.load_exported(path)
     assert "learned" in loaded.methods

@@ -55,6 +55,10 @@ def test_both_exports_serve_the_same_ancestral_samples_as_the_library(exports):
         plain = served[False].sample(noise, method)
         _assert_same_results(served[True].sample(noise, method), plain, f"of {method}")
         np.testing.assert_array_equal(plain.samples.numpy(), reference, err_msg=method)
+    # The 2-scale hierarchy (strided and transposed convolutions) keeps the model's logits.
+    x = reference.astype(np.int32)
+    for exported in served.values():
+        np.testing.assert_allclose(np.asarray(exported.logits(x)), model(x)[0].numpy(), atol=1e-5)
     expected = library.sample(noise, "fpi")
     for used, exported in served.items():
         _assert_same_results(exported.sample(noise, "fpi"), expected, f"incremental={used}")

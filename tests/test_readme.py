@@ -23,7 +23,6 @@ import os
 import re
 import shlex
 
-import keras
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
@@ -380,14 +379,12 @@ def _run(command, how, root):
     env, module, flags = _parsed(command)
     flags = _flags(flags, how.extra, root)
     saved = {name: os.environ.get(name) for name in env}
-    policy = keras.mixed_precision.global_policy()  # training sets it; the next run may not
     mock = tfds.testing.mock_data(**how.tfds) if how.tfds else contextlib.nullcontext()
     os.environ.update(env)
     try:
         with mock:
             return launch_here(module, *flags)
     finally:
-        keras.mixed_precision.set_global_policy(policy)
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)

@@ -28,10 +28,15 @@ def trained_model(image_shape, k, steps=60, seed=3, num_scales=1):
     model = tiny_model(image_shape, k, seed=seed, num_scales=num_scales)
     data = stripes(image_shape, k)
     optimizer = keras.optimizers.Adam(0.02)
-    for _ in range(steps):
+
+    @tf.function  # traced once: an eager step pays every layer's Python dispatch
+    def step():
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(pixelcnn.bits_per_dim(model(data, training=True)[0], data))
         optimizer.apply_gradients(
             zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
         )
+
+    for _ in range(steps):
+        step()
     return model

@@ -93,9 +93,9 @@ class AutoregressiveCheck(NamedTuple):
 
 
 def _outputs(model, x, shape):
-    """`(logits [B, d, K], h [B, P, F] or None)` of the model on x `[B, *shape]`, P spatial
-    positions; ValueError for outputs of the wrong shape."""
-    out = model(tf.constant(x), training=False)
+    """`(logits [B, d, K], h [B, P, F] or None)` of the model (a callable of x) on x `[B, *shape]`,
+    P spatial positions; ValueError for outputs of the wrong shape."""
+    out = model(tf.constant(x))
     out = tuple(out) if isinstance(out, (tuple, list)) else (out,)
     logits, h = out[0], (out[1] if len(out) > 1 else None)
     logits = np.asarray(tf.cast(logits, tf.float32))
@@ -194,18 +194,24 @@ def check_autoregressive(
     # The flat position from which each output may not see: logit i from i, h of pixel p from pC.
     earlier = {"logits": np.arange(d), "h": np.arange(0, d, arm_base.channels(shape))}
     largest, checked_h, used = 0.0, False, np.zeros(d, bool)
+    # Traced once (every call has CHUNK + 1 rows): an eager call pays every layer's Python
+    # dispatch, 17 s for a 3-scale 28 x 28 PixelCNN on 2 CPU cores instead of ~3 s.
+    call = tf.function(lambda x: model(x, training=False))
+    rows = min(CHUNK, len(positions)) + 1
     for _ in range(int(trials)):
         first = None  # (earlier, later, output order, change) of the trial's first leak
         base = rng.integers(0, k, size=d).astype(np.int32)
         for start in range(0, len(positions), CHUNK):
             chunk = positions[start : start + CHUNK]
-            batch = np.repeat(base[None], len(chunk) + 1, axis=0)
+            batch = np.repeat(base[None], rows, axis=0)  # rows past the chunk: base again
             batch[np.arange(1, len(chunk) + 1), chunk] = (
                 base[chunk] + rng.integers(1, k, size=len(chunk))
             ) % k
-            outputs = dict(
-                zip(("logits", "h"), _outputs(model, batch.reshape((-1,) + shape), shape))
-            )
+            logits, h = _outputs(call, batch.reshape((-1,) + shape), shape)
+            outputs = {
+                "logits": logits[: len(chunk) + 1],
+                "h": None if h is None else h[: len(chunk) + 1],
+            }
             checked_h = checked_h or outputs["h"] is not None
             for order, (output, values) in enumerate(outputs.items()):
                 if values is None:
