@@ -22,6 +22,7 @@ import json
 import os
 import re
 import shlex
+import sys
 
 import numpy as np
 import pytest
@@ -268,6 +269,39 @@ COMMANDS = {
         contains=('"show", "--dir"', '"--all"'),
         paths=("exported/digits/1/saved_model.pb",),
     ),
+    # ---------------------------------------------------------------- Scale up, inline
+    "python -m launch.distribute_figures --steps=300": Here(
+        "distribute-figures",
+        "300 steps of 3 settings -> 2 steps of the one_device setting, a tiny model by --override "
+        "(the launcher trains it in a subprocess; the mirrored and 2-worker settings are run by "
+        "tests/test_distribute.py); its default output_dir, runs/distribute_figures, named to move "
+        "it",
+        extra=(
+            "--steps=2",
+            "--settings=one_device",
+            "--output_dir=runs/distribute_figures",
+            "--override=--config.model.filters=8",
+            "--override=--config.model.num_resnets=1",
+            "--override=--config.training.eval_batches=1",
+        ),  # fmt: skip
+        expect="| one_device | 1 | 2 |",
+        files=("runs/distribute_figures/table.md",),
+    ),
+    # ---------------------------------------------------------------- Your own ARM, inline
+    "TFPS_ARM_MODULES=my_arm python -m launch.train --config=configs/default.py "
+    "--config.model.arch=mixer --config.data.dataset=text_python --logdir=runs/mixer": Here(
+        "train-own-arm",
+        "my_arm.py: the README's own-ARM block up to its register_arm call (`USER_MODULE`), on "
+        "the path; the default preset -> 2 steps, width (filters) 8, batch 8, 1 validation batch",
+        extra=(
+            "--config.training.steps=2",
+            "--config.model.filters=8",
+            "--config.training.batch_size=8",
+            "--config.training.eval_batches=1",
+        ),  # fmt: skip
+        expect="text_python: step 2",
+        files=("runs/mixer/config.json",),
+    ),
     # ---------------------------------------------------------------- Latent space
     "bash launch/latent_demo.sh": Elsewhere(
         ("tests/test_latent.py::test_launchers_train_sample_and_benchmark_a_latent_arm",),
@@ -278,8 +312,9 @@ COMMANDS = {
     ),
 }
 
+OWN_ARM_BLOCK = "import keras, numpy as np, tensorflow as tf"
 PYTHON_BLOCKS = {  # the first line of each ```python block
-    "import keras, numpy as np, tensorflow as tf": Elsewhere(
+    OWN_ARM_BLOCK: Elsewhere(
         ("tests/test_arms.py::test_the_readme_example_of_an_own_arm_runs",),
         "the own-ARM example between the own-arm markers, run whole in a temporary directory",
         contains=("<!-- own-arm: begin -->",),
@@ -335,6 +370,20 @@ def readme_commands():
     return commands
 
 
+# A command written inline in README prose (a `code span`): optional VAR=value words, then python,
+# .venv/bin/python, bash or make.
+INLINE_COMMAND = re.compile(r"^([A-Z_][A-Z0-9_]*=\S+ )*(\.venv/bin/)?(python|bash|make)( |$)")
+
+
+def readme_inline_commands():
+    """The commands written inline in README prose (outside the fenced blocks), whitespace
+    collapsed (a span may break across lines), in README order."""
+    with open(README) as f:
+        text = re.sub(r"^```.*?^```$", "", f.read(), flags=re.M | re.S)
+    spans = (" ".join(span.split()) for span in re.findall(r"(?<!`)`([^`]+)`(?!`)", text))
+    return [span for span in spans if INLINE_COMMAND.match(span)]
+
+
 def readme_python_blocks():
     """`{first line: code}` of the ```python blocks (their first lines differ)."""
     blocks = [text for language, text in readme_blocks() if language == "python"]
@@ -362,10 +411,13 @@ MOVED = ("runs", "exported", "data")  # relative to the repository root, where t
 
 
 def _flags(flags, extra, root):
-    """`flags` with `extra` replacing the flag of the same name (or appended), and the values
-    runs/..., exported/... and data/... (`MOVED`) moved into `root`."""
-    replacing = {f.split("=", 1)[0]: f for f in extra}
-    merged = [replacing.pop(f.split("=", 1)[0], f) for f in flags] + list(replacing.values())
+    """`flags` with `extra` replacing the flag of the same name (or appended: all of them, for a
+    repeatable flag), and the values runs/..., exported/... and data/... (`MOVED`) moved into
+    `root`."""
+    names = {f.split("=", 1)[0] for f in flags}
+    replacing = {f.split("=", 1)[0]: f for f in extra if f.split("=", 1)[0] in names}
+    merged = [replacing.get(f.split("=", 1)[0], f) for f in flags]
+    merged += [f for f in extra if f.split("=", 1)[0] not in names]
     moved = []
     for flag in merged:
         name, equals, value = flag.partition("=")
@@ -375,6 +427,39 @@ def _flags(flags, extra, root):
     return moved
 
 
+# The module the TFPS_ARM_MODULES command names: the own-ARM block of the README up to the end of
+# its `tfps.register_arm(...)` call (the line after it checks the model).
+USER_MODULE = "my_arm"
+
+
+def _user_module_source():
+    code = readme_python_blocks()[OWN_ARM_BLOCK]
+    return code[: code.index("\ntfps.check_autoregressive(")] + "\n"
+
+
+@contextlib.contextmanager
+def _user_modules(env, root):
+    """With `root` (holding my_arm.py) on the path and the architectures the module registers
+    forgotten, so that the launcher's import registers them as in a fresh process; restored
+    after."""
+    if "TFPS_ARM_MODULES" not in env:
+        yield
+        return
+    from tfps.models import arms  # noqa: PLC0415
+
+    saved = dict(arms.ARCHITECTURES)
+    arms.ARCHITECTURES.pop("mixer", None)
+    sys.modules.pop(USER_MODULE, None)
+    sys.path.insert(0, root)
+    try:
+        yield
+    finally:
+        sys.path.remove(root)
+        sys.modules.pop(USER_MODULE, None)
+        arms.ARCHITECTURES.clear()
+        arms.ARCHITECTURES.update(saved)
+
+
 def _run(command, how, root):
     env, module, flags = _parsed(command)
     flags = _flags(flags, how.extra, root)
@@ -382,7 +467,7 @@ def _run(command, how, root):
     mock = tfds.testing.mock_data(**how.tfds) if how.tfds else contextlib.nullcontext()
     os.environ.update(env)
     try:
-        with mock:
+        with mock, _user_modules(env, root):
             return launch_here(module, *flags)
     finally:
         for name, value in saved.items():
@@ -413,6 +498,7 @@ def readme_run(tmp_path_factory):
     directory for the module, `run.root`."""
     root = tmp_path_factory.mktemp("readme")
     _write_data(root / "data")
+    (root / f"{USER_MODULE}.py").write_text(_user_module_source())
     results = {}
 
     def run(command):
@@ -449,8 +535,9 @@ def _repository_outputs():
 
 
 def test_the_readme_commands_are_the_tables():
-    commands = readme_commands()
-    assert len(commands) == len(set(commands)), "a README command twice: give the table one key"
+    blocks = readme_commands()
+    assert len(blocks) == len(set(blocks)), "a README command twice: give the table one key"
+    commands = blocks + [c for c in dict.fromkeys(readme_inline_commands()) if c not in blocks]
     missing = [c for c in commands if c not in COMMANDS]
     assert not missing, f"README commands without a table entry (add how they run): {missing}"
     assert not set(COMMANDS) - set(commands), f"not in README: {set(COMMANDS) - set(commands)}"
@@ -462,8 +549,12 @@ def test_commands_are_read_as_a_shell_reads_them():
     assert readme_commands()[:3] == ["make demo", "make test-fast", "make test"]
     assert _code_of("a --x='#1' # note", None) == ("a --x='#1' ", None)
     assert _code_of("""A='{"b": [1,""", None) == ("""A='{"b": [1,""", "'")
-    merged = _flags(["--a=runs/x", "--b=1"], ["--b=2", "--c=3", "--d=exported"], "/r")
-    assert merged == ["--a=/r/runs/x", "--b=2", "--c=3", "--d=/r/exported"]
+    merged = _flags(["--a=runs/x", "--b=1"], ["--b=2", "--c=3", "--d=exported", "--c=4"], "/r")
+    assert merged == ["--a=/r/runs/x", "--b=2", "--c=3", "--d=/r/exported", "--c=4"]
+    inline = readme_inline_commands()
+    assert "python -m launch.distribute_figures --steps=300" in inline
+    assert any(c.startswith("TFPS_ARM_MODULES=my_arm python -m launch.train") for c in inline)
+    assert not any(c.startswith("launch/") for c in inline)  # a file named, not a command
 
 
 @pytest.mark.slow

@@ -23,8 +23,9 @@ Sampling: `call` is autoregressive in `orderings[k]`, not in raster order, so sa
 through its ordered view, `tfps.models.orderings.in_ordering(model, k)` (or `ordered_sampler` and
 `sample_in_ordering`): every method of tfps is exact there. Calling `tfps.sampler_for_model` on the
 model itself samples in raster order and is exact only when `orderings[0]` is the natural one
-(`check_autoregressive(model)` refuses the model otherwise). Training uses ordering 0 through
-`call(x, training=True)`; FARM's objectives over k orderings are not built yet (docs/farm.md).
+(`check_autoregressive(model)` refuses the model otherwise). A run trains the family with one of
+`tfps.train.ordering_objectives` (FARM's Monte Carlo, ensemble and KL losses, or the mixture
+likelihood); `call(x, training=True)` alone trains ordering 0.
 
 #### References
 
@@ -46,14 +47,21 @@ from tfps.models import layers as tfps_layers
 from tfps.models import orderings as orderings_lib
 
 ARCH = "farm_made"
-RUN_CONFIG_FIELDS = made.RUN_CONFIG_FIELDS
+RUN_CONFIG_FIELDS = {**made.RUN_CONFIG_FIELDS, "orderings": "orderings"}
+
+
+ALL_RASTER = "raster8"  # a run config's name for the 8 raster variants
 
 
 def family_of(orderings, event_shape):
     """The tuple of `Ordering`s of a family: each entry an `Ordering`, a raster variant name, a
-    `to_config()` dict, `to_json()` text or a list of positions (default: the natural order);
+    `to_config()` dict, `to_json()` text or a list of positions (default: the natural order); a
+    run config's text, comma-separated raster variant names or `raster8` (all 8), is split.
     ValueError for none, a repeat, or one that is not an ordering of the event."""
     values = [orderings_lib.NATURAL] if orderings is None else orderings
+    if isinstance(values, str) and not values.lstrip().startswith("{"):
+        names = [name.strip() for name in values.split(",")]
+        values = list(orderings_lib.RASTER_VARIANTS) if names == [ALL_RASTER] else names
     if isinstance(values, (str, dict, orderings_lib.Ordering)):
         values = [values]
     family = tuple(orderings_lib.as_ordering(o, event_shape) for o in values)

@@ -20,17 +20,18 @@ settings are the presets in `configs/`.
 
 [2]: Yilun Xu, Yang Song, Sahaj Garg, Linyuan Gong, Rui Shu, Aditya Grover and Stefano Ermon.
      Anytime Sampling for Autoregressive Models via Ordered Autoencoding. In ICLR, 2021.
+
+[3]: Mihir Patel, Vinjai Vale, Eric Frankel. FARM: Family of AutoRegressive Models. Stanford
+     University, report.
 """
 
 import dataclasses
 import typing
 
-import numpy as np
-
 from tfps.data import builtin as tfps_data
 from tfps.data import sources
 from tfps.distribute import strategies
-from tfps.models import arms, autoencoder, pixelcnn
+from tfps.models import arms, autoencoder
 from tfps.train import config_checks
 
 ARM, AUTOENCODER = "arm", "autoencoder"
@@ -214,6 +215,18 @@ class TrainConfig(RunConfig):
         "forecast",
         "weight",
     )
+    orderings: str | None = _field(
+        None,
+        "farm_made: its k orderings, comma-separated raster variants (tl_rows, ..., br_cols; "
+        "tfps.models.orderings) or raster8 for all 8 [3]; None: the natural order.",
+        "model",
+    )
+    ordering_objective: str = _field(
+        "mc",
+        "A model of k orderings: mc, ensemble, ensemble_kl or mixture "
+        "(tfps.train.ordering_objectives) [3].",
+        "training",
+    )
 
     KIND: typing.ClassVar[str] = ARM
 
@@ -239,26 +252,7 @@ class TrainConfig(RunConfig):
         models events of that rank (`tfps.models.arms.event_ranks`; a PixelCNN models images only),
         a PixelCNN's `num_scales` halvings leave at least one pixel, and `forecast_steps` is below
         d. Returns self."""
-        shape, what = info.image_shape, info.name.replace(":latents", "'s latents")
-        ranks = arms.event_ranks(self.arch)
-        if ranks is not None and len(shape) not in ranks:
-            fitting = [a for a in arms.ARCHITECTURES if len(shape) in (arms.event_ranks(a) or ())]
-            raise ValueError(
-                f"arch {self.arch!r} models {' or '.join(EVENTS[r] for r in ranks)}, but {what} "
-                f"has events of shape {tuple(shape)}; choose another model arch: "
-                f"{', '.join(map(repr, fitting))}"
-            )
-        most = pixelcnn.max_num_scales(shape) if len(shape) == 3 else 1
-        if self.arch == arms.DEFAULT_ARCH and self.num_scales > most:
-            raise ValueError(
-                f"num_scales={self.num_scales} is too many for {what}: "
-                f"{shape[0]}x{shape[1]} allows at most {most}, each scale halves it"
-            )
-        d = int(np.prod(shape))
-        if self.forecast_steps >= d:
-            raise ValueError(
-                f"forecast_steps must be below d = {d} for {what}, got {self.forecast_steps}"
-            )
+        config_checks.check_arm_fits(self, info, EVENTS)
         return self
 
 

@@ -1,14 +1,19 @@
-"""The checks of single config fields (`tfps.train.config`): each field's valid range, as one table.
+"""The checks of the config fields (`tfps.train.config`): each field's valid range, as one table,
+and the checks of a model against its data.
 
-`check_field(name, value)` raises ValueError naming the field and what it must be; checks that
-involve several fields or the data (bits, the model fitting the data, the architecture) are in
-`tfps.train.config`'s `validate` methods.
+`check_field(name, value)` raises ValueError naming the field and what it must be;
+`check_arm_fits` and `check_autoencoder_data` check a run's model against the data it models
+(event rank, scales, forecast steps, orderings). The checks of bits and the architecture name are
+in `tfps.train.config`'s `validate` methods.
 """
+
+import numpy as np
 
 from tfps.data import builtin as tfps_data
 from tfps.data import sources
 from tfps.distribute import strategies
-from tfps.models import autoencoder, ordered_code
+from tfps.models import arms, autoencoder, farm_made, ordered_code, pixelcnn
+from tfps.train import ordering_objectives
 
 AT_LEAST_ONE = (
     "filters", "batch_size", "steps", "checkpoint_every", "eval_every", "log_every",
@@ -44,6 +49,10 @@ RANGES = {  # name: (predicate, what the value must be)
     ),
     "ordered": (lambda v: isinstance(v, bool), "true or false"),
     "commitment": (lambda v: v >= 0.0, ">= 0"),
+    "ordering_objective": (
+        lambda v: v in ordering_objectives.OBJECTIVES,
+        "one of " + ", ".join(repr(o) for o in ordering_objectives.OBJECTIVES),
+    ),
     **strategies.RANGES,
 }
 
@@ -82,3 +91,44 @@ def check_autoencoder_data(dataset, info, events):
             f"dataset {dataset!r} has images {info.image_shape}; the autoencoder "
             f"needs height and width divisible by {down}"
         )
+
+
+def check_arm_fits(config, info, events):
+    """Raises ValueError unless the ARM of `config` (a `TrainConfig`) fits the variables it
+    models (`info`, a `DatasetInfo`: the dataset's images or sequences, or an autoencoder's
+    latents): the arch models events of that rank (`tfps.models.arms.event_ranks`; a PixelCNN
+    models images only; `events` names each rank), a PixelCNN's `num_scales` halvings leave at
+    least one pixel, `forecast_steps` is below d, and `orderings` (farm_made only) are orderings of
+    the event."""
+    shape, what = info.image_shape, info.name.replace(":latents", "'s latents")
+    ranks = arms.event_ranks(config.arch)
+    if ranks is not None and len(shape) not in ranks:
+        fitting = [a for a in arms.ARCHITECTURES if len(shape) in (arms.event_ranks(a) or ())]
+        raise ValueError(
+            f"arch {config.arch!r} models {' or '.join(events[r] for r in ranks)}, but {what} "
+            f"has events of shape {tuple(shape)}; choose another model arch: "
+            f"{', '.join(map(repr, fitting))}"
+        )
+    most = pixelcnn.max_num_scales(shape) if len(shape) == 3 else 1
+    if config.arch == arms.DEFAULT_ARCH and config.num_scales > most:
+        raise ValueError(
+            f"num_scales={config.num_scales} is too many for {what}: "
+            f"{shape[0]}x{shape[1]} allows at most {most}, each scale halves it"
+        )
+    d = int(np.prod(shape))
+    if config.forecast_steps >= d:
+        raise ValueError(
+            f"forecast_steps must be below d = {d} for {what}, got {config.forecast_steps}"
+        )
+    if config.orderings is not None:
+        if config.arch != farm_made.ARCH:
+            raise ValueError(
+                f"orderings is for arch {farm_made.ARCH!r} (a family of orderings), not "
+                f"{config.arch!r}"
+            )
+        family = farm_made.family_of(config.orderings, shape)  # ValueError naming a bad one
+        if len(family) > 1 and config.forecast_steps:
+            raise ValueError(
+                "forecast_steps needs one ordering: learned forecasting heads read the "
+                f"representation of one ARM, and {config.orderings!r} names {len(family)}"
+            )

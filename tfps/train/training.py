@@ -52,7 +52,7 @@ from tfps.models import heads as heads_lib
 from tfps.sampling import events, protocol
 from tfps.sampling import noise as noise_lib
 from tfps.train import config as config_lib
-from tfps.train import forecasting, latents, rundir, trainer
+from tfps.train import forecasting, latents, ordering_objectives, rundir, trainer
 
 CONFIG_FORMAT = "tfps.train/1"
 TrainConfig = config_lib.TrainConfig
@@ -172,10 +172,10 @@ def _evaluate(eval_fn, image_shape, dataset, batch_size, max_batches):
     batches = dataset.batch(int(batch_size))
     if max_batches is not None:
         batches = batches.take(int(max_batches))
-    total, count = 0.0, 0
+    total, count = 0.0, 0  # eval_fn may sum a vector of values (ordering_objectives)
     for x in batches.prefetch(tf.data.AUTOTUNE):
         bpd_sum, n = eval_fn(tf.cast(x, tf.int32))
-        total += float(bpd_sum)
+        total = total + np.asarray(bpd_sum, np.float64)
         count += int(n)
     if count == 0:
         raise ValueError("evaluate_bpd got an empty dataset")
@@ -268,8 +268,41 @@ def _task(config, logdir, loss_terms):
         loss_terms = tuple(loss_terms) + (forecast_loss_term(heads, config.forecast_weight),)
     modules = {t.name: t.module for t in loss_terms if t.module is not None}
 
+    orderings = ordering_objectives.num_orderings(model)  # > 1: a family (FARM)
+    evaluate = _evaluation(config, model, info.image_shape, heads)
+
+    def summarize(metrics):
+        metrics.update(dataset=info.name, uniform_bpd=math.log2(info.num_categories))
+        if "dimension_reduction" in described:  # latents: the paper's bits per image dimension
+            reduction = described["dimension_reduction"]
+            metrics["test_bits_per_image_dim"] = metrics["test_bpd"] / reduction
+        uniform = metrics["uniform_bpd"]
+        return metrics, f"test bpd {metrics['test_bpd']:.4f} (uniform: {uniform:.4f})"
+
+    return trainer.Task(
+        model=model,
+        loss=lambda x, seed: (
+            compute_loss(model, x, loss_terms, training=True, seed=seed)
+            if orderings == 1
+            else ordering_objectives.objective(model, x, config.ordering_objective, seed)
+        ),
+        evaluate=evaluate,
+        load_split=load_split,
+        metric="bpd",
+        modules=modules,
+        description=f"{info.name}: {new_run_config['model']}",
+        summarize=summarize,
+    )
+
+
+def _evaluation(config, model, image_shape, heads):
+    """The task's `evaluate(split, dataset, max_batches, at_step) -> {name: value}`: bpd; every
+    ordering's bpd and the mixture's for a family of orderings; forecast accuracy on validation
+    with heads."""
     eval_fn = make_eval_fn(model)
-    canonical = events.canonical_shape(info.image_shape)
+    families = ordering_objectives.num_orderings(model) > 1
+    ordering_eval_fn = ordering_objectives.make_eval_fn(model) if families else None
+    canonical = events.canonical_shape(image_shape)
     accuracy_fn = (
         None
         if heads is None
@@ -282,8 +315,11 @@ def _task(config, logdir, loss_terms):
     )
 
     def evaluate(split, dataset, max_batches, at_step):
-        values = {"bpd": _evaluate(eval_fn, info.image_shape, dataset, config.batch_size,
-                                   max_batches)}  # fmt: skip
+        values = {"bpd": _evaluate(eval_fn, image_shape, dataset, config.batch_size, max_batches)}
+        if ordering_eval_fn is not None:
+            means = _evaluate(ordering_eval_fn, image_shape, dataset, config.batch_size,
+                              max_batches)  # fmt: skip
+            values.update(ordering_objectives.named(means))
         if accuracy_fn is not None and split == "validation":
             accuracy = evaluate_forecast_accuracy(
                 accuracy_fn, dataset, config.batch_size, max_batches, seed=(config.seed, at_step)
@@ -291,24 +327,7 @@ def _task(config, logdir, loss_terms):
             values.update({f"forecast_accuracy/{k}": v for k, v in accuracy.items()})
         return values
 
-    def summarize(metrics):
-        metrics.update(dataset=info.name, uniform_bpd=math.log2(info.num_categories))
-        if "dimension_reduction" in described:  # latents: the paper's bits per image dimension
-            reduction = described["dimension_reduction"]
-            metrics["test_bits_per_image_dim"] = metrics["test_bpd"] / reduction
-        uniform = metrics["uniform_bpd"]
-        return metrics, f"test bpd {metrics['test_bpd']:.4f} (uniform: {uniform:.4f})"
-
-    return trainer.Task(
-        model=model,
-        loss=lambda x, seed: compute_loss(model, x, loss_terms, training=True, seed=seed),
-        evaluate=evaluate,
-        load_split=load_split,
-        metric="bpd",
-        modules=modules,
-        description=f"{info.name}: {new_run_config['model']}",
-        summarize=summarize,
-    )
+    return evaluate
 
 
 def new_model(config, info):
