@@ -106,6 +106,7 @@ TRAINED_FIXTURES = {
     "sequence_run",
     "sampled_run",
     "trained_case",
+    "farm_run",
 }
 
 

@@ -169,10 +169,9 @@ def test_heads_train_under_mixed_bfloat16_and_the_run_samples_exactly(
     config = tiny_config(
         steps=2, forecast_steps=2, mixed_precision="mixed_bfloat16", jit_compile=jit_compile
     )
-    try:
-        metrics = training.train(config, str(tmp_path))
-    finally:  # the trainer leaves its run's policy set: the worker's other tests need float32
-        keras.mixed_precision.set_global_policy("float32")
+    metrics = training.train(config, str(tmp_path))
+    # The run's policy is scoped to it: the caller's (float32) is back.
+    assert keras.mixed_precision.global_policy().name == "float32"
     assert metrics["step"] == 2 and np.isfinite(metrics["test_bpd"])
     assert {"forecast_accuracy/learned", "forecast_accuracy/fpi"} <= read_validation_tags(
         str(tmp_path)

@@ -302,6 +302,23 @@ COMMANDS = {
         expect="text_python: step 2",
         files=("runs/mixer/config.json",),
     ),
+    # ---------------------------------------------------------------- Any order (FARM)
+    "python -m launch.train --config=configs/farm_made_digits28.py --logdir=runs/farm": Here(
+        "train-farm",
+        "2000 steps of 2 x 1000 hidden units, batch 64 -> 4 steps of 2 x 8, batch 8, 1 "
+        "validation batch; the 8 raster orderings, the objective and the data kept",
+        extra=TINY_BLOCKS + BATCH_8 + ("--config.model.num_layers=2",),
+        expect="digits28_binary_centred: step 4",
+        files=("runs/farm/metrics.json",),
+    ),
+    "python -m launch.inpaint --model=runs/farm --occlusion=best --num_masks=4": Here(
+        "inpaint-farm",
+        "16 test images -> 2, the 4 masks kept, on the tiny runs/farm",
+        extra=("--num_images=2",),
+        after="train-farm",
+        expect="| L2 per occluded pixel |",
+        files=("runs/farm/inpaint/inpaint_best.png", "runs/farm/inpaint/inpaint_best.md"),
+    ),
     # ---------------------------------------------------------------- Latent space
     "bash launch/latent_demo.sh": Elsewhere(
         ("tests/test_latent.py::test_launchers_train_sample_and_benchmark_a_latent_arm",),
@@ -612,6 +629,20 @@ def test_the_tests_named_for_readme_commands_exist(command):
         assert needed in texts, (needed, how.where)
     for path in how.paths:
         assert os.path.exists(os.path.join(REPO, path)), path
+
+
+def test_the_layout_table_names_every_module():
+    with open(README) as f:
+        text = f.read()
+    layout = text[text.index("## Layout") : text.index("## Inspecting forecasts")]
+    for room in sorted(os.listdir(os.path.join(REPO, "tfps"))):
+        folder = os.path.join(REPO, "tfps", room)
+        if not os.path.isdir(folder) or room.startswith("__"):
+            continue
+        [row] = [line for line in layout.splitlines() if line.startswith(f"| `tfps/{room}/`")]
+        modules = {n[:-3] for n in os.listdir(folder) if n.endswith(".py") and n != "__init__.py"}
+        missing = sorted(m for m in modules if f"`{m}`" not in row)
+        assert not missing, f"README's Layout row of tfps/{room}/ misses {missing}"
 
 
 def test_the_readme_tf_config_makes_worker_0_the_chief():

@@ -204,7 +204,8 @@ def fit(config, logdir, make_task):
     final metrics, also written to `logdir/metrics.json`.
 
     First makes the run's strategy (`tfps.distribute.strategies.strategy_for`, before any other
-    TensorFlow op) and sets the Keras precision policy; then calls `make_task` in the strategy's
+    TensorFlow op) and sets the Keras precision policy for the run (the caller's is restored
+    when it ends, also on an error); then calls `make_task` in the strategy's
     scope with the directory this process writes to (`logdir`; a temporary one on non-chief workers,
     see `tfps.distribute.strategies.worker_dir`), where it writes config.json (`rundir.start_run`).
     Resumes from the latest checkpoint in `logdir/checkpoints`, so a killed run loses at most
@@ -217,13 +218,17 @@ def fit(config, logdir, make_task):
     `steps_per_sec, train_seconds, checkpoint, replicas}` and what `task.summarize` adds.
     """
     strategy = strategies.strategy_for(config)
+    previous = keras.mixed_precision.global_policy()  # the caller's, restored after the run
     keras.mixed_precision.set_global_policy(config.mixed_precision or "float32")
-    with strategies.worker_dir(logdir, strategy) as run_dir:
-        with strategy.scope():
-            task = make_task(run_dir)
-            metrics = _fit(config, logdir, run_dir, task, strategy)
-        metrics, summary = task.summarize(metrics)
-        return finish(run_dir, metrics, summary)
+    try:
+        with strategies.worker_dir(logdir, strategy) as run_dir:
+            with strategy.scope():
+                task = make_task(run_dir)
+                metrics = _fit(config, logdir, run_dir, task, strategy)
+            metrics, summary = task.summarize(metrics)
+            return finish(run_dir, metrics, summary)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 def _fit(config, logdir, run_dir, task, strategy):

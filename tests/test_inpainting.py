@@ -1,0 +1,198 @@
+"""Tests for tfps/models/inpainting.py: inpainting in the ordering with the most evidence.
+
+The fill is checked against an independent eager ancestral loop in the chosen ordering (the
+visible variables kept), the exact conditional NLL against a brute-force sum over the occluded
+values of a 3 x 3 binary OrderedMADE's joint in that ordering.
+"""
+
+import itertools
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfps.evaluation import occlusions
+from tfps.models import farm_made, inpainting
+from tfps.sampling import noise as noise_lib
+from tfps.train import training
+
+import oracles
+from launchers import launch, launch_here
+from tiny_models import tiny_model
+
+SHAPE, K = (3, 3, 1), 2
+FAMILY = ("tl_rows", "br_rows", "tl_cols", "br_cols")
+
+
+@pytest.fixture(scope="module")
+def model():
+    keras.utils.set_random_seed(1)
+    return farm_made.OrderedMADE(SHAPE, K, orderings=FAMILY, hidden_units=16)
+
+
+def _eager_fill(model, index, x, visible, noise):
+    """The ancestral sample in ordering `index`, visible variables kept: one call per step."""
+    x = x.reshape(len(x), -1).copy()
+    visible, noise = visible.reshape(len(x), -1), noise.reshape(len(x), x.shape[1], -1)
+    for position in model.orderings[index].permutation:
+        logits = model(x.reshape((-1,) + SHAPE), ordering_index=index)[0].numpy()
+        drawn = np.argmax(logits.reshape(len(x), -1, K)[:, position] + noise[:, position], -1)
+        x[:, position] = np.where(visible[:, position], x[:, position], drawn)
+    return x.reshape((-1,) + SHAPE)
+
+
+def _band(rows, batch=4):
+    """Visible everywhere but the top `rows` rows: bool `[batch, 3, 3]`."""
+    visible = np.ones((batch, 3, 3), bool)
+    visible[:, :rows] = False
+    return visible
+
+
+def test_the_fill_is_the_ancestral_sample_of_the_chosen_ordering_and_keeps_the_visible(model):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, K, (4,) + SHAPE).astype(np.int32)
+    visible = rng.random((4, 3, 3)) < 0.5
+    visible[:, 0, 0], visible[:, 2, 2] = True, False  # some of each in every example
+    noise = noise_lib.gumbel_noise((4,) + SHAPE + (K,), 3).numpy()
+    painter = inpainting.Inpainter(model)
+    for method in ("ancestral", "fpi", "zeros"):
+        filled = painter.inpaint(x, visible, noise, method)
+        samples = filled.result.samples.numpy()
+        np.testing.assert_array_equal(samples[..., 0][visible], x[..., 0][visible])
+        for b, k in enumerate(filled.ordering_index):
+            expected = _eager_fill(model, k, x[b : b + 1], visible[b : b + 1], noise[b : b + 1])
+            np.testing.assert_array_equal(samples[b : b + 1], expected, err_msg=f"{method} {b}")
+
+
+def test_a_top_band_is_filled_in_a_bottom_up_ordering_exactly(model):
+    index, exact = inpainting.Inpainter(model).choose(_band(1))
+    assert {FAMILY[i] for i in index} <= {"br_rows"} and exact.all()
+    index, exact = inpainting.Inpainter(model).choose(~_band(1))  # bottom rows occluded
+    assert {FAMILY[i] for i in index} == {"tl_rows"} and exact.all()
+    corner = np.ones((1, 3, 3), bool)
+    corner[0, 0, 0] = False  # the top-left pixel: last in br_rows and br_cols, exact in both
+    index, exact = inpainting.Inpainter(model).choose(corner)
+    assert FAMILY[index[0]] == "br_rows" and exact[0]
+    corner[0, 2, 0] = False  # and the bottom-left: no ordering has all the evidence first
+    assert not inpainting.Inpainter(model).choose(corner)[1][0]
+
+
+def _joint(model, index, images):
+    """p(x) `[N]` of ordering `index` by its chain rule, from one call per image."""
+    logits = model(images, ordering_index=index)[0]
+    log_probs = tf.nn.log_softmax(logits).numpy().reshape(len(images), -1, K)
+    flat = images.reshape(len(images), -1)
+    return np.exp(np.take_along_axis(log_probs, flat[..., None], -1)[..., 0].sum(axis=1))
+
+
+def test_the_exact_nll_is_the_brute_force_conditional(model):
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, K, (3,) + SHAPE).astype(np.int32)
+    visible = _band(1, batch=3)
+    nll, index, exact = inpainting.Inpainter(model).nll(x, visible)
+    assert exact.all()
+    for b in range(3):
+        completions = np.repeat(x[b : b + 1], K**3, axis=0)
+        completions[:, 0, :, 0] = np.array(list(itertools.product(range(K), repeat=3)))
+        marginal = _joint(model, int(index[b]), completions).sum()
+        conditional = _joint(model, int(index[b]), x[b : b + 1])[0] / marginal
+        np.testing.assert_allclose(nll[b], -np.log(conditional) / 3, rtol=1e-5)
+
+
+def test_an_arm_without_orderings_inpaints_in_raster_order():
+    arm = tiny_model((3, 3, 1), 3, seed=4)
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 3, (2, 3, 3, 1)).astype(np.int32)
+    visible = rng.random((2, 3, 3, 1)) < 0.5
+    visible[:, 0, 0, 0], visible[:, 1, 1, 0] = True, False
+    noise = noise_lib.gumbel_noise((2, 3, 3, 1, 3), 6).numpy()
+    filled = inpainting.Inpainter(arm).inpaint(x, visible, noise, "fpi")
+    reference = oracles.ancestral_reference(arm, noise, x, visible)
+    np.testing.assert_array_equal(filled.result.samples.numpy(), reference)
+    assert filled.ordering_index.tolist() == [0, 0]
+
+
+@pytest.mark.parametrize(
+    "visible, message",
+    [
+        (np.ones((2, 3, 3), bool), "nothing occluded in example 0"),
+        (np.stack([np.eye(3, dtype=bool), np.zeros((3, 3), bool)]), "nothing visible in example 1"),
+        (np.ones((2, 4, 3), bool), r"visible must have shape \[2, 3, 3, 1\]"),
+        (np.ones((2, 3, 3), np.int32), "visible must be a bool mask"),
+    ],
+)
+def test_a_bad_mask_is_one_clear_error(model, visible, message):
+    x = np.zeros((2,) + SHAPE, np.int32)
+    with pytest.raises(ValueError, match=message):
+        inpainting.Inpainter(model).inpaint(x, visible, np.zeros((2,) + SHAPE + (K,)), "fpi")
+
+
+def test_an_ordering_index_out_of_range_is_one_clear_error(model):
+    with pytest.raises(ValueError, match=r"ordering_index must be in \[0, 4\), got 4"):
+        inpainting.Inpainter(model).nll(np.zeros((4,) + SHAPE, np.int32), _band(1), 4)
+
+
+# ----------------------------------------------------------------------------- launch.inpaint
+
+
+@pytest.fixture(scope="module")
+def farm_run(tmp_path_factory):
+    """A 3-step farm_made run on digits with two orderings (mixture objective): its logdir."""
+    logdir = str(tmp_path_factory.mktemp("farm") / "run")
+    config = training.TrainConfig(
+        dataset="digits", arch="farm_made", orderings="tl_rows,br_rows", filters=16,
+        num_layers=1, dropout_rate=0.0, batch_size=16, steps=3, log_every=3, eval_every=3,
+        checkpoint_every=3, eval_batches=1, ordering_objective="mixture",
+    )  # fmt: skip
+    training.train(config, logdir)
+    return logdir
+
+
+def test_the_launcher_inpaints_test_images_and_writes_pictures_and_a_table(farm_run, tmp_path):
+    out = tmp_path / "out"
+    result = launch("launch.inpaint", f"--model={farm_run}", "--occlusion=best",
+                    "--num_images=3", "--num_masks=2", f"--output_dir={out}",
+                    f"--logdir={tmp_path / 'tb'}")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "| L2 per occluded pixel |" in result.stdout
+    for suffix in ("png", "md", "json"):
+        assert (out / f"inpaint_best.{suffix}").exists(), suffix
+    with open(out / "inpaint_best.json") as f:
+        scores = json.load(f)
+    assert len(scores["rectangles"]) == 2 and all(r[:2] == [0, 0] for r in scores["rectangles"])
+    assert 0 <= scores["l2"] <= 1 and scores["nll"] > 0 and scores["arm_calls"] >= 1
+    assert os.listdir(tmp_path / "tb" / "inpaint_best")
+
+
+def test_the_launcher_names_a_bad_occlusion_and_writes_nothing(farm_run, tmp_path):
+    result = launch_here("launch.inpaint", f"--model={farm_run}", "--occlusion=0,0,9,2",
+                         f"--output_dir={tmp_path / 'out'}")  # fmt: skip
+    assert result.returncode != 0 and "not a rectangle inside the 8x8 image" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
+
+
+def test_an_explicit_rectangle_scores_one_mask(farm_run):
+    model, _ = training.load_trained(farm_run)
+    images = np.random.default_rng(0).integers(0, 17, (2, 8, 8, 1)).astype(np.int32)
+    rectangle = occlusions.parse_occlusion("0,0,8,3", 8, 8)  # the top 3 rows: exact
+    assert rectangle == (0, 0, 3, 8)
+    scores = occlusions.score(inpainting.Inpainter(model), images, [rectangle])
+    assert scores["exact_share"] == 1.0 and scores["fills"].shape == (1, 2, 8, 8, 1)
+    np.testing.assert_array_equal(scores["fills"][0, :, 3:], images[:, 3:])
+
+
+def test_farms_cases_put_the_rectangles_where_they_say():
+    for case, corner in (("best", (0, 0)), ("worst", None), ("average", None)):
+        for y0, x0, y1, x1 in occlusions.rectangles(case, 20, 8, 8, seed=1):
+            assert 2 <= y1 - y0 <= 4 and 2 <= x1 - x0 <= 4 and 0 <= y0 and y1 <= 8
+            if case == "best":
+                assert (y0, x0) == corner
+            if case == "worst":
+                assert (y1, x1) == (8, 8)
+    with pytest.raises(ValueError, match="one of best, average, worst or x0,y0,x1,y1"):
+        occlusions.parse_occlusion("middle", 8, 8)
+    with pytest.raises(ValueError, match="covers the whole image"):
+        occlusions.parse_occlusion("0,0,8,8", 8, 8)
