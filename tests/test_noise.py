@@ -123,3 +123,10 @@ def test_as_seed_takes_numpy_integers_like_the_exported_sampler():
         noise.as_seed(2**40)
     with pytest.raises(ValueError, match="pair of ints"):
         noise.as_seed([1, 2, 3])
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_posterior_noise_refuses_an_impossible_observed_category(value):
+    logits = np.array([[0.0, value, 1.0]], np.float32)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="finite logits at x"):
+        noise.posterior_gumbel_noise(logits, np.array([1]), (0, 1))

@@ -73,7 +73,7 @@ def validate_events(x, event_shape, num_categories, name="x"):
 
 def check_noise(noise, event_shape):
     """Noise must be floating `[B] + event_shape` (`(H, W, C, K)`, or any ARM event shape then K)
-    with B >= 1; returns it as float32."""
+    with B >= 1, and finite; returns it as float32."""
     noise = tf.convert_to_tensor(noise)
     expected = tuple(event_shape)
     if not noise.dtype.is_floating:
@@ -86,7 +86,17 @@ def check_noise(noise, event_shape):
         )
     if noise.shape[0] is not None and noise.shape[0] < 1:
         raise ValueError("noise must hold at least one example (batch size >= 1)")
-    return tf.cast(noise, tf.float32)
+    noise = tf.cast(noise, tf.float32)
+    if not tf.executing_eagerly():  # a traced caller: an in-graph check (not under XLA)
+        return tf.debugging.assert_all_finite(noise, "noise must be finite (no NaN or infinity)")
+    finite = np.isfinite(noise.numpy())
+    if not finite.all():  # NaN or an infinity would decide an argmax arbitrarily
+        first = tuple(int(i) for i in np.argwhere(~finite)[0])
+        raise ValueError(
+            f"noise must be finite: found {int((~finite).sum())} NaN or infinite values, the "
+            f"first at index {list(first)} ({float(noise.numpy()[first])})"
+        )
+    return noise
 
 
 def check_evidence(evidence, evidence_mask, batch, image_shape, num_categories):

@@ -110,6 +110,9 @@ def posterior_gumbel_noise(logits, x, seed):
     log_normaliser = tf.reduce_logsumexp(logits, axis=-1)
     top = log_normaliser + gumbel_noise(tf.shape(log_normaliser), max_seed, dtype)  # M
     mu_x = tf.reduce_sum(tf.where(is_x, logits, tf.zeros_like(logits)), axis=-1)
+    # InvalidArgumentError for an impossible (-inf) or NaN mu_x, eagerly and in graphs (not under
+    # XLA, where asserts compile away).
+    mu_x = tf.debugging.assert_all_finite(mu_x, "posterior noise needs finite logits at x (mu_x)")
     # Work relative to the logits, eps_c = TG(0 | M - mu_c) with G standard: for mu_c = -inf the
     # bound is +inf and eps_c is G itself, without inf - inf.
     others = _truncate_below(

@@ -152,7 +152,7 @@ class PredictiveSampler:
         noise = self.check_noise(noise)
         batch = noise.shape[0]
         evidence, evidence_mask = self._check_evidence(evidence, evidence_mask, batch)
-        return self._functions.batch_function(method)(noise, evidence, evidence_mask)
+        return complete(self._functions.batch_function(method)(noise, evidence, evidence_mask))
 
     def sample_from_seed(self, seed, batch_size, method="fpi", evidence=None, evidence_mask=None):
         """Draws Gumbel noise from `seed` (stateless) and samples `batch_size` images."""
@@ -192,8 +192,10 @@ class PredictiveSampler:
         noise = self.check_noise(noise)
         slots = slots_lib.check_count(slots, "slots")
         evidence, evidence_mask = self._check_evidence(evidence, evidence_mask, noise.shape[0])
-        return self._functions.scheduled_function(method)(
-            noise, evidence, evidence_mask, tf.constant(slots, tf.int32)
+        return complete(
+            self._functions.scheduled_function(method)(
+                noise, evidence, evidence_mask, tf.constant(slots, tf.int32)
+            )
         )
 
     def sample_scheduled_from_seed(
@@ -237,6 +239,28 @@ class PredictiveSampler:
         return events.check_evidence(
             evidence, evidence_mask, batch, self.event_shape, self.num_categories
         )
+
+
+class IncompleteSampleError(RuntimeError):
+    """A sampling loop ended before accepting every variable (`complete`)."""
+
+
+def complete(result):
+    """`result` (a `SampleResult`) if every variable was accepted (`accepted_at >= 1`), else
+    IncompleteSampleError: the loops stop after at most d calls, and an incremental ARM that does
+    not make the needed position exact (`tfps.sampling.loops.ArmLoop.call_arm`) would leave
+    variables unaccepted; the eager check runs after the (traced or XLA-compiled) loop returns."""
+    if not tf.executing_eagerly():
+        return result
+    missing = np.asarray(result.accepted_at) < 1
+    if missing.any():
+        first = [int(i) for i in np.argwhere(missing)[0]]
+        raise IncompleteSampleError(
+            f"the sampling loop ended after {int(result.arm_calls)} ARM calls with "
+            f"{int(missing.sum())} variables never accepted (the first: example {first[0]}, "
+            f"position {first[1:]}): an incremental ARM must make the needed position exact"
+        )
+    return result
 
 
 def arm_from_model(model):

@@ -4,8 +4,9 @@
 Every input is declared with unknown shape; `checked_inputs` returns each input behind the checks
 of its kind (`Port.kind`: seed, count, method, batch, values), so that a bad input fails with an
 InvalidArgumentError naming the problem, whichever client calls: wrong rank or shape, values
-outside [0, K), a count < 1, an unknown method, a seed outside the int32 range, evidence whose
-batch or mask does not match the noise.
+outside [0, K), NaN or infinite noise, a count < 1, an unknown method, a seed outside the int32
+range, evidence whose batch or mask does not match the noise. The checks run in the signature's
+own graph, before any (XLA-compiled) sampling loop, so they hold under `jit_compile` too.
 """
 
 import tensorflow as tf
@@ -139,7 +140,20 @@ def _checked_method(method, port, sizes, methods):
 
 
 def _checked_batch(t, port, sizes, methods):
-    return _after([_check_batch(t, port, sizes)], t)
+    checks = [_check_batch(t, port, sizes)]
+    if t.dtype.is_floating:  # noise: NaN or an infinity would decide an argmax arbitrarily
+        finite = tf.math.is_finite(t)
+        bad = tf.size(t, out_type=tf.int64) - tf.math.count_nonzero(finite, dtype=tf.int64)
+        checks.append(
+            _require(
+                tf.reduce_all(finite),
+                f"{port.name} must be finite: found ",
+                tf.strings.as_string(bad),
+                " NaN or infinite values",
+                name=f"check_{port.name}_finite",
+            )
+        )
+    return _after(checks, t)
 
 
 def _checked_values(t, port, sizes, methods):
@@ -154,6 +168,19 @@ _CHECKS = {
     "batch": _checked_batch,
     "values": _checked_values,
 }
+
+
+def require_complete(accepted_at):
+    """An Assert that every variable of a sample was accepted (accepted_at >= 1): a sampling loop
+    that ended early (an incremental ARM that breaks its contract) fails instead of returning."""
+    missing = tf.math.count_nonzero(accepted_at < 1, dtype=tf.int64)
+    return _require(
+        tf.equal(missing, 0),
+        "the sampling loop ended before accepting every variable: ",
+        tf.strings.as_string(missing),
+        " variables never accepted",
+        name="check_complete",
+    )
 
 
 def _check_evidence(noise, evidence, evidence_mask):

@@ -9,9 +9,10 @@ batch_size=b, method=m)` equals `sampler.sample_from_seed(s, b, m)` in the libra
 method returns the ancestral sample for the same noise [1, eq. 8].
 
 The sampling signatures make plain or incremental ARM calls (`tfps.sampling.incremental`: the same
-samples and calls, less work per call): `incremental="auto"` (the default) times both on the model
-and keeps the faster, True / False force it (`tfps.serving.incremental_choice`); the contract is the
-same.
+samples and calls, less work per call): False (the default) makes plain calls, True incremental
+ones, and "auto" times both on the model and keeps the faster (`tfps.serving.incremental_choice`);
+the contract is the same. The default is deterministic: the same checkpoint always gives the same
+graph; "auto" depends on the machine and its load when asked for.
 
 Metadata (image shape, K, ordering, methods, training dataset and bpd, versions, the incremental
 choice, the contract with concrete shapes) is stored twice, both readable without tfps: the asset
@@ -85,18 +86,18 @@ def export_model(
     forecasters=None,
     jit_compile=False,
     decoder=None,
-    incremental="auto",
+    incremental=False,
 ):
     """Exports `model` to `base/<version>` and returns that path.
 
     `version=None` takes the next free number (max + 1, starting at 1). An explicit version that
     exists is an error unless `overwrite`. `metadata` is merged into the export's metadata;
     `sampler`, `forecasters`, `jit_compile` and `decoder` are passed to
-    `tfps.serving.module.ServingModule`. `incremental` ("auto", True, False): whether the sampling
+    `tfps.serving.module.ServingModule`. `incremental` (False, True, "auto"): whether the sampling
     signatures make incremental ARM calls, decided (for "auto": timed, see
     `tfps.serving.incremental_choice`) before anything is written and recorded as the metadata's
     `incremental`; True on a model without row bands is a ValueError. With a `sampler` of your
-    own, its calls are kept and only "auto" is accepted. The SavedModel is written to a hidden
+    own, its calls are kept (True is refused). The SavedModel is written to a hidden
     staging directory next to the versions and renamed into place at the end, so a failed export
     leaves no partial version and never touches the versions already there (TF Serving ignores
     non-integer names).
@@ -153,7 +154,7 @@ def export_trained(
     version=None,
     overwrite=False,
     jit_compile=False,
-    incremental="auto",
+    incremental=False,
 ):
     """Exports a training run (`logdir` or checkpoint prefix) to `export_root/<name>/<version>`.
 

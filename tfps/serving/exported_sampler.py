@@ -69,8 +69,9 @@ class ExportedSampler:
         return tf.cast(evidence, tf.int32), tf.convert_to_tensor(evidence_mask, tf.bool)
 
     def sample(self, noise, method="fpi", evidence=None, evidence_mask=None):
-        """Like `PredictiveSampler.sample`, through `sample_with_noise` / `sample_with_evidence`."""
-        noise = tf.cast(noise, tf.float32)
+        """Like `PredictiveSampler.sample`, through `sample_with_noise` / `sample_with_evidence`
+        (bad noise is the library's ValueError before the graph sees it)."""
+        noise = self.check_noise(noise)
         if evidence is None and evidence_mask is None:
             return self._result(self.signatures["sample_with_noise"](noise=noise, method=method))
         evidence, evidence_mask = self._evidence(noise, evidence, evidence_mask)
@@ -97,7 +98,7 @@ class ExportedSampler:
 
     def sample_scheduled(self, noise, method="fpi", slots=32, evidence=None, evidence_mask=None):
         """Like `PredictiveSampler.sample_scheduled`, through `sample_many_with_evidence`."""
-        noise = tf.cast(noise, tf.float32)
+        noise = self.check_noise(noise)
         evidence, evidence_mask = self._evidence(noise, evidence, evidence_mask)
         return self._result(
             self.signatures["sample_many_with_evidence"](

@@ -81,17 +81,18 @@ def time_plain_and_incremental(model, jit_compile=False, seeds=DEFAULT_SEEDS):
     return {name: timing.mean_std(values)[0] for name, values in seconds.items()}
 
 
-def choose(model, mode="auto", jit_compile=False, seeds=DEFAULT_SEEDS, sampler=None):
+def choose(model, mode=False, jit_compile=False, seeds=DEFAULT_SEEDS, sampler=None):
     """The metadata record of whether to export `model` with incremental calls (module doc).
 
     Args:
       model: the ARM to export (`tfps.models.arms`).
-      mode: "auto" (time both where the model takes row bands, keep the faster; never for other
-        ARMs), True / "true" (ValueError for an ARM without row bands), False / "false".
+      mode: False / "false" (the default: plain calls), True / "true" (ValueError for an ARM
+        without row bands), "auto" (time both where the model takes row bands, keep the faster;
+        never for other ARMs).
       jit_compile: that of the export's sampling loops (timed with it).
       seeds: the timed seeds (a few: each is one sample per variant at batch 1).
       sampler: a sampler of your own to export instead of the default one: its calls are kept
-        and recorded (`mode` must be "auto").
+        and recorded (`mode` must not be True).
     """
     mode = check_mode(model, mode)
     record = {
@@ -103,7 +104,7 @@ def choose(model, mode="auto", jit_compile=False, seeds=DEFAULT_SEEDS, sampler=N
         "timed": None,
     }
     if sampler is not None:
-        if mode != "auto":
+        if mode == "true":
             raise ValueError("incremental is for the default sampler; give yours incremental_arm")
         record.update(used=bool(getattr(sampler, "incremental", False)), reason="given sampler")
     elif mode != "auto":

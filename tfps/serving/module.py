@@ -299,7 +299,12 @@ class ServingModule(tf.Module):
             )
 
         results = tf.switch_case(method, [functools.partial(branch, m) for m in self._methods])
-        outputs = self._shaped("sample", dict(zip(predictive.SampleResult._fields, results)))
+        result = predictive.SampleResult(*results)
+        # In the signature's graph, after the (possibly XLA-compiled) loop: a loop that stopped
+        # before accepting every variable is an error, not a sample.
+        with tf.control_dependencies([contract_checks.require_complete(result.accepted_at)]):
+            result = predictive.SampleResult(*(tf.identity(t) for t in result))
+        outputs = self._shaped("sample", result._asdict())
         if self._decode is not None:
             images = self._decode.value(outputs["samples"])
             outputs.update(self._shaped("sample", {"images": images}))
