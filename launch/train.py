@@ -51,7 +51,7 @@ def main(argv):
     from tfps.data import checks
     from tfps.distribute import strategies
     from tfps.models import causality
-    from tfps.train import training
+    from tfps.train import run_lock, training
 
     try:
         config = training.checked(config)
@@ -66,6 +66,7 @@ def main(argv):
         checks.DataError,
         checks.DatasetUnavailableError,
         causality.NotAutoregressiveError,
+        run_lock.RunDirectoryLockedError,
     ) as e:
         raise app.UsageError(str(e)) from e
     rate = metrics["steps_per_sec"]

@@ -44,12 +44,17 @@ def main(argv):
     config = config_flags.typed_config(config_lib.AUTOENCODER, FLAGS.logdir)
     from tfps.data import checks
     from tfps.distribute import strategies
-    from tfps.train import autoencoder_training
+    from tfps.train import autoencoder_training, run_lock
 
     try:
         metrics = autoencoder_training.train_autoencoder(config, FLAGS.logdir)
     # Raised before any writing: a strategy that cannot run here (no TPU, ...), or bad data.
-    except (strategies.StrategyError, checks.DataError, checks.DatasetUnavailableError) as e:
+    except (
+        strategies.StrategyError,
+        checks.DataError,
+        checks.DatasetUnavailableError,
+        run_lock.RunDirectoryLockedError,
+    ) as e:
         raise app.UsageError(str(e)) from e
     rate = metrics["steps_per_sec"]
     print(

@@ -32,7 +32,7 @@ import tensorflow as tf
 from absl import logging
 
 from tfps.distribute import strategies
-from tfps.train import rundir
+from tfps.train import run_lock, rundir
 
 SPLITS = ("train", "validation", "test")
 
@@ -204,7 +204,9 @@ def fit(config, logdir, make_task):
     final metrics, also written to `logdir/metrics.json`.
 
     First makes the run's strategy (`tfps.distribute.strategies.strategy_for`, before any other
-    TensorFlow op) and sets the Keras precision policy for the run (the caller's is restored
+    TensorFlow op), locks the run directory against a second training process
+    (`tfps.train.run_lock`: `RunDirectoryLockedError`) and sets the Keras precision policy for the
+    run (the caller's is restored
     when it ends, also on an error); then calls `make_task` in the strategy's
     scope with the directory this process writes to (`logdir`; a temporary one on non-chief workers,
     see `tfps.distribute.strategies.worker_dir`), where it writes config.json (`rundir.start_run`).
@@ -221,7 +223,7 @@ def fit(config, logdir, make_task):
     previous = keras.mixed_precision.global_policy()  # the caller's, restored after the run
     keras.mixed_precision.set_global_policy(config.mixed_precision or "float32")
     try:
-        with strategies.worker_dir(logdir, strategy) as run_dir:
+        with strategies.worker_dir(logdir, strategy) as run_dir, run_lock.locked(run_dir):
             with strategy.scope():
                 task = make_task(run_dir)
                 metrics = _fit(config, logdir, run_dir, task, strategy)
