@@ -51,7 +51,7 @@ def main(argv):
     from tfps.data import checks
     from tfps.distribute import strategies
     from tfps.models import causality
-    from tfps.train import run_lock, training
+    from tfps.train import run_lock, rundir, training
 
     try:
         config = training.checked(config)
@@ -67,6 +67,7 @@ def main(argv):
         checks.DatasetUnavailableError,
         causality.NotAutoregressiveError,
         run_lock.RunDirectoryLockedError,
+        rundir.CheckpointError,  # no checkpoint of the run restores
     ) as e:
         raise app.UsageError(str(e)) from e
     rate = metrics["steps_per_sec"]

@@ -281,12 +281,23 @@ def test_load_trained_corrupt_checkpoint_raises_checkpoint_error(tmp_path, tiny_
             if damage == "truncate"
             else np.random.default_rng(0).bytes(len(content))
         )
+    prefix = os.path.join(logdir, "checkpoints", "ckpt-20")
     with pytest.raises(rundir.CheckpointError, match="ckpt-20") as err:
-        training.load_trained(logdir)
+        training.load_trained(prefix)  # that checkpoint, named: an error
     assert "cannot restore" in str(err.value)
-    # Training refuses to resume from it too, with the same error rather than starting over.
-    with pytest.raises(rundir.CheckpointError, match="ckpt-20"):
-        training.train(training.TrainConfig(**read_train_config(logdir)), logdir)
+    # The run directory: the newest checkpoint that restores, ckpt-10 (a warning names ckpt-20).
+    _, loaded = training.load_trained(logdir)
+    assert loaded["step"] == 10 and loaded["checkpoint"].endswith("ckpt-10")
+    # Training resumes from the checkpoint before it (ckpt-10), with a warning naming ckpt-20.
+    config = training.TrainConfig(**{**read_train_config(logdir), "steps": 12})
+    metrics = training.train(config, logdir)
+    assert metrics["start_step"] == 10 and metrics["step"] == 12
+    # With every checkpoint bad: one error naming them, never a fresh start.
+    for data in glob.glob(os.path.join(logdir, "checkpoints", "ckpt-*.data-*")):
+        with open(data, "wb") as f:
+            f.write(b"")
+    with pytest.raises(rundir.CheckpointError, match=r"no checkpoint restores: .*ckpt-12.*ckpt-10"):
+        training.train(training.TrainConfig(**{**config.to_dict(), "steps": 14}), logdir)
 
 
 def test_load_trained_corrupt_config_raises(tmp_path, tiny_run):

@@ -193,7 +193,7 @@ def load_autoencoder(logdir_or_checkpoint):
     run is not an autoencoder run.
     """
     model, config, logdir, prefix = built_autoencoder(logdir_or_checkpoint)
-    step = rundir.restore_for_inference(prefix, model=model)
+    step, _ = rundir.restore_for_inference(prefix, model=model)
     return model, dict(config, checkpoint=prefix, step=step, logdir=logdir)
 
 

@@ -8,7 +8,8 @@
 
 Files are written atomically (a killed run never leaves half a file), a run directory that holds
 another model or dataset is refused instead of mixed (`check_compatible`), and TensorFlow's many
-ways of failing on a missing or corrupt checkpoint become one `CheckpointError` naming the path.
+ways of failing on a missing or corrupt checkpoint become one `CheckpointError` naming the path;
+training resumes from the newest checkpoint that restores (`restore_latest_good`).
 """
 
 import json
@@ -16,6 +17,7 @@ import os
 
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
@@ -164,14 +166,42 @@ def restore(checkpoint, prefix, partial=False):
     return status
 
 
-def restore_for_inference(prefix, **parts):
-    """Restores the weights of `parts` (e.g. `model=...`) from `prefix`, without the optimizer.
+def restore_latest_good(checkpoint, directory, partial=False):
+    """Restores the newest checkpoint of `directory` that restores, skipping (with a warning
+    naming it) any that is truncated or corrupt; returns its prefix, or None when there is none.
+    CheckpointError naming every one tried when none restores."""
+    state = tf.train.get_checkpoint_state(directory)
+    prefixes = list(state.all_model_checkpoint_paths) if state else []
+    if state and state.model_checkpoint_path and state.model_checkpoint_path not in prefixes:
+        prefixes.append(state.model_checkpoint_path)
+    errors = []
+    for prefix in reversed(prefixes):  # newest first
+        prefix = prefix if os.path.isabs(prefix) else os.path.join(directory, prefix)
+        try:
+            restore(checkpoint, prefix, partial)
+            return prefix
+        except CheckpointError as e:
+            logging.warning("%s; trying the checkpoint before it", e)
+            errors.append(str(e))
+    if errors:
+        raise CheckpointError(f"{directory}: no checkpoint restores: {'; '.join(errors)}")
+    return None
 
-    Returns the training step of the checkpoint.
+
+def restore_for_inference(prefix_or_directory, **parts):
+    """Restores the weights of `parts` (e.g. `model=...`) from a checkpoint prefix, or from the
+    newest checkpoint of a directory that restores (`restore_latest_good`), without the optimizer.
+
+    Returns `(the training step of the checkpoint, its prefix)`.
     """
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-    restore(tf.train.Checkpoint(step=step, **parts), prefix, partial=True)
-    return int(step.numpy())
+    checkpoint = tf.train.Checkpoint(step=step, **parts)
+    if os.path.isdir(prefix_or_directory):
+        prefix = restore_latest_good(checkpoint, prefix_or_directory, partial=True)
+    else:
+        prefix = prefix_or_directory
+        restore(checkpoint, prefix, partial=True)
+    return int(step.numpy()), prefix
 
 
 def saved_step(manager):

@@ -251,9 +251,9 @@ def _fit(config, logdir, run_dir, task, strategy):
     directory = os.path.join(run_dir, rundir.CHECKPOINT_DIR)
     manager = tf.train.CheckpointManager(checkpoint, directory, config.keep_checkpoints)
     # Every worker resumes from the chief's checkpoints.
-    latest = tf.train.latest_checkpoint(os.path.join(logdir, rundir.CHECKPOINT_DIR))
+    # The newest checkpoint that restores; a corrupt one is skipped with a warning.
+    latest = rundir.restore_latest_good(checkpoint, os.path.join(logdir, rundir.CHECKPOINT_DIR))
     if latest:
-        rundir.restore(checkpoint, latest)
         logging.info("Resuming %s from step %d", latest, int(step.numpy()))
     start_step = int(step.numpy())
     if start_step >= config.steps:

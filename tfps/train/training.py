@@ -366,11 +366,12 @@ def evaluate_forecast_accuracy(accuracy_fn, dataset, batch_size, max_batches=Non
 def load_trained(logdir_or_checkpoint):
     """Rebuilds a trained ARM (`tfps.models.arms.build_model`): `(model, config)`.
 
-    `logdir_or_checkpoint` is a run directory (its latest checkpoint is used) or a checkpoint
-    prefix such as `logdir/checkpoints/ckpt-1000`. `config` is the parsed config.json plus
-    `checkpoint` (the restored prefix), `step` (its training step), `logdir` (the run) and
-    `forecast_heads`: the restored forecasting heads of a run trained with `forecast_steps > 0`
-    (pass them to `sampling.sampler_for_model(..., heads=...)`), else None. Optimizer state is
+    `logdir_or_checkpoint` is a run directory (its newest checkpoint that restores: a corrupt
+    one is skipped with a warning) or a checkpoint prefix such as `logdir/checkpoints/ckpt-1000`.
+    `config` is the parsed config.json plus `checkpoint` (the restored prefix), `step` (its
+    training step), `logdir` (the run) and `forecast_heads`: the restored forecasting heads of a
+    run trained with `forecast_steps > 0` (pass them to `sampling.sampler_for_model(...,
+    heads=...)`), else None. Optimizer state is
     not loaded. Raises CheckpointNotFoundError (a FileNotFoundError) when something is missing
     and CheckpointError (a ValueError) when the checkpoint is corrupt or does not fit the model,
     naming the path.
@@ -389,6 +390,9 @@ def load_trained(logdir_or_checkpoint):
     parts = {"model": model}
     if heads is not None:
         parts["terms"] = {"forecast": heads}
-    step = rundir.restore_for_inference(prefix, **parts)
+    if os.path.isdir(logdir_or_checkpoint):
+        step, prefix = rundir.restore_for_inference(os.path.dirname(prefix), **parts)
+    else:
+        step, _ = rundir.restore_for_inference(prefix, **parts)
     config = dict(config, checkpoint=prefix, step=step, logdir=logdir, forecast_heads=heads)
     return model, config
