@@ -44,6 +44,7 @@ from tfps.sampling import events, protocol
 TOLERANCE = 1e-5
 MAX_POSITIONS = 1024
 CHUNK = 32  # perturbed inputs per model call
+TRACE_FROM_CALLS = 6  # model calls of a check from which it traces the model once
 
 
 class NotAutoregressiveError(ValueError):
@@ -115,6 +116,13 @@ def _outputs(model, x, shape):
             f"x {list(x.shape)}, got h of shape {list(h.shape)}"
         )
     return logits.reshape(len(x), -1, logits.shape[-1]), h.reshape(len(x), -1, h.shape[-1])
+
+
+def _caller(model, trials, positions):
+    """`x -> model(x, training=False)`, traced when the check's calls (trials x chunks of the
+    positions) pay for the trace (a trace costs about a few eager calls)."""
+    calls = trials * -(-positions // CHUNK)
+    return _traced(model) if calls >= TRACE_FROM_CALLS else (lambda x: model(x, training=False))
 
 
 def _traced(model):
@@ -208,7 +216,7 @@ def check_autoregressive(
     # The flat position from which each output may not see: logit i from i, h of pixel p from pC.
     earlier = {"logits": np.arange(d), "h": np.arange(0, d, arm_base.channels(shape))}
     largest, checked_h, used = 0.0, False, np.zeros(d, bool)
-    call, rows = _traced(model), min(CHUNK, len(positions)) + 1
+    call, rows = _caller(model, int(trials), len(positions)), min(CHUNK, len(positions)) + 1
     for _ in range(int(trials)):
         first = None  # (earlier, later, output order, change) of the trial's first leak
         base = rng.integers(0, k, size=d).astype(np.int32)
