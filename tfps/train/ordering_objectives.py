@@ -39,6 +39,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from tfps.models import pixelcnn
+
 OBJECTIVES = ("mc", "ensemble", "ensemble_kl", "mixture")
 _LN2 = math.log(2.0)
 
@@ -64,20 +66,19 @@ def evidence_weights(orderings):
     return np.where(total > 0, steps / np.maximum(total, 1.0), uniform).astype(np.float32)
 
 
-def _flat(x, logits):
-    """x int32 `[B, d]` and float32 logits `[B, d, K]`."""
-    batch = tf.shape(x)[0]
-    k = tf.shape(logits)[-1]
-    return tf.reshape(x, [batch, -1]), tf.reshape(tf.cast(logits, tf.float32), [batch, -1, k])
+def _logits(model, x, training, index):
+    """float32 logits `[B, *event_shape, K]` of ordering `index` (an int or an int32 tensor)."""
+    return tf.cast(model(x, training=training, ordering_index=index)[0], tf.float32)
 
 
 def _log_probs(model, x, training):
     """log-softmax of every ordering's logits `[k, B, d, K]` and x `[B, d]`."""
-    per_ordering = []
-    for i in range(num_orderings(model)):
-        flat_x, logits = _flat(x, model(x, training=training, ordering_index=i)[0])
-        per_ordering.append(tf.nn.log_softmax(logits, axis=-1))
-    return tf.stack(per_ordering), flat_x
+    batch, k = tf.shape(x)[0], int(model.num_categories)
+    per_ordering = [
+        tf.reshape(tf.nn.log_softmax(_logits(model, x, training, i)), [batch, -1, k])
+        for i in range(num_orderings(model))
+    ]
+    return tf.stack(per_ordering), tf.reshape(x, [batch, -1])
 
 
 def _of_x(log_probs, flat_x):
@@ -88,17 +89,25 @@ def _of_x(log_probs, flat_x):
 
 def ordering_bpd(model, x, training=False):
     """Per-example bits per dimension of x in every ordering: float32 `[k, B]`."""
-    log_probs, flat_x = _log_probs(model, x, training)
-    return -tf.reduce_mean(_of_x(log_probs, flat_x), axis=-1) / _LN2
+    return tf.stack(
+        [
+            pixelcnn.bits_per_dim(_logits(model, x, training, i), x)
+            for i in range(num_orderings(model))
+        ]
+    )
+
+
+def _mixture(per_ordering, x):
+    """-log2(mean_i p_i(x)) / d `[B]` from every ordering's bpd `[k, B]` (joints in nats:
+    -bpd_i d ln 2)."""
+    scale = tf.cast(tf.reduce_prod(tf.shape(x)[1:]), tf.float32) * _LN2  # d ln 2
+    k = tf.cast(tf.shape(per_ordering)[0], tf.float32)
+    return -(tf.reduce_logsumexp(-per_ordering * scale, axis=0) - tf.math.log(k)) / scale
 
 
 def mixture_bpd(model, x, training=False):
     """Per-example -log2(mean_i p_i(x)) / d, the mixture of the k orderings [2]: float32 `[B]`."""
-    log_probs, flat_x = _log_probs(model, x, training)
-    joint = tf.reduce_sum(_of_x(log_probs, flat_x), axis=-1)  # [k, B], nats
-    k = tf.cast(tf.shape(joint)[0], tf.float32)
-    d = tf.cast(tf.shape(flat_x)[1], tf.float32)
-    return -(tf.reduce_logsumexp(joint, axis=0) - tf.math.log(k)) / d / _LN2
+    return _mixture(ordering_bpd(model, x, training), x)
 
 
 def _ensemble_terms(model, x, training):
@@ -130,9 +139,7 @@ def objective(model, x, name, seed=None, training=True):
         index = 0
         if seed is not None:
             index = tf.random.stateless_uniform([], seed, 0, num_orderings(model), dtype=tf.int32)
-        flat_x, logits = _flat(x, model(x, training=training, ordering_index=index)[0])
-        log_probs = tf.nn.log_softmax(logits, axis=-1)
-        bpd = tf.reduce_mean(-tf.reduce_mean(_of_x(log_probs, flat_x), axis=-1) / _LN2)
+        bpd = tf.reduce_mean(pixelcnn.bits_per_dim(_logits(model, x, training, index), x))
         return bpd, {"bpd": bpd}
     if name == "mixture":
         bpd = tf.reduce_mean(mixture_bpd(model, x, training))
@@ -149,9 +156,9 @@ def make_eval_fn(model):
 
     @tf.function(reduce_retracing=True)
     def eval_fn(x):
-        per_ordering = tf.reduce_sum(ordering_bpd(model, x), axis=-1)
-        mixture = tf.reduce_sum(mixture_bpd(model, x))
-        return tf.concat([per_ordering, mixture[None]], axis=0), tf.shape(x)[0]
+        bpd = ordering_bpd(model, x)  # one call per ordering serves both
+        sums = tf.concat([tf.reduce_sum(bpd, axis=-1), tf.reduce_sum(_mixture(bpd, x))[None]], 0)
+        return sums, tf.shape(x)[0]
 
     return eval_fn
 
