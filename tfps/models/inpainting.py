@@ -63,14 +63,12 @@ def visible_mask(visible, event_shape, batch):
 def evidence(ordering, visible_flat):
     """`(evidence [B], exact [B])` of one ordering: sum over the occluded variables of the visible
     ones generated before them, and whether every visible variable precedes every occluded one."""
-    rank = ordering.inverse[None, :]  # the generation step of each position
+    by_step = visible_flat[:, ordering.permutation].astype(np.int64)  # in generation order
+    before = (np.cumsum(by_step, axis=1) - by_step)[:, ordering.inverse]  # visible generated first
     occluded = ~visible_flat
+    rank = ordering.inverse[None, :]  # the generation step of each position
     last_visible = np.where(visible_flat, rank, -1).max(axis=1)
     first_occluded = np.where(occluded, rank, rank.size).min(axis=1)
-    ranks_visible = np.sort(np.where(visible_flat, rank, np.iinfo(np.int64).max), axis=1)
-    before = np.stack(
-        [np.searchsorted(ranks_visible[b], rank[0]) for b in range(len(visible_flat))]
-    )  # visible variables generated before each position
     return np.where(occluded, before, 0).sum(axis=1), last_visible < first_occluded
 
 
@@ -90,7 +88,7 @@ class Inpainter:
         self.orderings = tuple(
             getattr(model, "orderings", None) or (orderings_lib.Ordering.natural(d),)
         )
-        self._options, self._samplers, self._logits = sampler_options, {}, {}
+        self._options, self._samplers = sampler_options, {}
 
     def choose(self, visible):
         """`(ordering index [B], exact [B])`: per example, the ordering with the most evidence
@@ -158,7 +156,7 @@ class Inpainter:
         nll = np.zeros(len(x))
         for k in np.unique(index):
             rows = np.flatnonzero(index == k)
-            options = {"ordering_index": int(k)} if hasattr(self.model, "orderings") else {}
+            _, options = orderings_lib.resolve(self.model, self._ordering_arg(k))
             logits = self.model(tf.constant(x[rows]), training=False, **options)[0]
             log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32)).numpy()
             log_probs = log_probs.reshape(len(rows), -1, log_probs.shape[-1])

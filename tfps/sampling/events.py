@@ -89,12 +89,13 @@ def check_noise(noise, event_shape):
     noise = tf.cast(noise, tf.float32)
     if not tf.executing_eagerly():  # a traced caller: an in-graph check (not under XLA)
         return tf.debugging.assert_all_finite(noise, "noise must be finite (no NaN or infinity)")
-    finite = np.isfinite(noise.numpy())
+    values = noise.numpy()
+    finite = np.isfinite(values)
     if not finite.all():  # NaN or an infinity would decide an argmax arbitrarily
         first = tuple(int(i) for i in np.argwhere(~finite)[0])
         raise ValueError(
             f"noise must be finite: found {int((~finite).sum())} NaN or infinite values, the "
-            f"first at index {list(first)} ({float(noise.numpy()[first])})"
+            f"first at index {list(first)} ({float(values[first])})"
         )
     return noise
 

@@ -206,11 +206,11 @@ def fit(config, logdir, make_task):
     First makes the run's strategy (`tfps.distribute.strategies.strategy_for`, before any other
     TensorFlow op), locks the run directory against a second training process
     (`tfps.train.run_lock`: `RunDirectoryLockedError`) and sets the Keras precision policy for the
-    run (the caller's is restored
-    when it ends, also on an error); then calls `make_task` in the strategy's
-    scope with the directory this process writes to (`logdir`; a temporary one on non-chief workers,
-    see `tfps.distribute.strategies.worker_dir`), where it writes config.json (`rundir.start_run`).
-    Resumes from the latest checkpoint in `logdir/checkpoints`, so a killed run loses at most
+    run (the caller's is restored when it ends, also on an error); then calls `make_task` in the
+    strategy's scope with the directory this process writes to (`logdir`; a temporary one on
+    non-chief workers, see `tfps.distribute.strategies.worker_dir`), where it writes config.json
+    (`rundir.start_run`). Resumes from the newest checkpoint in `logdir/checkpoints` that
+    restores (`rundir.restore_latest_good`), so a killed run loses at most
     `checkpoint_every` steps; a run whose checkpoint is already at `config.steps` is only
     evaluated. Ends with an evaluation on the validation split (`eval_batches`) and on the
     whole test split.
