@@ -21,7 +21,7 @@ from tfps.train import training
 
 import oracles
 from launchers import launch, launch_here
-from tiny_models import tiny_model
+from tiny_models import farm_config, tiny_model
 
 SHAPE, K = (3, 3, 1), 2
 FAMILY = ("tl_rows", "br_rows", "tl_cols", "br_cols")
@@ -142,12 +142,7 @@ def test_an_ordering_index_out_of_range_is_one_clear_error(model):
 def farm_run(tmp_path_factory):
     """A 3-step farm_made run on digits with two orderings (mixture objective): its logdir."""
     logdir = str(tmp_path_factory.mktemp("farm") / "run")
-    config = training.TrainConfig(
-        dataset="digits", arch="farm_made", orderings="tl_rows,br_rows", filters=16,
-        num_layers=1, dropout_rate=0.0, batch_size=16, steps=3, log_every=3, eval_every=3,
-        checkpoint_every=3, eval_batches=1, ordering_objective="mixture",
-    )  # fmt: skip
-    training.train(config, logdir)
+    training.train(farm_config(ordering_objective="mixture"), logdir)
     return logdir
 
 

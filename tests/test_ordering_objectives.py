@@ -22,6 +22,8 @@ from tfps.train import config as config_lib
 from tfps.train import ordering_objectives as objectives
 from tfps.train import training
 
+from tiny_models import farm_config
+
 SHAPE, K = (3, 3, 1), 2
 FAMILY = ("tl_rows", "br_rows", "tr_cols")
 
@@ -165,12 +167,7 @@ def test_raster8_names_the_8_raster_variants():
 
 @pytest.mark.parametrize("objective", objectives.OBJECTIVES)
 def test_a_family_trains_with_each_objective_and_reports_every_ordering(objective, tmp_path):
-    config = training.TrainConfig(
-        dataset="digits", arch="farm_made", orderings="tl_rows,br_rows", filters=16,
-        num_layers=1, dropout_rate=0.0, batch_size=16, steps=3, log_every=3, eval_every=3,
-        checkpoint_every=3, eval_batches=1, ordering_objective=objective,
-    )  # fmt: skip
-    metrics = training.train(config, str(tmp_path))
+    metrics = training.train(farm_config(ordering_objective=objective), str(tmp_path))
     assert metrics["step"] == 3
     per_ordering = [metrics["test_bpd_ordering_0"], metrics["test_bpd_ordering_1"]]
     assert np.all(np.isfinite(per_ordering)) and np.isfinite(metrics["test_mixture_bpd"])

@@ -40,3 +40,16 @@ def trained_model(image_shape, k, steps=60, seed=3, num_scales=1):
     for _ in range(steps):
         step()
     return model
+
+
+def farm_config(**overrides):
+    """A `TrainConfig` of a 3-step farm_made run on digits with the orderings tl_rows and br_rows
+    (16 hidden units, batch 16, 1 validation batch)."""
+    from tfps.train import training  # noqa: PLC0415 - only the FARM tests train through it
+
+    values = dict(
+        dataset="digits", arch="farm_made", orderings="tl_rows,br_rows", filters=16,
+        num_layers=1, dropout_rate=0.0, batch_size=16, steps=3, log_every=3, eval_every=3,
+        checkpoint_every=3, eval_batches=1,
+    )  # fmt: skip
+    return training.TrainConfig(**{**values, **overrides})
