@@ -22,12 +22,6 @@ import pytest
 # asserted within one process); trained floats only to rounding.
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
-# TensorFlow's plain (Eigen) CPU kernels instead of oneDNN's, here and in the launchers the tests
-# start: oneDNN builds a kernel for every new shape, and the suite's thousands of tiny shapes made
-# it ~12% slower on 2 cores. Users' x86 default is oneDNN: tests/test_onednn.py runs the exactness
-# core (every method, incremental windows, an export) in a process with oneDNN on. Run the whole
-# suite that way with `TF_ENABLE_ONEDNN_OPTS=1 make test`.
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 from tfps.train import training  # noqa: E402 - after the thread settings above
 

@@ -319,6 +319,15 @@ COMMANDS = {
         expect="| L2 per occluded pixel |",
         files=("runs/farm/inpaint/inpaint_best.png", "runs/farm/inpaint/inpaint_best.md"),
     ),
+    "python -m launch.farm_sampling --model=runs/farm --num_samples=360 --ks=1,2,4,8": Here(
+        "farm-sampling",
+        "360 samples -> 4, 600 classifier steps -> 20, on the tiny runs/farm (its 8 orderings: "
+        "every k kept)",
+        extra=("--num_samples=4", "--classifier_steps=20"),
+        after="train-farm",
+        expect="| FARM parallel, k=8 | NO (approximate) |",
+        files=("runs/farm/farm_sampling/farm_sampling.md",),
+    ),
     # ---------------------------------------------------------------- Latent space
     "bash launch/latent_demo.sh": Elsewhere(
         ("tests/test_latent.py::test_launchers_train_sample_and_benchmark_a_latent_arm",),

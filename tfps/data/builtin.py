@@ -288,3 +288,16 @@ def load_numpy(
     if not batches:
         return np.zeros((0, *info.image_shape), dtype=np.int32), info
     return np.concatenate(batches), info
+
+
+DIGIT_DATASETS = ("digits", "digits28_binary", "digits28_binary_centred", "digits32")
+
+
+def digit_labels(name: str, split: str) -> np.ndarray:
+    """The class (0..9) of every image of split `split` of an embedded digits dataset
+    (`DIGIT_DATASETS`), in `load_numpy`'s order: int32 `[N]`. ValueError for another dataset."""
+    _check_split(split)
+    if name not in DIGIT_DATASETS:
+        raise ValueError(f"labels are embedded for {', '.join(DIGIT_DATASETS)}; got {name!r}")
+    targets = sklearn.datasets.load_digits().target.astype(np.int32)
+    return _read_only(targets[_digits_split_indices()[split]])

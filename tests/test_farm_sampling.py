@@ -1,0 +1,181 @@
+"""Tests for tfps/models/farm_sampling.py (FARM's approximate parallel sampling) and
+tfps/evaluation/frechet.py (the offline sample-quality measure).
+
+With one ordering, parallel sampling is ancestral sampling in that ordering (checked against an
+eager loop, one call per variable); with k orderings every round draws each proposed variable
+from its ordering's conditional given the image at the start of the round (checked by replaying
+the rounds). The Frechet distance is checked against its closed form for Gaussians.
+"""
+
+import json
+import re
+
+import keras
+import numpy as np
+import pytest
+
+from tfps.data import builtin
+from tfps.evaluation import frechet
+from tfps.models import farm_made, farm_sampling, made
+from tfps.sampling import noise as noise_lib
+from tfps.train import training
+
+from launchers import launch, launch_here
+from tiny_models import farm_config
+
+SHAPE, K = (3, 4, 1), 3
+FAMILY = ("tl_rows", "br_rows", "tl_cols", "br_cols")
+
+
+@pytest.fixture(scope="module")
+def model():
+    keras.utils.set_random_seed(2)
+    return farm_made.OrderedMADE(SHAPE, K, orderings=FAMILY, hidden_units=16)
+
+
+def _noise(batch, seed):
+    return noise_lib.gumbel_noise((batch,) + SHAPE + (K,), seed).numpy()
+
+
+def _replay(model, noise, indices):
+    """The rounds of parallel sampling, one eager model call per ordering and round: (x, rounds)."""
+    batch, d = len(noise), int(np.prod(SHAPE))
+    flat_noise = noise.reshape(batch, d, K)
+    x, filled, rounds = np.zeros((batch, d), np.int32), np.zeros((batch, d), bool), 0
+    while not filled.all():
+        rounds += 1
+        start, taken = x.copy(), set()
+        for b in range(batch):
+            taken_b = set()
+            for j in indices:
+                position = next(
+                    (p for p in model.orderings[j].permutation if not filled[b, p]), None
+                )
+                if position is None or position in taken_b:
+                    continue
+                logits = model(start[b : b + 1].reshape((1,) + SHAPE), ordering_index=j)[0]
+                scores = logits.numpy().reshape(d, K)[position] + flat_noise[b, position]
+                x[b, position] = int(np.argmax(scores))
+                taken_b.add(position)
+            taken |= {(b, p) for p in taken_b}
+        for b, p in taken:
+            filled[b, p] = True
+    return x.reshape((batch,) + SHAPE), rounds
+
+
+@pytest.mark.parametrize("index", [0, 1, 3])
+def test_one_ordering_is_ancestral_sampling_in_that_ordering(model, index):
+    noise = _noise(4, index)
+    got = farm_sampling.parallel_sample(model, noise, [index])
+    expected, rounds = _replay(model, noise, [index])
+    np.testing.assert_array_equal(got.samples, expected)
+    d = int(np.prod(SHAPE))
+    assert got.exact and got.rounds == rounds == d and got.evaluations == d
+
+
+@pytest.mark.parametrize("k", [2, 4])
+def test_k_orderings_draw_each_round_from_the_start_of_the_round(model, k):
+    noise = _noise(5, 10 + k)
+    got = farm_sampling.parallel_sample(model, noise, k)
+    expected, rounds = _replay(model, noise, list(range(k)))
+    np.testing.assert_array_equal(got.samples, expected)
+    assert not got.exact and got.rounds == rounds and got.orderings == list(range(k))
+    d = int(np.prod(SHAPE))
+    # Opposite corners meet in the middle: d / 2 rounds for tl_rows and br_rows; 4 orderings
+    # need at least d / 4.
+    if k == 2:
+        assert got.rounds == d // 2
+    assert d // k <= got.rounds < d
+    assert got.rounds <= got.evaluations <= k * got.rounds
+    assert set(np.unique(got.samples)) <= set(range(K))
+
+
+def test_parallel_sampling_refuses_what_it_cannot_sample(model):
+    with pytest.raises(ValueError, match="has no `orderings`"):
+        farm_sampling.parallel_sample(made.MADE(SHAPE, K, hidden_units=8), _noise(1, 0))
+    for bad, match in ((0, r"k must be in \[1, 4\]"), (5, r"k must be in \[1, 4\]"),
+                       ([1, 1], "distinct"), ([0, 7], r"out of range")):  # fmt: skip
+        with pytest.raises(ValueError, match=match):
+            farm_sampling.parallel_sample(model, _noise(1, 0), bad)
+    with pytest.raises(ValueError, match="noise must have shape"):
+        farm_sampling.parallel_sample(model, np.zeros((1, 3, 3, 1, K)))
+    noise = _noise(1, 0)
+    noise[0, 1, 1, 0, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        farm_sampling.parallel_sample(model, noise)
+
+
+def test_the_frechet_distance_of_gaussians_is_its_closed_form():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(20000, 3))
+    b = rng.normal(size=(20000, 3)) * 2.0 + np.array([1.0, 0.0, -2.0])
+    # ||mu_a - mu_b||^2 + tr(I + 4 I - 2 (4 I)^(1/2)) = 5 + 3 (1 + 4 - 4) = 8.
+    assert frechet.frechet_distance(a, b) == pytest.approx(8.0, rel=0.03)
+    assert frechet.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(ValueError, match="two feature sets"):
+        frechet.frechet_distance(a[:, :2], b)
+
+
+def test_a_digit_classifier_learns_the_embedded_digits_and_its_features_tell_sets_apart():
+    name = "digits"
+    train, info = builtin.load_numpy(name, "train")
+    test, _ = builtin.load_numpy(name, "test")
+    labels = builtin.digit_labels(name, "train")
+    classifier = frechet.train_classifier(train, labels, info.num_categories, steps=150)
+    assert frechet.accuracy(classifier, test, builtin.digit_labels(name, "test")) > 0.8
+    real = frechet.features(classifier, test[:150])
+    held_out = frechet.features(classifier, test[150:300])
+    noise = np.random.default_rng(0).integers(0, info.num_categories, (150,) + info.image_shape)
+    floor = frechet.frechet_distance(real, held_out)
+    assert frechet.frechet_distance(real, frechet.features(classifier, noise)) > 5 * floor
+    with pytest.raises(ValueError, match="labels are embedded"):
+        builtin.digit_labels("photos32", "test")
+    with pytest.raises(ValueError, match="need images"):
+        frechet.train_classifier(train[:3], labels[:2], info.num_categories)
+
+
+@pytest.fixture(scope="module")
+def farm_run(tmp_path_factory):
+    """A 3-step farm_made run on digits with the orderings tl_rows and br_rows."""
+    logdir = str(tmp_path_factory.mktemp("farm") / "run")
+    training.train(farm_config(), logdir)
+    return logdir
+
+
+def test_the_launcher_tables_exact_and_parallel_sampling_from_a_shell(farm_run, tmp_path):
+    out = tmp_path / "table"
+    result = launch("launch.farm_sampling", f"--model={farm_run}", "--num_samples=6",
+                    "--classifier_steps=20", f"--output_dir={out}")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(out / "farm_sampling.json") as f:
+        table = json.load(f)
+    names = [row["name"] for row in table["rows"]]
+    assert names == ["ancestral", "fpi (predictive sampling)", "FARM parallel, k=1 (= ancestral)",
+                     "FARM parallel, k=2"]  # fmt: skip
+    rows = {row["name"]: row for row in table["rows"]}
+    d = 64  # 8 x 8 digits
+    assert (
+        rows["ancestral"]["arm_calls"] == rows["FARM parallel, k=1 (= ancestral)"]["arm_calls"] == d
+    )
+    assert rows["FARM parallel, k=2"]["rounds"] == d // 2
+    assert [row["exact"] for row in table["rows"]] == [True, True, True, False]
+    assert all(row["frechet"] >= 0 for row in table["rows"])
+    assert "NO (approximate)" in (out / "farm_sampling.md").read_text()
+    assert (out / "farm_sampling.png").stat().st_size > 0
+    assert "test accuracy" in table["quality"]
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (("--ks=1,x",), "--ks must be numbers of orderings"),
+        (("--ks=3",), r"k must be in \[1, 2\]"),
+        (("--methods=nope",), "unknown methods"),
+    ],  # fmt: skip
+)
+def test_bad_launcher_flags_are_one_clear_error(farm_run, tmp_path, flags, message):
+    result = launch_here("launch.farm_sampling", f"--model={farm_run}",
+                         f"--output_dir={tmp_path / 'out'}", *flags)  # fmt: skip
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert re.search(message, result.stderr), result.stderr[-2000:]
+    assert not (tmp_path / "out").exists()
