@@ -93,29 +93,34 @@ class AutoregressiveCheck(NamedTuple):
         return text
 
 
-def _outputs(model, x, shape):
-    """`(logits [B, d, K], h [B, P, F] or None)` of the model (a callable of x) on x `[B, *shape]`,
-    P spatial positions; ValueError for outputs of the wrong shape."""
+def _changes(model, x, shape, count):
+    """`(logits [count, d], h [count, P] or None)`: for each of the rows 1..count of x
+    `[B, *shape]`, the largest absolute change of each logit (over K) and of h at each of the P
+    spatial positions (over F) from row 0's, reduced in TensorFlow (the full logits of a large K
+    never reach the host). ValueError for outputs of the wrong shape."""
     out = model(tf.constant(x))
     out = tuple(out) if isinstance(out, (tuple, list)) else (out,)
     logits, h = out[0], (out[1] if len(out) > 1 else None)
-    logits = np.asarray(tf.cast(logits, tf.float32))
     dims = ", ".join(map(str, shape))
-    if logits.shape[:-1] != x.shape:
+    if tuple(logits.shape[:-1]) != x.shape:
         raise ValueError(
             f"the model must map x {list(x.shape)} to logits [batch, {dims}, K], got logits of "
             f"shape {list(logits.shape)}"
         )
+
+    def change(values, positions):
+        values = tf.reshape(tf.cast(values, tf.float32), [len(x), positions, -1])[: count + 1]
+        return tf.reduce_max(tf.abs(values[1:] - values[:1]), axis=-1).numpy()
+
     if h is None:
-        return logits.reshape(len(x), -1, logits.shape[-1]), None
-    h = np.asarray(tf.cast(h, tf.float32))
+        return change(logits, int(np.prod(shape))), None
     spatial = arm_base.spatial_shape(shape)
-    if h.shape[:-1] != (len(x),) + spatial:
+    if tuple(h.shape[:-1]) != (len(x),) + spatial:
         raise ValueError(
             f"the model must return h [batch, {', '.join(map(str, spatial))}, F] (or None) for "
             f"x {list(x.shape)}, got h of shape {list(h.shape)}"
         )
-    return logits.reshape(len(x), -1, logits.shape[-1]), h.reshape(len(x), -1, h.shape[-1])
+    return change(logits, int(np.prod(shape))), change(h, int(np.prod(spatial)))
 
 
 def _caller(model, trials, positions):
@@ -226,16 +231,11 @@ def check_autoregressive(
             batch[np.arange(1, len(chunk) + 1), chunk] = (
                 base[chunk] + rng.integers(1, k, size=len(chunk))
             ) % k
-            logits, h = _outputs(call, batch.reshape((-1,) + shape), shape)
-            outputs = {
-                "logits": logits[: len(chunk) + 1],
-                "h": None if h is None else h[: len(chunk) + 1],
-            }
-            checked_h = checked_h or outputs["h"] is not None
-            for order, (output, values) in enumerate(outputs.items()):
-                if values is None:
-                    continue
-                change = np.abs(values[1:] - values[:1]).max(axis=-1)  # [len(chunk), n]
+            logits, h = _changes(call, batch.reshape((-1,) + shape), shape, len(chunk))
+            checked_h = checked_h or h is not None
+            for order, (output, change) in enumerate({"logits": logits, "h": h}.items()):
+                if change is None:
+                    continue  # change: [len(chunk), n]
                 later = rank[earlier[output]][None, :] > rank[chunk][:, None]
                 if output == "logits":
                     used[chunk] |= np.where(later, change, 0.0).max(axis=1) > 10 * tolerance
