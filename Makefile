@@ -7,7 +7,8 @@ STAMP  := $(VENV)/.installed-$(EXTRAS)
 DEMO_DIR ?= runs/demo
 # short: the demo ARMs come from pretrained/; full: they are trained here (about 18 more minutes).
 DEMO_TRAIN ?= short
-# pytest-xdist workers; each test module runs whole on one worker (its module fixtures train once).
+# pytest-xdist workers; each test module runs whole on one worker (its module fixtures train once),
+# the longest modules first (tests/conftest.py LONGEST_FIRST).
 TEST_WORKERS ?= 2
 
 .PHONY: install lint format demo test test-fast clean
@@ -33,12 +34,12 @@ format: $(STAMP)
 
 # Everything (CI's command).
 test: lint
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=20 tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=20 tests
 
 # The fast tier: unit, exactness and causality tests on untrained tiny models; no training run,
 # export or launcher subprocess (tests/conftest.py marks those `slow`).
 test-fast: lint
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow" --durations=10 tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not slow" --durations=10 tests
 
 demo: $(STAMP)
 	DEMO_TRAIN=$(DEMO_TRAIN) bash launch/demo.sh $(DEMO_DIR)
