@@ -6,13 +6,19 @@ infinite noise (which would decide an argmax arbitrarily, and differently under 
 dtype or rank, an empty batch, an unknown method, values outside [0, K), a bad count or seed.
 """
 
+import glob
+import os
+import shutil
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from tfps.sampling import incremental, predictive
 from tfps.serving import contract_checks, export, exported_sampler
+from tfps.train import rundir
 
+from launchers import REPO, launch_here
 from tiny_models import tiny_model
 
 SHAPE, K = (2, 2, 1), 3
@@ -161,3 +167,48 @@ def test_a_loop_that_ends_before_every_variable_is_accepted_is_an_error(jit_comp
     with pytest.raises(tf.errors.InvalidArgumentError, match="1 variables never accepted"):
         check(tf.constant([[1, 2, 0]]))
     check(tf.constant([[1, 2, 3]]))  # complete: passes
+
+
+def _damaged_copies(root):
+    """Copies of the shipped export: saved_model.pb cut in half, variables removed, the variables'
+    data cut to a third."""
+    shipped = os.path.join(REPO, "exported", "digits", "1")
+    copies = {}
+    for name in ("truncated_graph", "no_variables", "truncated_variables"):
+        copies[name] = str(root / name)
+        shutil.copytree(shipped, copies[name])
+    graph = os.path.join(copies["truncated_graph"], "saved_model.pb")
+    with open(graph, "rb") as f:
+        data = f.read()
+    with open(graph, "wb") as f:
+        f.write(data[: len(data) // 2])
+    shutil.rmtree(os.path.join(copies["no_variables"], "variables"))
+    [values] = glob.glob(os.path.join(copies["truncated_variables"], "variables", "*.data-*"))
+    with open(values, "rb") as f:
+        data = f.read()
+    with open(values, "wb") as f:
+        f.write(data[: len(data) // 3])
+    return copies
+
+
+def test_a_damaged_export_is_one_clear_error_from_the_library_and_the_launcher(tmp_path):
+    for name, path in _damaged_copies(tmp_path).items():
+        with pytest.raises(
+            exported_sampler.ExportError, match="a corrupt or incomplete SavedModel"
+        ):
+            exported_sampler.load_exported(path)
+        result = launch_here("launch.sample", f"--model={path}", f"--output_dir={tmp_path / 'out'}")
+        assert result.returncode != 0 and "Traceback" not in result.stderr, name
+        assert f"{path}: a corrupt or incomplete SavedModel" in result.stderr, name
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("text", ['{"step": 20, "test_bp', "[1, 2]"])
+def test_a_corrupt_metrics_file_is_one_clear_error_when_exporting(tmp_path, text):
+    logdir = tmp_path / "run"
+    logdir.mkdir()
+    (logdir / "metrics.json").write_text(text)
+    with pytest.raises(rundir.CheckpointError, match=r"metrics.json: not a valid metrics file"):
+        rundir.training_metadata({"step": 20}, str(logdir))
+    (logdir / "metrics.json").unlink()  # no metrics file: an export without the measured bpd
+    assert rundir.training_metadata({"step": 20}, str(logdir))["test_bpd"] is None

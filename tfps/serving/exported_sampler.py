@@ -14,6 +14,25 @@ from tfps.serving import contract
 from tfps.serving.export import resolve_export
 
 
+class ExportError(ValueError):
+    """A SavedModel directory that cannot be loaded (truncated, corrupt or incomplete)."""
+
+
+# What `tf.saved_model.load` raises for a damaged directory: a truncated saved_model.pb (OSError),
+# missing variables (FileNotFoundError), a truncated variables file (IndexError, OpError).
+_LOAD_ERRORS = (OSError, ValueError, IndexError, tf.errors.OpError)
+
+
+def _load_saved_model(path):
+    try:
+        return tf.saved_model.load(path)
+    except _LOAD_ERRORS as e:
+        raise ExportError(
+            f"{path}: a corrupt or incomplete SavedModel, which cannot be loaded "
+            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); export it again"
+        ) from e
+
+
 class ExportedSampler:
     """A loaded export with the interface of `tfps.sampling.predictive.PredictiveSampler`.
 
@@ -26,7 +45,7 @@ class ExportedSampler:
 
     def __init__(self, path):
         self.path = resolve_export(path)
-        self.loaded = tf.saved_model.load(self.path)
+        self.loaded = _load_saved_model(self.path)
         self.signatures = self.loaded.signatures
         missing = [s for s in contract.SIGNATURES if s not in self.signatures]
         if missing:

@@ -213,7 +213,13 @@ def saved_step(manager):
 def training_metadata(config, logdir):
     """The `training` metadata of a run's export (`tfps.serving.export`): dataset, step and the
     final bpd when they match."""
-    metrics = read_json(os.path.join(logdir, METRICS_FILE)) or {}
+    path = os.path.join(logdir, METRICS_FILE)
+    metrics = read_json(path) if os.path.exists(path) else {}
+    if not isinstance(metrics, dict):
+        raise CheckpointError(
+            f"{path}: not a valid metrics file (corrupt or truncated JSON); delete it to export "
+            "without the measured bpd, or train again to rewrite it"
+        )
     step = config.get("step")
     same = metrics.get("step") == step
     return {

@@ -1,0 +1,71 @@
+"""Tests for tfps/models/anytime.py: the first j codes of a sequence ARM, sampled by every method,
+are the first j variables of the ancestral sample (the oracle of tests/oracles.py), and decode as
+the prefix decoder does (Xu et al., ICLR 2021)."""
+
+import functools
+
+import keras
+import numpy as np
+import pytest
+
+from tfps.models import anytime, conv1d_arm, ordered_code, transformer
+from tfps.sampling import noise as noise_lib
+
+import oracles
+from tiny_models import tiny_model
+
+N, K = 6, 5
+
+
+@pytest.fixture(scope="module", params=["transformer", "conv1d"])
+def prior(request):
+    keras.utils.set_random_seed(4)
+    build = {
+        "transformer": functools.partial(
+            transformer.Transformer, model_dim=8, num_layers=1, num_heads=2
+        ),
+        "conv1d": functools.partial(conv1d_arm.CausalConv1DARM, filters=8, num_layers=2),
+    }[request.param]
+    return build((N,), K)
+
+
+def test_every_method_samples_the_first_j_codes_of_the_ancestral_sample(prior):
+    noise = noise_lib.gumbel_noise((3, N, K), 7)
+    reference = oracles.ancestral_reference(prior, noise)
+    for j in (1, 4):  # one code, and a prefix that stops inside the sequence
+        sampler = anytime.prefix_sampler(prior, j)
+        for method in sampler.methods:
+            got = anytime.anytime_sample(prior, noise, j, method, sampler=sampler)
+            np.testing.assert_array_equal(got.codes[:, :j], reference[:, :j], err_msg=method)
+            np.testing.assert_array_equal(got.codes[:, j:], 0)
+            assert got.num_codes == j and got.images is None
+            assert 1 <= int(got.result.arm_calls) <= j
+
+
+def test_the_images_are_the_prefix_decoding_of_the_codes(prior):
+    keras.utils.set_random_seed(0)
+    autoencoder = ordered_code.ChannelAutoencoder(
+        (8, 8, 1), 17, width=8, latent_channels=N, latent_categories=K
+    )
+    autoencoder(np.zeros((1, 8, 8, 1), np.int32))
+    noise = noise_lib.gumbel_noise((2, N, K), 1)
+    got = anytime.anytime_sample(prior, noise, 2, "fpi", autoencoder=autoencoder)
+    expected = autoencoder.decode(got.codes, num_codes=2)
+    np.testing.assert_array_equal(got.images.numpy(), expected.numpy())
+    assert got.images.shape == (2, 8, 8, 1)
+
+
+def test_bad_lengths_and_image_arms_are_one_clear_error(prior):
+    for bad in (0, N + 1, True):
+        with pytest.raises(ValueError, match=rf"num_codes must be in 1..{N}"):
+            anytime.prefix_sampler(prior, bad)
+    with pytest.raises(ValueError, match="a prefix of a sequence ARM"):
+        anytime.prefix_sampler(tiny_model((2, 2, 1), 2), 1)
+    sampler = anytime.prefix_sampler(prior, 2)
+    with pytest.raises(ValueError, match="samples 2 codes, not num_codes=3"):
+        anytime.anytime_sample(prior, noise_lib.gumbel_noise((1, N, K), 0), 3, sampler=sampler)
+
+
+def test_code_lengths_cover_the_fractions_without_repeats():
+    assert anytime.code_lengths(16) == [2, 4, 6, 8, 10, 12, 14, 16]
+    assert anytime.code_lengths(6) == [1, 2, 3, 4, 5, 6]

@@ -1,0 +1,84 @@
+"""Anytime sampling [1]: the first j codes of a sequence ARM, exactly, and their prefix decoding.
+
+A prior over ordered codes (a sequence ARM, e.g. `tfps.models.transformer.Transformer`, over the
+n codes of `tfps.models.ordered_code.ChannelAutoencoder`) is sampled only up to the j-th code and
+the decoder fills the rest with zeros [1, sec. 4]: the time of a sample is linear in j.
+
+The prefix view (`PrefixLogits`) is the ARM over the first j positions: its logits are the
+model's at positions < j for the input (x_1 .. x_j, 0, ..., 0). The model is autoregressive, so
+those logits do not depend on what follows position j: every method of tfps sampling the view
+for noise eps[:, :j] returns the first j variables of the model's ancestral sample for noise eps,
+exactly (predictive sampling included, Wiggers & Hoogeboom, ICML 2020). `anytime_sample` then
+decodes the codes with `num_codes=j`.
+
+#### References
+
+[1]: Yilun Xu, Yang Song, Sahaj Garg, Linyuan Gong, Rui Shu, Aditya Grover and Stefano Ermon.
+     Anytime Sampling for Autoregressive Models via Ordered Autoencoding. In ICLR, 2021.
+"""
+
+import collections
+
+import tensorflow as tf
+
+from tfps.models import ordered_code
+from tfps.sampling import adapter
+
+Anytime = collections.namedtuple("Anytime", ["codes", "images", "result", "num_codes"])
+
+
+def _sequence_shape(model):
+    shape = tuple(int(s) for s in model.event_shape)
+    if len(shape) not in (1, 2):
+        raise ValueError(
+            f"anytime sampling takes a prefix of a sequence ARM (event shape (n,) or (n, C)); "
+            f"{type(model).__name__} has event shape {shape}"
+        )
+    return shape
+
+
+class PrefixLogits(tf.Module):
+    """`x [B, j(, C)] -> logits [B, j(, C), K]`: the model's logits at its first j positions for
+    the input x followed by zeros (see the module)."""
+
+    def __init__(self, model, num_codes):
+        super().__init__(name="prefix_logits")
+        self.model, self.shape = model, _sequence_shape(model)
+        self.num_codes = ordered_code.check_num_codes(num_codes, self.shape[0])
+
+    def __call__(self, x, training=False):
+        padding = [[0, 0], [0, self.shape[0] - self.num_codes]] + [[0, 0]] * (len(self.shape) - 1)
+        out = self.model(tf.pad(x, padding), training=training)
+        logits = out[0] if isinstance(out, (tuple, list)) else out
+        return logits[:, : self.num_codes]
+
+
+def prefix_sampler(model, num_codes, **sampler_options):
+    """The sampler (`tfps.from_logits_fn`) of the first `num_codes` variables of a sequence ARM:
+    noise `[B, num_codes(, C), K]`. ValueError for an image ARM or a length outside 1..n."""
+    fn = PrefixLogits(model, num_codes)
+    shape = (fn.num_codes,) + fn.shape[1:]
+    return adapter.from_logits_fn(fn, shape, int(model.num_categories), **sampler_options)
+
+
+def anytime_sample(prior, noise, num_codes, method="fpi", autoencoder=None, sampler=None):
+    """`Anytime(codes, images, result, num_codes)`: the first `num_codes` codes of the prior's
+    sample for noise `[B, n(, C), K]` (the rest zero), and with `autoencoder` their decoding
+    `autoencoder.decode(codes, num_codes=j)` (else images None). `sampler`: a `prefix_sampler`
+    of this length to reuse (one is built otherwise); `result` its `SampleResult`."""
+    sampler = sampler or prefix_sampler(prior, num_codes)
+    j = sampler.model.fn.num_codes
+    if j != num_codes:
+        raise ValueError(f"the sampler samples {j} codes, not num_codes={num_codes}")
+    noise = tf.convert_to_tensor(noise, tf.float32)
+    result = sampler.sample(noise[:, :j], method)
+    n = _sequence_shape(prior)[0]
+    padding = [[0, 0], [0, n - j]] + [[0, 0]] * (len(noise.shape) - 3)
+    codes = tf.pad(result.samples, padding)
+    images = None if autoencoder is None else autoencoder.decode(codes, num_codes=j)
+    return Anytime(codes, images, result, j)
+
+
+def code_lengths(code_length, parts=ordered_code.PARTS):
+    """The prefix lengths of the fractions 1/parts .. parts/parts of the code, without repeats."""
+    return sorted(set(ordered_code.prefix_lengths(code_length, parts).values()))
