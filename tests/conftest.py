@@ -107,6 +107,7 @@ TRAINED_FIXTURES = {
     "sampled_run",
     "trained_case",
     "farm_run",
+    "channel_prior",
 }
 
 

@@ -3,6 +3,7 @@ are the first j variables of the ancestral sample (the oracle of tests/oracles.p
 the prefix decoder does (Xu et al., ICLR 2021)."""
 
 import functools
+import json
 
 import keras
 import numpy as np
@@ -10,8 +11,10 @@ import pytest
 
 from tfps.models import anytime, conv1d_arm, ordered_code, transformer
 from tfps.sampling import noise as noise_lib
+from tfps.train import autoencoder_training, training
 
 import oracles
+from launchers import launch_here
 from tiny_models import tiny_model
 
 N, K = 6, 5
@@ -69,3 +72,40 @@ def test_bad_lengths_and_image_arms_are_one_clear_error(prior):
 def test_code_lengths_cover_the_fractions_without_repeats():
     assert anytime.code_lengths(16) == [2, 4, 6, 8, 10, 12, 14, 16]
     assert anytime.code_lengths(6) == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.fixture(scope="module")
+def channel_prior(tmp_path_factory):
+    """A 6-step ordered channel autoencoder on digits (6 codes of 8 maps) and a 4-step
+    Transformer prior on its codes: the prior's run directory."""
+    root = tmp_path_factory.mktemp("anytime")
+    config = autoencoder_training.AutoencoderConfig(
+        dataset="digits", width=8, latent_channels=N, latent_categories=8, quantization="channel",
+        ordered=True, batch_size=16, steps=6, log_every=3, eval_every=3, checkpoint_every=3,
+        eval_batches=1, seed=0,
+    )  # fmt: skip
+    autoencoder_training.train_autoencoder(config, str(root / "ae"))
+    prior = training.TrainConfig(
+        dataset="digits", arch="transformer", filters=8, num_layers=1, batch_size=16, steps=4,
+        log_every=2, eval_every=2, checkpoint_every=2, eval_batches=1,
+        latents_from=str(root / "ae"),
+    )  # fmt: skip
+    training.train(prior, str(root / "prior"))
+    return str(root / "prior")
+
+
+def test_the_launcher_draws_a_grid_and_a_table_per_code_length(channel_prior, tmp_path):
+    out = tmp_path / "any"
+    result = launch_here("launch.anytime", f"--model={channel_prior}", "--num_samples=3",
+                         f"--output_dir={out}")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(out / "anytime.json") as f:
+        rows = json.load(f)["rows"]
+    assert [r["num_codes"] for r in rows] == anytime.code_lengths(N) == list(range(1, N + 1))
+    assert all(1 <= r["arm_calls"] <= r["num_codes"] for r in rows)
+    assert (out / "anytime.png").stat().st_size > 0
+    assert "| 3 | 50% |" in (out / "anytime.md").read_text()
+    bad = launch_here("launch.anytime", f"--model={channel_prior}", "--num_codes=0,2",
+                      f"--output_dir={tmp_path / 'bad'}")  # fmt: skip
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert f"num_codes must be in 1..{N}" in bad.stderr and not (tmp_path / "bad").exists()
