@@ -19,7 +19,6 @@ with the rest zero [1]. Writes to `--output_dir` (default `<model>/anytime`):
      Anytime Sampling for Autoregressive Models via Ordered Autoencoding. In ICLR, 2021.
 """
 
-import json
 import os
 import sys
 import time
@@ -30,6 +29,7 @@ if __package__ in (None, ""):  # `python launch/anytime.py`: the repository root
 import numpy as np
 from absl import app, flags
 
+from launch import outputs
 from tfps.evaluation import pictures
 from tfps.models import anytime, ordered_code
 from tfps.sampling import noise as noise_lib
@@ -110,10 +110,7 @@ def main(argv):
     output_dir = FLAGS.output_dir or os.path.join(config["logdir"], "anytime")
     os.makedirs(output_dir, exist_ok=True)
     base = os.path.join(output_dir, "anytime")
-    with open(base + ".md", "w") as f:
-        f.write(table + "\n")
-    with open(base + ".json", "w") as f:
-        json.dump({"title": title, "rows": rows}, f, indent=1)
+    outputs.write_table(base, table, {"title": title, "rows": rows})
     levels = autoencoder.num_levels
     picture = pictures.to_picture(np.concatenate(images), levels)
     scale = pictures.auto_scale(picture.shape[1], target=48)

@@ -29,7 +29,6 @@ for another dataset the column is left out.
      ICML, 2020.
 """
 
-import json
 import os
 import sys
 import time
@@ -40,6 +39,7 @@ if __package__ in (None, ""):  # `python launch/farm_sampling.py`: the repositor
 import numpy as np
 from absl import app, flags
 
+from launch import outputs
 from tfps.data import builtin
 from tfps.evaluation import frechet, pictures
 from tfps.models import farm_sampling, orderings
@@ -164,10 +164,7 @@ def main(argv):
     output_dir = FLAGS.output_dir or os.path.join(config["logdir"], "farm_sampling")
     os.makedirs(output_dir, exist_ok=True)
     base = os.path.join(output_dir, "farm_sampling")
-    with open(base + ".md", "w") as f:
-        f.write(table + "\n")
-    with open(base + ".json", "w") as f:
-        json.dump({"title": title, "quality": header, "rows": rows}, f, indent=1)
+    outputs.write_table(base, table, {"title": title, "quality": header, "rows": rows})
     picture = pictures.to_picture(np.concatenate(shown), model.num_categories)
     scale = pictures.auto_scale(model.event_shape[0], target=48)
     pictures.write_png(base + ".png", pictures.grid(picture, columns=len(shown[0]), scale=scale))

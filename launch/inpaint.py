@@ -21,7 +21,6 @@ in raster order; `tfps.models.inpainting`), and writes to `--output_dir` (defaul
      University, report.
 """
 
-import json
 import os
 import sys
 
@@ -32,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
+from launch import outputs
 from tfps import data
 from tfps.evaluation import occlusions, pictures
 from tfps.models import inpainting
@@ -110,11 +110,9 @@ def main(argv):
     picture = _picture(images, rectangles, scores.pop("fills"), info.num_categories)
     pictures.write_png(os.path.join(output_dir, f"{name}.png"), picture)
     table = _table(os.path.basename(os.path.normpath(config["logdir"])), scores, info)
-    with open(os.path.join(output_dir, f"{name}.md"), "w") as f:
-        f.write(table + "\n")
-    with open(os.path.join(output_dir, f"{name}.json"), "w") as f:
-        flag_values = {name: FLAGS[name].value for name in OWN_FLAGS}
-        json.dump({**scores, "rectangles": rectangles, "flags": flag_values}, f)
+    flag_values = {flag: FLAGS[flag].value for flag in OWN_FLAGS}
+    record = {**scores, "rectangles": rectangles, "flags": flag_values}
+    outputs.write_table(os.path.join(output_dir, name), table, record)
     if FLAGS.logdir:
         with tf.summary.create_file_writer(os.path.join(FLAGS.logdir, name)).as_default():
             tf.summary.image(name, picture[None], step=config["step"])

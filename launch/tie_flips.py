@@ -18,7 +18,6 @@ It writes `<output>.md` / `.json`: per comparison, the samples and variables com
 samples and variables that differ, and variables that differ per million.
 """
 
-import json
 import os
 import sys
 
@@ -28,6 +27,7 @@ if __package__ in (None, ""):  # `python launch/tie_flips.py`: the repository ro
 import numpy as np
 from absl import app, flags
 
+from launch import outputs
 from tfps.models import pixelcnn
 from tfps.sampling import noise as noise_lib
 from tfps.sampling import predictive
@@ -112,11 +112,7 @@ def main(argv):
              f"{FLAGS.batch_size}, seed {FLAGS.seed}")  # fmt: skip
     table = _table(title, rows)
     base = FLAGS.output or os.path.join(config["logdir"], "tie_flips")
-    os.makedirs(os.path.dirname(os.path.abspath(base)), exist_ok=True)
-    with open(base + ".md", "w") as f:
-        f.write(table + "\n")
-    with open(base + ".json", "w") as f:
-        json.dump({"title": title, "rows": rows}, f, indent=1)
+    outputs.write_table(base, table, {"title": title, "rows": rows})
     print(table)
     print(f"wrote {base}.md, .json")
 
