@@ -29,8 +29,7 @@ if __package__ in (None, ""):  # `python launch/anytime.py`: the repository root
 import numpy as np
 from absl import app, flags
 
-from launch import outputs
-from tfps.evaluation import pictures
+from tfps.evaluation import benchmarking, pictures
 from tfps.models import anytime, ordered_code
 from tfps.sampling import noise as noise_lib
 from tfps.serving import decoder as decoder_lib
@@ -110,7 +109,7 @@ def main(argv):
     output_dir = FLAGS.output_dir or os.path.join(config["logdir"], "anytime")
     os.makedirs(output_dir, exist_ok=True)
     base = os.path.join(output_dir, "anytime")
-    outputs.write_table(base, table, {"title": title, "rows": rows})
+    benchmarking.write_table(base, table, {"title": title, "rows": rows})
     levels = autoencoder.num_levels
     picture = pictures.to_picture(np.concatenate(images), levels)
     scale = pictures.auto_scale(picture.shape[1], target=48)

@@ -39,9 +39,8 @@ if __package__ in (None, ""):  # `python launch/farm_sampling.py`: the repositor
 import numpy as np
 from absl import app, flags
 
-from launch import outputs
 from tfps.data import builtin
-from tfps.evaluation import frechet, pictures
+from tfps.evaluation import benchmarking, frechet, pictures
 from tfps.models import farm_sampling, orderings
 from tfps.sampling import noise as noise_lib
 from tfps.train import training
@@ -164,7 +163,7 @@ def main(argv):
     output_dir = FLAGS.output_dir or os.path.join(config["logdir"], "farm_sampling")
     os.makedirs(output_dir, exist_ok=True)
     base = os.path.join(output_dir, "farm_sampling")
-    outputs.write_table(base, table, {"title": title, "quality": header, "rows": rows})
+    benchmarking.write_table(base, table, {"title": title, "quality": header, "rows": rows})
     picture = pictures.to_picture(np.concatenate(shown), model.num_categories)
     scale = pictures.auto_scale(model.event_shape[0], target=48)
     pictures.write_png(base + ".png", pictures.grid(picture, columns=len(shown[0]), scale=scale))

@@ -31,9 +31,8 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-from launch import outputs
 from tfps import data
-from tfps.evaluation import occlusions, pictures
+from tfps.evaluation import benchmarking, occlusions, pictures
 from tfps.models import inpainting
 from tfps.train import config as config_lib
 from tfps.train import training
@@ -112,7 +111,7 @@ def main(argv):
     table = _table(os.path.basename(os.path.normpath(config["logdir"])), scores, info)
     flag_values = {flag: FLAGS[flag].value for flag in OWN_FLAGS}
     record = {**scores, "rectangles": rectangles, "flags": flag_values}
-    outputs.write_table(os.path.join(output_dir, name), table, record)
+    benchmarking.write_table(os.path.join(output_dir, name), table, record)
     if FLAGS.logdir:
         with tf.summary.create_file_writer(os.path.join(FLAGS.logdir, name)).as_default():
             tf.summary.image(name, picture[None], step=config["step"])

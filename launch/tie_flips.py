@@ -27,7 +27,7 @@ if __package__ in (None, ""):  # `python launch/tie_flips.py`: the repository ro
 import numpy as np
 from absl import app, flags
 
-from launch import outputs
+from tfps.evaluation import benchmarking
 from tfps.models import pixelcnn
 from tfps.sampling import noise as noise_lib
 from tfps.sampling import predictive
@@ -112,7 +112,7 @@ def main(argv):
              f"{FLAGS.batch_size}, seed {FLAGS.seed}")  # fmt: skip
     table = _table(title, rows)
     base = FLAGS.output or os.path.join(config["logdir"], "tie_flips")
-    outputs.write_table(base, table, {"title": title, "rows": rows})
+    benchmarking.write_table(base, table, {"title": title, "rows": rows})
     print(table)
     print(f"wrote {base}.md, .json")
 

@@ -20,6 +20,7 @@ H * W + 1 network calls per batch. `compare_speed` times an export against the l
 import dataclasses
 import functools
 import json
+import os
 
 import numpy as np
 import tensorflow as tf
@@ -249,15 +250,21 @@ def markdown_table(rows, title=None):
     return "\n".join(lines)
 
 
-def write_results(rows, path_prefix, title, extra=None, footer=None):
-    """Writes `<prefix>.md` (the table, then `footer`) and `<prefix>.json` (rows and `extra`)."""
-    table = markdown_table(rows, title) + (f"\n\n{footer}" if footer else "")
+def write_table(path_prefix, table, record):
+    """Writes `<prefix>.md` (the Markdown `table`) and `<prefix>.json` (the JSON-able `record`),
+    making the prefix's directory if missing: what every table launcher writes."""
+    os.makedirs(os.path.dirname(os.path.abspath(path_prefix)), exist_ok=True)
     with open(path_prefix + ".md", "w") as f:
         f.write(table + "\n")
     with open(path_prefix + ".json", "w") as f:
-        json.dump(
-            {"title": title, "rows": [r.to_dict() for r in rows], **(extra or {})}, f, indent=2
-        )
+        json.dump(record, f, indent=2)
+
+
+def write_results(rows, path_prefix, title, extra=None, footer=None):
+    """Writes `<prefix>.md` (the table, then `footer`) and `<prefix>.json` (rows and `extra`)."""
+    table = markdown_table(rows, title) + (f"\n\n{footer}" if footer else "")
+    record = {"title": title, "rows": [r.to_dict() for r in rows], **(extra or {})}
+    write_table(path_prefix, table, record)
     return table
 
 

@@ -95,7 +95,6 @@ def frechet_distance(features_a, features_b):
         raise ValueError(f"need two feature sets [N >= 2, F], got {list(a.shape)}, {list(b.shape)}")
     mu_a, mu_b = a.mean(axis=0), b.mean(axis=0)
     cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    root = scipy.linalg.sqrtm(cov_a @ cov_b)
-    root = np.real(root)
+    root = np.real(scipy.linalg.sqrtm(cov_a @ cov_b))
     distance = np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a + cov_b - 2.0 * root)
     return float(max(distance, 0.0))

@@ -67,12 +67,12 @@ def anytime_sample(prior, noise, num_codes, method="fpi", autoencoder=None, samp
     `autoencoder.decode(codes, num_codes=j)` (else images None). `sampler`: a `prefix_sampler`
     of this length to reuse (one is built otherwise); `result` its `SampleResult`."""
     sampler = sampler or prefix_sampler(prior, num_codes)
-    j = sampler.model.fn.num_codes
+    fn = sampler.model.fn  # the PrefixLogits
+    j, n = fn.num_codes, fn.shape[0]
     if j != num_codes:
         raise ValueError(f"the sampler samples {j} codes, not num_codes={num_codes}")
     noise = tf.convert_to_tensor(noise, tf.float32)
     result = sampler.sample(noise[:, :j], method)
-    n = _sequence_shape(prior)[0]
     padding = [[0, 0], [0, n - j]] + [[0, 0]] * (len(noise.shape) - 3)
     codes = tf.pad(result.samples, padding)
     images = None if autoencoder is None else autoencoder.decode(codes, num_codes=j)

@@ -32,6 +32,8 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
+from tfps.sampling import events
+
 ParallelSample = collections.namedtuple(
     "ParallelSample", ["samples", "rounds", "evaluations", "orderings", "exact"]
 )
@@ -77,13 +79,8 @@ def parallel_sample(model, noise, orderings=None):
     the batch, `evaluations` the model calls on the batch (one per proposing ordering and round),
     `exact` True only for one ordering. `orderings`: as `ordering_indices`."""
     indices = ordering_indices(model, orderings)
-    noise = np.asarray(noise, np.float32)
     shape, k = tuple(model.event_shape), int(model.num_categories)
-    if noise.ndim != len(shape) + 2 or noise.shape[1:] != shape + (k,):
-        raise ValueError(f"noise must have shape [B, {', '.join(map(str, shape))}, {k}], got "
-                         f"{list(noise.shape)}")  # fmt: skip
-    if not np.isfinite(noise).all():
-        raise ValueError("noise holds NaN or infinite values")
+    noise = events.check_noise(noise, shape + (k,)).numpy()  # shape, dtype, finite
     batch, d = noise.shape[0], int(np.prod(shape))
     flat_noise = noise.reshape(batch, d, k)
     permutations = [model.orderings[i].permutation for i in indices]
