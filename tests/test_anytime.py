@@ -4,17 +4,22 @@ the prefix decoder does (Xu et al., ICLR 2021)."""
 
 import functools
 import json
+import os
 
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tfps.models import anytime, conv1d_arm, ordered_code, transformer
 from tfps.sampling import noise as noise_lib
+from tfps.sampling import predictive
+from tfps.serving import decoder as decoder_lib
+from tfps.serving import export
 from tfps.train import autoencoder_training, training
 
 import oracles
-from launchers import launch_here
+from launchers import REPO, launch_here
 from tiny_models import tiny_model
 
 N, K = 6, 5
@@ -69,6 +74,69 @@ def test_bad_lengths_and_image_arms_are_one_clear_error(prior):
         anytime.anytime_sample(prior, noise_lib.gumbel_noise((1, N, K), 0), 3, sampler=sampler)
 
 
+def test_a_budget_of_calls_or_seconds_gives_an_exact_prefix_of_the_ancestral_sample(prior):
+    noise = noise_lib.gumbel_noise((3, N, K), 11)
+    reference = oracles.ancestral_reference(prior, noise)
+    keras.utils.set_random_seed(0)
+    autoencoder = ordered_code.ChannelAutoencoder(
+        (8, 8, 1), 17, width=8, latent_channels=N, latent_categories=K
+    )
+    sampler = anytime.prefix_sampler(prior, N)
+    for method in ("ancestral", "fpi"):
+        for calls in (1, 2, N):
+            got = anytime.sample_within_budget(
+                prior, noise, autoencoder, max_calls=calls, method=method, sampler=sampler
+            )
+            lengths = got.num_codes.numpy()
+            assert int(got.result.arm_calls) <= calls
+            # Ancestral sampling finishes one code per call; predictive sampling at least one.
+            assert (lengths == calls).all() if method == "ancestral" else (lengths >= calls).all()
+            for row, j in enumerate(lengths):
+                np.testing.assert_array_equal(got.codes[row, :j], reference[row, :j])
+                np.testing.assert_array_equal(got.codes[row, j:], 0)
+            expected = autoencoder.decode(got.codes, num_codes=got.num_codes)
+            np.testing.assert_array_equal(got.images.numpy(), expected.numpy())
+    # Seconds: the first call is always made; a tiny budget stops there, a large one never.
+    tiny = anytime.sample_within_budget(prior, noise, max_seconds=1e-9, sampler=sampler)
+    assert int(tiny.result.arm_calls) == 1 and (tiny.num_codes.numpy() >= 1).all()
+    whole = anytime.sample_within_budget(prior, noise, max_seconds=1e6, sampler=sampler)
+    np.testing.assert_array_equal(whole.codes, reference)
+    assert (whole.num_codes.numpy() == N).all()
+
+
+def test_a_budget_on_an_image_arm_keeps_the_final_prefix_of_the_ordering():
+    model = tiny_model((3, 2, 2), 3)
+    sampler = predictive.sampler_for_model(model)
+    noise = noise_lib.gumbel_noise((2, 3, 2, 2, 3), 4)
+    reference = oracles.ancestral_reference(model, noise).reshape(2, -1)
+    result, prefix = sampler.sample_within_budget(noise, "fpi", max_calls=2)
+    assert int(result.arm_calls) <= 2 and (prefix.numpy() >= 2).all()
+    samples = result.samples.numpy().reshape(2, -1)
+    for row, n in enumerate(prefix.numpy()):
+        np.testing.assert_array_equal(samples[row, :n], reference[row, :n])
+        np.testing.assert_array_equal(samples[row, n:], 0)
+
+
+@pytest.mark.parametrize(
+    "budget, message",
+    [
+        ({}, "needs max_calls"),
+        ({"max_calls": 0}, "max_calls must be an int in 1"),
+        ({"max_calls": 1.5}, "max_calls must be an int >= 1"),
+        ({"max_calls": True}, "max_calls must be an int >= 1"),
+        ({"max_seconds": 0.0}, "max_seconds must be finite and > 0"),
+        ({"max_seconds": float("nan")}, "max_seconds must be finite and > 0"),
+        ({"max_seconds": float("inf")}, "max_seconds must be finite and > 0"),
+        ({"max_seconds": -1}, "max_seconds must be finite and > 0"),
+        ({"max_seconds": "1"}, "max_seconds must be a number"),
+    ],
+)
+def test_a_bad_budget_is_one_clear_error(prior, budget, message):
+    noise = noise_lib.gumbel_noise((1, N, K), 0)
+    with pytest.raises(ValueError, match=message):
+        anytime.sample_within_budget(prior, noise, **budget)
+
+
 def test_code_lengths_cover_the_fractions_without_repeats():
     assert anytime.code_lengths(16) == [2, 4, 6, 8, 10, 12, 14, 16]
     assert anytime.code_lengths(6) == [1, 2, 3, 4, 5, 6]
@@ -109,3 +177,49 @@ def test_the_launcher_draws_a_grid_and_a_table_per_code_length(channel_prior, tm
                       f"--output_dir={tmp_path / 'bad'}")  # fmt: skip
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
     assert f"num_codes must be in 1..{N}" in bad.stderr and not (tmp_path / "bad").exists()
+
+
+def test_an_export_of_the_prior_samples_within_a_budget_of_calls_or_milliseconds(
+    channel_prior, tmp_path
+):
+    """The anytime signature: the prefix finished within the budget (exact: the `sample`
+    signature's codes for the same seed), its length, its prefix decoding; a bad budget is one
+    InvalidArgumentError naming it."""
+    path = export.export_trained(channel_prior, export_root=str(tmp_path), name="anytime")
+    metadata = export.read_metadata(path)
+    assert metadata["anytime"] and "sample_within_budget" in metadata["signatures"]
+    loaded = tf.saved_model.load(path)
+    budgeted = loaded.signatures["sample_within_budget"]
+    seed, batch = tf.constant([0, 3], tf.int64), tf.constant(4)
+
+    def within(calls, milliseconds, method="fpi"):
+        return budgeted(
+            seed=seed, batch_size=batch, max_calls=tf.constant(calls),
+            max_milliseconds=tf.constant(milliseconds, tf.float32), method=tf.constant(method),
+        )  # fmt: skip
+
+    whole = loaded.signatures["sample"](seed=seed, batch_size=batch, method=tf.constant("fpi"))
+    decoder = decoder_lib.load_decoder(training.load_trained(channel_prior)[1])
+    for calls in (1, 3):
+        out = within(calls, 1e6, "ancestral")
+        lengths = out["num_codes"].numpy()
+        assert (lengths == calls).all() and int(out["arm_calls"]) == calls
+        np.testing.assert_array_equal(out["samples"][:, :calls], whole["samples"][:, :calls])
+        np.testing.assert_array_equal(out["samples"][:, calls:], 0)
+        expected = decoder.prefix_function(out["samples"], out["num_codes"])
+        np.testing.assert_allclose(out["images"].numpy(), expected.numpy(), atol=1e-5)
+    out = within(100, 1e-6)  # milliseconds: the first call only
+    assert int(out["arm_calls"]) == 1 and (out["num_codes"].numpy() >= 1).all()
+    out = within(100, 1e6)
+    np.testing.assert_array_equal(out["samples"], whole["samples"])
+    assert (out["num_codes"].numpy() == N).all()
+    for calls, milliseconds, message in [
+        (0, 10.0, "max_calls must be >= 1"),
+        (2, 0.0, "max_milliseconds must be finite and > 0"),
+        (2, float("nan"), "max_milliseconds must be finite and > 0"),
+        (2, float("inf"), "max_milliseconds must be finite and > 0"),
+    ]:
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+            within(calls, milliseconds)
+    shipped = tf.saved_model.load(os.path.join(REPO, "exported", "digits", "1"))
+    assert "sample_within_budget" not in shipped.signatures  # an image ARM: no anytime signature

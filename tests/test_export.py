@@ -382,6 +382,12 @@ def test_the_contract_table_names_every_signature_and_sample_output():
     assert concrete["sample_many"]["outputs"]["images"]["shape"] == [None, 8, 8, 1]
     assert concrete["metadata"]["outputs"]["methods"] == {"dtype": "string", "shape": [2]}
     assert "images" not in contract.concrete_contract((4, 4, 1), 2, ("a",))["sample"]["outputs"]
+    # A prior over an ordered code adds the anytime signature (tests/test_anytime.py).
+    assert contract.ANYTIME_SIGNATURES == ("sample_within_budget",)
+    assert "sample_within_budget" not in concrete
+    anytime = contract.concrete_contract((6,), 8, ("a",), decoded_shape=(8, 8, 1), anytime=True)
+    assert anytime["sample_within_budget"]["outputs"]["num_codes"]["shape"] == [None]
+    assert anytime["sample_within_budget"]["inputs"]["max_milliseconds"]["dtype"] == "float32"
 
 
 def test_the_docs_show_the_contract_as_the_table_renders_it():

@@ -22,7 +22,7 @@ import collections
 import tensorflow as tf
 
 from tfps.models import ordered_code
-from tfps.sampling import adapter
+from tfps.sampling import adapter, budget
 
 Anytime = collections.namedtuple("Anytime", ["codes", "images", "result", "num_codes"])
 
@@ -77,6 +77,26 @@ def anytime_sample(prior, noise, num_codes, method="fpi", autoencoder=None, samp
     codes = tf.pad(result.samples, padding)
     images = None if autoencoder is None else autoencoder.decode(codes, num_codes=j)
     return Anytime(codes, images, result, j)
+
+
+def sample_within_budget(
+    prior, noise, autoencoder=None, max_calls=None, max_seconds=None, method="fpi", sampler=None
+):
+    """`Anytime(codes, images, result, num_codes)` of the longest prefix of codes finished within
+    a budget of ARM calls and/or seconds (`tfps.sampling.budget`): num_codes, int32 `[B]`, the codes
+    each example finished; codes `[B, n(, C)]` the prior's sample there, exactly, and 0 after;
+    images, with `autoencoder`, `decode(codes, num_codes)`. `sampler`: `prefix_sampler(prior, n)`
+    to reuse. ValueError for a bad budget (max_calls an int >= 1, max_seconds finite > 0)."""
+    shape = _sequence_shape(prior)
+    sampler = sampler or prefix_sampler(prior, shape[0])
+    if sampler.model.fn.num_codes != shape[0]:
+        raise ValueError("sample_within_budget takes the sampler of the whole code")
+    result, prefix = sampler.sample_within_budget(noise, method, max_calls, max_seconds)
+    channels = shape[1] if len(shape) == 2 else 1
+    num_codes = prefix // channels  # codes whose every channel is final
+    codes = budget.keep_prefix(result.samples, num_codes * channels)
+    images = None if autoencoder is None else autoencoder.decode(codes, num_codes=num_codes)
+    return Anytime(codes, images, result, num_codes)
 
 
 def code_lengths(code_length, parts=ordered_code.PARTS):

@@ -229,9 +229,13 @@ class ArmLoop:
             arm_cache=cache,
         )
 
-    def run(self, forecaster, ancestral, noise, evidence, evidence_mask):
+    def run(self, forecaster, ancestral, noise, evidence, evidence_mask, budget=None):
         """Samples a batch until every example is complete: noise `[B, H, W, C, K]`, evidence
-        int32 and evidence_mask bool `[B, H, W, C]` -> `(calls, Results)`."""
+        int32 and evidence_mask bool `[B, H, W, C]` -> `(calls, Results)`.
+
+        `budget`: optional `Budget`; the loop then also stops when it is spent, and the results
+        hold what was accepted by then (`accepted_at` 0 elsewhere). The first call is always made.
+        """
         d = self.num_variables
         batch = tf.shape(noise)[0]
         evidence = tf.reshape(evidence, [batch, d])
@@ -240,10 +244,20 @@ class ArmLoop:
         def step(state, forecast):
             return self.step(state, forecast, ancestral, noise, evidence, observed)
 
+        def unfinished(state):
+            pending = tf.reduce_any(state.num_valid < d)
+            if budget is None:
+                return pending
+            # The clock is read after the last call's outputs exist (num_valid needs its logits).
+            with tf.control_dependencies([state.num_valid]):
+                return pending & budget.left(state.calls, start)
+
+        start = None if budget is None else tf.timestamp()  # not under XLA: no clock there
         # The first call has nothing to forecast from (no h yet): forecast zeros, as the paper does.
-        first = step(self.fresh_state(noise, evidence, observed), forecast_lib.forecast_zeros)
+        with tf.control_dependencies([] if start is None else [start]):  # clock, then calls
+            first = step(self.fresh_state(noise, evidence, observed), forecast_lib.forecast_zeros)
         final = tf.while_loop(
-            cond=lambda state: tf.reduce_any(state.num_valid < d),
+            cond=unfinished,
             body=lambda state: (step(state, forecaster),),
             loop_vars=(first,),
             maximum_iterations=d - 1,
@@ -256,6 +270,20 @@ class ArmLoop:
             final.mistakes,
             final.checked,
         )
+
+
+class Budget(NamedTuple):
+    """What a budgeted loop may spend (`ArmLoop.run`): at most `max_calls` ARM calls (int32
+    scalar) and `max_seconds` of wall time from before its first call (float64 scalar, read with
+    `tf.timestamp` before each further call, so a call that starts in time may end after it)."""
+
+    max_calls: tf.Tensor
+    max_seconds: tf.Tensor
+
+    def left(self, calls, start):
+        """Whether another call may start: bool scalar."""
+        in_time = tf.timestamp() - start < self.max_seconds
+        return (calls < self.max_calls) & in_time
 
 
 def first_true(mask):

@@ -157,6 +157,21 @@ class MethodFunctions:
             )
         return self._compiled[key]
 
+    def budget_function(self, method):
+        """`tf.function(noise, max_calls int32 [], max_seconds float64 []) -> SampleResult`: the
+        batch loop, without evidence, stopped when the budget (`tfps.sampling.loops.Budget`) is
+        spent; `accepted_at` is 0 at the variables not final by then. Not XLA-compiled whatever
+        `jit_compile` says: the loop reads the clock."""
+        key = ("budget", method)
+        if key not in self._compiled:
+            self._compiled[key] = tf.function(
+                functools.partial(self._budget_loop, method),
+                input_signature=self.specs()[:1]
+                + [tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.float64)],
+                autograph=False,
+            )
+        return self._compiled[key]
+
     # ----------------------------------------------------------------------- their bodies
     def _canonical(self, noise, evidence, evidence_mask):
         """Noise, evidence and mask from the event shape to the loop's image layout."""
@@ -172,6 +187,20 @@ class MethodFunctions:
                 self.forecaster(method),
                 method in ANCESTRAL_METHODS,
                 *self._canonical(noise, evidence, evidence_mask),
+            )
+        )
+
+    def _budget_loop(self, method, noise, max_calls, max_seconds):
+        nothing = tf.zeros(tf.shape(noise)[:-1], tf.int32)
+        noise, evidence, mask = self._canonical(noise, nothing, tf.cast(nothing, tf.bool))
+        return self.result(
+            *self.arm_loop(method).run(
+                self.forecaster(method),
+                method in ANCESTRAL_METHODS,
+                noise,
+                evidence,
+                mask,
+                budget=loops.Budget(max_calls, max_seconds),
             )
         )
 

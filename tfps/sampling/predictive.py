@@ -46,6 +46,7 @@ and evidence and returns results in the event shape.
 import numpy as np
 import tensorflow as tf
 
+from tfps.sampling import budget as budget_lib
 from tfps.sampling import events, loops, protocol
 from tfps.sampling import forecasters as forecast_lib
 from tfps.sampling import incremental as incremental_lib
@@ -163,6 +164,22 @@ class PredictiveSampler:
         )
         return self.sample(noise, method, evidence, evidence_mask)
 
+    def sample_within_budget(self, noise, method="fpi", max_calls=None, max_seconds=None):
+        """Samples until every variable is final or the budget is spent (`tfps.sampling.budget`):
+        at most `max_calls` ARM calls and `max_seconds` of wall time (the first call is always
+        made; a call that starts in time may end after it). Returns `(result, prefix)`: prefix,
+        int32 `[B]`, is how many variables in the ordering are final (those of the ancestral
+        sample for the same noise, exactly); result is the `SampleResult` with `samples` 0 from
+        there on and `accepted_at` 0 where a variable was not final. Never XLA-compiled."""
+        self.check_method(method)
+        noise = self.check_noise(noise)
+        max_calls, max_seconds = budget_lib.check_budget(max_calls, max_seconds)
+        result = self._functions.budget_function(method)(
+            noise, tf.constant(max_calls, tf.int32), tf.constant(max_seconds, tf.float64)
+        )
+        prefix = budget_lib.finished_prefix(result.accepted_at)
+        return result._replace(samples=budget_lib.keep_prefix(result.samples, prefix)), prefix
+
     def loop_function(self, method):
         """The `tf.function(noise, evidence, evidence_mask) -> SampleResult` for one method.
 
@@ -170,6 +187,13 @@ class PredictiveSampler:
         """
         self.check_method(method)
         return self._functions.batch_function(method)
+
+    def budget_loop_function(self, method):
+        """The `tf.function(noise, max_calls int32 [], max_seconds float64 []) -> SampleResult` of
+        `sample_within_budget` without its eager checks and before the prefix is cut (`accepted_at`
+        0 where a variable is not final); for exports."""
+        self.check_method(method)
+        return self._functions.budget_function(method)
 
     def sample_scheduled(self, noise, method="fpi", slots=32, evidence=None, evidence_mask=None):
         """Samples N examples through `slots` batch slots, refilling a slot as soon as its example

@@ -26,6 +26,9 @@ folds shape checks against them).
 
 [1]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive Models.
      In ICML, 2020.
+
+[2]: Yilun Xu, Yang Song, Sahaj Garg, Linyuan Gong, Rui Shu, Aditya Grover and Stefano Ermon.
+     Anytime Sampling for Autoregressive Models via Ordered Autoencoding. In ICLR, 2021.
 """
 
 import dataclasses
@@ -61,8 +64,9 @@ class Port:
     """One input or output of a signature.
 
     `shape` is a pattern: ints and symbols of `SYMBOLS`. `kind` (inputs only) selects the
-    in-graph check: "seed", "count" (an int scalar >= 1), "method", "batch" (the shape of the
-    pattern with at least `min_batch` rows) or "values" ("batch", and values in [0, K)).
+    in-graph check: "seed", "count" (an int scalar >= 1), "duration" (a float scalar, finite
+    and > 0), "method", "batch" (the shape of the pattern with at least `min_batch` rows) or
+    "values" ("batch", and values in [0, K)).
     `decoded`: an output only ARMs on autoencoder latents have.
     """
 
@@ -83,6 +87,7 @@ class Signature:
     inputs: tuple
     outputs: tuple
     doc: str
+    anytime: bool = False  # only in exports of a prior over an ordered code (`ANYTIME_SIGNATURES`)
 
 
 _IMAGE = ("B", EVENT)
@@ -152,6 +157,31 @@ TABLE = (
         _SAMPLE_OUTPUTS,
         "`sample_many` for given noise and evidence.",
     ),
+    Signature(
+        "sample_within_budget",
+        (
+            _SEED,
+            Port("batch_size", "int32", (), "count"),
+            Port("max_calls", "int32", (), "count"),
+            Port("max_milliseconds", "float32", (), "duration"),
+            _METHOD,
+        ),
+        _SAMPLE_OUTPUTS[:-1]
+        + (
+            Port("num_codes", "int32", ("B",), doc="the codes each sample finished in the budget"),
+            Port(
+                "images",
+                "float32",
+                ("B", "H'", "W'", "C'"),
+                decoded=True,
+                doc="the decoding of the finished codes, in [-1, 1]",
+            ),
+        ),
+        "Anytime sampling [2]: `sample`'s codes, stopped after `max_calls` ARM calls or "
+        "`max_milliseconds` (the first call is always made), the finished prefix decoded; "
+        "`samples` are 0 after it.",
+        anytime=True,
+    ),
     Signature("logits", (_X,), (Port("logits", "float32", _NOISE),), "The ARM's logits."),
     Signature(
         "log_prob",
@@ -174,7 +204,8 @@ TABLE = (
 )
 ALIASES = {"serving_default": "sample"}
 BY_NAME = {signature.name: signature for signature in TABLE}
-SIGNATURES = tuple(ALIASES) + tuple(BY_NAME)
+SIGNATURES = tuple(ALIASES) + tuple(s.name for s in TABLE if not s.anytime)
+ANYTIME_SIGNATURES = tuple(s.name for s in TABLE if s.anytime)
 SAMPLE_OUTPUTS = tuple(p.name for p in BY_NAME["sample"].outputs if not p.decoded)
 
 
@@ -231,11 +262,18 @@ def output_shapes(name, event_shape, num_categories, decoded_shape=None):
     return {p.name: _concrete(p, sizes) for p in _outputs(name, decoded_shape is not None)}
 
 
-def concrete_contract(event_shape, num_categories, methods, decoded_shape=None):
+def signature_names(anytime=False):
+    """The signature keys of an export; `anytime`: a prior over an ordered code's, which adds
+    `ANYTIME_SIGNATURES`."""
+    return SIGNATURES + (ANYTIME_SIGNATURES if anytime else ())
+
+
+def concrete_contract(event_shape, num_categories, methods, decoded_shape=None, anytime=False):
     """The contract with concrete shapes (None = the batch), as the metadata records it.
 
     `decoded_shape`: for an ARM on autoencoder latents, the shape of the decoded images; every
     sampling signature then also returns `images` (float32 `[B, H', W', C']` in [-1, 1]).
+    `anytime`: the export of a prior over an ordered code (adds `ANYTIME_SIGNATURES`).
     """
     sizes = sizes_of(event_shape, num_categories, len(methods), decoded_shape)
 
@@ -247,7 +285,7 @@ def concrete_contract(event_shape, num_categories, methods, decoded_shape=None):
             "inputs": as_dict(BY_NAME[ALIASES.get(name, name)].inputs),
             "outputs": as_dict(_outputs(name, decoded_shape is not None)),
         }
-        for name in SIGNATURES
+        for name in signature_names(anytime)
     }
 
 
@@ -282,9 +320,10 @@ def contract_markdown():
             if signature.outputs == sample.outputs and signature is not sample
             else ", ".join(map(_port_text, signature.outputs))
         )
+        only = " Exports of a prior over an ordered code only." if signature.anytime else ""
         lines.append(
             f"| {name} | {', '.join(map(_port_text, signature.inputs)) or '-'} | "
-            f"{outputs} | {signature.doc} |"
+            f"{outputs} | {signature.doc}{only} |"
         )
     lines += ["", "Outputs of the sampling signatures:", ""]
     lines += [f"- {_port_text(p)}: {p.doc}" for p in sample.outputs]

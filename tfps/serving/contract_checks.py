@@ -2,11 +2,12 @@
 (`tfps.serving.contract`).
 
 Every input is declared with unknown shape; `checked_inputs` returns each input behind the checks
-of its kind (`Port.kind`: seed, count, method, batch, values), so that a bad input fails with an
-InvalidArgumentError naming the problem, whichever client calls: wrong rank or shape, values
-outside [0, K), NaN or infinite noise, a count < 1, an unknown method, a seed outside the int32
-range, evidence whose batch or mask does not match the noise. The checks run in the signature's
-own graph, before any (XLA-compiled) sampling loop, so they hold under `jit_compile` too.
+of its kind (`Port.kind`: seed, count, duration, method, batch, values), so that a bad input fails
+with an InvalidArgumentError naming the problem, whichever client calls: wrong rank or shape,
+values outside [0, K), NaN or infinite noise, a count < 1, a time budget that is not finite and
+> 0, an unknown method, a seed outside the int32 range, evidence whose batch or mask does not
+match the noise. The checks run in the signature's own graph, before any (XLA-compiled) sampling
+loop, so they hold under `jit_compile` too.
 """
 
 import tensorflow as tf
@@ -124,6 +125,23 @@ def _checked_count(count, port, sizes, methods):
     )
 
 
+def _checked_duration(duration, port, sizes, methods):
+    """A float scalar, finite and > 0 (a time budget)."""
+    name = port.name
+    duration = tf.reshape(_after([_check_scalar(duration, name)], duration), [])
+    return _after(
+        [
+            _require(
+                tf.math.is_finite(duration) & (duration > 0),
+                f"{name} must be finite and > 0, got ",
+                tf.strings.as_string(duration),
+                name=f"check_{name}_range",
+            )
+        ],
+        duration,
+    )
+
+
 def _checked_method(method, port, sizes, methods):
     """A known method name -> its int32 index in `methods`."""
     method = tf.reshape(_after([_check_scalar(method, port.name)], method), [])
@@ -164,6 +182,7 @@ def _checked_values(t, port, sizes, methods):
 _CHECKS = {
     "seed": _checked_seed,
     "count": _checked_count,
+    "duration": _checked_duration,
     "method": _checked_method,
     "batch": _checked_batch,
     "values": _checked_values,

@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfps.evaluation import pictures
-from tfps.models import pixelcnn
+from tfps.models import ordered_code, pixelcnn
 from tfps.train import autoencoder_training, rundir
 from tfps.train.latents import is_latent, latent_description
 
@@ -24,7 +24,8 @@ class LatentDecoder:
     Images are in [-1, 1] (the decoder's output clipped to the data range); `to_levels` maps them
     back to data values in [0, L). `function` is a `tf.function` with a fixed input signature over
     the decoder in inference mode (deterministic), for exports: calling it from a traced function
-    captures the decoder's variables.
+    captures the decoder's variables. For a channel code, `prefix_function(codes, num_codes [B])`
+    decodes each example from its first num_codes codes (else it is None).
     """
 
     def __init__(self, autoencoder, config=None):
@@ -39,6 +40,22 @@ class LatentDecoder:
             autograph=False,
             input_signature=[tf.TensorSpec((None,) + self.latent_shape, tf.int32)],
         )
+
+        # A channel code (`tfps.models.ordered_code`) also decodes from the first j codes.
+        self.prefix_function = None
+        if isinstance(autoencoder, ordered_code.ChannelAutoencoder):
+            self.prefix_function = tf.function(
+                self._decode_prefix,
+                autograph=False,
+                input_signature=[
+                    tf.TensorSpec((None,) + self.latent_shape, tf.int32),
+                    tf.TensorSpec([None], tf.int32),
+                ],
+            )
+
+    def _decode_prefix(self, codes, num_codes):
+        images = self.autoencoder.decode(codes, num_codes=num_codes, training=False)
+        return tf.clip_by_value(tf.cast(images, tf.float32), -1.0, 1.0)
 
     def _decode(self, latents):
         images = self.autoencoder.decode(latents, training=False)

@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfps.models import pixelcnn
-from tfps.sampling import events, predictive, protocol
+from tfps.sampling import budget, events, predictive, protocol
 from tfps.sampling import noise as noise_lib
 from tfps.serving import contract, contract_checks
 
@@ -58,6 +58,7 @@ def serving_metadata(model, sampler, decoder=None, extra=None):
     num_categories = int(model.num_categories)
     methods = tuple(sampler.methods)
     decoded_shape = None if decoder is None else tuple(decoder.image_shape)
+    anytime = getattr(decoder, "prefix_function", None) is not None
     return {
         "format": contract.FORMAT,
         "image_shape": list(events.canonical_shape(event_shape)),
@@ -73,8 +74,9 @@ def serving_metadata(model, sampler, decoder=None, extra=None):
         "tensorflow_version": tf.__version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "signatures": contract.concrete_contract(
-            event_shape, num_categories, methods, decoded_shape
+            event_shape, num_categories, methods, decoded_shape, anytime
         ),
+        "anytime": anytime,
         "decoded_images": None
         if decoder is None
         else {
@@ -139,6 +141,8 @@ class ServingModule(tf.Module):
         super().__init__(name="tfps_serving")
         self._decode = _Untracked(decoder.function) if decoder is not None else None
         self._decoded_shape = tuple(decoder.image_shape) if decoder is not None else None
+        prefix = getattr(decoder, "prefix_function", None)  # an ordered code: anytime signatures
+        self._decode_prefix = _Untracked(prefix) if prefix is not None else None
         if sampler is not None and incremental:
             raise ValueError("incremental is for the default sampler; give yours incremental_arm")
         self._arm = _Untracked(arm_function(model))
@@ -178,10 +182,13 @@ class ServingModule(tf.Module):
         would be saved a second time (saving retraces them in its own context), doubling the size.
         """
         if self._concrete is None:
-            traced = {name: _trace(getattr(self, f"_{name}"), name) for name in contract.BY_NAME}
-            functions = {
-                name: traced[contract.ALIASES.get(name, name)] for name in contract.SIGNATURES
+            names = contract.signature_names(anytime=self._decode_prefix is not None)
+            traced = {
+                name: _trace(getattr(self, f"_{name}"), name)
+                for name in contract.BY_NAME
+                if name in names
             }
+            functions = {name: traced[contract.ALIASES.get(name, name)] for name in names}
             self._concrete = _Untracked(functions)
             served, seen = [], set()
             for function in functions.values():
@@ -235,6 +242,30 @@ class ServingModule(tf.Module):
                 method=method,
             )
         )
+
+    def _sample_within_budget(self, seed, batch_size, max_calls, max_milliseconds, method):
+        c = self._checked(
+            "sample_within_budget",
+            seed=seed,
+            batch_size=batch_size,
+            max_calls=max_calls,
+            max_milliseconds=max_milliseconds,
+            method=method,
+        )
+        noise = self._noise_from_seed(c["seed"], c["batch_size"])
+        seconds = tf.cast(c["max_milliseconds"], tf.float64) / 1000.0
+
+        def branch(name):
+            return tuple(self._sampler.budget_loop_function(name)(noise, c["max_calls"], seconds))
+
+        branches = [functools.partial(branch, m) for m in self._methods]
+        result = predictive.SampleResult(*tf.switch_case(c["method"], branches))
+        channels = self._event_shape[1] if len(self._event_shape) == 2 else 1
+        num_codes = budget.finished_prefix(result.accepted_at) // channels
+        codes = budget.keep_prefix(result.samples, num_codes * channels)
+        outputs = {**result._replace(samples=codes)._asdict(), "num_codes": num_codes}
+        outputs["images"] = self._decode_prefix.value(codes, num_codes)
+        return self._shaped("sample_within_budget", outputs)
 
     def _event_logits(self, x):
         """The ARM's float32 logits `[B, *event_shape, K]` of x `[B, *event_shape]`."""
