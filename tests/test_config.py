@@ -10,8 +10,8 @@ import keras
 import pytest
 
 from tfps.data import builtin
-from tfps.models import autoencoder, heads
-from tfps.train import config, training
+from tfps.models import heads
+from tfps.train import autoencoder_training, config, training
 
 from launchers import REPO
 
@@ -29,13 +29,9 @@ def load_preset(name):
 def build(typed):
     """The preset's model (and forecasting heads), built without training or data."""
     keras.utils.set_random_seed(0)
-    if typed.KIND == config.AUTOENCODER:
-        info = builtin.dataset_info(typed.dataset, typed.bits)
-        return autoencoder.DiscreteAutoencoder(
-            info.image_shape, info.num_categories, typed.width, typed.latent_channels,
-            typed.latent_categories,
-        )  # fmt: skip
     info = builtin.dataset_info(typed.dataset, typed.bits)
+    if typed.KIND == config.AUTOENCODER:  # spatial or channel code (anytime_*)
+        return autoencoder_training.new_autoencoder(typed, info)
     model = training.new_model(typed, info)
     if typed.forecast_steps:
         heads.heads_for_model(model, typed.forecast_steps, typed.forecast_filters)
@@ -50,7 +46,8 @@ def test_every_preset_is_a_valid_config_and_builds_its_model():
         nested = load_preset(name)
         typed = config.from_config_dict(nested)
         info = builtin.dataset_info(typed.dataset, typed.bits)
-        sections = {k: v for k, v in nested.to_dict().items() if k not in ("data", "training", "optimizer")}
+        ignored = ("data", "training", "optimizer")
+        sections = {k: v for k, v in nested.to_dict().items() if k not in ignored}
         key = repr((typed.KIND, info.image_shape, info.num_categories, sorted(sections.items())))
         if key not in built:
             built[key] = build(typed).count_params()
