@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: every stage on the embedded data in minutes on 2 CPU cores: a short training run (it
 # trains and resumes like any run), sampling with every method from the two demo ARMs, a
-# SavedModel export sampled back, the Table 1 speed tables and TensorBoard.
+# SavedModel export sampled back, the Table 1 speed tables, anytime sampling and TensorBoard.
 #
 # The two demo ARMs (configs/digits.py, configs/digits28_binary.py) come trained with the
 # repository in pretrained/ (pretrained/README.md says how they were made) and are copied to
@@ -52,6 +52,17 @@ $PY -m launch.benchmark --model="$RUNS/digits" --batch_sizes=1,32 --num_seeds=3 
 echo "== benchmark digits28_binary (Table 1 format, batch 1, seeds 0-2)"
 $PY -m launch.benchmark --model="$RUNS/digits28_binary" --batch_sizes=1 --num_seeds=3 --peer_seeds=1 \
   --scheduled_samples=0 --logdir="$RUNS/digits28_binary"
+
+# Anytime sampling (docs/anytime.md): an ordered code, a prior over it, then samples decoded from
+# the first 2, 4, 6 and 8 of its 8 codes, one row per length, the same noise in every row.
+echo "== anytime sampling: an ordered code of digits, a Transformer prior, samples from 2-8 codes"
+$PY -m launch.train_autoencoder --config=configs/anytime_autoencoder_digits.py \
+  --logdir="$RUNS/anytime_autoencoder"
+$PY -m launch.train --config=configs/anytime_prior.py --logdir="$RUNS/anytime_prior" \
+  --config.data.latents_from="$RUNS/anytime_autoencoder" --config.model.filters=64 \
+  --config.model.num_layers=2 --config.training.steps=400 --config.training.eval_every=400 \
+  --config.training.checkpoint_every=400
+$PY -m launch.anytime --model="$RUNS/anytime_prior" --num_codes=2,4,6,8 --num_samples=8 --seed=0
 
 echo "== TensorBoard serves the summaries (started on 127.0.0.1, checked, stopped)"
 $PY -m launch.check_tensorboard --logdir="$RUNS" --timeout=120

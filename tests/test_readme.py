@@ -71,13 +71,13 @@ TINY_BLOCKS = (
 # costs ~20 s more to trace and check on 2 cores).
 PAPER = TINY + ("--config.model.num_scales=1", "--config.forecast.filters=8")
 MOCK_CIFAR = {"num_examples": 8}
-TRAINED = "test bpd"
+TRAINED = {"launch.train": "test bpd", "launch.train_autoencoder": "test mse"}
 
 COMMANDS = {
     # ---------------------------------------------------------------- the first block
     "make demo": Elsewhere(
         ("Makefile::demo", "tests/test_config.py::test_demo_presets_are_the_demo_configurations"),
-        "not run by any test (16-33 min on 2 cores); the target exists and its presets are checked",
+        "not run by any test (7-10 min on 2 cores); the target exists and its presets are checked",
         contains=("bash launch/demo.sh",),
     ),
     "make test-fast": Elsewhere(
@@ -327,6 +327,38 @@ COMMANDS = {
         after="train-farm",
         expect="| FARM parallel, k=8 | NO (approximate) |",
         files=("runs/farm/farm_sampling/farm_sampling.md",),
+    ),
+    # ---------------------------------------------------------------- Anytime sampling
+    "python -m launch.train_autoencoder --config=configs/anytime_autoencoder_digits32.py "
+    "--logdir=runs/anytime_ae": Here(
+        "train-anytime-autoencoder",
+        "1500 steps of width 64, batch 128 -> 4 steps of width 8, batch 8, 1 evaluation batch; "
+        "the ordered channel code of 16 codes kept",
+        extra=(
+            "--config.training.steps=4",
+            "--config.model.width=8",
+            "--config.training.eval_batches=1",
+        )
+        + BATCH_8,  # fmt: skip
+        expect="digits32: step 4",
+        files=("runs/anytime_ae/metrics.json",),
+    ),
+    "python -m launch.train --config=configs/anytime_prior.py "
+    "--config.data.latents_from=runs/anytime_ae --logdir=runs/anytime_prior": Here(
+        "train-anytime-prior",
+        "3000 steps of 4 blocks x 128 -> 4 steps of 1 block x 8, batch 8, on the tiny "
+        "runs/anytime_ae",
+        extra=TINY_BLOCKS + BATCH_8,
+        after="train-anytime-autoencoder",
+        expect="step 4",
+    ),
+    "python -m launch.anytime --model=runs/anytime_prior --num_codes=4,8,12,16": Here(
+        "anytime",
+        "8 samples -> 2, on the tiny runs/anytime_prior",
+        extra=("--num_samples=2",),
+        after="train-anytime-prior",
+        expect="| 16 | 100% |",
+        files=("runs/anytime_prior/anytime/anytime.png",),
     ),
     # ---------------------------------------------------------------- Latent space
     "bash launch/latent_demo.sh": Elsewhere(
@@ -597,8 +629,9 @@ def test_the_readme_command_runs(command, readme_run):
     else:
         assert result.returncode == 0, result.stderr[-3000:]
         assert how.expect in result.stdout, result.stdout[-3000:]
-        if command.split(" -m ")[-1].startswith("launch.train"):
-            assert TRAINED in result.stdout
+        launcher = command.split(" -m ")[-1].split()[0]
+        if launcher in ("launch.train", "launch.train_autoencoder"):
+            assert TRAINED[launcher] in result.stdout
     for path in how.files:
         assert (readme_run.root / path).exists(), path
     for path in how.absent:

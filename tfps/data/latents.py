@@ -16,6 +16,7 @@ per autoencoder checkpoint and cached as `<autoencoder run>/latents/<checkpoint>
 import dataclasses
 import math
 import os
+import weakref
 
 import numpy as np
 import tensorflow as tf
@@ -64,14 +65,21 @@ def latent_dtype(num_categories):
     return np.uint8 if num_categories <= 256 else np.int32
 
 
+_ENCODERS = weakref.WeakKeyDictionary()  # autoencoder -> its encoding tf.function
+
+
 def encode_images(encoder, images, batch_size=256, dtype=np.int32):
     """Q(x) of a dataset of single int images (or an `[N, H, W, C]` array): `[N, h, w, c]` of
     `dtype` (a smaller type than int32 keeps the latents of large datasets small in memory)."""
     if isinstance(images, np.ndarray):
         images = tf.data.Dataset.from_tensor_slices(images)
-    encode = tf.function(
-        lambda x: encoder.encode(tf.cast(x, tf.int32), training=False), reduce_retracing=True
-    )
+    model = getattr(encoder, "model", encoder)  # an `Encoder` or the autoencoder itself
+    encode = _ENCODERS.get(model)
+    if encode is None:  # one traced function per autoencoder, whatever the split or dataset
+        ref = weakref.ref(model)  # the function must not keep its key alive
+        encode = _ENCODERS[model] = tf.function(
+            lambda x: ref().encode(tf.cast(x, tf.int32), training=False), reduce_retracing=True
+        )
     parts = [
         encode(x).numpy().astype(dtype)
         for x in images.batch(int(batch_size)).prefetch(tf.data.AUTOTUNE)
