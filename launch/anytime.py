@@ -1,17 +1,23 @@
 """Anytime sampling: images from the first j codes of a prior over an ordered code, for several j.
 
-    python -m launch.anytime --model=runs/anytime_prior --num_samples=8 --method=fpi
+    python -m launch.anytime --model=runs/anytime_prior --num_samples=8 \
+        --method=ancestral,ancestral_cached,fpi
 
 `--model` is an ARM trained on the codes of a channel-quantised autoencoder
 (`--config.data.latents_from=<autoencoder run>` with `--config.model.quantization=channel`, ordered
 or not). For each code length j of `--num_codes` (default: 1/8 ... 8/8 of the code,
-`tfps.models.anytime.code_lengths`) it samples the first j codes with `--method` for the same
-noise (exact: the first j codes of the ancestral sample; `tfps.models.anytime`) and decodes them
-with the rest zero [1]. Writes to `--output_dir` (default `<model>/anytime`):
+`tfps.models.anytime.code_lengths`) it samples the first j codes with every method of `--method`
+for the same noise (exact: the first j codes of the ancestral sample, `tfps.models.anytime`;
+`ancestral_cached`, a Transformer's key/value cache, runs the whole code's sampler stopped after j
+calls) and decodes them with the rest zero [1]. Writes to `--output_dir` (default
+`<model>/anytime`):
 
-- `anytime.png`: one row per j (shortest first), one column per sample;
-- `anytime.md` / `.json`: per j, the fraction of the code, ARM calls of the batch and seconds
-  (after a warm-up call of the same length).
+- `anytime.png`: one row per j (shortest first), one column per sample (at most 16);
+- `anytime.md` / `.json`: per j, the fraction of the code, per method the ARM calls of the batch
+  and seconds (after a warm-up call; the best of `--best_of`), whether every method sampled the
+  same codes, and for runs on the embedded digits the Frechet distance of the decoded samples to
+  the test digits in a digit classifier's features (`launch.digit_quality`; `--classifier_steps=0`
+  leaves it out).
 
 #### References
 
@@ -29,17 +35,33 @@ if __package__ in (None, ""):  # `python launch/anytime.py`: the repository root
 import numpy as np
 from absl import app, flags
 
+from launch import digit_quality
+from tfps.data import builtin
 from tfps.evaluation import benchmarking, pictures
 from tfps.models import anytime, ordered_code
 from tfps.sampling import noise as noise_lib
+from tfps.sampling import predictive
 from tfps.serving import decoder as decoder_lib
 from tfps.train import training
 
 FLAGS = flags.FLAGS
+SHOWN = 16  # samples per row of the picture
 flags.DEFINE_string("model", None, "A run of a prior over a channel code.", required=True)
 flags.DEFINE_list("num_codes", [], "Code lengths j (default: 1/8 ... 8/8 of the code).")
 flags.DEFINE_integer("num_samples", 8, "Samples per code length (one batch).", lower_bound=1)
-flags.DEFINE_string("method", "fpi", "Sampling method (every method: the same codes).")
+flags.DEFINE_list(
+    "method", ["fpi"], "Sampling methods, one column each (every method: the same codes)."
+)
+flags.DEFINE_integer(
+    "best_of", 1, "Seconds: the best of this many timed calls (1: one call).", lower_bound=1
+)
+flags.DEFINE_integer(
+    "classifier_steps",
+    600,
+    "Training steps of the digit classifier of the Frechet distance column (runs on the embedded "
+    "digits only); 0: no such column.",
+    lower_bound=0,
+)
 flags.DEFINE_integer("seed", 0, "Seed of the Gumbel noise.")
 flags.DEFINE_string("output_dir", None, "Where to write (default: <model>/anytime).")
 
@@ -63,34 +85,86 @@ def _load():
     return prior, autoencoder, config, sorted(set(lengths))
 
 
-def _rows(prior, autoencoder, lengths, noise):
+def _timed(run):
+    """`(Anytime, seconds)` of `run(decode) -> Anytime`: the best of `--best_of` timed calls after
+    a warm-up call (tracing)."""
+    run(None)
+    best = float("inf")
+    for _ in range(FLAGS.best_of):
+        start = time.perf_counter()
+        got = run(True)
+        got.images.numpy()
+        best = min(best, time.perf_counter() - start)
+    return got, best
+
+
+def _sampling(prior, autoencoder, j, method, noise, samplers):
+    """`run(decode) -> Anytime` of the first j codes with `method`: the prefix view's sampler,
+    or for `ancestral_cached` (a Transformer's key/value cache, which the prefix view does not
+    have) the whole code's sampler stopped after j calls, one code each."""
+    whole, prefix = samplers
+    if method == predictive.ANCESTRAL_CACHED and method in whole.all_methods:
+        return lambda decode: anytime.sample_within_budget(
+            prior, noise, decode and autoencoder, max_calls=j, method=method, sampler=whole
+        )
+    prefix.check_method(method)
+    return lambda decode: anytime.anytime_sample(
+        prior, noise, j, method, decode and autoencoder, prefix
+    )
+
+
+def _rows(prior, autoencoder, lengths, noise, score):
+    """Per code length: ARM calls and seconds of every method (the same codes), the Frechet
+    distance of the decoded samples (`score`, or None) and the samples' levels."""
     rows, images = [], []
     n = autoencoder.latent_channels
+    whole = predictive.sampler_for_model(prior)
     for j in lengths:
-        sampler = anytime.prefix_sampler(prior, j)
-        sampler.check_method(FLAGS.method)
-        anytime.anytime_sample(prior, noise, j, FLAGS.method, sampler=sampler)  # traces
-        start = time.perf_counter()
-        got = anytime.anytime_sample(prior, noise, j, FLAGS.method, autoencoder, sampler)
-        decoded = np.clip(got.images.numpy(), -1.0, 1.0)
-        seconds = time.perf_counter() - start
-        rows.append(dict(num_codes=j, fraction=j / n, arm_calls=int(got.result.arm_calls),
-                         seconds=seconds))  # fmt: skip
-        images.append(np.asarray(autoencoder.to_levels(decoded)))
+        samplers = (whole, anytime.prefix_sampler(prior, j))
+        row = dict(num_codes=j, fraction=j / n, methods={})
+        codes = {}
+        for method in FLAGS.method:
+            got, seconds = _timed(_sampling(prior, autoencoder, j, method, noise, samplers))
+            row["methods"][method] = dict(arm_calls=int(got.result.arm_calls), seconds=seconds)
+            codes[method] = np.asarray(got.codes)
+        first = codes[FLAGS.method[0]]
+        row["same_codes"] = all(np.array_equal(c, first) for c in codes.values())
+        levels = np.asarray(autoencoder.to_levels(np.clip(got.images.numpy(), -1.0, 1.0)))
+        row["frechet"] = None if score is None else score(levels)
+        rows.append(row)
+        images.append(levels[:SHOWN])
     return rows, images
 
 
-def _table(title, rows):
-    lines = [
-        f"**{title}**",
-        "",
-        "| codes j | of the code | ARM calls | seconds |",
-        "|---|---|---|---|",
+def _table(title, header, rows):
+    methods = list(rows[0]["methods"])
+    lines = [f"**{title}**", "", header, ""] if header else [f"**{title}**", ""]
+    lines += [
+        "| codes j | of the code | "
+        + " | ".join(f"{m}: ARM calls | {m}: seconds" for m in methods)
+        + " | Frechet distance |",
+        "|---|---|" + "---|---|" * len(methods) + "---|",
     ]
+    same = all(r["same_codes"] for r in rows)
+    lines.insert(1, f"\nEvery method sampled the same codes: {'yes' if same else 'NO'}.")
     for r in rows:
-        lines.append(f"| {r['num_codes']} | {r['fraction']:.0%} | {r['arm_calls']} | "
-                     f"{r['seconds']:.3f} |")  # fmt: skip
+        cells = [f"{r['methods'][m]['arm_calls']} | {r['methods'][m]['seconds']:.3f}"
+                 for m in methods]  # fmt: skip
+        fd = "-" if r["frechet"] is None else f"{r['frechet']:.2f}"
+        lines.append(f"| {r['num_codes']} | {r['fraction']:.0%} | {' | '.join(cells)} | {fd} |")
     return "\n".join(lines)
+
+
+def _scorer(config, autoencoder):
+    """The Frechet column's `(score, header)` (`launch.digit_quality`), or `(None, note)`."""
+    if FLAGS.classifier_steps == 0:
+        return None, ""
+    dataset = config["train"]["dataset"]
+    if dataset in builtin.DATASETS and (
+        builtin.dataset_info(dataset).num_categories != autoencoder.num_levels
+    ):
+        return None, f"no Frechet distance: the autoencoder reduced {dataset}'s levels"
+    return digit_quality.digit_scorer(dataset, FLAGS.classifier_steps)
 
 
 def main(argv):
@@ -100,21 +174,22 @@ def main(argv):
         prior, autoencoder, config, lengths = _load()
         shape = (FLAGS.num_samples,) + tuple(prior.event_shape) + (prior.num_categories,)
         noise = noise_lib.gumbel_noise(shape, FLAGS.seed)
-        rows, images = _rows(prior, autoencoder, lengths, noise)
+        score, header = _scorer(config, autoencoder)
+        rows, images = _rows(prior, autoencoder, lengths, noise, score)
     except (ValueError, FileNotFoundError) as e:
         raise app.UsageError(str(e)) from e
     run = os.path.basename(os.path.normpath(config["logdir"]))
-    title = f"{run}: method {FLAGS.method}, {FLAGS.num_samples} samples, seed {FLAGS.seed}"
-    table = _table(title, rows)
+    title = f"{run}: {FLAGS.num_samples} samples (one batch), seed {FLAGS.seed}"
+    table = _table(title, header, rows)
     output_dir = FLAGS.output_dir or os.path.join(config["logdir"], "anytime")
     os.makedirs(output_dir, exist_ok=True)
     base = os.path.join(output_dir, "anytime")
-    benchmarking.write_table(base, table, {"title": title, "rows": rows})
+    benchmarking.write_table(base, table, {"title": title, "quality": header, "rows": rows})
     levels = autoencoder.num_levels
     picture = pictures.to_picture(np.concatenate(images), levels)
     scale = pictures.auto_scale(picture.shape[1], target=48)
     pictures.write_png(
-        base + ".png", pictures.grid(picture, columns=FLAGS.num_samples, scale=scale)
+        base + ".png", pictures.grid(picture, columns=len(images[0]), scale=scale)
     )
     print(table)
     print(f"wrote {base}.md, .json, .png")

@@ -39,8 +39,8 @@ if __package__ in (None, ""):  # `python launch/farm_sampling.py`: the repositor
 import numpy as np
 from absl import app, flags
 
-from tfps.data import builtin
-from tfps.evaluation import benchmarking, frechet, pictures
+from launch import digit_quality
+from tfps.evaluation import benchmarking, pictures
 from tfps.models import farm_sampling, orderings
 from tfps.sampling import noise as noise_lib
 from tfps.train import training
@@ -56,32 +56,6 @@ flags.DEFINE_integer("classifier_steps", 600, "Training steps of the digit class
 flags.DEFINE_integer("seed", 0, "Seed of the Gumbel noise.")
 flags.DEFINE_string("output_dir", None, "Where to write (default: <model>/farm_sampling).")
 SHOWN = 16
-
-
-def _quality(dataset, steps):
-    """`(score(samples) -> distance, header)`, or `(None, note)` without embedded labels: the
-    distance to the test split's features; the validation split's distance to them is the floor."""
-    if dataset not in builtin.DIGIT_DATASETS:
-        return None, f"no Frechet distance: {dataset} has no embedded labels"
-    train, info = builtin.load_numpy(dataset, "train")
-    test, _ = builtin.load_numpy(dataset, "test")
-    validation, _ = builtin.load_numpy(dataset, "validation")
-    classifier = frechet.train_classifier(
-        train, builtin.digit_labels(dataset, "train"), info.num_categories, steps=steps
-    )
-    accuracy = frechet.accuracy(classifier, test, builtin.digit_labels(dataset, "test"))
-    reference = frechet.features(classifier, test)
-    floor = frechet.frechet_distance(reference, frechet.features(classifier, validation))
-
-    def score(samples):
-        return frechet.frechet_distance(reference, frechet.features(classifier, samples))
-
-    header = (
-        f"Frechet distance to the {len(test)} test images in the features of a digit classifier "
-        f"({steps} steps, test accuracy {accuracy:.1%}); the {len(validation)} validation images: "
-        f"{floor:.2f}"
-    )
-    return score, header
 
 
 def _powers_of_two(count):
@@ -155,7 +129,7 @@ def main(argv):
     dataset = config["train"]["dataset"]
     shape = (FLAGS.num_samples,) + tuple(model.event_shape) + (model.num_categories,)
     noise = noise_lib.gumbel_noise(shape, FLAGS.seed).numpy()
-    score, header = _quality(dataset, FLAGS.classifier_steps)
+    score, header = digit_quality.digit_scorer(dataset, FLAGS.classifier_steps)
     rows, shown = _rows(model, sampler, ks, noise, score)
     title = (f"{os.path.basename(os.path.normpath(config['logdir']))}: {dataset}, "
              f"{FLAGS.num_samples} samples, batch {FLAGS.num_samples}")  # fmt: skip

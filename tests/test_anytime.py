@@ -165,14 +165,21 @@ def channel_prior(tmp_path_factory):
 def test_the_launcher_draws_a_grid_and_a_table_per_code_length(channel_prior, tmp_path):
     out = tmp_path / "any"
     result = launch_here("launch.anytime", f"--model={channel_prior}", "--num_samples=3",
+                         "--method=ancestral,ancestral_cached,fpi", "--classifier_steps=5",
                          f"--output_dir={out}")  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     with open(out / "anytime.json") as f:
-        rows = json.load(f)["rows"]
+        table = json.load(f)
+    rows = table["rows"]
     assert [r["num_codes"] for r in rows] == anytime.code_lengths(N) == list(range(1, N + 1))
-    assert all(1 <= r["arm_calls"] <= r["num_codes"] for r in rows)
+    for r in rows:  # the same codes whatever the method; one code per call for ancestral ones
+        calls = {m: v["arm_calls"] for m, v in r["methods"].items()}
+        assert calls["ancestral"] == calls["ancestral_cached"] == r["num_codes"]
+        assert 1 <= calls["fpi"] <= r["num_codes"] and r["same_codes"]
+        assert r["frechet"] >= 0.0
+    assert "digit classifier (5 steps" in table["quality"]
     assert (out / "anytime.png").stat().st_size > 0
-    assert "| 3 | 50% |" in (out / "anytime.md").read_text()
+    assert "| 3 | 50% | 3 |" in (out / "anytime.md").read_text()
     bad = launch_here("launch.anytime", f"--model={channel_prior}", "--num_codes=0,2",
                       f"--output_dir={tmp_path / 'bad'}")  # fmt: skip
     assert bad.returncode != 0 and "Traceback" not in bad.stderr

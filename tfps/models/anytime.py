@@ -22,7 +22,7 @@ import collections
 import tensorflow as tf
 
 from tfps.models import ordered_code
-from tfps.sampling import adapter, budget
+from tfps.sampling import adapter, budget, predictive
 
 Anytime = collections.namedtuple("Anytime", ["codes", "images", "result", "num_codes"])
 
@@ -85,12 +85,17 @@ def sample_within_budget(
     """`Anytime(codes, images, result, num_codes)` of the longest prefix of codes finished within
     a budget of ARM calls and/or seconds (`tfps.sampling.budget`): num_codes, int32 `[B]`, the codes
     each example finished; codes `[B, n(, C)]` the prior's sample there, exactly, and 0 after;
-    images, with `autoencoder`, `decode(codes, num_codes)`. `sampler`: `prefix_sampler(prior, n)`
-    to reuse. ValueError for a bad budget (max_calls an int >= 1, max_seconds finite > 0)."""
+    images, with `autoencoder`, `decode(codes, num_codes)`. `sampler`: a sampler of the whole
+    code to reuse (default `sampler_for_model(prior)`, which has `ancestral_cached` for a
+    Transformer: its first j codes are a budget of j calls). ValueError for a bad budget
+    (max_calls an int >= 1, max_seconds finite > 0) or a sampler of another shape."""
     shape = _sequence_shape(prior)
-    sampler = sampler or prefix_sampler(prior, shape[0])
-    if sampler.model.fn.num_codes != shape[0]:
-        raise ValueError("sample_within_budget takes the sampler of the whole code")
+    sampler = sampler or predictive.sampler_for_model(prior)
+    if tuple(sampler.event_shape) != shape:
+        raise ValueError(
+            f"sample_within_budget takes a sampler of the whole code {shape}, not of "
+            f"{tuple(sampler.event_shape)}"
+        )
     result, prefix = sampler.sample_within_budget(noise, method, max_calls, max_seconds)
     channels = shape[1] if len(shape) == 2 else 1
     num_codes = prefix // channels  # codes whose every channel is final
