@@ -188,9 +188,7 @@ def main(argv):
     levels = autoencoder.num_levels
     picture = pictures.to_picture(np.concatenate(images), levels)
     scale = pictures.auto_scale(picture.shape[1], target=48)
-    pictures.write_png(
-        base + ".png", pictures.grid(picture, columns=len(images[0]), scale=scale)
-    )
+    pictures.write_png(base + ".png", pictures.grid(picture, columns=len(images[0]), scale=scale))
     print(table)
     print(f"wrote {base}.md, .json, .png")
 
