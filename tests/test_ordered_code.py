@@ -216,7 +216,16 @@ def test_an_ordered_run_trains_through_the_resumable_loop(tmp_path):
     assert metrics["step"] == 4 and metrics["latent_shape"] == [N]
     prefix = [metrics[f"test_{name}"] for name in PREFIX_NAMES]
     assert all(np.isfinite(prefix)) and prefix[-1] == pytest.approx(metrics["test_mse"])
-    assert set(PREFIX_NAMES) <= _tags(os.path.join(logdir, "validation"))
+    assert set(PREFIX_NAMES) | {"prefix_reconstructions"} <= _tags(
+        os.path.join(logdir, "validation")
+    )
+    model_now = autoencoder_training.load_autoencoder(logdir)[0]
+    validation_images, _ = tfps_data.load("digits", "validation")
+    [picture] = autoencoder_training.prefix_pictures(model_now, validation_images, 3).values()
+    assert picture.shape == (1, 3 * 8, 9 * 8, 1) and picture.dtype == tf.uint8
+    last = picture.numpy()[0, :8, 8 * 8 :]  # the first image itself, in the last column
+    first = next(iter(validation_images)).numpy()
+    np.testing.assert_array_equal(last, np.round(first * 255 / 16))
     assert {"mse", "codebook", "commitment"} <= _tags(os.path.join(logdir, "train"))
     with open(os.path.join(logdir, rundir.CONFIG_FILE)) as f:
         run = json.load(f)

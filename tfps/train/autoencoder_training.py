@@ -71,6 +71,24 @@ def make_mse_fn(model):
     return mse_fn
 
 
+def prefix_pictures(model, dataset, count=8):
+    """`{"prefix_reconstructions": uint8 [1, count * H, 9 * W, C]}` for a channel code: one row per
+    image of `dataset` (the first `count`), its decodings from 1/8 ... 8/8 of the code
+    (`ordered_code.prefix_lengths`), then the image itself; `{}` for a spatial code."""
+    if getattr(model, "quantization", None) != ordered_code.CHANNEL:
+        return {}
+    if isinstance(dataset, np.ndarray):
+        dataset = tf.data.Dataset.from_tensor_slices(dataset)
+    x = tf.cast(next(iter(dataset.batch(count))), tf.int32)
+    codes = model.encode(x)
+    lengths = ordered_code.prefix_lengths(model.latent_channels).values()
+    columns = [model.decode(codes, num_codes=j) for j in lengths] + [model.normalise(x)]
+    grid = tf.clip_by_value(tf.stack(columns, axis=1), -1.0, 1.0)  # [n, 9, H, W, C]
+    n, cols, h, w, c = grid.shape
+    grid = tf.reshape(tf.transpose(grid, [0, 2, 1, 3, 4]), [1, n * h, cols * w, c])
+    return {"prefix_reconstructions": tf.cast(tf.round((grid + 1.0) * 127.5), tf.uint8)}
+
+
 def evaluate(model, dataset, batch_size, max_batches=None, mse_fn=None):
     """Reconstruction MSE (inference mode, [-1, 1] scale) and latent usage on `dataset`.
 
@@ -179,6 +197,7 @@ def _task(config, logdir):
         metric="mse",
         description=f"the autoencoder on {info.name}: {new_run_config['model']}",
         summarize=summarize,
+        images=lambda split, ds: prefix_pictures(model, ds),
     )
 
 

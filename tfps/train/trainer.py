@@ -54,6 +54,8 @@ class Task:
     description: a one-line description for the log.
     summarize: `metrics -> (metrics, summary)`: the trainer's own metrics added to `fit`'s, and
       the one-line summary logged with metrics.json.
+    images: optional `(split, dataset) -> {name: uint8 [1, H, W, C]}`, pictures written to
+      TensorBoard with every evaluation (e.g. an ordered code's reconstructions per prefix).
     """
 
     model: keras.Model
@@ -64,6 +66,7 @@ class Task:
     modules: dict = dataclasses.field(default_factory=dict)
     description: str = ""
     summarize: Callable = lambda metrics: (metrics, "")
+    images: Callable = None
 
 
 def make_optimizer(config):
@@ -270,6 +273,10 @@ def _fit(config, logdir, run_dir, task, strategy):
         values = task.evaluate(split, dataset, max_batches, at_step)
         for name, value in values.items():
             write_scalar(writers[split], name, value, at_step)
+        if task.images is not None:
+            with writers[split].as_default():
+                for name, picture in task.images(split, dataset).items():
+                    tf.summary.image(name, picture, step=at_step)
         writers[split].flush()
         shown = "  ".join(f"{name} {value:.5g}" for name, value in values.items())
         logging.info("step %d/%d  %s: %s", at_step, config.steps, split, shown)
