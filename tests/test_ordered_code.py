@@ -163,6 +163,21 @@ def test_the_ordered_loss_is_the_vq_objective_on_the_prefix():
     assert float(full) == pytest.approx(float(unordered), rel=1e-6)
 
 
+def test_before_ordered_from_step_the_whole_code_trains_then_a_random_prefix():
+    """[1]'s two stages in one run: the loss of a step before `ordered_from_step` is the full
+    code's, from it on the loss of the prefix drawn from the step's seed."""
+    model, x = _model(), _digits(8)
+    loss = ordered_code.training_loss(model, ordered=True, ordered_from_step=10)
+    seed = tf.constant([0, 0])
+    j = ordered_code.random_prefix_length(seed, N)
+    assert int(j) < N  # this seed draws a true prefix, so the two stages differ
+    whole = float(ordered_code.ordered_loss(model, x, training=True)[0])
+    prefix = float(ordered_code.ordered_loss(model, x, j, training=True)[0])
+    assert float(loss(x, seed, tf.constant(9, tf.int64))[0]) == pytest.approx(whole, rel=1e-6)
+    assert float(loss(x, seed, tf.constant(10, tf.int64))[0]) == pytest.approx(prefix, rel=1e-6)
+    assert whole != pytest.approx(prefix, rel=1e-3)
+
+
 @pytest.mark.slow  # trains
 def test_a_few_ordered_steps_reduce_the_prefix_loss():
     model = _model()
@@ -177,7 +192,7 @@ def test_a_few_ordered_steps_reduce_the_prefix_loss():
     @tf.function
     def train_step(seed):
         with tf.GradientTape() as tape:
-            total, values = loss(x, seed)
+            total, values = loss(x, seed, tf.constant(100, tf.int64))
         variables = model.trainable_variables
         optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
         return values
@@ -259,6 +274,9 @@ def test_the_unordered_control_trains_from_launcher_flags(tmp_path):
     (dict(ordered=True), "ordered=True needs quantization='channel'.*got quantization='spatial'"),
     (dict(quantization="channel", ordered="yes"), "ordered must be true or false, got 'yes'"),
     (dict(quantization="channel", commitment=-1.0), "commitment must be >= 0, got -1.0"),
+    (dict(quantization="channel", ordered_from_step=2), "ordered_from_step=2 needs ordered=True"),
+    (dict(quantization="channel", ordered=True, ordered_from_step=4),
+     r"ordered_from_step must be in 0..3, got 4"),
 ])  # fmt: skip
 def test_bad_options_are_one_clear_error_before_anything_is_written(tmp_path, change, message):
     logdir = str(tmp_path / "run")

@@ -260,12 +260,18 @@ def ordered_loss(model, x, num_codes=None, commitment=COMMITMENT, training=True)
     return total, values
 
 
-def training_loss(model, ordered, commitment=COMMITMENT):
-    """The trainer's `loss(x, seed) -> (total, values)` (`tfps.train.trainer.Task`): ordered, a
-    prefix length j ~ U{1..n} drawn from the step's seed for each batch [1]; else all n codes."""
+def training_loss(model, ordered, commitment=COMMITMENT, ordered_from_step=0):
+    """The trainer's `loss(x, seed, step) -> (total, values)` (`tfps.train.trainer.Task`, which
+    passes the step): ordered, a prefix length j ~ U{1..n} drawn from the step's seed for each
+    batch [1], from step `ordered_from_step` on (before it all n codes: [1]'s pretraining at full
+    length, then the ordered fine-tuning, in one run); else all n codes."""
 
-    def loss(x, seed):
-        num_codes = random_prefix_length(seed, model.latent_channels) if ordered else None
+    def loss(x, seed, step):
+        num_codes = None
+        if ordered:
+            n = model.latent_channels
+            random = random_prefix_length(seed, n)
+            num_codes = tf.where(tf.cast(step, tf.int64) >= ordered_from_step, random, n)
         total, values = ordered_loss(model, x, num_codes, commitment, training=True)
         return tf.cast(total, tf.float32), values
 

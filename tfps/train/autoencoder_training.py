@@ -138,7 +138,9 @@ def training_loss(config, model):
     """The task's `loss(x, seed)`: MSE (eq. 11 without the rate) for the spatial code; the
     VQ-VAE objective, ordered or not, for the channel-wise one (`tfps.models.ordered_code`)."""
     if config.quantization == ordered_code.CHANNEL:
-        return ordered_code.training_loss(model, config.ordered, config.commitment)
+        return ordered_code.training_loss(
+            model, config.ordered, config.commitment, config.ordered_from_step
+        )
 
     def loss(x, seed):
         del seed  # the autoencoder draws no noise
@@ -198,6 +200,7 @@ def _task(config, logdir):
         description=f"the autoencoder on {info.name}: {new_run_config['model']}",
         summarize=summarize,
         images=lambda split, ds: prefix_pictures(model, ds),
+        loss_takes_step=config.quantization == ordered_code.CHANNEL,
     )
 
 

@@ -288,6 +288,12 @@ class AutoencoderConfig(RunConfig):
     )
     ordered: bool = _field(False, "quantization=channel: train the ordered code [2].", "model")
     commitment: float = _field(0.25, "quantization=channel: VQ commitment weight.", "model")
+    ordered_from_step: int = _field(
+        0,
+        "ordered: the step from which prefixes are random; before it the full code trains "
+        "([2]'s pretraining, then fine-tuning ordered, in one run).",
+        "training",
+    )
 
     KIND: typing.ClassVar[str] = AUTOENCODER
 
@@ -295,6 +301,7 @@ class AutoencoderConfig(RunConfig):
         """Raises ValueError naming the first invalid field. Returns self."""
         super().validate()
         config_checks.check_quantization(self.quantization, self.ordered)
+        config_checks.check_ordered_schedule(self.ordered, self.ordered_from_step, self.steps)
         if not self.user_data():  # your own data is checked when it is read
             self.check_fits(tfps_data.dataset_info(self.dataset, self.bits))
         return self

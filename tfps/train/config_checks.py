@@ -77,6 +77,18 @@ def check_quantization(quantization, ordered):
         )
 
 
+def check_ordered_schedule(ordered, ordered_from_step, steps):
+    """Raises ValueError unless `ordered_from_step` is a step in 0..steps - 1 of an ordered code
+    (0 for an unordered one)."""
+    if ordered_from_step and not ordered:
+        raise ValueError(
+            f"ordered_from_step={ordered_from_step} needs ordered=True (it is when the ordered "
+            f"training starts)"
+        )
+    if not 0 <= ordered_from_step < max(steps, 1):
+        raise ValueError(f"ordered_from_step must be in 0..{steps - 1}, got {ordered_from_step}")
+
+
 def check_autoencoder_data(dataset, info, events):
     """Raises ValueError unless `info` (the `DatasetInfo` of `dataset`) holds images (`events`
     describes them) with a height and width divisible by the autoencoder's downsampling."""

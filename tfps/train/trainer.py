@@ -56,6 +56,8 @@ class Task:
       the one-line summary logged with metrics.json.
     images: optional `(split, dataset) -> {name: uint8 [1, H, W, C]}`, pictures written to
       TensorBoard with every evaluation (e.g. an ordered code's reconstructions per prefix).
+    loss_takes_step: `loss` is `(x, seed, step)`, step the int64 scalar of the optimizer step
+      (a schedule over training, e.g. an ordered code's pretraining at full length).
     """
 
     model: keras.Model
@@ -67,6 +69,7 @@ class Task:
     description: str = ""
     summarize: Callable = lambda metrics: (metrics, "")
     images: Callable = None
+    loss_takes_step: bool = False
 
 
 def make_optimizer(config):
@@ -343,7 +346,7 @@ def make_train_step(config, task, variables, optimizer, step, strategy):
             replica = tf.distribute.get_replica_context().replica_id_in_sync_group
             seed = tf.random.experimental.stateless_fold_in(seed, replica)
         with tf.GradientTape() as tape:
-            total, values = task.loss(x, seed)
+            total, values = task.loss(x, seed, step) if task.loss_takes_step else task.loss(x, seed)
             if replicas > 1:
                 share = tf.cast(tf.shape(x)[0], tf.float32) / float(config.batch_size)
                 total = total * share
