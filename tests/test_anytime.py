@@ -4,7 +4,6 @@ the prefix decoder does (Xu et al., ICLR 2021)."""
 
 import functools
 import json
-import os
 
 import keras
 import numpy as np
@@ -19,7 +18,7 @@ from tfps.serving import export
 from tfps.train import autoencoder_training, training
 
 import oracles
-from launchers import REPO, launch_here
+from launchers import launch_here
 from tiny_models import tiny_model
 
 N, K = 6, 5
@@ -228,5 +227,4 @@ def test_an_export_of_the_prior_samples_within_a_budget_of_calls_or_milliseconds
     ]:
         with pytest.raises(tf.errors.InvalidArgumentError, match=message):
             within(calls, milliseconds)
-    shipped = tf.saved_model.load(os.path.join(REPO, "exported", "digits", "1"))
-    assert "sample_within_budget" not in shipped.signatures  # an image ARM: no anytime signature
+    # An image ARM's export has the other signatures only (test_export.py, saved_model_cli).
