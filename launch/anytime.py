@@ -182,13 +182,9 @@ def main(argv):
     title = f"{run}: {FLAGS.num_samples} samples (one batch), seed {FLAGS.seed}"
     table = _table(title, header, rows)
     output_dir = FLAGS.output_dir or os.path.join(config["logdir"], "anytime")
-    os.makedirs(output_dir, exist_ok=True)
     base = os.path.join(output_dir, "anytime")
     benchmarking.write_table(base, table, {"title": title, "quality": header, "rows": rows})
-    levels = autoencoder.num_levels
-    picture = pictures.to_picture(np.concatenate(images), levels)
-    scale = pictures.auto_scale(picture.shape[1], target=48)
-    pictures.write_png(base + ".png", pictures.grid(picture, columns=len(images[0]), scale=scale))
+    pictures.write_rows(base + ".png", images, autoencoder.num_levels)
     print(table)
     print(f"wrote {base}.md, .json, .png")
 

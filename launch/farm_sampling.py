@@ -36,7 +36,6 @@ import time
 if __package__ in (None, ""):  # `python launch/farm_sampling.py`: the repository root importable.
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import numpy as np
 from absl import app, flags
 
 from launch import digit_quality
@@ -135,12 +134,9 @@ def main(argv):
              f"{FLAGS.num_samples} samples, batch {FLAGS.num_samples}")  # fmt: skip
     table = _table(title, header, rows)
     output_dir = FLAGS.output_dir or os.path.join(config["logdir"], "farm_sampling")
-    os.makedirs(output_dir, exist_ok=True)
     base = os.path.join(output_dir, "farm_sampling")
     benchmarking.write_table(base, table, {"title": title, "quality": header, "rows": rows})
-    picture = pictures.to_picture(np.concatenate(shown), model.num_categories)
-    scale = pictures.auto_scale(model.event_shape[0], target=48)
-    pictures.write_png(base + ".png", pictures.grid(picture, columns=len(shown[0]), scale=scale))
+    pictures.write_rows(base + ".png", shown, model.num_categories)
     print(table)
     print(f"wrote {base}.md, .json, .png")
 

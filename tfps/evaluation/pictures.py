@@ -94,6 +94,14 @@ def auto_scale(height, target=96):
     return max(1, target // max(height, 1))
 
 
+def write_rows(path, rows, num_categories, target=48):
+    """Writes the PNG `path`: the int images `[N, H, W, C]` of each of `rows` (N the same in all)
+    as one row of the grid, upscaled to about `target` pixels high."""
+    picture = to_picture(np.concatenate(rows), num_categories)
+    scale = auto_scale(picture.shape[1], target)
+    write_png(path, grid(picture, columns=len(rows[0]), scale=scale))
+
+
 # ------------------------------------------------------------------------ forecasting mistakes
 def mistake_map(samples, mistakes, num_categories):
     """[1, Figures 3-4]: samples in grey with wrongly forecast positions in red.

@@ -96,10 +96,8 @@ def sample_within_budget(
             f"sample_within_budget takes a sampler of the whole code {shape}, not of "
             f"{tuple(sampler.event_shape)}"
         )
-    result, prefix = sampler.sample_within_budget(noise, method, max_calls, max_seconds)
-    channels = shape[1] if len(shape) == 2 else 1
-    num_codes = prefix // channels  # codes whose every channel is final
-    codes = budget.keep_prefix(result.samples, num_codes * channels)
+    result, _ = sampler.sample_within_budget(noise, method, max_calls, max_seconds)
+    codes, num_codes = budget.finished_rows(result.samples, result.accepted_at, shape)
     images = None if autoencoder is None else autoencoder.decode(codes, num_codes=num_codes)
     return Anytime(codes, images, result, num_codes)
 

@@ -60,3 +60,12 @@ def keep_prefix(samples, prefix):
     flat = tf.reshape(samples, [tf.shape(samples)[0], -1])
     kept = tf.sequence_mask(prefix, tf.shape(flat)[1])
     return tf.reshape(tf.where(kept, flat, tf.zeros_like(flat)), tf.shape(samples))
+
+
+def finished_rows(samples, accepted_at, event_shape):
+    """`(samples, rows)` of a stopped loop's results: rows, int32 `[B]`, how many positions of the
+    event's first axis (a sequence's codes) have every variable final, and the samples with
+    everything from the first unfinished row on set to 0. `event_shape`: `(n,)` or `(n, C)`."""
+    channels = int(event_shape[1]) if len(event_shape) == 2 else 1
+    rows = finished_prefix(accepted_at) // channels
+    return keep_prefix(samples, rows * channels), rows

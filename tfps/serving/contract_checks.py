@@ -108,37 +108,33 @@ def _checked_seed(seed, port, sizes, methods):
     return tf.cast(_after([in_range], seed), tf.int32)
 
 
-def _checked_count(count, port, sizes, methods):
-    """An int32 scalar >= 1 (batch_size, num_samples, slots)."""
+def _checked_scalar(t, port, ok, requirement):
+    """`t` as a scalar, usable once it is one and `ok(t)` holds (else "<name> must be
+    <requirement>, got <value>")."""
     name = port.name
-    count = tf.reshape(_after([_check_scalar(count, name)], count), [])
+    t = tf.reshape(_after([_check_scalar(t, name)], t), [])
     return _after(
         [
             _require(
-                count >= 1,
-                f"{name} must be >= 1, got ",
-                tf.strings.as_string(count),
+                ok(t),
+                f"{name} must be {requirement}, got ",
+                tf.strings.as_string(t),
                 name=f"check_{name}_range",
             )
         ],
-        count,
+        t,
     )
+
+
+def _checked_count(count, port, sizes, methods):
+    """An int32 scalar >= 1 (batch_size, num_samples, slots, max_calls)."""
+    return _checked_scalar(count, port, lambda c: c >= 1, ">= 1")
 
 
 def _checked_duration(duration, port, sizes, methods):
     """A float scalar, finite and > 0 (a time budget)."""
-    name = port.name
-    duration = tf.reshape(_after([_check_scalar(duration, name)], duration), [])
-    return _after(
-        [
-            _require(
-                tf.math.is_finite(duration) & (duration > 0),
-                f"{name} must be finite and > 0, got ",
-                tf.strings.as_string(duration),
-                name=f"check_{name}_range",
-            )
-        ],
-        duration,
+    return _checked_scalar(
+        duration, port, lambda t: tf.math.is_finite(t) & (t > 0), "finite and > 0"
     )
 
 

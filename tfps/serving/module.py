@@ -260,9 +260,9 @@ class ServingModule(tf.Module):
 
         branches = [functools.partial(branch, m) for m in self._methods]
         result = predictive.SampleResult(*tf.switch_case(c["method"], branches))
-        channels = self._event_shape[1] if len(self._event_shape) == 2 else 1
-        num_codes = budget.finished_prefix(result.accepted_at) // channels
-        codes = budget.keep_prefix(result.samples, num_codes * channels)
+        codes, num_codes = budget.finished_rows(
+            result.samples, result.accepted_at, self._event_shape
+        )
         outputs = {**result._replace(samples=codes)._asdict(), "num_codes": num_codes}
         outputs["images"] = self._decode_prefix.value(codes, num_codes)
         return self._shaped("sample_within_budget", outputs)
