@@ -138,15 +138,15 @@ def _rows(prior, autoencoder, lengths, noise, score):
 
 def _table(title, header, rows):
     methods = list(rows[0]["methods"])
-    lines = [f"**{title}**", "", header, ""] if header else [f"**{title}**", ""]
+    same = "yes" if all(r["same_codes"] for r in rows) else "NO"
+    lines = [f"**{title}**", "", f"Every method sampled the same codes: {same}.", ""]
+    lines += [header, ""] if header else []
     lines += [
         "| codes j | of the code | "
         + " | ".join(f"{m}: ARM calls | {m}: seconds" for m in methods)
         + " | Frechet distance |",
         "|---|---|" + "---|---|" * len(methods) + "---|",
     ]
-    same = all(r["same_codes"] for r in rows)
-    lines.insert(1, f"\nEvery method sampled the same codes: {'yes' if same else 'NO'}.")
     for r in rows:
         cells = [f"{r['methods'][m]['arm_calls']} | {r['methods'][m]['seconds']:.3f}"
                  for m in methods]  # fmt: skip
