@@ -38,16 +38,17 @@ from absl import app, flags
 from launch import digit_quality
 from tfps.data import builtin
 from tfps.evaluation import benchmarking, pictures
-from tfps.models import anytime, ordered_code
+from tfps.models import anytime
 from tfps.sampling import noise as noise_lib
 from tfps.sampling import predictive
-from tfps.serving import decoder as decoder_lib
-from tfps.train import training
+from tfps.serving import loading
 
 FLAGS = flags.FLAGS
 SHOWN = 16  # samples per row of the picture
 flags.DEFINE_string("model", None, "A run of a prior over a channel code.", required=True)
-flags.DEFINE_list("num_codes", [], "Code lengths j (default: 1/8 ... 8/8 of the code).")
+flags.DEFINE_list(
+    "num_codes", [], "Code lengths j, or fractions of the code (default: 1/8 ... 8/8 of the code)."
+)
 flags.DEFINE_integer("num_samples", 8, "Samples per code length (one batch).", lower_bound=1)
 flags.DEFINE_list(
     "method", ["fpi"], "Sampling methods, one column each (every method: the same codes)."
@@ -68,21 +69,11 @@ flags.DEFINE_string("output_dir", None, "Where to write (default: <model>/anytim
 
 def _load():
     """`(prior, autoencoder, config, lengths)`; ValueError unless the run is a prior over a
-    channel code."""
-    prior, config = training.load_trained(FLAGS.model)
-    autoencoder = decoder_lib.load_decoder(config).autoencoder
-    if getattr(autoencoder, "quantization", None) != ordered_code.CHANNEL:
-        raise ValueError(
-            f"{FLAGS.model}: anytime sampling needs a prior over a channel code "
-            f"(quantization={ordered_code.CHANNEL!r}); its autoencoder quantises latent pixels"
-        )
-    n = autoencoder.latent_channels
-    if not all(v.isdigit() for v in FLAGS.num_codes):
-        raise ValueError(f"--num_codes must be code lengths, got {','.join(FLAGS.num_codes)}")
-    lengths = [int(v) for v in FLAGS.num_codes] or anytime.code_lengths(n)
-    for j in lengths:
-        ordered_code.check_num_codes(j, n)
-    return prior, autoencoder, config, sorted(set(lengths))
+    channel code and every --num_codes names a code length."""
+    prior, decoder, config = loading.load_code_prior(FLAGS.model)
+    n = decoder.latent_shape[0]
+    lengths = [anytime.num_codes_of(v, n) for v in FLAGS.num_codes] or anytime.code_lengths(n)
+    return prior, decoder.autoencoder, config, sorted(set(lengths))
 
 
 def _timed(run):

@@ -20,6 +20,12 @@ For an ARM trained on the latents of an autoencoder (`launch/train.py
 to them: `images_<method>.npy` (float32 [N, H, W, C] in [-1, 1]) and `images_<method>.png`
 [1, sec. 4.2].
 
+For a prior over a channel code (an autoencoder trained with `--config.model.quantization=channel`,
+`docs/anytime.md`), `--num_codes=j` (or a fraction of the code: `0.6`, `60%`) samples only the
+first j codes with the method, exactly the first j codes of the whole code's samples for the seed,
+and decodes them with the rest zero [2]: `samples_<method>_codes<j>.npy` (int32 [N, j]) and
+`images_<method>_codes<j>.npy` / `.png`. `launch/anytime.py` draws several j side by side.
+
 `--strategy=mirrored` spreads the samples over every GPU (or `--cpu_replicas` CPU devices) in
 contiguous shares, each running `--batch_size` slots; the samples are the one-device ones and the
 ARM calls printed are the sum over the replicas (`tfps.distribute.replicated.sample_replicated`).
@@ -29,6 +35,9 @@ The flags are those of `launch/benchmark.py` (`launch.strategy_flags`).
 
 [1]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive Models.
      In ICML, 2020.
+
+[2]: Yilun Xu, Yang Song, Sahaj Garg, Linyuan Gong, Rui Shu, Aditya Grover and Stefano Ermon.
+     Anytime Sampling for Autoregressive Models via Ordered Autoencoding. In ICLR, 2021.
 """
 
 import os
@@ -87,6 +96,13 @@ incremental_flags.define_flags(
 )
 strategy_flags.define_flags("the samples")
 flags.DEFINE_string(
+    "num_codes",
+    None,
+    "A prior over a channel code only: sample its first j codes and decode them with the rest "
+    "zero (anytime sampling); j, or a fraction of the code such as 0.6 or 60%. Default: the "
+    "whole sample.",
+)
+flags.DEFINE_string(
     "logdir",
     None,
     "Also write TensorBoard summaries under "
@@ -100,13 +116,24 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     try:
         strategy = strategy_flags.strategy()
+        num_codes = None
         with strategy.scope():  # weights mirrored over the replicas
-            loaded = loading.load(
-                FLAGS.model,
-                FLAGS.jit_compile,
-                export_decoder=True,
-                incremental=incremental_flags.incremental(),
-            )
+            if FLAGS.num_codes is None:
+                loaded = loading.load(
+                    FLAGS.model,
+                    FLAGS.jit_compile,
+                    export_decoder=True,
+                    incremental=incremental_flags.incremental(),
+                )
+            elif incremental_flags.incremental():
+                raise ValueError(
+                    "--num_codes samples a prefix of a sequence prior; --incremental is for a "
+                    "PixelCNN"
+                )
+            else:
+                loaded, num_codes = loading.load_prefix(
+                    FLAGS.model, FLAGS.num_codes, FLAGS.jit_compile
+                )
         loaded.sampler.check_method(FLAGS.method)
         replicated.check_replicable(loaded.sampler, strategy)
     except (ValueError, FileNotFoundError) as e:
@@ -120,6 +147,7 @@ def main(argv):
         FLAGS.output_dir or sample_run.default_output_dir(FLAGS.model),
         logdir=FLAGS.logdir,
         strategy=strategy,
+        num_codes=num_codes,
     )
 
 

@@ -24,6 +24,7 @@ from tfps.data import text
 from tfps.distribute import replicated
 from tfps.evaluation import summaries
 from tfps.sampling import noise as noise_lib
+from tfps.sampling import slots as slots_lib
 from tfps.serving import decoder, export, incremental_choice
 
 
@@ -33,30 +34,41 @@ def default_output_dir(path):
     return export.default_samples_dir(path) or os.path.join(os.fspath(path).rstrip("/"), "samples")
 
 
-def draw(sampler, method, num_samples, batch_size, seed, strategy=None):
+def draw(sampler, method, num_samples, batch_size, seed, strategy=None, whole_event=None):
     """A `SampleResult` for all samples; sample k uses noise row k for `seed`.
 
     Samples run in `batch_size` slots with scheduling (`tfps.sampling.slots`): a finished slot takes
     the next pending sample, so the batch does not wait for its slowest member. With a
     `strategy` of several replicas, each replica runs `batch_size` slots on its contiguous share
     of the samples (`tfps.distribute.replicated.sample_replicated`: the same samples; `arm_calls` is
-    the sum over the replicas).
+    the sum over the replicas). `whole_event`: the event shape of the whole code when `sampler`
+    samples its first codes (anytime): the noise is the first codes' noise of the whole code's,
+    so the samples are the first codes of the whole code's samples for `seed`.
     """
+    event = tuple(whole_event or sampler.event_shape) + (sampler.num_categories,)
+    noise = noise_lib.gumbel_noise((num_samples,) + event, seed)[:, : sampler.event_shape[0]]
     if strategy is None or strategy.num_replicas_in_sync == 1:
-        return sampler.sample_scheduled_from_seed(
-            seed, num_samples, slots=batch_size, method=method
-        )
-    event = sampler.event_shape + (sampler.num_categories,)
-    noise = noise_lib.gumbel_noise((num_samples,) + event, seed)
+        return sampler.sample_scheduled(noise, method, slots_lib.check_count(batch_size, "slots"))
     return replicated.sample_replicated(sampler, strategy, noise, method, batch_size)
 
 
 def sample_to_files(
-    loaded, method, num_samples, batch_size, seed, output_dir, logdir=None, log=print, strategy=None
+    loaded,
+    method,
+    num_samples,
+    batch_size,
+    seed,
+    output_dir,
+    logdir=None,
+    log=print,
+    strategy=None,
+    num_codes=None,
 ):
     """Draws `num_samples` samples of `loaded` (a `tfps.serving.loading.Loaded`) with `method` and
     writes them, their pictures and (with `logdir`) TensorBoard summaries; `log` gets one line per
-    step. `strategy`: spread the samples over its replicas (`draw`).
+    step. `strategy`: spread the samples over its replicas (`draw`). `num_codes`: `loaded` is
+    `tfps.serving.loading.load_prefix`'s, the first j codes of a prior over a channel code; the
+    files are named `<method>_codes<j>` and the samples are the first j codes of the whole code's.
 
     Returns the `SampleResult`.
     """
@@ -65,10 +77,12 @@ def sample_to_files(
         log(incremental_choice.describe_export(loaded.description))
     os.makedirs(output_dir, exist_ok=True)
     start = time.perf_counter()
-    result = draw(sampler, method, num_samples, batch_size, seed, strategy)
+    name = method if num_codes is None else f"{method}_codes{num_codes}"
+    whole = None if num_codes is None else loaded.decoder.decoder.latent_shape
+    result = draw(sampler, method, num_samples, batch_size, seed, strategy, whole)
     samples = result.samples.numpy()
     seconds = time.perf_counter() - start
-    npy_path = os.path.join(output_dir, f"samples_{method}.npy")
+    npy_path = os.path.join(output_dir, f"samples_{name}.npy")
     np.save(npy_path, samples)
     slots = min(batch_size, num_samples)
     # No evidence here, so the ancestral baseline of the convergence map is known without its
@@ -85,7 +99,7 @@ def sample_to_files(
         baseline=summaries.ancestral_determined_at(sampler.image_shape),
         max_samples=num_samples,
     )
-    pngs = summaries.write_pngs(os.path.join(output_dir, ""), method, inspection)
+    pngs = summaries.write_pngs(os.path.join(output_dir, ""), name, inspection)
     per_sample = inspection.scalars[summaries.ARM_CALLS_PERCENT]
     accuracy = inspection.scalars.get(summaries.FORECAST_ACCURACY)
     log(
@@ -95,21 +109,21 @@ def sample_to_files(
         f"{'n/a' if accuracy is None else f'{100 * accuracy:.1f}%'}; {seconds:.2f}s "
         f"(includes tracing)"
     )
+    if num_codes is not None:
+        log(f"anytime: the first {num_codes} of {whole[0]} codes of each sample, the rest zero")
     log(f"wrote {npy_path} and {', '.join(pngs)}")
     if logdir:
-        run = summaries.run_dir(logdir, summaries.SAMPLE_RUN, method)
+        run = summaries.run_dir(logdir, summaries.SAMPLE_RUN, name)
         summaries.write_tensorboard(run, loaded.step, inspection)
         log(f"wrote TensorBoard summaries to {run} (step {loaded.step})")
     vocabulary = (loaded.training.get("dataset") or {}).get("vocabulary")
     if vocabulary and samples.ndim == 2:
         lines = [text.decode(row, vocabulary).replace("\n", "\\n") for row in samples]
-        text_path = os.path.join(output_dir, f"samples_{method}.txt")
+        text_path = os.path.join(output_dir, f"samples_{name}.txt")
         with open(text_path, "w") as f:
             f.write("\n".join(lines) + "\n")
         log("decoded text: " + " | ".join(lines[:3]) + f"; wrote {text_path}")
     if loaded.decoder is not None:
-        _, images_npy, images_png = decoder.write_decoded(
-            loaded.decoder, samples, output_dir, method
-        )
+        _, images_npy, images_png = decoder.write_decoded(loaded.decoder, samples, output_dir, name)
         log(f"decoded the latents: wrote {images_npy} and {images_png}")
     return result

@@ -63,6 +63,7 @@ def main(argv):
     # new model that is not autoregressive.
     except (
         strategies.StrategyError,
+        strategies.WorkerLostError,  # restarting every worker resumes
         checks.DataError,
         checks.DatasetUnavailableError,
         causality.NotAutoregressiveError,

@@ -51,6 +51,7 @@ def main(argv):
     # Raised before any writing: a strategy that cannot run here (no TPU, ...), or bad data.
     except (
         strategies.StrategyError,
+        strategies.WorkerLostError,  # restarting every worker resumes
         checks.DataError,
         checks.DatasetUnavailableError,
         run_lock.RunDirectoryLockedError,

@@ -141,6 +141,22 @@ def test_code_lengths_cover_the_fractions_without_repeats():
     assert anytime.code_lengths(6) == [1, 2, 3, 4, 5, 6]
 
 
+def test_a_prefix_length_is_a_count_or_a_fraction_of_the_code():
+    assert [anytime.num_codes_of(v, 10) for v in (3, "3", "0.6", "60%", "1.0", "0.01")] == [
+        3, 3, 6, 6, 10, 1,
+    ]  # fmt: skip
+    for value, message in [
+        ("0", "num_codes must be in 1..10"),
+        ("11", "num_codes must be in 1..10"),
+        ("1.5", r"a fraction of the code in \(0, 1\]"),
+        ("0%", r"a fraction of the code in \(0, 1\]"),
+        ("nan", r"a fraction of the code in \(0, 1\]"),
+        ("six", "got 'six'"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            anytime.num_codes_of(value, 10)
+
+
 @pytest.fixture(scope="module")
 def channel_prior(tmp_path_factory):
     """A 6-step ordered channel autoencoder on digits (6 codes of 8 maps) and a 4-step
@@ -183,6 +199,37 @@ def test_the_launcher_draws_a_grid_and_a_table_per_code_length(channel_prior, tm
                       f"--output_dir={tmp_path / 'bad'}")  # fmt: skip
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
     assert f"num_codes must be in 1..{N}" in bad.stderr and not (tmp_path / "bad").exists()
+
+
+def test_the_sample_launcher_draws_the_first_codes_and_their_decoding(channel_prior, tmp_path):
+    """`launch.sample --num_codes=0.5`: the first 3 of 6 codes of the ancestral samples of the
+    whole code for the seed (equal as samples: the prior is autoregressive, so its logits at the
+    first 3 positions ignore the rest), decoded from those 3 codes."""
+    out = tmp_path / "prefix"
+    result = launch_here("launch.sample", f"--model={channel_prior}", "--num_codes=0.5",
+                         "--method=fpi", "--num_samples=3", "--batch_size=2", "--seed=5",
+                         f"--output_dir={out}")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "the first 3 of 6 codes" in result.stdout
+    codes = np.load(out / "samples_fpi_codes3.npy")
+    prior, config = training.load_trained(channel_prior)
+    whole = predictive.sampler_for_model(prior).sample_from_seed(5, 3, "ancestral").samples
+    np.testing.assert_array_equal(codes, whole.numpy()[:, :3])
+    decoder = decoder_lib.load_decoder(config)
+    padded = np.pad(codes, [[0, 0], [0, N - 3]])
+    expected = decoder.prefix_function(padded, tf.fill([3], 3)).numpy()
+    np.testing.assert_allclose(np.load(out / "images_fpi_codes3.npy"), expected, atol=1e-5)
+    assert (out / "images_fpi_codes3.png").stat().st_size > 0
+    for flags, message in [
+        (["--num_codes=7"], f"num_codes must be in 1..{N}"),
+        (["--num_codes=half"], "a fraction of the code in (0, 1]"),
+        (["--num_codes=2", "--method=ancestral_cached"], "unknown sampling method"),
+        (["--num_codes=2", "--incremental"], "--incremental is for a PixelCNN"),
+    ]:
+        bad = launch_here("launch.sample", f"--model={channel_prior}", *flags,
+                          f"--output_dir={tmp_path / 'bad'}")  # fmt: skip
+        assert bad.returncode != 0 and "Traceback" not in bad.stderr, bad.stderr[-3000:]
+        assert message in bad.stderr and not (tmp_path / "bad").exists()
 
 
 def test_an_export_of_the_prior_samples_within_a_budget_of_calls_or_milliseconds(

@@ -9,8 +9,10 @@ are compared with, and the flag errors, run in this process (`launch_here`).
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -188,7 +190,8 @@ def test_benchmark_runs_on_two_replicas_give_the_one_device_samples_and_calls():
     assert two["scheduled_calls_per_sample"] <= one["batch1_calls_per_sample"]
 
 
-def _train_workers(logdir, steps, tmp_dirs):
+def _start_workers(logdir, steps, tmp_dirs, *flags):
+    """The two workers of a multi-worker run (`launch.train` in subprocesses over loopback)."""
     workers = [f"localhost:{port}" for port in distribute_figures.free_ports(2, "localhost")]
     processes = []
     for index, tmp in enumerate(tmp_dirs):
@@ -196,7 +199,7 @@ def _train_workers(logdir, steps, tmp_dirs):
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_CONFIG": json.dumps(tf_config),
                "TMPDIR": str(tmp)}  # fmt: skip
         command = [sys.executable, "-m", "launch.train", *TINY, f"--logdir={logdir}",
-                   f"--config.training.steps={steps}", MULTI_WORKER]  # fmt: skip
+                   f"--config.training.steps={steps}", MULTI_WORKER, *flags]  # fmt: skip
         processes.append(
             subprocess.Popen(
                 command,
@@ -207,7 +210,11 @@ def _train_workers(logdir, steps, tmp_dirs):
                 text=True,
             )  # fmt: skip
         )
-    for process in processes:
+    return processes
+
+
+def _train_workers(logdir, steps, tmp_dirs):
+    for process in _start_workers(logdir, steps, tmp_dirs):
         _, stderr = process.communicate(timeout=600)
         assert process.returncode == 0, stderr[-3000:]
     with open(os.path.join(logdir, "metrics.json")) as f:
@@ -231,6 +238,57 @@ def test_multi_worker_trains_checkpoints_and_resumes_with_only_the_chief_writing
         assert len(os.listdir(logdir / split)) == 2, split
     # The other worker wrote into a temporary directory, removed at the end.
     assert not [p for p in os.listdir(tmp_dirs[1]) if p.startswith("tfps_worker_")]
+
+
+def _saved_steps(logdir):
+    directory = logdir / "checkpoints"
+    names = os.listdir(directory) if directory.exists() else []
+    return sorted(int(m[1]) for m in map(re.compile(r"ckpt-(\d+)\.index$").match, names) if m)
+
+
+def test_a_worker_killed_mid_run_resumes_from_the_last_checkpoint_with_the_chief_intact(tmp_path):
+    """SIGKILL of worker 1 once the chief has saved a checkpoint: the chief cannot go on alone (its
+    collectives fail) and stops with one clear error naming the checkpoint (it is killed too if it
+    waits instead); restarting both workers resumes from the newest good checkpoint and ends at
+    the same step count as an unbroken run, in the chief's logdir."""
+    logdir, steps = tmp_path / "run", 400
+    tmp_dirs = [tmp_path / "tmp0", tmp_path / "tmp1"]
+    for tmp in tmp_dirs:
+        tmp.mkdir()
+    chief, worker = _start_workers(logdir, steps, tmp_dirs, "--config.training.checkpoint_every=2")
+    try:
+        deadline = time.monotonic() + 300
+        while not _saved_steps(logdir) and time.monotonic() < deadline:
+            assert chief.poll() is None and worker.poll() is None, chief.communicate()[1][-3000:]
+            time.sleep(0.05)
+        worker.send_signal(signal.SIGKILL)
+        assert worker.wait(timeout=60) == -signal.SIGKILL
+        try:
+            chief.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            chief.send_signal(signal.SIGKILL)
+    finally:
+        for process in (chief, worker):
+            process.kill()
+        chief_error = chief.communicate()[1]
+        worker.communicate()
+    saved = _saved_steps(logdir)
+    print(f"killed after checkpoints {saved}; the chief's exit status {chief.returncode}")
+    assert saved and saved[-1] < steps, saved  # killed mid-run, after a checkpoint
+    if chief.returncode != -signal.SIGKILL:
+        assert "a worker of the multi-worker run was lost" in chief_error, chief_error[-3000:]
+        assert "start every worker again with the same command" in chief_error
+        assert "Traceback" not in chief_error, chief_error[-3000:]
+    resumed = _train_workers(logdir, steps, tmp_dirs)
+    print(f"resumed from step {resumed['start_step']}: {resumed['train_seconds']:.1f} s")
+    assert 0 < resumed["start_step"] <= saved[-1] and resumed["step"] == steps
+    assert resumed["replicas"] == 2 and steps in _saved_steps(logdir)
+    with open(logdir / "config.json") as f:
+        assert json.load(f)["train"]["steps"] == steps
+    assert not (logdir / ".lock").exists()  # released at the end (a stale one: taken over)
+    # The killed worker's temporary directory is left behind (SIGKILL runs no cleanup); the
+    # restarted one removes its own.
+    assert len([p for p in os.listdir(tmp_dirs[1]) if p.startswith("tfps_worker_")]) <= 1
 
 
 @pytest.mark.parametrize(

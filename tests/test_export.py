@@ -24,7 +24,7 @@ from tfps.serving import contract, export, exported_sampler
 from tfps.train import training
 
 import oracles
-from launchers import REPO, launch, launch_here, run
+from launchers import REPO, launch_here, run
 from tiny_models import trained_model
 
 SAVED_MODEL_CLI = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
@@ -406,7 +406,7 @@ def cli_export(tiny_run, tmp_path_factory):
     calls, deterministic): (export path, logdir, metrics)."""
     logdir, metrics = tiny_run
     root = str(tmp_path_factory.mktemp("cli_exports"))
-    done = launch("launch.export", f"--model={logdir}", f"--export_dir={root}")
+    done = launch_here("launch.export", f"--model={logdir}", f"--export_dir={root}")
     assert done.returncode == 0, done.stderr[-3000:]
     path = os.path.join(root, "digits", "1")
     assert f"exported {path}" in done.stdout

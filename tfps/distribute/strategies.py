@@ -79,6 +79,10 @@ class DistributeConfig:
     jit_compile: bool = _setting(False, "Compile the training step with XLA.")
 
 
+class WorkerLostError(RuntimeError):
+    """A worker of a multi-worker run was lost mid-run (its collectives failed)."""
+
+
 class StrategyError(ValueError):
     """The requested strategy cannot run here (no TPU, devices already initialised, ...)."""
 
@@ -170,6 +174,28 @@ def is_chief(strategy):
         return True
     jobs = resolver.cluster_spec().as_dict()
     return task_type == "worker" and task_id == 0 and "chief" not in jobs
+
+
+@contextlib.contextmanager
+def reporting_lost_workers(strategy, saved_step):
+    """`with reporting_lost_workers(strategy, saved_step):` turns the failed collectives of a
+    multi-worker run that lost a worker (SIGKILL, a machine gone: `UnavailableError`,
+    `AbortedError`, `DeadlineExceededError`) into one `WorkerLostError` naming the newest checkpoint
+    (`saved_step() -> int or None`) and how to resume; other strategies' errors pass unchanged."""
+    lost = (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.DeadlineExceededError)
+    try:
+        yield
+    except lost as e:
+        if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            raise
+        lines = [line.strip() for line in str(e.message).splitlines() if line.strip()]
+        cause = next((line for line in lines if "aborted by" in line), lines[0] if lines else "")
+        step = saved_step()
+        raise WorkerLostError(
+            f"a worker of the multi-worker run was lost ({type(e).__name__}: {cause}); the newest "
+            f"checkpoint is {'none' if step is None else f'at step {step}'}: start every worker "
+            "again with the same command to resume from it"
+        ) from e
 
 
 @contextlib.contextmanager

@@ -18,6 +18,7 @@ decodes the codes with `num_codes=j`.
 """
 
 import collections
+import math
 
 import tensorflow as tf
 
@@ -100,6 +101,25 @@ def sample_within_budget(
     codes, num_codes = budget.finished_rows(result.samples, result.accepted_at, shape)
     images = None if autoencoder is None else autoencoder.decode(codes, num_codes=num_codes)
     return Anytime(codes, images, result, num_codes)
+
+
+def num_codes_of(value, code_length):
+    """The prefix length j that `value` names: a whole number of codes (`6`, `"6"`) or a fraction of
+    the code (`"0.6"`, `"60%"`: ceil(f n), as `code_lengths` rounds). ValueError for anything else
+    or a length outside 1..code_length."""
+    text = str(value).strip()
+    if text.isdigit():
+        return ordered_code.check_num_codes(int(text), code_length)
+    try:
+        fraction = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        fraction = math.nan
+    if not 0 < fraction <= 1:  # also NaN
+        raise ValueError(
+            f"num_codes must be a number of codes in 1..{code_length} or a fraction of the code in "
+            f"(0, 1] (0.6 or 60%), got {value!r}"
+        )
+    return max(1, math.ceil(round(fraction * code_length, 6)))
 
 
 def code_lengths(code_length, parts=ordered_code.PARTS):

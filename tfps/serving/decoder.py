@@ -72,6 +72,38 @@ class LatentDecoder:
         """float images in [-1, 1] -> int32 data values in [0, L)."""
         return self.autoencoder.to_levels(images)
 
+    def prefix(self, num_codes):
+        """The `PrefixDecoder` of the first `num_codes` codes (a channel code only)."""
+        return PrefixDecoder(self, num_codes)
+
+
+class PrefixDecoder:
+    """G for the first j codes of a channel code (anytime sampling): `decode(codes [B, j(, C)])`
+    pads the codes with zeros to the code length n and decodes each example from its first j
+    (`LatentDecoder.prefix_function`); ValueError for a spatial code or j outside 1..n."""
+
+    def __init__(self, decoder, num_codes):
+        if decoder.prefix_function is None:
+            raise ValueError("only a channel code decodes from a prefix of its codes")
+        n = decoder.latent_shape[0]
+        self.decoder, self.num_codes = decoder, ordered_code.check_num_codes(num_codes, n)
+        self.latent_shape = (self.num_codes,) + tuple(decoder.latent_shape[1:])
+        self.image_shape, self.num_levels = decoder.image_shape, decoder.num_levels
+
+    def decode(self, codes):
+        """Checked decode of int codes `[B, j(, C)]` in [0, K) -> float32 `[B, H, W, C]`."""
+        codes = pixelcnn.validate_images(
+            codes, self.latent_shape, self.decoder.latent_categories, "codes"
+        )
+        n = self.decoder.latent_shape[0]
+        padding = [[0, 0], [0, n - self.num_codes]] + [[0, 0]] * (len(self.latent_shape) - 1)
+        lengths = tf.fill(tf.shape(codes)[:1], self.num_codes)
+        return self.decoder.prefix_function(tf.pad(codes, padding), lengths)
+
+    def to_levels(self, images):
+        """float images in [-1, 1] -> int32 data values in [0, L)."""
+        return self.decoder.to_levels(images)
+
 
 def load_decoder(config):
     """The decoder G of the autoencoder a latent ARM was trained on.

@@ -13,6 +13,7 @@ export's own sampling loops (their `jit_compile` was fixed at export).
 
 from typing import Any, NamedTuple, Optional
 
+from tfps.models import anytime
 from tfps.sampling import predictive
 from tfps.serving import decoder as decoder_lib
 from tfps.serving import export, exported_sampler
@@ -102,3 +103,38 @@ def load(path, jit_compile=False, export_decoder=False, incremental=False):
         False,
         training_step(config),
     )
+
+
+def load_code_prior(path):
+    """`(prior, decoder, config)` of a run directory (or checkpoint) of a prior over a channel code
+    (`tfps.models.ordered_code`): the ARM, the `LatentDecoder` of its autoencoder and the run's
+    config. ValueError for an export or any other ARM."""
+    if export.is_export(path):
+        raise ValueError(
+            f"{path} is an export: sampling a prefix of the code needs the prior's run directory "
+            "(an export samples within a budget instead: its sample_within_budget signature)"
+        )
+    prior, config = training.load_trained(path)
+    decoder = decoder_lib.decoder_for(config)
+    if decoder is None or decoder.prefix_function is None:
+        what = "is an ARM on data" if decoder is None else "has an autoencoder of latent pixels"
+        raise ValueError(
+            f"{path}: anytime sampling needs a prior over a channel code (an autoencoder with "
+            f"quantization='channel'); this run {what}"
+        )
+    return prior, decoder, config
+
+
+def load_prefix(path, num_codes, jit_compile=False):
+    """`(Loaded, j)` for the first j codes of a prior over a channel code (`load_code_prior`):
+    `num_codes` is j or a fraction of the code (`tfps.models.anytime.num_codes_of`). The sampler is
+    the prefix view's (`tfps.models.anytime.prefix_sampler`: every method samples the first j codes
+    of the prior's ancestral sample, exactly); the decoder a `tfps.serving.decoder.PrefixDecoder`.
+    """
+    prior, decoder, config = load_code_prior(path)
+    j = anytime.num_codes_of(num_codes, decoder.latent_shape[0])
+    sampler = anytime.prefix_sampler(prior, j, jit_compile=jit_compile)
+    loaded = Loaded(
+        sampler, config, prior.model_config(), None, decoder.prefix(j), False, training_step(config)
+    )
+    return loaded, j

@@ -302,9 +302,10 @@ def _fit(config, logdir, run_dir, task, strategy):
             "Training %s for steps %d..%d on %d replica(s)",
             task.description, start_step, config.steps, strategy.num_replicas_in_sync,
         )  # fmt: skip
-        logged = run_steps(
-            train_ds, config, step, train_step, progress, log_progress, validate, manager
-        )
+        with strategies.reporting_lost_workers(strategy, lambda: rundir.saved_step(manager)):
+            logged = run_steps(
+                train_ds, config, step, train_step, progress, log_progress, validate, manager
+            )
 
     final_step = int(step.numpy())
     if rundir.saved_step(manager) != final_step:
