@@ -16,7 +16,7 @@ calls) and decodes them with the rest zero [1]. Writes to `--output_dir` (defaul
 - `anytime.md` / `.json`: per j, the fraction of the code, per method the ARM calls of the batch
   and seconds (after a warm-up call; the best of `--best_of`), whether every method sampled the
   same codes, and for runs on the embedded digits the Frechet distance of the decoded samples to
-  the test digits in a digit classifier's features (`launch.digit_quality`; `--classifier_steps=0`
+  the test digits in a digit classifier's features (`launch.quality`; `--classifier_steps=0`
   leaves it out).
 
 #### References
@@ -35,7 +35,7 @@ if __package__ in (None, ""):  # `python launch/anytime.py`: the repository root
 import numpy as np
 from absl import app, flags
 
-from launch import digit_quality
+from launch import quality
 from tfps.data import builtin
 from tfps.evaluation import benchmarking, pictures
 from tfps.models import anytime
@@ -147,7 +147,7 @@ def _table(title, header, rows):
 
 
 def _scorer(config, autoencoder):
-    """The Frechet column's `(score, header)` (`launch.digit_quality`), or `(None, note)`."""
+    """The Frechet column's `(score, header)` (`launch.quality`), or `(None, note)`."""
     if FLAGS.classifier_steps == 0:
         return None, ""
     dataset = config["train"]["dataset"]
@@ -155,7 +155,7 @@ def _scorer(config, autoencoder):
         builtin.dataset_info(dataset).num_categories != autoencoder.num_levels
     ):
         return None, f"no Frechet distance: the autoencoder reduced {dataset}'s levels"
-    return digit_quality.digit_scorer(dataset, FLAGS.classifier_steps)
+    return quality.scorer(dataset, FLAGS.classifier_steps)
 
 
 def main(argv):

@@ -17,8 +17,8 @@ approximate for k > 1, ancestral in the first ordering for k = 1), and writes to
   exact;
 - `farm_sampling.png`: the first 16 samples of every row, one row each.
 
-The Frechet distance needs labelled images: the embedded digits (`tfps.data.builtin.digit_labels`);
-for another dataset the column is left out.
+The Frechet distance needs labelled images: the embedded digits or `photos32`
+(`tfps.data.builtin.labels`); for another dataset the column is left out.
 
 #### References
 
@@ -38,7 +38,7 @@ if __package__ in (None, ""):  # `python launch/farm_sampling.py`: the repositor
 
 from absl import app, flags
 
-from launch import digit_quality
+from launch import quality
 from tfps.evaluation import benchmarking, pictures
 from tfps.models import farm_sampling, orderings
 from tfps.sampling import noise as noise_lib
@@ -128,7 +128,7 @@ def main(argv):
     dataset = config["train"]["dataset"]
     shape = (FLAGS.num_samples,) + tuple(model.event_shape) + (model.num_categories,)
     noise = noise_lib.gumbel_noise(shape, FLAGS.seed).numpy()
-    score, header = digit_quality.digit_scorer(dataset, FLAGS.classifier_steps)
+    score, header = quality.scorer(dataset, FLAGS.classifier_steps)
     rows, shown = _rows(model, sampler, ks, noise, score)
     title = (f"{os.path.basename(os.path.normpath(config['logdir']))}: {dataset}, "
              f"{FLAGS.num_samples} samples, batch {FLAGS.num_samples}")  # fmt: skip

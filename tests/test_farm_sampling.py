@@ -120,16 +120,16 @@ def test_a_digit_classifier_learns_the_embedded_digits_and_its_features_tell_set
     name = "digits"
     train, info = builtin.load_numpy(name, "train")
     test, _ = builtin.load_numpy(name, "test")
-    labels = builtin.digit_labels(name, "train")
+    labels = builtin.labels(name, "train")
     classifier = frechet.train_classifier(train, labels, info.num_categories, steps=150)
-    assert frechet.accuracy(classifier, test, builtin.digit_labels(name, "test")) > 0.8
+    assert frechet.accuracy(classifier, test, builtin.labels(name, "test")) > 0.8
     real = frechet.features(classifier, test[:150])
     held_out = frechet.features(classifier, test[150:300])
     noise = np.random.default_rng(0).integers(0, info.num_categories, (150,) + info.image_shape)
     floor = frechet.frechet_distance(real, held_out)
     assert frechet.frechet_distance(real, frechet.features(classifier, noise)) > 5 * floor
     with pytest.raises(ValueError, match="labels are embedded"):
-        builtin.digit_labels("photos32", "test")
+        builtin.labels("mnist", "test")
     with pytest.raises(ValueError, match="need images"):
         frechet.train_classifier(train[:3], labels[:2], info.num_categories)
 

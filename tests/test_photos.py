@@ -19,6 +19,22 @@ def test_shapes_dtype_and_values(split):
     np.testing.assert_array_equal(first, images[0])
 
 
+@pytest.mark.parametrize("split", builtin.SPLITS)
+def test_each_patch_is_labelled_with_the_photograph_it_is_cut_from(split):
+    labels = builtin.labels("photos32", split)
+    assert labels.shape == (photos.SPLIT_SIZES[split],) and labels.dtype == np.int32
+    assert not labels.flags.writeable
+    # Read photo by photo: the labels run 0..7 in order, each photo a block of patches.
+    assert (np.diff(labels) >= 0).all() and labels[0] == 0
+    assert set(labels.tolist()) <= set(range(len(photos.PHOTOS))) and len(set(labels)) >= 6
+    # The patches of one label are those of that photograph's band.
+    image = photos.downscale(photos._photo("astronaut"), 1)
+    first, end = photos.band_rows(image.shape[0], split)
+    np.testing.assert_array_equal(
+        builtin.load_numpy("photos32", split)[0][labels == 0][0], image[first : first + 32, :32]
+    )
+
+
 def test_train_split_has_a_few_thousand_patches():
     assert photos.SPLIT_SIZES["train"] >= 3000
     assert min(photos.SPLIT_SIZES.values()) >= 200
@@ -65,6 +81,6 @@ def test_downscale_is_the_rounded_block_mean():
 
 def test_deterministic():
     first = {split: array.copy() for split, array in photos.photo_patches().items()}
-    photos.photo_patches.cache_clear()
+    photos._bands.cache_clear()  # computed again from the photographs
     for split, array in photos.photo_patches().items():
         np.testing.assert_array_equal(array, first[split])

@@ -290,14 +290,18 @@ def load_numpy(
     return np.concatenate(batches), info
 
 
-DIGIT_DATASETS = ("digits", "digits28_binary", "digits28_binary_centred", "digits32")
+LABELLED_DATASETS = ("digits", "digits28_binary", "digits28_binary_centred", "digits32", "photos32")
 
 
-def digit_labels(name: str, split: str) -> np.ndarray:
-    """The class (0..9) of every image of split `split` of an embedded digits dataset
-    (`DIGIT_DATASETS`), in `load_numpy`'s order: int32 `[N]`. ValueError for another dataset."""
+def labels(name: str, split: str) -> np.ndarray:
+    """The class of every image of split `split` of an embedded labelled dataset
+    (`LABELLED_DATASETS`), in `load_numpy`'s order: int32 `[N]`; the digit (0..9) of the digits
+    sets, the source photograph (0..7, `tfps.data.photos.photo_labels`) of `photos32`. ValueError
+    for another dataset."""
     _check_split(split)
-    if name not in DIGIT_DATASETS:
-        raise ValueError(f"labels are embedded for {', '.join(DIGIT_DATASETS)}; got {name!r}")
+    if name not in LABELLED_DATASETS:
+        raise ValueError(f"labels are embedded for {', '.join(LABELLED_DATASETS)}; got {name!r}")
+    if name == "photos32":
+        return photos.photo_labels()[split]
     targets = sklearn.datasets.load_digits().target.astype(np.int32)
     return _read_only(targets[_digits_split_indices()[split]])

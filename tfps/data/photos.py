@@ -93,18 +93,34 @@ def patches(band):
 
 
 @functools.lru_cache(maxsize=None)
-def photo_patches():
-    """`{split: int32 [N, 32, 32, 3]}` in 0..255, read-only. Computed once per process."""
+def _bands():
+    """`({split: patches}, {split: labels})`, read-only (see `photo_patches`, `photo_labels`)."""
     parts = {split: [] for split in BANDS}
-    for name, factor in PHOTOS:
+    sources = {split: [] for split in BANDS}
+    for index, (name, factor) in enumerate(PHOTOS):
         image = downscale(_photo(name), factor)
         for split in BANDS:
             first, end = band_rows(image.shape[0], split)
             cut = patches(image[first:end])
-            parts[split].append(cut[cut.reshape(len(cut), -1).std(axis=1) >= MIN_STD])
-    result = {}
-    for split, chunks in parts.items():
-        array = np.concatenate(chunks).astype(np.int32)
-        array.setflags(write=False)
-        result[split] = array
-    return result
+            kept = cut[cut.reshape(len(cut), -1).std(axis=1) >= MIN_STD]
+            parts[split].append(kept)
+            sources[split].append(np.full(len(kept), index, np.int32))
+    result, labels = {}, {}
+    for split in BANDS:
+        result[split] = np.concatenate(parts[split]).astype(np.int32)
+        labels[split] = np.concatenate(sources[split])
+        for array in (result[split], labels[split]):
+            array.setflags(write=False)
+    return result, labels
+
+
+def photo_patches():
+    """`{split: int32 [N, 32, 32, 3]}` in 0..255, read-only. Computed once per process."""
+    return _bands()[0]
+
+
+def photo_labels():
+    """`{split: int32 [N]}`: the photograph each patch of `photo_patches` is cut from, its index in
+    `PHOTOS` (0..7), read-only: labels of the set by construction, for a classifier (the Frechet
+    distance of `tfps.evaluation.frechet`)."""
+    return _bands()[1]

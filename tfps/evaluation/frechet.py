@@ -4,7 +4,7 @@ The Frechet Inception Distance [1] compares two sets of images by the Gaussians 
 features in an Inception network: ||mu_a - mu_b||^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2)). Inception
 is a download and sees photographs; here the features are the penultimate layer of a small
 convolutional classifier trained on the labelled images of the task itself (the embedded digits:
-`tfps.data.builtin.digit_labels`; or any labelled images of your own), as FARM [2, Table 2] scored
+`tfps.data.builtin.labels`; or any labelled images of your own), as FARM [2, Table 2] scored
 its MNIST samples with a classifier trained on MNIST. Distances are comparable only for the same
 classifier (same data, steps and seed) and the same reference images.
 
