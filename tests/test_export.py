@@ -125,6 +125,24 @@ def test_sample_with_evidence_keeps_the_evidence(exported):
     np.testing.assert_array_equal(result.samples.numpy()[mask], evidence[mask])
 
 
+def test_inpaint_is_sample_with_evidence_for_the_noise_of_the_seed(exported):
+    """An ARM of one ordering inpaints in its own order: `inpaint(seed, x, visible)` is the
+    library's sample with x as evidence where visible, for the seed's noise; ordering index 0,
+    exact where every visible variable comes first (the top row visible, the rest occluded)."""
+    model, library, loaded = exported
+    x = np.asarray(oracles.ancestral_reference(model, _noise(library, 3, 6)))
+    visible = np.zeros(x.shape, bool)
+    visible[:, 0] = True  # the first row: exact
+    visible[1, -1, -1], visible[2] = True, ~visible[2]  # a visible last pixel: not exact
+    inpaint = loaded.signatures["inpaint"]
+    out = inpaint(seed=tf.constant([0, 5], tf.int64), x=tf.constant(x),
+                  visible=tf.constant(visible), method=tf.constant("fpi"))  # fmt: skip
+    expected = library.sample(_noise(library, 3, 5), "fpi", x, visible)
+    np.testing.assert_array_equal(out["samples"].numpy(), expected.samples.numpy())
+    np.testing.assert_array_equal(out["ordering_index"].numpy(), [0, 0, 0])
+    np.testing.assert_array_equal(out["exact"].numpy(), [True, False, False])
+
+
 def test_sample_many_matches_the_scheduled_library_sampler(exported):
     _, library, loaded = exported
     expected = library.sample_scheduled_from_seed(2, 5, slots=2, method="fpi")
@@ -368,10 +386,13 @@ def test_the_contract_table_names_every_signature_and_sample_output():
         "sample_with_evidence",
         "sample_many",
         "sample_many_with_evidence",
+        "inpaint",
         "logits",
         "log_prob",
         "metadata",
     )
+    # Exports from before `inpaint` still load (the shipped exported/digits/1 has none).
+    assert contract.ADDED_LATER == ("inpaint",)
     assert contract.SAMPLE_OUTPUTS == predictive.SampleResult._fields
     concrete = contract.concrete_contract((4, 4, 1), 2, ("a", "b"), decoded_shape=(8, 8, 1))
     assert concrete["serving_default"] == concrete["sample"]
@@ -381,6 +402,8 @@ def test_the_contract_table_names_every_signature_and_sample_output():
     }
     assert concrete["sample_many"]["outputs"]["images"]["shape"] == [None, 8, 8, 1]
     assert concrete["metadata"]["outputs"]["methods"] == {"dtype": "string", "shape": [2]}
+    inpaint = concrete["inpaint"]["outputs"]  # the fill, no decoded images
+    assert inpaint["ordering_index"]["shape"] == [None] and "images" not in inpaint
     assert "images" not in contract.concrete_contract((4, 4, 1), 2, ("a",))["sample"]["outputs"]
     # A prior over an ordered code adds the anytime signature (tests/test_anytime.py).
     assert contract.ANYTIME_SIGNATURES == ("sample_within_budget",)

@@ -17,6 +17,7 @@ import tensorflow as tf
 from tfps.evaluation import occlusions
 from tfps.models import farm_made, inpainting
 from tfps.sampling import noise as noise_lib
+from tfps.serving import export
 from tfps.train import training
 
 import oracles
@@ -191,3 +192,39 @@ def test_farms_cases_put_the_rectangles_where_they_say():
         occlusions.parse_occlusion("middle", 8, 8)
     with pytest.raises(ValueError, match="covers the whole image"):
         occlusions.parse_occlusion("0,0,8,8", 8, 8)
+
+
+def test_an_export_inpaints_each_example_in_its_ordering_as_the_library_does(model, tmp_path):
+    """The `inpaint` signature of a family's export: for the noise of `seed` (as `sample` draws
+    it), the library's fill in the ordering with the most evidence, the same ordering index and
+    exactness flag; a mask with nothing occluded or of another shape is one error."""
+    path = export.export_model(model, str(tmp_path / "family"), incremental=False)
+    inpaint = tf.saved_model.load(path).signatures["inpaint"]
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, K, (6,) + SHAPE).astype(np.int32)
+    visible = np.stack([_band(1, 1)[0], ~_band(1, 1)[0], _band(2, 1)[0], ~_band(2, 1)[0]] * 2)[:6]
+    visible[4:] = rng.random((2, 3, 3)) < 0.5
+    visible[4:, 1, 1], visible[4:, 0, 0] = True, False
+    visible = visible[..., None]  # [B, H, W, C]
+    noise = noise_lib.gumbel_noise((6,) + SHAPE + (K,), 7)
+    painter = inpainting.Inpainter(model)
+    for method in ("ancestral", "fpi"):
+        out = inpaint(seed=tf.constant([0, 7], tf.int64), x=tf.constant(x),
+                      visible=tf.constant(visible), method=tf.constant(method))  # fmt: skip
+        filled = painter.inpaint(x, visible, noise, method)
+        np.testing.assert_array_equal(out["samples"], filled.result.samples, err_msg=method)
+        np.testing.assert_array_equal(out["ordering_index"], filled.ordering_index)
+        np.testing.assert_array_equal(out["exact"], filled.exact)
+        assert int(out["arm_calls"]) == int(filled.result.arm_calls)
+        np.testing.assert_array_equal(np.where(visible, out["samples"], 0), np.where(visible, x, 0))
+    assert len(set(filled.ordering_index.tolist())) >= 2  # several orderings in one batch
+    bad = visible.copy()
+    bad[1] = True
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match="leaves nothing occluded in example 1"
+    ):
+        inpaint(seed=tf.constant([0, 7], tf.int64), x=tf.constant(x), visible=tf.constant(bad),
+                method=tf.constant("fpi"))  # fmt: skip
+    with pytest.raises(tf.errors.InvalidArgumentError, match="visible must have the shape of x"):
+        inpaint(seed=tf.constant([0, 7], tf.int64), x=tf.constant(x),
+                visible=tf.constant(visible[:2]), method=tf.constant("fpi"))  # fmt: skip

@@ -28,11 +28,14 @@ A mask with nothing occluded, or nothing visible, in some example is one ValueEr
 """
 
 import collections
+import functools
 
 import numpy as np
 import tensorflow as tf
 
 from tfps.models import orderings as orderings_lib
+from tfps.sampling import events
+from tfps.sampling.predictive import SampleResult, complete
 
 Filled = collections.namedtuple("Filled", ["result", "ordering_index", "exact"])
 
@@ -61,15 +64,93 @@ def visible_mask(visible, event_shape, batch):
 
 
 def evidence(ordering, visible_flat):
-    """`(evidence [B], exact [B])` of one ordering: sum over the occluded variables of the visible
-    ones generated before them, and whether every visible variable precedes every occluded one."""
-    by_step = visible_flat[:, ordering.permutation].astype(np.int64)  # in generation order
-    before = (np.cumsum(by_step, axis=1) - by_step)[:, ordering.inverse]  # visible generated first
+    """`(evidence [B], exact [B])` of one ordering for bool `visible_flat` `[B, d]` (numpy or a
+    tensor; tensors back): sum over the occluded variables of the visible ones generated before
+    them, and whether every visible variable precedes every occluded one."""
+    visible_flat = tf.convert_to_tensor(visible_flat, tf.bool)
+    by_step = tf.cast(ordering.permute(visible_flat), tf.int32)  # in generation order
+    before = ordering.unpermute(tf.cumsum(by_step, axis=1, exclusive=True))  # visible, earlier
     occluded = ~visible_flat
-    rank = ordering.inverse[None, :]  # the generation step of each position
-    last_visible = np.where(visible_flat, rank, -1).max(axis=1)
-    first_occluded = np.where(occluded, rank, rank.size).min(axis=1)
-    return np.where(occluded, before, 0).sum(axis=1), last_visible < first_occluded
+    rank = tf.constant(ordering.inverse, tf.int32)[None, :]  # the generation step of each position
+    last_visible = tf.reduce_max(tf.where(visible_flat, rank, -1), axis=1)
+    first_occluded = tf.reduce_min(tf.where(occluded, rank, len(ordering)), axis=1)
+    score = tf.reduce_sum(tf.where(occluded, before, 0), axis=1)
+    return score, last_visible < first_occluded
+
+
+def choose(orderings, visible_flat):
+    """`(ordering index [B], exact [B])` tensors: per example, the ordering of `orderings` with
+    the most evidence (the first of equals) for bool `visible_flat` `[B, d]`, and whether it is
+    exact there (`evidence`). Graph-safe: the export's `inpaint` signature calls it too."""
+    scores, exact = zip(*(evidence(o, visible_flat) for o in orderings))
+    scores, exact = tf.stack(scores), tf.stack(exact)  # [k, B]
+    positions = tf.range(len(orderings), dtype=tf.int32)[:, None]
+    best = tf.reduce_max(scores, axis=0, keepdims=True)
+    index = tf.reduce_min(tf.where(tf.equal(scores, best), positions, len(orderings)), axis=0)
+    return index, tf.gather(tf.transpose(exact), index, batch_dims=1)
+
+
+# The fields of a `SampleResult` with one value per variable (the rest: per example, arm_calls).
+PER_VARIABLE = ("samples", "converged_at", "accepted_at", "forecast_mistakes")
+_PER_EXAMPLE = ("arm_calls_per_example", "forecasts_checked")
+
+
+def _in_ordering(sampler, ordering, methods, noise, x, visible, rows, method):
+    """`SampleResult` (x layout) of the examples `rows` filled in `ordering` by `sampler`, a
+    sampler of its ordered view, with the method of index `method` in `methods`."""
+    shape, d = tuple(x.shape[1:]), len(ordering)
+
+    def to_z(t, *trailing):
+        return ordering.permute(tf.reshape(tf.gather(t, rows), [-1, d, *trailing]))
+
+    z = (to_z(noise, noise.shape[-1]), to_z(x), to_z(visible))
+
+    def branch(name):
+        return tuple(sampler.loop_function(name)(*z))
+
+    branches = [functools.partial(branch, m) for m in methods]
+    result = SampleResult(*tf.switch_case(tf.convert_to_tensor(method, tf.int32), branches))
+    return result._replace(
+        **{
+            f: events.reshape_batch(ordering.unpermute(getattr(result, f)), shape)
+            for f in PER_VARIABLE
+        }
+    )
+
+
+def fill(samplers, orderings, methods, noise, x, visible, index, method):
+    """`SampleResult` (x layout) of inpainting each example in its ordering: the examples with
+    `index == k` through `samplers[k]`, the sampler of the ordered view of `orderings[k]`
+    (`tfps.models.orderings.ordered_sampler`), the visible variables as evidence, by the method of
+    index `method` (int32 scalar) in `methods`; `arm_calls` sums the groups' calls (one group
+    after another). Tensors in and out (noise `[B, *event, K]`, x int32 and visible bool
+    `[B, *event]`, index int32 `[B]`): eager, or traced into the export's `inpaint` signature."""
+    x = tf.convert_to_tensor(x, tf.int32)
+    shape = tuple(x.shape[1:])
+    rows_of, parts = [], []
+    for k, (sampler, ordering) in enumerate(zip(samplers, orderings)):
+        rows = tf.reshape(tf.where(tf.equal(index, k)), [-1])
+        run = functools.partial(
+            _in_ordering, sampler, ordering, methods, noise, x, visible, rows, method
+        )
+
+        def empty():
+            variables = tf.zeros((0,) + shape, tf.int32)
+            example = tf.zeros([0], tf.int32)
+            return SampleResult(
+                **{f: variables for f in PER_VARIABLE if f != "forecast_mistakes"},
+                forecast_mistakes=tf.zeros((0,) + shape, tf.bool),
+                arm_calls=tf.constant(0, tf.int32),
+                **{f: example for f in _PER_EXAMPLE},
+            )
+
+        parts.append(tf.cond(tf.size(rows) > 0, run, empty))
+        rows_of.append(tf.cast(rows, tf.int32))
+    merged = {
+        f: tf.dynamic_stitch(rows_of, [getattr(p, f) for p in parts])
+        for f in PER_VARIABLE + _PER_EXAMPLE
+    }
+    return SampleResult(arm_calls=tf.add_n([p.arm_calls for p in parts]), **merged)
 
 
 class Inpainter:
@@ -94,10 +175,8 @@ class Inpainter:
         """`(ordering index [B], exact [B])`: per example, the ordering with the most evidence
         (the first of equals)."""
         mask = visible_mask(visible, self.event_shape, len(visible))
-        flat = mask.reshape(len(mask), -1)
-        scores, exact = zip(*(evidence(o, flat) for o in self.orderings))
-        index = np.argmax(np.stack(scores), axis=0)
-        return index, np.stack(exact)[index, np.arange(len(flat))]
+        index, exact = choose(self.orderings, mask.reshape(len(mask), -1))
+        return index.numpy(), exact.numpy()
 
     def sampler(self, index):
         """The sampler of the ordered view of ordering `index` (built once)."""
@@ -113,27 +192,20 @@ class Inpainter:
     def inpaint(self, x, visible, noise, method="fpi", ordering_index=None):
         """`Filled(result, ordering_index [B], exact [B])`: the occluded variables of x sampled by
         `method` with noise `[B, *event_shape, K]`, each example in its chosen ordering (or
-        `ordering_index` for all); `result` a `SampleResult` in x layout."""
+        `ordering_index` for all); `result` a `SampleResult` in x layout (`fill`)."""
         x = np.asarray(x, np.int32)
         mask = visible_mask(visible, self.event_shape, len(x))
         index, exact = self._indices(mask, ordering_index)
-        noise = np.asarray(noise, np.float32)
-        parts, order = [], []
-        for k in np.unique(index):
-            rows = np.flatnonzero(index == k)
-            result = orderings_lib.sample_in_ordering(
-                self.sampler(int(k)), self.orderings[k], noise[rows], method, x[rows], mask[rows]
-            )
-            parts.append(result)
-            order.append(rows)
-        inverse = np.argsort(np.concatenate(order))
-        merged = {
-            field: tf.gather(tf.concat([getattr(p, field) for p in parts], 0), inverse)
-            for field in parts[0]._fields
-            if field != "arm_calls"
-        }  # every field but arm_calls is per example
-        calls = tf.add_n([p.arm_calls for p in parts])  # one group after another
-        return Filled(parts[0]._replace(arm_calls=calls, **merged), index, exact)
+        samplers = [self.sampler(k) for k in range(len(self.orderings))]
+        samplers[0].check_method(method)
+        noise = events.check_noise(noise, self.event_shape + (int(self.model.num_categories),))
+        methods = tuple(samplers[0].methods)
+        if noise.shape[0] != len(x):
+            raise ValueError(f"noise has {noise.shape[0]} examples, x {len(x)}")
+        result = fill(
+            samplers, self.orderings, methods, noise, x, mask, index, methods.index(method)
+        )
+        return Filled(complete(result), index, exact)
 
     def _indices(self, mask, ordering_index):
         if ordering_index is None:
@@ -144,7 +216,7 @@ class Inpainter:
             )
         flat = mask.reshape(len(mask), -1)
         _, exact = evidence(self.orderings[int(ordering_index)], flat)
-        return np.full(len(mask), int(ordering_index)), exact
+        return np.full(len(mask), int(ordering_index)), exact.numpy()
 
     def nll(self, x, visible, ordering_index=None):
         """`(nats per occluded variable [B], ordering index [B], exact [B])` of the true x (see

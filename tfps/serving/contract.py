@@ -29,6 +29,9 @@ folds shape checks against them).
 
 [2]: Yilun Xu, Yang Song, Sahaj Garg, Linyuan Gong, Rui Shu, Aditya Grover and Stefano Ermon.
      Anytime Sampling for Autoregressive Models via Ordered Autoencoding. In ICLR, 2021.
+
+[3]: Mihir Patel, Vinjai Vale, Eric Frankel. FARM: Family of AutoRegressive Models. Stanford
+     University, report.
 """
 
 import dataclasses
@@ -182,6 +185,34 @@ TABLE = (
         "`samples` are 0 after it.",
         anytime=True,
     ),
+    Signature(
+        "inpaint",
+        (
+            _SEED,
+            Port("x", "int32", _IMAGE, "values", min_batch=1),
+            Port("visible", "bool", _IMAGE, "batch", min_batch=1),
+            _METHOD,
+        ),
+        _SAMPLE_OUTPUTS[:-1]
+        + (
+            Port(
+                "ordering_index",
+                "int32",
+                ("B",),
+                doc="the ordering each example was filled in (0 for an ARM of one ordering)",
+            ),
+            Port(
+                "exact",
+                "bool",
+                ("B",),
+                doc="whether every visible variable precedes every occluded one in it",
+            ),
+        ),
+        "Inpainting [3]: the variables of x where `visible` is false sampled for the noise drawn "
+        "from `seed` (as `sample`), the visible ones kept; a family of orderings fills each "
+        "example in the ordering that generates the most visible variables before the occluded "
+        "ones (`tfps.models.inpainting`), any other ARM in its own order.",
+    ),
     Signature("logits", (_X,), (Port("logits", "float32", _NOISE),), "The ARM's logits."),
     Signature(
         "log_prob",
@@ -207,6 +238,8 @@ BY_NAME = {signature.name: signature for signature in TABLE}
 SIGNATURES = tuple(ALIASES) + tuple(s.name for s in TABLE if not s.anytime)
 ANYTIME_SIGNATURES = tuple(s.name for s in TABLE if s.anytime)
 SAMPLE_OUTPUTS = tuple(p.name for p in BY_NAME["sample"].outputs if not p.decoded)
+# Signatures added after the format's first exports: a loader does not require them.
+ADDED_LATER = ("inpaint",)
 
 
 # ----------------------------------------------------------------------------- shapes

@@ -220,6 +220,36 @@ def _check_evidence(noise, evidence, evidence_mask):
     ]
 
 
+def _check_visible(x, visible):
+    """The mask has the shape of x and leaves, in every example, something visible and something
+    occluded."""
+    flat = tf.reshape(visible, [tf.shape(visible)[0], -1])
+    checks = [
+        _require(
+            tf.reduce_all(tf.equal(tf.shape(visible), tf.shape(x))),
+            "visible must have the shape of x: x has shape ",
+            _shape_string(x),
+            ", visible ",
+            _shape_string(visible),
+            name="check_visible_shape",
+        )
+    ]
+    for what, bad in (
+        ("nothing occluded", tf.reduce_all(flat, axis=1)),
+        ("nothing visible", ~tf.reduce_any(flat, axis=1)),
+    ):
+        checks.append(
+            _require(
+                ~tf.reduce_any(bad),
+                f"the occlusion mask leaves {what} in example ",
+                tf.strings.as_string(tf.argmax(tf.cast(bad, tf.int32), output_type=tf.int32)),
+                ": inpainting needs some visible and some occluded variables",
+                name="check_visible_" + what.replace(" ", "_"),
+            )
+        )
+    return checks
+
+
 def checked_inputs(name, values, event_shape, num_categories, methods):
     """The inputs of signature `name`, each usable only once its checks have passed.
 
@@ -242,4 +272,8 @@ def checked_inputs(name, values, event_shape, num_categories, methods):
         checked.update(
             {k: _after(relations, checked[k]) for k in ("noise", "evidence", "evidence_mask")}
         )
+    if "visible" in checked:
+        # After the shape checks: the per-example reduction needs the mask's rank.
+        relations = _check_visible(checked["x"], checked["visible"])
+        checked.update({k: _after(relations, checked[k]) for k in ("x", "visible")})
     return checked

@@ -47,7 +47,11 @@ class ExportedSampler:
         self.path = resolve_export(path)
         self.loaded = _load_saved_model(self.path)
         self.signatures = self.loaded.signatures
-        missing = [s for s in contract.SIGNATURES if s not in self.signatures]
+        missing = [
+            s
+            for s in contract.SIGNATURES
+            if s not in self.signatures and s not in contract.ADDED_LATER
+        ]
         if missing:
             raise ValueError(f"{self.path}: not a tfps export (missing signatures {missing})")
         self.metadata = json.loads(self.signatures["metadata"]()["json"].numpy().decode())

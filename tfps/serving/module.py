@@ -22,7 +22,8 @@ import json
 import numpy as np
 import tensorflow as tf
 
-from tfps.models import pixelcnn
+from tfps.models import inpainting, pixelcnn
+from tfps.models import orderings as orderings_lib
 from tfps.sampling import budget, events, predictive, protocol
 from tfps.sampling import noise as noise_lib
 from tfps.serving import contract, contract_checks
@@ -162,6 +163,23 @@ class ServingModule(tf.Module):
         ):
             raise ValueError("sampler and model disagree on the event shape or K")
         self._methods = tuple(self._sampler.methods)
+        # `inpaint`: a family of orderings fills each example through the ordered view of its
+        # ordering (`tfps.models.inpainting.fill`); any other ARM with this sampler.
+        family = getattr(model, "orderings", None)
+        d = int(np.prod(self._event_shape))
+        self._orderings = tuple(family or (orderings_lib.Ordering.natural(d),))
+        self._ordered = None
+        if family:
+            ordered = [
+                orderings_lib.ordered_sampler(model, k, jit_compile=jit_compile)
+                for k in range(len(family))
+            ]
+            if tuple(ordered[0].methods) != self._methods:
+                raise ValueError(
+                    f"a family of orderings is served with the methods of its ordered views, "
+                    f"{list(ordered[0].methods)}; the sampler has {list(self._methods)}"
+                )
+            self._ordered = _Untracked(ordered)
         metadata = serving_metadata(model, self._sampler, decoder, metadata)
         # A string, not a dict attribute: tf.Module would track a dict as part of the object graph.
         self.metadata_json = json.dumps(metadata, indent=2, sort_keys=True)
@@ -267,6 +285,33 @@ class ServingModule(tf.Module):
         outputs["images"] = self._decode_prefix.value(codes, num_codes)
         return self._shaped("sample_within_budget", outputs)
 
+    def _inpaint(self, seed, x, visible, method):
+        c = self._checked("inpaint", seed=seed, x=x, visible=visible, method=method)
+        # Static event axes (the inputs have unknown shapes until checked) for the ordered views.
+        x, visible = (tf.reshape(c[k], (-1,) + self._event_shape) for k in ("x", "visible"))
+        noise = tf.reshape(
+            self._noise_from_seed(c["seed"], tf.shape(x)[0]),
+            (-1,) + self._event_shape + (self._num_categories,),
+        )
+        index, exact = inpainting.choose(self._orderings, tf.reshape(visible, [tf.shape(x)[0], -1]))
+        if self._ordered is None:
+            result = self._result(noise, c["method"], x, visible)
+        else:
+            result = self._complete(
+                inpainting.fill(
+                    self._ordered.value,
+                    self._orderings,
+                    self._methods,
+                    noise,
+                    x,
+                    visible,
+                    index,
+                    c["method"],
+                )  # fmt: skip
+            )
+        outputs = {**result._asdict(), "ordering_index": index, "exact": exact}
+        return self._shaped("inpaint", outputs)
+
     def _event_logits(self, x):
         """The ARM's float32 logits `[B, *event_shape, K]` of x `[B, *event_shape]`."""
         logits, _ = self._arm.value(events.reshape_batch(x, self._image_shape))
@@ -313,6 +358,16 @@ class ServingModule(tf.Module):
         return noise_lib.gumbel_noise(shape, seed)
 
     def _run_sampler(self, noise, method, evidence=None, evidence_mask=None, slots=None):
+        """The outputs of a sampling signature (`_result`), with the decoded images of an ARM on
+        latents."""
+        result = self._result(noise, method, evidence, evidence_mask, slots)
+        outputs = self._shaped("sample", result._asdict())
+        if self._decode is not None:
+            images = self._decode.value(outputs["samples"])
+            outputs.update(self._shaped("sample", {"images": images}))
+        return outputs
+
+    def _result(self, noise, method, evidence=None, evidence_mask=None, slots=None):
         """Dispatches on the method index with a `tf.switch_case` over the sampler's loops.
 
         `slots=None`: the batch loop (`loop_function`); else the scheduled loop
@@ -330,13 +385,11 @@ class ServingModule(tf.Module):
             )
 
         results = tf.switch_case(method, [functools.partial(branch, m) for m in self._methods])
-        result = predictive.SampleResult(*results)
-        # In the signature's graph, after the (possibly XLA-compiled) loop: a loop that stopped
-        # before accepting every variable is an error, not a sample.
+        return self._complete(predictive.SampleResult(*results))
+
+    @staticmethod
+    def _complete(result):
+        """`result` once every variable is accepted: in the signature's graph, after the (possibly
+        XLA-compiled) loop, a loop that stopped early is an error, not a sample."""
         with tf.control_dependencies([contract_checks.require_complete(result.accepted_at)]):
-            result = predictive.SampleResult(*(tf.identity(t) for t in result))
-        outputs = self._shaped("sample", result._asdict())
-        if self._decode is not None:
-            images = self._decode.value(outputs["samples"])
-            outputs.update(self._shaped("sample", {"images": images}))
-        return outputs
+            return predictive.SampleResult(*(tf.identity(t) for t in result))
