@@ -8,6 +8,7 @@ values of a 3 x 3 binary OrderedMADE's joint in that ordering.
 import itertools
 import json
 import os
+import shutil
 
 import keras
 import numpy as np
@@ -168,6 +169,37 @@ def test_the_launcher_names_a_bad_occlusion_and_writes_nothing(farm_run, tmp_pat
                          f"--output_dir={tmp_path / 'out'}")  # fmt: skip
     assert result.returncode != 0 and "not a rectangle inside the 8x8 image" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
+
+
+def test_the_table_launcher_lays_out_the_scores_of_each_case_per_run(farm_run, tmp_path):
+    """`launch.farm_table` (FARM's Table 1 layout) on the scores `launch.inpaint` wrote; a case
+    not scored, or scored with other flags, is one clear error."""
+    run = tmp_path / "k2_mixture"
+    shutil.copytree(farm_run, run)
+    for case in ("best", "worst"):
+        done = launch_here("launch.inpaint", f"--model={run}", f"--occlusion={case}",
+                           "--num_images=2", "--num_masks=1")  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+    out = tmp_path / "table"
+    done = launch_here("launch.farm_table", f"--models={run}", "--cases=best,worst",
+                       f"--output={out}")  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    [row] = json.loads((tmp_path / "table.json").read_text())["rows"]
+    assert (row["run"], row["k"], row["objective"]) == ("k2_mixture", 2, "mixture")
+    assert row["mixture_bpd"] > 0 and set(row["cases"]) == {"best", "worst"}
+    with open(run / "inpaint" / "inpaint_worst.json") as f:
+        assert row["cases"]["worst"]["nll"] == json.load(f)["nll"]
+    assert "1 masks x 2 test images per case" in (tmp_path / "table.md").read_text()
+    for flags, message in [
+        (["--cases=best,average"], "no scores of case 'average'; run python -m launch.inpaint"),
+        (["--cases=best,worst", f"--models={run},{farm_run}"], "no scores of case 'best'"),
+    ]:
+        done = launch_here("launch.farm_table", f"--models={run}", f"--output={out}_bad", *flags)
+        assert done.returncode != 0 and message in done.stderr and "Traceback" not in done.stderr
+    launch_here("launch.inpaint", f"--model={run}", "--occlusion=best", "--num_images=3")
+    done = launch_here("launch.farm_table", f"--models={run}", "--cases=best,worst",
+                       f"--output={out}_bad")  # fmt: skip
+    assert done.returncode != 0 and "the other cases with" in done.stderr
 
 
 def test_an_explicit_rectangle_scores_one_mask(farm_run):
