@@ -135,15 +135,15 @@ def new_autoencoder(config, info):
 
 
 def training_loss(config, model):
-    """The task's `loss(x, seed)`: MSE (eq. 11 without the rate) for the spatial code; the
+    """The task's `loss(x, seed, step)`: MSE (eq. 11 without the rate) for the spatial code; the
     VQ-VAE objective, ordered or not, for the channel-wise one (`tfps.models.ordered_code`)."""
     if config.quantization == ordered_code.CHANNEL:
         return ordered_code.training_loss(
             model, config.ordered, config.commitment, config.ordered_from_step
         )
 
-    def loss(x, seed):
-        del seed  # the autoencoder draws no noise
+    def loss(x, seed, step):
+        del seed, step  # the autoencoder draws no noise and has no schedule
         total, values = autoencoder_lib.autoencoder_loss(model, x, training=True)
         return tf.cast(total, tf.float32), values  # float32 under a mixed-precision policy too
 
@@ -200,7 +200,6 @@ def _task(config, logdir):
         description=f"the autoencoder on {info.name}: {new_run_config['model']}",
         summarize=summarize,
         images=lambda split, ds: prefix_pictures(model, ds),
-        loss_takes_step=config.quantization == ordered_code.CHANNEL,
     )
 
 

@@ -42,8 +42,10 @@ class Task:
     """What a trainer hands to `fit`.
 
     model: the Keras model, checkpointed as `model`.
-    loss: `(x, seed) -> (total, {name: value})` on a training batch x int32 `[B, ...]`; seed is
-      a stateless int32 `[2]` seed, different every step. Traced into the training step.
+    loss: `(x, seed, step) -> (total, {name: value})` on a training batch x int32 `[B, ...]`;
+      seed is a stateless int32 `[2]` seed, different every step, and step the int64 scalar of
+      the optimizer step (for a schedule over training, e.g. an ordered code's pretraining at
+      full length). Traced into the training step.
     evaluate: `(split, dataset, max_batches, step) -> {name: value}` on single examples of a
       split ("validation" or "test"); the values go to TensorBoard under that split.
     load_split: `split -> tf.data.Dataset` of single integer examples.
@@ -56,8 +58,6 @@ class Task:
       the one-line summary logged with metrics.json.
     images: optional `(split, dataset) -> {name: uint8 [1, H, W, C]}`, pictures written to
       TensorBoard with every evaluation (e.g. an ordered code's reconstructions per prefix).
-    loss_takes_step: `loss` is `(x, seed, step)`, step the int64 scalar of the optimizer step
-      (a schedule over training, e.g. an ordered code's pretraining at full length).
     """
 
     model: keras.Model
@@ -69,7 +69,6 @@ class Task:
     description: str = ""
     summarize: Callable = lambda metrics: (metrics, "")
     images: Callable = None
-    loss_takes_step: bool = False
 
 
 def make_optimizer(config):
@@ -347,7 +346,7 @@ def make_train_step(config, task, variables, optimizer, step, strategy):
             replica = tf.distribute.get_replica_context().replica_id_in_sync_group
             seed = tf.random.experimental.stateless_fold_in(seed, replica)
         with tf.GradientTape() as tape:
-            total, values = task.loss(x, seed, step) if task.loss_takes_step else task.loss(x, seed)
+            total, values = task.loss(x, seed, step)
             if replicas > 1:
                 share = tf.cast(tf.shape(x)[0], tf.float32) / float(config.batch_size)
                 total = total * share

@@ -281,7 +281,7 @@ def _task(config, logdir, loss_terms):
 
     return trainer.Task(
         model=model,
-        loss=lambda x, seed: (
+        loss=lambda x, seed, step: (
             compute_loss(model, x, loss_terms, training=True, seed=seed)
             if orderings == 1
             else ordering_objectives.objective(model, x, config.ordering_objective, seed)
