@@ -221,36 +221,18 @@ def _train_workers(logdir, steps, tmp_dirs):
         return json.load(f)
 
 
-def test_multi_worker_trains_checkpoints_and_resumes_with_only_the_chief_writing(tmp_path):
-    logdir = tmp_path / "run"
-    tmp_dirs = [tmp_path / "tmp0", tmp_path / "tmp1"]
-    for tmp in tmp_dirs:
-        tmp.mkdir()
-    first = _train_workers(logdir, 4, tmp_dirs)
-    print(f"steps/s: 2 workers {first['steps_per_sec']:.2f}")
-    assert first["step"] == 4 and first["replicas"] == 2
-    resumed = _train_workers(logdir, 6, tmp_dirs)
-    assert resumed["start_step"] == 4 and resumed["step"] == 6
-    checkpoints = sorted(os.listdir(logdir / "checkpoints"))
-    assert "ckpt-4.index" in checkpoints and "ckpt-6.index" in checkpoints
-    # One event file per split and session: the chief's only.
-    for split in ("train", "validation", "test"):
-        assert len(os.listdir(logdir / split)) == 2, split
-    # The other worker wrote into a temporary directory, removed at the end.
-    assert not [p for p in os.listdir(tmp_dirs[1]) if p.startswith("tfps_worker_")]
-
-
 def _saved_steps(logdir):
     directory = logdir / "checkpoints"
     names = os.listdir(directory) if directory.exists() else []
     return sorted(int(m[1]) for m in map(re.compile(r"ckpt-(\d+)\.index$").match, names) if m)
 
 
-def test_a_worker_killed_mid_run_resumes_from_the_last_checkpoint_with_the_chief_intact(tmp_path):
-    """SIGKILL of worker 1 once the chief has saved a checkpoint: the chief cannot go on alone (its
-    collectives fail) and stops with one clear error naming the checkpoint (it is killed too if it
-    waits instead); restarting both workers resumes from the newest good checkpoint and ends at
-    the same step count as an unbroken run, in the chief's logdir."""
+def test_multi_worker_trains_checkpoints_and_resumes_with_only_the_chief_writing(tmp_path):
+    """Two workers over loopback, and a fault: SIGKILL of worker 1 once the chief has saved a
+    checkpoint. The chief cannot go on alone (its collectives fail) and stops with one clear error
+    naming the checkpoint (it is killed too if it waits instead); restarting both workers resumes
+    from the newest good checkpoint and ends at the same step count as an unbroken run, in the
+    chief's logdir, which only the chief writes."""
     logdir, steps = tmp_path / "run", 400
     tmp_dirs = [tmp_path / "tmp0", tmp_path / "tmp1"]
     for tmp in tmp_dirs:
@@ -280,14 +262,17 @@ def test_a_worker_killed_mid_run_resumes_from_the_last_checkpoint_with_the_chief
         assert "start every worker again with the same command" in chief_error
         assert "Traceback" not in chief_error, chief_error[-3000:]
     resumed = _train_workers(logdir, steps, tmp_dirs)
-    print(f"resumed from step {resumed['start_step']}: {resumed['train_seconds']:.1f} s")
+    print(f"resumed from step {resumed['start_step']}: {resumed['steps_per_sec']:.1f} steps/s")
     assert 0 < resumed["start_step"] <= saved[-1] and resumed["step"] == steps
     assert resumed["replicas"] == 2 and steps in _saved_steps(logdir)
     with open(logdir / "config.json") as f:
         assert json.load(f)["train"]["steps"] == steps
     assert not (logdir / ".lock").exists()  # released at the end (a stale one: taken over)
-    # The killed worker's temporary directory is left behind (SIGKILL runs no cleanup); the
-    # restarted one removes its own.
+    # At most one event file per split and session: the chief's only.
+    for split in ("train", "validation", "test"):
+        assert 1 <= len(os.listdir(logdir / split)) <= 2, split
+    # The other worker wrote into a temporary directory, removed at the end; the killed one's is
+    # left behind (SIGKILL runs no cleanup).
     assert len([p for p in os.listdir(tmp_dirs[1]) if p.startswith("tfps_worker_")]) <= 1
 
 
