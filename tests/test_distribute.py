@@ -233,7 +233,7 @@ def test_multi_worker_trains_checkpoints_and_resumes_with_only_the_chief_writing
     naming the checkpoint (it is killed too if it waits instead); restarting both workers resumes
     from the newest good checkpoint and ends at the same step count as an unbroken run, in the
     chief's logdir, which only the chief writes."""
-    logdir, steps = tmp_path / "run", 400
+    logdir, steps = tmp_path / "run", 200
     tmp_dirs = [tmp_path / "tmp0", tmp_path / "tmp1"]
     for tmp in tmp_dirs:
         tmp.mkdir()
