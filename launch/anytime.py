@@ -155,7 +155,7 @@ def _scorer(config, autoencoder):
         builtin.dataset_info(dataset).num_categories != autoencoder.num_levels
     ):
         return None, f"no Frechet distance: the autoencoder reduced {dataset}'s levels"
-    return quality.scorer(dataset, FLAGS.classifier_steps)
+    return quality.scorer(dataset, FLAGS.classifier_steps, autoencoder.num_levels)
 
 
 def main(argv):

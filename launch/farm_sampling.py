@@ -18,7 +18,8 @@ approximate for k > 1, ancestral in the first ordering for k = 1), and writes to
 - `farm_sampling.png`: the first 16 samples of every row, one row each.
 
 The Frechet distance needs labelled images: the embedded digits or `photos32`
-(`tfps.data.builtin.labels`); for another dataset the column is left out.
+(`tfps.data.builtin.labels`), or an .npz with `train_labels` and `test_labels`
+(`tfps.data.sources.npz_labels`); for another dataset the column is left out.
 
 #### References
 
@@ -128,7 +129,7 @@ def main(argv):
     dataset = config["train"]["dataset"]
     shape = (FLAGS.num_samples,) + tuple(model.event_shape) + (model.num_categories,)
     noise = noise_lib.gumbel_noise(shape, FLAGS.seed).numpy()
-    score, header = quality.scorer(dataset, FLAGS.classifier_steps)
+    score, header = quality.scorer(dataset, FLAGS.classifier_steps, int(model.num_categories))
     rows, shown = _rows(model, sampler, ks, noise, score)
     title = (f"{os.path.basename(os.path.normpath(config['logdir']))}: {dataset}, "
              f"{FLAGS.num_samples} samples, batch {FLAGS.num_samples}")  # fmt: skip

@@ -14,7 +14,8 @@ import keras
 import numpy as np
 import pytest
 
-from tfps.data import builtin
+from launch import quality
+from tfps.data import builtin, checks, sources
 from tfps.evaluation import frechet
 from tfps.models import farm_made, farm_sampling, made
 from tfps.sampling import noise as noise_lib
@@ -132,6 +133,31 @@ def test_a_digit_classifier_learns_the_embedded_digits_and_its_features_tell_set
         builtin.labels("mnist", "test")
     with pytest.raises(ValueError, match="need images"):
         frechet.train_classifier(train[:3], labels[:2], info.num_categories)
+
+
+def test_the_quality_column_takes_the_labels_of_a_users_npz(tmp_path):
+    """`launch.quality.scorer` on an .npz with `train_labels` / `test_labels` (here the embedded
+    digits written out): a classifier of those labels, a distance per sample set; without labels,
+    at other levels or with bad labels: no column, or one DataError naming the array."""
+    arrays = {}
+    for split in ("train", "validation", "test"):
+        arrays[split] = builtin.load_numpy("digits", split)[0]
+        arrays[f"{split}_labels"] = builtin.labels("digits", split)
+    path = str(tmp_path / "mine.npz")
+    np.savez(path, **arrays)
+    score, header = quality.scorer(path, steps=150, num_categories=17)
+    assert "mine.npz-label classifier (150 steps" in header and "validation images" in header
+    test = arrays["test"]
+    noise = np.random.default_rng(0).integers(0, 17, (100,) + test.shape[1:])
+    assert score(noise) > 3 * score(test[:100])
+    assert quality.scorer(path, steps=5, num_categories=8)[0] is None  # other levels: no column
+    unlabelled = str(tmp_path / "plain.npz")
+    np.savez(unlabelled, train=arrays["train"], test=arrays["test"])
+    assert "has no train_labels and test_labels" in quality.scorer(unlabelled, 5, 17)[1]
+    bad = str(tmp_path / "bad.npz")
+    np.savez(bad, train=arrays["train"], train_labels=arrays["train_labels"][:-1])
+    with pytest.raises(checks.DataError, match="train_labels must hold one integer class"):
+        sources.npz_labels(bad)
 
 
 @pytest.fixture(scope="module")

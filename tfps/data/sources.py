@@ -116,6 +116,28 @@ def _read_npz(path):
     return splits, None, "sha256:" + hashlib.sha256(content).hexdigest()
 
 
+def npz_labels(path):
+    """`({split: images}, {split: labels})` of an .npz dataset: its splits (`_read_npz`) and the
+    labels of those that hold an int array `<split>_labels` `[N]` (a class >= 0 per example, e.g.
+    for the Frechet distance of `tfps.evaluation.frechet`). DataError for labels that are not one
+    non-negative integer per example."""
+    splits, _, _ = _read_npz(path)
+    with np.load(path, allow_pickle=False) as arrays:
+        found = {s: arrays[f"{s}_labels"] for s in splits if f"{s}_labels" in arrays.files}
+    for split, labels in found.items():
+        count = len(splits[split])
+        if (
+            labels.shape != (count,)
+            or not np.issubdtype(labels.dtype, np.integer)
+            or (count and labels.min() < 0)
+        ):
+            raise DataError(
+                f"{path}: {split}_labels must hold one integer class >= 0 per example of "
+                f"{split!r} ({count}), got {labels.dtype} {list(labels.shape)}"
+            )
+    return splits, {split: labels.astype(np.int32) for split, labels in found.items()}
+
+
 def _check_shapes(splits, location):
     shapes = {split: array.shape[1:] for split, array in splits.items()}
     if len(set(shapes.values())) > 1:
