@@ -46,7 +46,9 @@ def draw(sampler, method, num_samples, batch_size, seed, strategy=None, whole_ev
     so the samples are the first codes of the whole code's samples for `seed`.
     """
     event = tuple(whole_event or sampler.event_shape) + (sampler.num_categories,)
-    noise = noise_lib.gumbel_noise((num_samples,) + event, seed)[:, : sampler.event_shape[0]]
+    noise = noise_lib.gumbel_noise((num_samples,) + event, seed)
+    if whole_event is not None:
+        noise = noise[:, : sampler.event_shape[0]]
     if strategy is None or strategy.num_replicas_in_sync == 1:
         return sampler.sample_scheduled(noise, method, slots_lib.check_count(batch_size, "slots"))
     return replicated.sample_replicated(sampler, strategy, noise, method, batch_size)
@@ -78,7 +80,7 @@ def sample_to_files(
     os.makedirs(output_dir, exist_ok=True)
     start = time.perf_counter()
     name = method if num_codes is None else f"{method}_codes{num_codes}"
-    whole = None if num_codes is None else loaded.decoder.decoder.latent_shape
+    whole = None if num_codes is None else loaded.decoder.code_shape
     result = draw(sampler, method, num_samples, batch_size, seed, strategy, whole)
     samples = result.samples.numpy()
     seconds = time.perf_counter() - start

@@ -88,6 +88,12 @@ def open_examples(config):
 
 def _read_npz(path):
     """`({split: array}, None, sha256)` of an .npz file; DataError when it cannot be used."""
+    found, fingerprint = _npz_arrays(path)
+    return _npz_splits(found, path), None, fingerprint
+
+
+def _npz_arrays(path):
+    """`({name: array}, sha256)`: every array of an .npz file; DataError when it cannot be read."""
     try:
         with open(path, "rb") as f:
             content = f.read()
@@ -95,6 +101,11 @@ def _read_npz(path):
             found = {name: arrays[name] for name in arrays.files}
     except Exception as e:  # noqa: BLE001 - missing, unreadable, not a zip, pickled objects, ...
         raise DataError(f"{path}: cannot read the .npz file ({type(e).__name__}: {e})") from e
+    return found, "sha256:" + hashlib.sha256(content).hexdigest()
+
+
+def _npz_splits(found, path):
+    """`{split: array}` of the arrays of an .npz dataset; DataError when they cannot be used."""
     if "train" not in found:
         raise DataError(
             f"{path}: no array 'train' (arrays: {', '.join(sorted(found)) or 'none'}); an .npz "
@@ -113,7 +124,7 @@ def _read_npz(path):
                 f"or [N, H, W, C], or sequences [N, L]"
             )
         splits[split] = array
-    return splits, None, "sha256:" + hashlib.sha256(content).hexdigest()
+    return splits
 
 
 def npz_labels(path):
@@ -121,9 +132,9 @@ def npz_labels(path):
     labels of those that hold an int array `<split>_labels` `[N]` (a class >= 0 per example, e.g.
     for the Frechet distance of `tfps.evaluation.frechet`). DataError for labels that are not one
     non-negative integer per example."""
-    splits, _, _ = _read_npz(path)
-    with np.load(path, allow_pickle=False) as arrays:
-        found = {s: arrays[f"{s}_labels"] for s in splits if f"{s}_labels" in arrays.files}
+    arrays, _ = _npz_arrays(path)
+    splits = _npz_splits(arrays, path)
+    found = {s: arrays[f"{s}_labels"] for s in splits if f"{s}_labels" in arrays}
     for split, labels in found.items():
         count = len(splits[split])
         if (

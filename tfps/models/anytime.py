@@ -48,8 +48,8 @@ class PrefixLogits(tf.Module):
         self.num_codes = ordered_code.check_num_codes(num_codes, self.shape[0])
 
     def __call__(self, x, training=False):
-        padding = [[0, 0], [0, self.shape[0] - self.num_codes]] + [[0, 0]] * (len(self.shape) - 1)
-        out = self.model(tf.pad(x, padding), training=training)
+        x = ordered_code.pad_codes(x, self.num_codes, self.shape[0])
+        out = self.model(x, training=training)
         logits = out[0] if isinstance(out, (tuple, list)) else out
         return logits[:, : self.num_codes]
 
@@ -74,8 +74,7 @@ def anytime_sample(prior, noise, num_codes, method="fpi", autoencoder=None, samp
         raise ValueError(f"the sampler samples {j} codes, not num_codes={num_codes}")
     noise = tf.convert_to_tensor(noise, tf.float32)
     result = sampler.sample(noise[:, :j], method)
-    padding = [[0, 0], [0, n - j]] + [[0, 0]] * (len(noise.shape) - 3)
-    codes = tf.pad(result.samples, padding)
+    codes = ordered_code.pad_codes(result.samples, j, n)
     images = None if autoencoder is None else autoencoder.decode(codes, num_codes=j)
     return Anytime(codes, images, result, j)
 

@@ -90,18 +90,16 @@ def choose(orderings, visible_flat):
     return index, tf.gather(tf.transpose(exact), index, batch_dims=1)
 
 
-# The fields of a `SampleResult` with one value per variable (the rest: per example, arm_calls).
-PER_VARIABLE = ("samples", "converged_at", "accepted_at", "forecast_mistakes")
 _PER_EXAMPLE = ("arm_calls_per_example", "forecasts_checked")
 
 
 def _in_ordering(sampler, ordering, methods, noise, x, visible, rows, method):
     """`SampleResult` (x layout) of the examples `rows` filled in `ordering` by `sampler`, a
-    sampler of its ordered view, with the method of index `method` in `methods`."""
-    shape, d = tuple(x.shape[1:]), len(ordering)
+    sampler of its ordered view, with the method of index `method` in `methods` (the graph form of
+    `tfps.models.orderings.sample_in_ordering`, without its eager checks)."""
 
     def to_z(t, *trailing):
-        return ordering.permute(tf.reshape(tf.gather(t, rows), [-1, d, *trailing]))
+        return orderings_lib.to_generation_order(ordering, tf.gather(t, rows), *trailing)
 
     z = (to_z(noise, noise.shape[-1]), to_z(x), to_z(visible))
 
@@ -110,12 +108,7 @@ def _in_ordering(sampler, ordering, methods, noise, x, visible, rows, method):
 
     branches = [functools.partial(branch, m) for m in methods]
     result = SampleResult(*tf.switch_case(tf.convert_to_tensor(method, tf.int32), branches))
-    return result._replace(
-        **{
-            f: events.reshape_batch(ordering.unpermute(getattr(result, f)), shape)
-            for f in PER_VARIABLE
-        }
-    )
+    return orderings_lib.result_in_x_layout(result, ordering, tuple(x.shape[1:]))
 
 
 def fill(samplers, orderings, methods, noise, x, visible, index, method):
@@ -127,28 +120,27 @@ def fill(samplers, orderings, methods, noise, x, visible, index, method):
     `[B, *event]`, index int32 `[B]`): eager, or traced into the export's `inpaint` signature."""
     x = tf.convert_to_tensor(x, tf.int32)
     shape = tuple(x.shape[1:])
+
+    def empty():  # the result of a group no example chose
+        variables = tf.zeros((0,) + shape, tf.int32)
+        return SampleResult(
+            **{f: variables for f in orderings_lib.PER_VARIABLE if f != "forecast_mistakes"},
+            forecast_mistakes=tf.zeros((0,) + shape, tf.bool),
+            arm_calls=tf.constant(0, tf.int32),
+            **{f: tf.zeros([0], tf.int32) for f in _PER_EXAMPLE},
+        )
+
     rows_of, parts = [], []
     for k, (sampler, ordering) in enumerate(zip(samplers, orderings)):
         rows = tf.reshape(tf.where(tf.equal(index, k)), [-1])
         run = functools.partial(
             _in_ordering, sampler, ordering, methods, noise, x, visible, rows, method
         )
-
-        def empty():
-            variables = tf.zeros((0,) + shape, tf.int32)
-            example = tf.zeros([0], tf.int32)
-            return SampleResult(
-                **{f: variables for f in PER_VARIABLE if f != "forecast_mistakes"},
-                forecast_mistakes=tf.zeros((0,) + shape, tf.bool),
-                arm_calls=tf.constant(0, tf.int32),
-                **{f: example for f in _PER_EXAMPLE},
-            )
-
         parts.append(tf.cond(tf.size(rows) > 0, run, empty))
         rows_of.append(tf.cast(rows, tf.int32))
     merged = {
         f: tf.dynamic_stitch(rows_of, [getattr(p, f) for p in parts])
-        for f in PER_VARIABLE + _PER_EXAMPLE
+        for f in orderings_lib.PER_VARIABLE + _PER_EXAMPLE
     }
     return SampleResult(arm_calls=tf.add_n([p.arm_calls for p in parts]), **merged)
 

@@ -223,6 +223,13 @@ def random_prefix_length(seed, code_length):
     return tf.random.stateless_uniform([], seed, minval=1, maxval=code_length + 1, dtype=tf.int32)
 
 
+def pad_codes(codes, num_codes, code_length):
+    """The first `num_codes` codes `[B, j(, C)]` followed by zeros: `[B, code_length(, C)]`."""
+    codes = tf.convert_to_tensor(codes)
+    padding = [[0, 0], [0, code_length - num_codes]] + [[0, 0]] * (codes.shape.rank - 2)
+    return tf.pad(codes, padding)
+
+
 def prefix_lengths(code_length, parts=PARTS):
     """`{"k_8": j}` for k = 1..8: j = ceil(k n / 8), the codes in the fraction k/8 of the code
     (at least 1; n / 8 codes need not be whole, so short codes repeat lengths)."""

@@ -272,6 +272,26 @@ def ordered_sampler(model, ordering, **sampler_options):
     return sampler
 
 
+# The fields of a `SampleResult` with one value per variable (the rest: per example, arm_calls).
+PER_VARIABLE = ("samples", "converged_at", "accepted_at", "forecast_mistakes")
+
+
+def to_generation_order(ordering, t, *trailing):
+    """t `[B, *event_shape, *trailing]` in x layout -> `[B, d, *trailing]` in generation order."""
+    return ordering.permute(events.reshape_batch(t, (len(ordering),) + tuple(trailing)))
+
+
+def result_in_x_layout(result, ordering, event_shape):
+    """A `SampleResult` of the ordered view (`[B, d]` per variable, generation order) with every
+    per-variable field (`PER_VARIABLE`) back in x layout `[B, *event_shape]`."""
+    return result._replace(
+        **{
+            f: events.reshape_batch(ordering.unpermute(getattr(result, f)), event_shape)
+            for f in PER_VARIABLE
+        }
+    )
+
+
 def sample_in_ordering(sampler, ordering, noise, method="fpi", evidence=None, evidence_mask=None):
     """The sample in `ordering` for noise (and evidence) in x layout, by any method of `sampler`,
     a sampler of the ordered view (`ordered_sampler`, or `sampler_for_model(in_ordering(...))`).
@@ -285,15 +305,10 @@ def sample_in_ordering(sampler, ordering, noise, method="fpi", evidence=None, ev
     if int(np.prod(shape)) != d:
         raise ValueError(f"noise of event shape {shape} does not hold the {d} ordered variables")
 
-    def to_z(t, trailing=()):
-        return None if t is None else ordering.permute(events.reshape_batch(t, (d,) + trailing))
+    def to_z(t, *trailing):
+        return None if t is None else to_generation_order(ordering, t, *trailing)
 
     result = sampler.sample(
-        to_z(noise, (noise.shape[-1],)), method, to_z(evidence), to_z(evidence_mask)
+        to_z(noise, noise.shape[-1]), method, to_z(evidence), to_z(evidence_mask)
     )
-
-    def to_x(t):
-        return events.reshape_batch(ordering.unpermute(tf.reshape(t, [-1, d])), shape)
-
-    fields = ("samples", "converged_at", "accepted_at", "forecast_mistakes")
-    return result._replace(**{f: to_x(getattr(result, f)) for f in fields})
+    return result_in_x_layout(result, ordering, shape)

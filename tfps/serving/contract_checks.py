@@ -198,6 +198,18 @@ def require_complete(accepted_at):
     )
 
 
+def _require_same_shape(t, name, reference, reference_name):
+    """An Assert that `t` (a mask) has the shape of `reference`, naming both shapes."""
+    return _require(
+        tf.reduce_all(tf.equal(tf.shape(t), tf.shape(reference))),
+        f"{name} must have the shape of {reference_name}: {reference_name} has shape ",
+        _shape_string(reference),
+        f", {name} ",
+        _shape_string(t),
+        name=f"check_{name}_shape",
+    )
+
+
 def _check_evidence(noise, evidence, evidence_mask):
     """Evidence has the batch of the noise, the mask the shape of the evidence."""
     return [
@@ -209,14 +221,7 @@ def _check_evidence(noise, evidence, evidence_mask):
             _shape_string(evidence),
             name="check_evidence_batch",
         ),
-        _require(
-            tf.reduce_all(tf.equal(tf.shape(evidence_mask), tf.shape(evidence))),
-            "evidence_mask must have the shape of evidence: evidence has shape ",
-            _shape_string(evidence),
-            ", evidence_mask ",
-            _shape_string(evidence_mask),
-            name="check_evidence_mask_shape",
-        ),
+        _require_same_shape(evidence_mask, "evidence_mask", evidence, "evidence"),
     ]
 
 
@@ -224,16 +229,7 @@ def _check_visible(x, visible):
     """The mask has the shape of x and leaves, in every example, something visible and something
     occluded."""
     flat = tf.reshape(visible, [tf.shape(visible)[0], -1])
-    checks = [
-        _require(
-            tf.reduce_all(tf.equal(tf.shape(visible), tf.shape(x))),
-            "visible must have the shape of x: x has shape ",
-            _shape_string(x),
-            ", visible ",
-            _shape_string(visible),
-            name="check_visible_shape",
-        )
-    ]
+    checks = [_require_same_shape(visible, "visible", x, "x")]
     for what, bad in (
         ("nothing occluded", tf.reduce_all(flat, axis=1)),
         ("nothing visible", ~tf.reduce_any(flat, axis=1)),

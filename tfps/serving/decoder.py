@@ -85,9 +85,9 @@ class PrefixDecoder:
     def __init__(self, decoder, num_codes):
         if decoder.prefix_function is None:
             raise ValueError("only a channel code decodes from a prefix of its codes")
-        n = decoder.latent_shape[0]
-        self.decoder, self.num_codes = decoder, ordered_code.check_num_codes(num_codes, n)
-        self.latent_shape = (self.num_codes,) + tuple(decoder.latent_shape[1:])
+        self.decoder, self.code_shape = decoder, tuple(decoder.latent_shape)  # the whole code's
+        self.num_codes = ordered_code.check_num_codes(num_codes, self.code_shape[0])
+        self.latent_shape = (self.num_codes,) + self.code_shape[1:]
         self.image_shape, self.num_levels = decoder.image_shape, decoder.num_levels
 
     def decode(self, codes):
@@ -95,10 +95,9 @@ class PrefixDecoder:
         codes = pixelcnn.validate_images(
             codes, self.latent_shape, self.decoder.latent_categories, "codes"
         )
-        n = self.decoder.latent_shape[0]
-        padding = [[0, 0], [0, n - self.num_codes]] + [[0, 0]] * (len(self.latent_shape) - 1)
+        padded = ordered_code.pad_codes(codes, self.num_codes, self.code_shape[0])
         lengths = tf.fill(tf.shape(codes)[:1], self.num_codes)
-        return self.decoder.prefix_function(tf.pad(codes, padding), lengths)
+        return self.decoder.prefix_function(padded, lengths)
 
     def to_levels(self, images):
         """float images in [-1, 1] -> int32 data values in [0, L)."""
