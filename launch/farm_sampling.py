@@ -2,12 +2,15 @@
 
     python -m launch.farm_sampling --model=runs/farm --num_samples=360 --ks=1,2,4,8
 
-On a run of a family of orderings (arch farm_made, e.g. configs/farm_made_digits28.py) this draws
+On a run of a family of orderings (arch farm_made or farm_pixelcnn, e.g.
+configs/farm_pixelcnn_digits28.py) this draws
 `--num_samples` samples for the same Gumbel noise with each exact method of `--methods` (in the
 family's first ordering, `tfps.models.orderings.sample_in_ordering`) and with FARM's parallel
 sampling from the first k orderings for each k of `--ks` (`tfps.models.farm_sampling`;
-approximate for k > 1, ancestral in the first ordering for k = 1), and writes to `--output_dir`
-(default `<run>/farm_sampling`):
+approximate for k > 1, ancestral in the first ordering for k = 1) and FARM's diagonal schedule in
+the first ordering for each skew of `--skews` (`farm_sampling.diagonal_sample`: exact from the
+skew the receptive field needs, measured, approximate below it; default that skew and 4, FARM's
+~5 max(H, W) rounds), and writes to `--output_dir` (default `<run>/farm_sampling`):
 
 - `farm_sampling.md` / `.json`: per row, ARM calls (model evaluations of the batch: one per
   ordering and round for parallel sampling), rounds, seconds (after a warm-up on the same batch
@@ -52,10 +55,17 @@ flags.DEFINE_list("methods", ["ancestral", "fpi"], "Exact methods, in the first 
 flags.DEFINE_list(
     "ks", [], "Orderings of each parallel-sampling row (default: 1, 2, 4, ... and all of them)."
 )
+flags.DEFINE_list(
+    "skews",
+    None,
+    "Skews of the diagonal-schedule rows, in the first ordering (default: the exact one, "
+    "measured, and 4, FARM's ~5 max(H, W) rounds, if smaller; 'none': no row).",
+)
 flags.DEFINE_integer("classifier_steps", 600, "Training steps of the digit classifier.")
 flags.DEFINE_integer("seed", 0, "Seed of the Gumbel noise.")
 flags.DEFINE_string("output_dir", None, "Where to write (default: <model>/farm_sampling).")
 SHOWN = 16
+FARM_SKEW = 4  # FARM's ~5 max(H, W) rounds [1, sec. 4.5]: skew (H - 1) + W
 
 
 def _powers_of_two(count):
@@ -79,13 +89,46 @@ def _parallel_run(model, k):
     return run
 
 
-def _rows(model, sampler, ks, noise, score):
+def _diagonal_run(model, skew, required):
+    def run(noise):
+        result = farm_sampling.diagonal_sample(model, noise, 0, skew, required)
+        return result.samples, result.evaluations, result.rounds
+
+    return run
+
+
+def _skews(model):
+    """`(skews, required skew)` of the diagonal rows (`--skews`), none if the first ordering is
+    not a raster variant (MADE's random orderings) and the flag names none."""
+    if FLAGS.skews == ["none"]:
+        return [], None
+    try:
+        required = farm_sampling.required_skew(model, 0)
+    except ValueError:
+        if FLAGS.skews:
+            raise
+        return [], None
+    if FLAGS.skews:
+        if not all(s.isdigit() for s in FLAGS.skews):
+            raise ValueError(f"--skews must be positive integers or none, got {FLAGS.skews}")
+        width = farm_sampling.read_order(model, 0)[1][1]
+        if not all(1 <= int(s) <= width for s in FLAGS.skews):
+            raise ValueError(f"--skews must be in [1, {width}] (the width read), got {FLAGS.skews}")
+        return [int(s) for s in FLAGS.skews], required
+    return sorted({required, min(FARM_SKEW, required)}, reverse=True), required
+
+
+def _rows(model, sampler, ks, diagonal, noise, score):
     """The table's rows, each timed after a warm-up on the same noise."""
     runs = [(m if m == "ancestral" else f"{m} (predictive sampling)", True,
              _exact_run(model, sampler, m)) for m in FLAGS.methods]  # fmt: skip
     for k in ks:
         name = f"FARM parallel, k={k}" + (" (= ancestral)" if k == 1 else "")
         runs.append((name, k == 1, _parallel_run(model, k)))
+    skews, required = diagonal
+    for skew in skews:
+        name = f"diagonal schedule, skew {skew}" + (" (measured)" if skew == required else "")
+        runs.append((name, skew >= required, _diagonal_run(model, skew, required)))
     rows, shown = [], []
     for name, exact, run in runs:
         run(noise)  # traces
@@ -121,6 +164,7 @@ def main(argv):
         for k in ks:
             farm_sampling.ordering_indices(model, k)
         sampler = orderings.ordered_sampler(model, 0)
+        diagonal = _skews(model)
         bad = [m for m in FLAGS.methods if m not in sampler.methods]
         if bad:
             raise ValueError(f"unknown methods {bad}; the sampler has {', '.join(sampler.methods)}")
@@ -130,7 +174,7 @@ def main(argv):
     shape = (FLAGS.num_samples,) + tuple(model.event_shape) + (model.num_categories,)
     noise = noise_lib.gumbel_noise(shape, FLAGS.seed).numpy()
     score, header = quality.scorer(dataset, FLAGS.classifier_steps, int(model.num_categories))
-    rows, shown = _rows(model, sampler, ks, noise, score)
+    rows, shown = _rows(model, sampler, ks, diagonal, noise, score)
     title = (f"{os.path.basename(os.path.normpath(config['logdir']))}: {dataset}, "
              f"{FLAGS.num_samples} samples, batch {FLAGS.num_samples}")  # fmt: skip
     table = _table(title, header, rows)

@@ -92,3 +92,23 @@ def assert_argmax_matches(actual, scores, tolerance=1e-5):
         f"{int(wrong.sum())} of {wrong.size} argmaxes wrong beyond {tolerance}: "
         f"first at {np.argwhere(wrong)[0]}, chose {chosen[wrong][0]} against {best[wrong][0]}"
     )
+
+
+def ancestral_in_ordering(model, index, noise, evidence=None, mask=None):
+    """The ancestral sample in ordering `model.orderings[index]` of a family of orderings: an
+    eager loop filling x_pi[t] = argmax(logits_pi[t](x) + eps_pi[t]) for t = 0 .. d-1 with the
+    model in x layout (no ordered view, no permute); observed values (evidence where mask) are
+    kept."""
+    noise = np.asarray(noise)
+    batch, k = noise.shape[0], noise.shape[-1]
+    d = model.num_variables
+    x, eps = np.zeros((batch, d), np.int32), noise.reshape(batch, d, k)
+    observed = np.zeros((batch, d), bool) if mask is None else np.reshape(mask, (batch, d))
+    if evidence is not None:
+        x = np.where(observed, np.reshape(evidence, (batch, d)), 0).astype(np.int32)
+    for j in model.orderings[index].permutation:
+        x_event = tf.constant(x.reshape((batch,) + model.event_shape))
+        logits = model(x_event, ordering_index=index)[0].numpy().reshape(batch, d, k)
+        drawn = np.argmax(logits[:, j] + eps[:, j], axis=-1)
+        x[:, j] = np.where(observed[:, j], x[:, j], drawn)
+    return x.reshape((batch,) + model.event_shape)

@@ -171,20 +171,27 @@ def farm_run(tmp_path_factory):
 def test_the_launcher_tables_exact_and_parallel_sampling_from_a_shell(farm_run, tmp_path):
     out = tmp_path / "table"
     result = launch("launch.farm_sampling", f"--model={farm_run}", "--num_samples=6",
-                    "--classifier_steps=20", f"--output_dir={out}")  # fmt: skip
+                    "--classifier_steps=20", "--skews=8,2", f"--output_dir={out}")  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     with open(out / "farm_sampling.json") as f:
         table = json.load(f)
     names = [row["name"] for row in table["rows"]]
-    assert names == ["ancestral", "fpi (predictive sampling)", "FARM parallel, k=1 (= ancestral)",
-                     "FARM parallel, k=2"]  # fmt: skip
+    assert names[:4] == ["ancestral", "fpi (predictive sampling)",
+                         "FARM parallel, k=1 (= ancestral)", "FARM parallel, k=2"]  # fmt: skip
+    assert [n.split(" (")[0] for n in names[4:]] == [
+        "diagonal schedule, skew 8",
+        "diagonal schedule, skew 2",
+    ]
+    rows = dict(zip(["ancestral", "fpi", "k1", "k2", "skew8", "skew2"], table["rows"]))
+    assert rows["skew8"]["exact"] and rows["skew8"]["rounds"] == 8 * 7 + 8  # raster order
+    assert rows["skew2"]["rounds"] == 2 * 7 + 8
     rows = {row["name"]: row for row in table["rows"]}
     d = 64  # 8 x 8 digits
     assert (
         rows["ancestral"]["arm_calls"] == rows["FARM parallel, k=1 (= ancestral)"]["arm_calls"] == d
     )
     assert rows["FARM parallel, k=2"]["rounds"] == d // 2
-    assert [row["exact"] for row in table["rows"]] == [True, True, True, False]
+    assert [row["exact"] for row in table["rows"][:4]] == [True, True, True, False]
     assert all(row["frechet"] >= 0 for row in table["rows"])
     assert "NO (approximate)" in (out / "farm_sampling.md").read_text()
     assert (out / "farm_sampling.png").stat().st_size > 0
@@ -197,6 +204,8 @@ def test_the_launcher_tables_exact_and_parallel_sampling_from_a_shell(farm_run, 
         (("--ks=1,x",), "--ks must be numbers of orderings"),
         (("--ks=3",), r"k must be in \[1, 2\]"),
         (("--methods=nope",), "unknown methods"),
+        (("--skews=0",), r"--skews must be in \[1, 8\] \(the width read\)"),
+        (("--skews=x",), "--skews must be positive integers or none"),
     ],  # fmt: skip
 )
 def test_bad_launcher_flags_are_one_clear_error(farm_run, tmp_path, flags, message):

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfps.models import farm_made, orderings
+from tfps.models import family, farm_made, orderings
 from tfps.train import config as config_lib
 from tfps.train import ordering_objectives as objectives
 from tfps.train import training
@@ -143,7 +143,7 @@ def test_an_unknown_objective_is_one_clear_error():
 @pytest.mark.parametrize(
     "values, message",
     [
-        (dict(arch="pixelcnn", orderings="tl_rows,br_rows"), "orderings is for arch 'farm_made'"),
+        (dict(arch="pixelcnn", orderings="tl_rows,br_rows"), "orderings is for the archs of a"),
         (dict(orderings="tl_rows,sideways"), "sideways"),
         (dict(orderings="tl_rows,tl_rows"), "must differ"),
         (dict(orderings="raster8", forecast_steps=2), "forecast_steps needs one ordering"),
@@ -157,17 +157,23 @@ def test_bad_ordering_settings_are_one_clear_error(values, message):
 
 
 def test_raster8_names_the_8_raster_variants():
-    family = farm_made.family_of("raster8", (4, 4, 1))
-    assert [o.name for o in family] == list(orderings.RASTER_VARIANTS)
-    assert [o.name for o in farm_made.family_of(" br_rows , tl_cols", (4, 4, 1))] == [
+    raster8 = family.family_of("raster8", (4, 4, 1))
+    assert [o.name for o in raster8] == list(orderings.RASTER_VARIANTS)
+    assert [o.name for o in family.family_of(" br_rows , tl_cols", (4, 4, 1))] == [
         "br_rows",
         "tl_cols",
     ]
 
 
-@pytest.mark.parametrize("objective", objectives.OBJECTIVES)
-def test_a_family_trains_with_each_objective_and_reports_every_ordering(objective, tmp_path):
-    metrics = training.train(farm_config(ordering_objective=objective), str(tmp_path))
+# Each objective trains once, the last two on the PixelCNN family (digits are 8x8: 2 layers).
+FAMILY_RUNS = list(zip(objectives.OBJECTIVES, ["farm_made"] * 2 + ["farm_pixelcnn"] * 2))
+
+
+@pytest.mark.parametrize("objective, arch", FAMILY_RUNS)
+def test_a_family_trains_with_each_objective_and_reports_every_ordering(objective, arch, tmp_path):
+    extra = dict(filters=8, num_layers=2) if arch == "farm_pixelcnn" else {}
+    config = farm_config(ordering_objective=objective, arch=arch, **extra)
+    metrics = training.train(config, str(tmp_path))
     assert metrics["step"] == 3
     per_ordering = [metrics["test_bpd_ordering_0"], metrics["test_bpd_ordering_1"]]
     assert np.all(np.isfinite(per_ordering)) and np.isfinite(metrics["test_mixture_bpd"])
@@ -178,4 +184,4 @@ def test_a_family_trains_with_each_objective_and_reports_every_ordering(objectiv
     assert [o["name"] for o in recorded["model"]["orderings"]] == ["tl_rows", "br_rows"]
     assert recorded["train"]["ordering_objective"] == objective
     model, _ = training.load_trained(str(tmp_path))
-    assert model.num_orderings == 2
+    assert model.num_orderings == 2 and model.ARCH == arch

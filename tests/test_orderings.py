@@ -167,32 +167,13 @@ def test_a_model_leaking_in_its_own_ordering_is_caught_at_its_first_step():
 # ---------------------------------------------------------------------- exact sampling
 
 
-def _ancestral_in_ordering(model, index, noise, evidence=None, mask=None):
-    """The independent oracle: an eager loop filling x_pi[t] = argmax(logits_pi[t](x) + eps_pi[t])
-    for t = 0 .. d-1 with the model in x layout (no ordered view, no permute); observed values
-    (evidence where mask) are kept."""
-    noise = np.asarray(noise)
-    batch, k = noise.shape[0], noise.shape[-1]
-    d = model.num_variables
-    x, eps = np.zeros((batch, d), np.int32), noise.reshape(batch, d, k)
-    observed = np.zeros((batch, d), bool) if mask is None else np.reshape(mask, (batch, d))
-    if evidence is not None:
-        x = np.where(observed, np.reshape(evidence, (batch, d)), 0).astype(np.int32)
-    for j in model.orderings[index].permutation:
-        x_event = tf.constant(x.reshape((batch,) + model.event_shape))
-        logits = model(x_event, ordering_index=index)[0].numpy().reshape(batch, d, k)
-        drawn = np.argmax(logits[:, j] + eps[:, j], axis=-1)
-        x[:, j] = np.where(observed[:, j], x[:, j], drawn)
-    return x.reshape((batch,) + model.event_shape)
-
-
 @pytest.mark.parametrize("index", range(len(FAMILY)), ids=[getattr(o, "name", o) for o in FAMILY])
 def test_every_method_returns_the_ancestral_sample_in_the_ordering(index):
     model = _model()
     sampler = orderings.ordered_sampler(model, index)
     assert isinstance(sampler, tfps.Sampler) and sampler.event_shape == (9,)
     noise = noise_lib.gumbel_noise((4,) + SHAPE + (K,), seed=index)
-    expected = _ancestral_in_ordering(model, index, noise)
+    expected = oracles.ancestral_in_ordering(model, index, noise)
     ordering = model.orderings[index]
     # The same sample from tests/oracles.py run on the view, in ordering space.
     z_noise = ordering.permute(tf.reshape(noise, (4, 9, K)))
@@ -211,7 +192,7 @@ def test_the_ordering_changes_the_sample_for_the_same_noise():
     """The oracle is ordering-aware: one noise, 9 orderings, 9 different samples."""
     model = _model()
     noise = noise_lib.gumbel_noise((4,) + SHAPE + (K,), seed=0)
-    samples = {_ancestral_in_ordering(model, i, noise).tobytes() for i in range(len(FAMILY))}
+    samples = {oracles.ancestral_in_ordering(model, i, noise).tobytes() for i in range(len(FAMILY))}
     assert len(samples) == 9, len(samples)
 
 
@@ -219,7 +200,7 @@ def test_an_image_with_channels_samples_exactly_in_a_raster_variant_with_evidenc
     model = _model((2, 2, 2), 3, ("tr_cols", "bl_rows"), hidden_units=24)
     sampler = tfps.sampler_for_model(orderings.in_ordering(model, "bl_rows"))
     noise = noise_lib.gumbel_noise((3, 2, 2, 2, 3), seed=1)
-    expected = _ancestral_in_ordering(model, 1, noise)
+    expected = oracles.ancestral_in_ordering(model, 1, noise)
     for method in ("ancestral", "fpi"):
         result = orderings.sample_in_ordering(sampler, model.orderings[1], noise, method)
         np.testing.assert_array_equal(result.samples.numpy(), expected, err_msg=method)
@@ -227,7 +208,7 @@ def test_an_image_with_channels_samples_exactly_in_a_raster_variant_with_evidenc
     mask = np.zeros((3, 2, 2, 2), bool)
     mask[:, 0] = True
     evidence = np.where(mask, 2, 0).astype(np.int32)
-    expected = _ancestral_in_ordering(model, 1, noise, evidence, mask)
+    expected = oracles.ancestral_in_ordering(model, 1, noise, evidence, mask)
     assert (expected[mask] == 2).all()
     for method in ("ancestral", "fpi"):
         given = orderings.sample_in_ordering(

@@ -54,6 +54,7 @@ from tfps.models import (
     arm_base,
     conv1d_arm,
     farm_made,
+    farm_pixelcnn,
     gated_pixelcnn,
     made,
     pixelcnn,
@@ -119,7 +120,10 @@ ARCHITECTURES = {
     conv1d_arm.ARCH: from_family(conv1d_arm.CausalConv1DARM, conv1d_arm.RUN_CONFIG_FIELDS),
     transformer.ARCH: from_family(transformer.Transformer, transformer.RUN_CONFIG_FIELDS),
     farm_made.ARCH: from_family(farm_made.OrderedMADE, farm_made.RUN_CONFIG_FIELDS),
+    farm_pixelcnn.ARCH: from_family(farm_pixelcnn.OrderedPixelCNN, farm_pixelcnn.RUN_CONFIG_FIELDS),
 }
+# The architectures that model a family of orderings (`tfps.models.family`; config `orderings`).
+FAMILIES = (farm_made.ARCH, farm_pixelcnn.ARCH)
 
 
 def register(name, factory, overwrite=False):

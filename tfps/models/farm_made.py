@@ -36,44 +36,18 @@ likelihood); `call(x, training=True)` alone trains ordering 0.
      Distribution Estimation. In ICML, 2015.
 """
 
-import numbers
-
 import keras
 import numpy as np
-import tensorflow as tf
 
-from tfps.models import arm_base, made
+from tfps.models import arm_base, family, made
 from tfps.models import layers as tfps_layers
-from tfps.models import orderings as orderings_lib
 
 ARCH = "farm_made"
 RUN_CONFIG_FIELDS = {**made.RUN_CONFIG_FIELDS, "orderings": "orderings"}
 
 
-ALL_RASTER = "raster8"  # a run config's name for the 8 raster variants
-
-
-def family_of(orderings, event_shape):
-    """The tuple of `Ordering`s of a family: each entry an `Ordering`, a raster variant name, a
-    `to_config()` dict, `to_json()` text or a list of positions (default: the natural order); a
-    run config's text, comma-separated raster variant names or `raster8` (all 8), is split.
-    ValueError for none, a repeat, or one that is not an ordering of the event."""
-    values = [orderings_lib.NATURAL] if orderings is None else orderings
-    if isinstance(values, str) and not values.lstrip().startswith("{"):
-        names = [name.strip() for name in values.split(",")]
-        values = list(orderings_lib.RASTER_VARIANTS) if names == [ALL_RASTER] else names
-    if isinstance(values, (str, dict, orderings_lib.Ordering)):
-        values = [values]
-    family = tuple(orderings_lib.as_ordering(o, event_shape) for o in values)
-    if not family:
-        raise ValueError("a family of orderings needs at least one ordering")
-    if len(set(family)) != len(family):
-        raise ValueError(f"the orderings of a family must differ, got {list(family)}")
-    return family
-
-
 @keras.saving.register_keras_serializable(package=tfps_layers.PACKAGE)
-class OrderedMADE(made.MADE):
+class OrderedMADE(family.OrderingFamily, made.MADE):
     """A categorical MADE with k orderings sharing all weights [1, sec. 3] (see the module).
 
         logits, h = model(x, ordering_index=k)   logits of x_j from the x generated before j in
@@ -82,8 +56,9 @@ class OrderedMADE(made.MADE):
     Args:
       event_shape: `(H, W, C)`, `(L,)` or `(L, C)`.
       num_categories: K >= 2.
-      orderings: the k orderings (`family_of`): e.g. `orderings.RASTER_VARIANTS` for FARM's 8
-        raster variants [1, sec. 3], or `Ordering`s; default the natural order.
+      orderings: the k orderings (`tfps.models.family.family_of`): e.g.
+        `orderings.RASTER_VARIANTS` for FARM's 8 raster variants [1, sec. 3], or `Ordering`s;
+        default the natural order.
       hidden_units, num_layers, dropout_rate: as `tfps.models.made.MADE` ([1]: 2 x 1000).
 
     `model_config()["orderings"]` records each ordering (`Ordering.to_config()`).
@@ -107,7 +82,7 @@ class OrderedMADE(made.MADE):
         **kwargs,
     ):
         # Before MADE.__init__, which builds the masks from them (a tuple: not tracked by Keras).
-        self.orderings = family_of(orderings, arm_base.check_event_shape(event_shape))
+        self.orderings = family.family_of(orderings, arm_base.check_event_shape(event_shape))
         super().__init__(
             event_shape,
             num_categories,
@@ -116,10 +91,6 @@ class OrderedMADE(made.MADE):
             dropout_rate=dropout_rate,
             **kwargs,
         )
-
-    @property
-    def num_orderings(self):
-        return len(self.orderings)
 
     def masks(self):
         """The masks of `made.MADE.masks`, the first and the last stacked `[k, n_in, n_out]` (one
@@ -142,36 +113,8 @@ class OrderedMADE(made.MADE):
         return [first] + per_ordering[0][1:-1] + [last]
 
     def call(self, x, training=False, ordering_index=0):
-        if isinstance(ordering_index, numbers.Integral) and not (
-            0 <= ordering_index < self.num_orderings
-        ):
-            raise ValueError(
-                f"ordering_index must be in [0, {self.num_orderings}), got {ordering_index}"
-            )
+        self.check_ordering_index(ordering_index)
         return self.flat_call(x, training=training, mask_index=ordering_index)
 
-    def one_ordering(self, index):
-        """The model with ordering `index` fixed, as a protocol ARM in x layout (`model(x)` ->
-        `(logits, None)`, autoregressive in `orderings[index]`), e.g. for
-        `check_autoregressive(model.one_ordering(k), ordering=model.orderings[k])`."""
-        _, options = orderings_lib.resolve(self, index)
-        return OneOrdering(self, options["ordering_index"])
-
     def options(self):
-        return {**super().options(), "orderings": [o.to_config() for o in self.orderings]}
-
-
-class OneOrdering(tf.Module):
-    """`OrderedMADE` with one ordering index fixed, with the ARM protocol's attributes."""
-
-    def __init__(self, model, index):
-        super().__init__(name=f"ordering_{index}")
-        self.model, self.index = model, int(index)
-        self.event_shape, self.num_categories = model.event_shape, model.num_categories
-        self.num_variables, self.representation_channels = model.num_variables, None
-
-    def __call__(self, x, training=False):
-        return self.model(x, training=training, ordering_index=self.index)
-
-    def model_config(self):
-        return {**self.model.model_config(), "ordering_index": self.index}
+        return {**super().options(), **self.family_options()}

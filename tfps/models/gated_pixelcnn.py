@@ -194,18 +194,30 @@ class GatedPixelCNN(arm_base.ARMBase):
         return self.filters
 
     def call(self, x, training=False):
-        x_onehot = self.one_hot(x)
+        return self.stacks(self.one_hot(x), training=training)
+
+    def stacks(self, x_onehot, training=False, bias=None):
+        """`(logits, h)` of a one-hot image `[B, H, W, C, K]` in raster order; `bias` `[F]`, if
+        given, is added to both stacks after the input layer (the same at every pixel: the
+        order stays causal), e.g. a conditioning embedding."""
         shape = tf.shape(x_onehot)
         flat = tf.reshape(x_onehot, tf.concat([shape[:3], [-1]], axis=0))
         # A constant ones channel lets the network tell zero padding from zero inputs [2].
         flat = tf.concat([flat, tf.ones_like(flat[..., :1])], axis=-1)
         v = shift(self.vertical_in(flat), axis=1)  # rows < i
         s = shift(self.horizontal_in(flat), axis=2)  # (i, < j)
+        if bias is not None:
+            v, s = v + bias, s + bias
         s = s + self.vertical_to_horizontal_in(v)  # pixels before (i, j)
         for i in range(self.num_layers):
             v, s = getattr(self, f"gated_{i}")(v, s, training=training)
         h = tf.nn.elu(s)
         return tf.cast(self.head(h, x_onehot), tf.float32), h
+
+    def right_reach(self):
+        """R: the logits at (i, j) see pixels of the rows above up to column j + R, no further
+        (each `[k//2 + 1, k]` layer of the vertical stack reaches k//2 columns to the right)."""
+        return (self.num_layers + 1) * (self.kernel_size // 2)
 
     def options(self):
         return {

@@ -217,8 +217,8 @@ class TrainConfig(RunConfig):
     )
     orderings: str | None = _field(
         None,
-        "farm_made: its k orderings, comma-separated raster variants (tl_rows, ..., br_cols; "
-        "tfps.models.orderings) or raster8 for all 8 [3]; None: the natural order.",
+        "farm_made, farm_pixelcnn: its k orderings, comma-separated raster variants (tl_rows, "
+        "..., br_cols; tfps.models.orderings) or raster8 for all 8 [3]; None: the natural order.",
         "model",
     )
     ordering_objective: str = _field(

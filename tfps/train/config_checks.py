@@ -12,7 +12,7 @@ import numpy as np
 from tfps.data import builtin as tfps_data
 from tfps.data import sources
 from tfps.distribute import strategies
-from tfps.models import arms, autoencoder, farm_made, ordered_code, pixelcnn
+from tfps.models import arms, autoencoder, family, farm_pixelcnn, ordered_code, pixelcnn
 from tfps.train import ordering_objectives
 
 AT_LEAST_ONE = (
@@ -110,8 +110,8 @@ def check_arm_fits(config, info, events):
     models (`info`, a `DatasetInfo`: the dataset's images or sequences, or an autoencoder's
     latents): the arch models events of that rank (`tfps.models.arms.event_ranks`; a PixelCNN
     models images only; `events` names each rank), a PixelCNN's `num_scales` halvings leave at
-    least one pixel, `forecast_steps` is below d, and `orderings` (farm_made only) are orderings of
-    the event."""
+    least one pixel, `forecast_steps` is below d, and `orderings` (a family's arch only) are
+    orderings of the event (a PixelCNN family's: raster variants)."""
     shape, what = info.image_shape, info.name.replace(":latents", "'s latents")
     ranks = arms.event_ranks(config.arch)
     if ranks is not None and len(shape) not in ranks:
@@ -133,14 +133,16 @@ def check_arm_fits(config, info, events):
             f"forecast_steps must be below d = {d} for {what}, got {config.forecast_steps}"
         )
     if config.orderings is not None:
-        if config.arch != farm_made.ARCH:
+        if config.arch not in arms.FAMILIES:
             raise ValueError(
-                f"orderings is for arch {farm_made.ARCH!r} (a family of orderings), not "
-                f"{config.arch!r}"
+                f"orderings is for the archs of a family of orderings "
+                f"({', '.join(map(repr, arms.FAMILIES))}), not {config.arch!r}"
             )
-        family = farm_made.family_of(config.orderings, shape)  # ValueError naming a bad one
-        if len(family) > 1 and config.forecast_steps:
+        ordering_family = family.family_of(config.orderings, shape)  # ValueError naming one
+        if config.arch == farm_pixelcnn.ARCH:
+            farm_pixelcnn.pixel_permutations(ordering_family, shape)  # raster variants only
+        if len(ordering_family) > 1 and config.forecast_steps:
             raise ValueError(
                 "forecast_steps needs one ordering: learned forecasting heads read the "
-                f"representation of one ARM, and {config.orderings!r} names {len(family)}"
+                f"representation of one ARM, and {config.orderings!r} names {len(ordering_family)}"
             )

@@ -231,3 +231,11 @@ def training_metadata(config, logdir):
         "test_bpd": metrics.get("test_bpd") if same else None,
         "validation_bpd": metrics.get("validation_bpd") if same else None,
     }
+
+
+def described(model_config):
+    """The model config for the log, a family's orderings by name (not d positions each)."""
+    if "orderings" not in model_config:
+        return model_config
+    names = [o.get("name") or f"ordering {i}" for i, o in enumerate(model_config["orderings"])]
+    return {**model_config, "orderings": names}

@@ -290,7 +290,7 @@ def _task(config, logdir, loss_terms):
         load_split=load_split,
         metric="bpd",
         modules=modules,
-        description=f"{info.name}: {new_run_config['model']}",
+        description=f"{info.name}: {rundir.described(new_run_config['model'])}",
         summarize=summarize,
     )
 
