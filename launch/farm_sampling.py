@@ -9,8 +9,9 @@ family's first ordering, `tfps.models.orderings.sample_in_ordering`) and with FA
 sampling from the first k orderings for each k of `--ks` (`tfps.models.farm_sampling`;
 approximate for k > 1, ancestral in the first ordering for k = 1) and FARM's diagonal schedule in
 the first ordering for each skew of `--skews` (`farm_sampling.diagonal_sample`: exact from the
-skew the receptive field needs, measured, approximate below it; default that skew and 4, FARM's
-~5 max(H, W) rounds), and writes to `--output_dir` (default `<run>/farm_sampling`):
+skew the receptive field needs, measured, approximate below it; default that skew unless it is
+the width read, and 4, FARM's ~5 max(H, W) rounds), and writes to `--output_dir` (default
+`<run>/farm_sampling`):
 
 - `farm_sampling.md` / `.json`: per row, ARM calls (model evaluations of the batch: one per
   ordering and round for parallel sampling), rounds, seconds (after a warm-up on the same batch
@@ -59,7 +60,8 @@ flags.DEFINE_list(
     "skews",
     None,
     "Skews of the diagonal-schedule rows, in the first ordering (default: the exact one, "
-    "measured, and 4, FARM's ~5 max(H, W) rounds, if smaller; 'none': no row).",
+    "measured, unless it is the width (raster order: a MADE), and 4, FARM's ~5 max(H, W) "
+    "rounds, if smaller; 'none': no row).",
 )
 flags.DEFINE_integer("classifier_steps", 600, "Training steps of the digit classifier.")
 flags.DEFINE_integer("seed", 0, "Seed of the Gumbel noise.")
@@ -115,7 +117,9 @@ def _skews(model):
         if not all(1 <= int(s) <= width for s in FLAGS.skews):
             raise ValueError(f"--skews must be in [1, {width}] (the width read), got {FLAGS.skews}")
         return [int(s) for s in FLAGS.skews], required
-    return sorted({required, min(FARM_SKEW, required)}, reverse=True), required
+    width = farm_sampling.read_order(model, 0)[1][1]
+    skews = [s for s in (required, FARM_SKEW) if s < width and s <= required]
+    return sorted(set(skews), reverse=True), required
 
 
 def _rows(model, sampler, ks, diagonal, noise, score):
