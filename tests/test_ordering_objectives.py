@@ -147,6 +147,8 @@ def test_an_unknown_objective_is_one_clear_error():
         (dict(orderings="tl_rows,sideways"), "sideways"),
         (dict(orderings="tl_rows,tl_rows"), "must differ"),
         (dict(orderings="raster8", forecast_steps=2), "forecast_steps needs one ordering"),
+        (dict(orderings="br_rows", forecast_steps=2), "needs one ordering, the natural one"),
+        (dict(arch="farm_pixelcnn", orderings="tl_rows,random"), "unknown raster variant"),
         (dict(ordering_objective="jsd"), "ordering_objective must be one of 'mc'"),
     ],
 )
@@ -185,3 +187,11 @@ def test_a_family_trains_with_each_objective_and_reports_every_ordering(objectiv
     assert recorded["train"]["ordering_objective"] == objective
     model, _ = training.load_trained(str(tmp_path))
     assert model.num_orderings == 2 and model.ARCH == arch
+
+
+def test_a_family_whose_first_ordering_is_not_raster_order_trains(tmp_path):
+    """Training checks a family in each of its orderings (`causality.quick_check`), not in raster
+    order, so a family read bottom-up first trains."""
+    config = farm_config(arch="farm_pixelcnn", orderings="br_cols,tl_rows", filters=4, steps=2)
+    metrics = training.train(config, str(tmp_path))
+    assert metrics["step"] == 2 and np.isfinite(metrics["test_bpd_ordering_1"])

@@ -173,10 +173,17 @@ QUICK_POSITIONS = 256
 
 def quick_check(model, seed=0, name=None):
     """`check_autoregressive` in one trial of at most `QUICK_POSITIONS` positions: the check that
-    training runs on every new model before writing anything."""
-    return check_autoregressive(
-        model, trials=1, seed=seed, max_positions=QUICK_POSITIONS, name=name
-    )
+    training runs on every new model before writing anything. A family of orderings
+    (`tfps.models.family`) is checked in each of its orderings; the last check is returned."""
+    family = getattr(model, "orderings", None)
+    checked = [(model, None)] if family is None else [
+        (model.one_ordering(k), ordering) for k, ordering in enumerate(family)
+    ]  # fmt: skip
+    for arm, ordering in checked:
+        check = check_autoregressive(
+            arm, trials=1, seed=seed, max_positions=QUICK_POSITIONS, name=name, ordering=ordering
+        )
+    return check
 
 
 def check_autoregressive(

@@ -141,8 +141,10 @@ def check_arm_fits(config, info, events):
         ordering_family = family.family_of(config.orderings, shape)  # ValueError naming one
         if config.arch == farm_pixelcnn.ARCH:
             farm_pixelcnn.pixel_permutations(ordering_family, shape)  # raster variants only
-        if len(ordering_family) > 1 and config.forecast_steps:
+        one_natural = len(ordering_family) == 1 and ordering_family[0].is_natural()
+        if config.forecast_steps and not one_natural:
             raise ValueError(
-                "forecast_steps needs one ordering: learned forecasting heads read the "
-                f"representation of one ARM, and {config.orderings!r} names {len(ordering_family)}"
+                "forecast_steps needs one ordering, the natural one: learned forecasting heads "
+                "read the representation of one ARM and forecast in raster order, and "
+                f"{config.orderings!r} names {len(ordering_family)} ({ordering_family[0].name})"
             )
