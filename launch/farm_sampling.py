@@ -110,14 +110,13 @@ def _skews(model):
         if FLAGS.skews:
             raise
         return [], None
+    width = farm_sampling.read_order(model, 0)[1][1]
     if FLAGS.skews:
         if not all(s.isdigit() for s in FLAGS.skews):
             raise ValueError(f"--skews must be positive integers or none, got {FLAGS.skews}")
-        width = farm_sampling.read_order(model, 0)[1][1]
         if not all(1 <= int(s) <= width for s in FLAGS.skews):
             raise ValueError(f"--skews must be in [1, {width}] (the width read), got {FLAGS.skews}")
         return [int(s) for s in FLAGS.skews], required
-    width = farm_sampling.read_order(model, 0)[1][1]
     skews = [s for s in (required, FARM_SKEW) if s < width and s <= required]
     return sorted(set(skews), reverse=True), required
 

@@ -58,13 +58,9 @@ def pixel_permutations(orderings, event_shape):
     read t-th). ValueError for an ordering that is not one of the 8 raster variants, or a
     column-first variant of an image that is not square."""
     height, width, channels = event_shape
-    variants = {
-        orderings_lib.Ordering.raster(height, width, channels, v): v
-        for v in orderings_lib.RASTER_VARIANTS
-    }
     rows = []
     for ordering in orderings:
-        variant = variants.get(ordering)
+        variant = orderings_lib.raster_variant(ordering, event_shape)
         if variant is None:
             raise ValueError(
                 f"the PixelCNN family reads the image in its 8 raster variants (flips and "
@@ -76,7 +72,7 @@ def pixel_permutations(orderings, event_shape):
                 f"raster variant {variant!r} transposes the image, which needs a square image; "
                 f"got {height}x{width}: use row-first variants (*_rows) only"
             )
-        rows.append(ordering.permutation[::channels] // channels)
+        rows.append(orderings_lib.pixel_order(ordering, channels))
     return np.stack(rows).astype(np.int32)
 
 

@@ -114,19 +114,14 @@ def read_order(model, index):
     (a raster variant: read as the raster order of an H' x W' image)."""
     height, width, channels = events.canonical_shape(tuple(model.event_shape))
     ordering = model.orderings[index]
-    variants = [
-        v
-        for v in orderings_lib.RASTER_VARIANTS
-        if orderings_lib.Ordering.raster(height, width, channels, v) == ordering
-    ]
-    if not variants:
+    variant = orderings_lib.raster_variant(ordering, model.event_shape)
+    if variant is None:
         raise ValueError(
             f"the diagonal schedule reads an image in a raster variant; ordering {index} "
             f"({ordering!r}) is none"
         )
-    order = ordering.permutation[::channels] // channels
-    read_shape = (width, height) if variants[0].endswith("_cols") else (height, width)
-    return order, read_shape
+    read_shape = (width, height) if variant.endswith("_cols") else (height, width)
+    return orderings_lib.pixel_order(ordering, channels), read_shape
 
 
 def required_skew(model, ordering_index=0, trials=2, seed=0, tolerance=1e-6):

@@ -180,6 +180,22 @@ class Ordering:
         return f"Ordering({label}[{shown}], d={len(self)})"
 
 
+def raster_variant(ordering, event_shape):
+    """The name of the raster variant (`RASTER_VARIANTS`) that `ordering` is for an event of
+    `event_shape` (in the engine's `(H, W, C)` layout), or None if it is none of them."""
+    height, width, channels = events.canonical_shape(event_shape)
+    for variant in RASTER_VARIANTS:
+        if Ordering.raster(height, width, channels, variant) == ordering:
+            return variant
+    return None
+
+
+def pixel_order(ordering, channels):
+    """The pixels of an ordering that keeps each pixel's C channels together and in order (as the
+    raster variants do): pixel `pixel_order[t]` is generated t-th."""
+    return ordering.permutation[::channels] // channels
+
+
 def as_ordering(value, event_shape):
     """An `Ordering` of an event from an `Ordering`, a raster variant name (images `(H, W, C)`
     and sequences, whose `tl_rows` is the natural order), a `to_config()` dict or `to_json()`
