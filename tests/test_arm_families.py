@@ -153,6 +153,7 @@ def _arm(model):
     return protocol.canonical_arm(model), events.canonical_shape(model.event_shape)
 
 
+@pytest.mark.usefixtures("graph_optimizations")
 @pytest.mark.parametrize(
     "name", ["made", "gated_pixelcnn_c3", "conv1d", "transformer_image", "transformer_text"]
 )
@@ -200,6 +201,7 @@ def test_cached_ancestral_sample_equals_ancestral_sampling(name):
 # ------------------------------------------------------------------- training and saving
 
 
+@pytest.mark.usefixtures("graph_optimizations")
 @pytest.mark.parametrize("name", ["made", "gated_pixelcnn_c3", "conv1d", "transformer_text"])
 def test_trains_and_round_trips_through_a_checkpoint(name, tmp_path):
     model = _model(name, seed=1)

@@ -64,6 +64,7 @@ def _noise(sampler, batch, seed):
 # ----------------------------------------------------------------------------- exactness
 
 
+@pytest.mark.usefixtures("graph_optimizations")
 def test_every_method_returns_the_ancestral_sample_and_a_fixed_point(exported):
     model, library, loaded = exported
     assert loaded.methods == library.methods  # taken from the sampler, not hard-coded

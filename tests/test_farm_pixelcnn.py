@@ -64,6 +64,7 @@ def test_every_method_returns_the_ancestral_sample_in_the_ordering(index):
         np.testing.assert_array_equal(result.samples.numpy(), expected, err_msg=method)
 
 
+@pytest.mark.usefixtures("graph_optimizations")
 def test_a_colour_image_samples_exactly_with_evidence():
     model = _model((3, 3, 2), 3, ("tr_cols", "bl_rows"))
     sampler = orderings.ordered_sampler(model, 0)
@@ -89,6 +90,7 @@ def _numpy_transform(x, variant):
     return np.swapaxes(x, 1, 2) if axis == "cols" else x
 
 
+@pytest.mark.usefixtures("graph_optimizations")
 def test_the_orderings_share_the_kernels_of_one_gated_pixelcnn():
     family = _model(seed=3)
     keras.utils.set_random_seed(3)

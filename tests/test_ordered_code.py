@@ -178,6 +178,7 @@ def test_before_ordered_from_step_the_whole_code_trains_then_a_random_prefix():
     assert whole != pytest.approx(prefix, rel=1e-3)
 
 
+@pytest.mark.usefixtures("graph_optimizations")
 @pytest.mark.slow  # trains
 def test_a_few_ordered_steps_reduce_the_prefix_loss():
     model = _model()

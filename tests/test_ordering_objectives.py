@@ -171,6 +171,7 @@ def test_raster8_names_the_8_raster_variants():
 FAMILY_RUNS = list(zip(objectives.OBJECTIVES, ["farm_made"] * 2 + ["farm_pixelcnn"] * 2))
 
 
+@pytest.mark.usefixtures("graph_optimizations")
 @pytest.mark.parametrize("objective, arch", FAMILY_RUNS)
 def test_a_family_trains_with_each_objective_and_reports_every_ordering(objective, arch, tmp_path):
     extra = dict(filters=8, num_layers=2) if arch == "farm_pixelcnn" else {}

@@ -45,6 +45,7 @@ def test_a_shipped_run_is_the_run_of_its_preset(name):
     assert prefix == f"ckpt-{recorded.steps}"  # the final checkpoint only
 
 
+@pytest.mark.usefixtures("graph_optimizations")
 def test_the_shipped_digits_run_samples_the_ancestral_sample_with_every_method():
     run = loading.load(os.path.join(PRETRAINED, "digits"))
     assert run.step == 1500 and not run.is_export

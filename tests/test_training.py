@@ -115,6 +115,7 @@ def test_compute_loss_sums_weighted_terms():
 # ----------------------------------------------------------------------------- training
 
 
+@pytest.mark.usefixtures("graph_optimizations")
 def test_loss_falls_on_digits(tmp_path, tiny_config):
     config = tiny_config(
         steps=300, log_every=50, eval_every=100, checkpoint_every=300, eval_batches=None
@@ -131,6 +132,7 @@ def test_loss_falls_on_digits(tmp_path, tiny_config):
         assert json.load(f)["test_bpd"] == pytest.approx(metrics["test_bpd"])
 
 
+@pytest.mark.usefixtures("graph_optimizations")
 @pytest.mark.parametrize("overrides", [dict(num_resnets=0), dict(num_scales=3)])
 def test_other_architectures_train_and_reload(tmp_path, tiny_config, overrides):
     """No resnets (the up stream gets no gradient) and the 3-scale hierarchy both train, and
