@@ -6,6 +6,8 @@ sample of the independent eager ancestral loop (`oracles.ancestral_reference`), 
 after sampling equals a full recomputation on the final sample.
 """
 
+import functools
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -189,8 +191,22 @@ def test_windows_are_aligned_to_the_coarsest_scale():
 
 SAMPLING_CASES = {
     "one_scale_4x3x1": lambda: trained_model((4, 3, 1), 2, steps=10),
-    "three_scales_5x4x3": lambda: tiny_model((5, 4, 3), 3, filters=4, num_scales=3),
+    # One model for every test of three scales below: their samplers of the smallest window share
+    # its traced loops (`_sampler`).
+    "three_scales_5x4x3": functools.cache(
+        lambda: tiny_model((5, 4, 3), 3, filters=4, num_scales=3)
+    ),
 }
+_SAMPLERS = {}
+
+
+def _sampler(model, window):
+    """`predictive.sampler_for_model(model, incremental=window)`, one per model and window in this
+    module (each method's loop is traced once for every test that samples the model)."""
+    key = (id(model), window)
+    if key not in _SAMPLERS:
+        _SAMPLERS[key] = model, predictive.sampler_for_model(model, incremental=window)
+    return _SAMPLERS[key][1]
 
 
 @pytest.fixture(scope="module", params=sorted(SAMPLING_CASES))
@@ -214,7 +230,7 @@ def test_every_method_with_incremental_calls_is_the_ancestral_sample(sampling_mo
     model = sampling_model
     if window is True and model.num_scales > 1:
         pytest.skip("three scales: the smallest window (the hard case) only")
-    sampler = predictive.sampler_for_model(model, incremental=window)
+    sampler = _sampler(model, window)
     assert sampler.incremental
     assert set(THREE_SCALE_METHODS) <= set(sampler.all_methods)
     noise = noise_lib.gumbel_noise((3,) + model.image_shape + (model.num_categories,), 2)
@@ -247,8 +263,8 @@ def test_incremental_calls_compiled_with_xla_are_exact():
 
 
 def test_incremental_calls_keep_the_evidence_and_sample_the_rest_exactly():
-    model = tiny_model((5, 4, 3), 3, filters=4, num_scales=3)
-    sampler = predictive.sampler_for_model(model, incremental=1)  # windows of 4 of the 5 rows
+    model = SAMPLING_CASES["three_scales_5x4x3"]()
+    sampler = _sampler(model, 1)  # windows of 4 of the 5 rows
     rng = np.random.default_rng(0)
     evidence = rng.integers(0, 3, size=(3, 5, 4, 3)).astype(np.int32)
     mask = rng.random((3, 5, 4, 3)) < 0.3
