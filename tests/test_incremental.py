@@ -197,16 +197,14 @@ SAMPLING_CASES = {
         lambda: tiny_model((5, 4, 3), 3, filters=4, num_scales=3)
     ),
 }
-_SAMPLERS = {}
 
 
+# Models hash by identity; `typed`: the window True (the whole image) is not the window 1.
+@functools.lru_cache(maxsize=None, typed=True)
 def _sampler(model, window):
     """`predictive.sampler_for_model(model, incremental=window)`, one per model and window in this
     module (each method's loop is traced once for every test that samples the model)."""
-    key = (id(model), window)
-    if key not in _SAMPLERS:
-        _SAMPLERS[key] = model, predictive.sampler_for_model(model, incremental=window)
-    return _SAMPLERS[key][1]
+    return predictive.sampler_for_model(model, incremental=window)
 
 
 @pytest.fixture(scope="module", params=sorted(SAMPLING_CASES))
@@ -232,6 +230,7 @@ def test_every_method_with_incremental_calls_is_the_ancestral_sample(sampling_mo
         pytest.skip("three scales: the smallest window (the hard case) only")
     sampler = _sampler(model, window)
     assert sampler.incremental
+    assert sampler.incremental_rows == incremental.window_rows(model, window)
     assert set(THREE_SCALE_METHODS) <= set(sampler.all_methods)
     noise = noise_lib.gumbel_noise((3,) + model.image_shape + (model.num_categories,), 2)
     reference = oracles.ancestral_reference(model, noise)

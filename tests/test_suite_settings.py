@@ -2,13 +2,10 @@
 that ask for the `graph_optimizations` fixture (or everywhere with TFPS_TEST_GRAPPLER=1), so the
 tests that check what Grappler could break keep running with it."""
 
-import os
-
 import conftest
 import pytest
 import tensorflow as tf
-
-GRAPPLER = os.environ.get("TFPS_TEST_GRAPPLER") == "1"
+from conftest import GRAPPLER
 
 
 def _grappler_on():
