@@ -41,6 +41,12 @@ import numpy as np
 import tensorflow as tf
 
 from tfps.sampling import adapter, events
+from tfps.sampling.ordered_view import (  # noqa: F401 (public here too)
+    PER_VARIABLE,
+    OrderedLogits,
+    result_in_x_layout,
+    to_generation_order,
+)
 
 CORNERS = ("tl", "tr", "bl", "br")  # top left, top right, bottom left, bottom right
 RASTER_VARIANTS = tuple(f"{corner}_{axis}" for corner in CORNERS for axis in ("rows", "cols"))
@@ -212,33 +218,6 @@ def as_ordering(value, event_shape):
     return Ordering(value, d)
 
 
-class OrderedLogits(tf.Module):
-    """`z [B, d] -> logits [B, d, K]` in generation order, of a model in x layout.
-
-    Args:
-      model: a Keras model or protocol ARM, `model(x [B, *event_shape], training=...)` ->
-        logits `[B, *event_shape, K]` or a tuple `(logits, h)`; autoregressive in `ordering`.
-      ordering: an `Ordering` of its d variables.
-      call_options: extra keyword arguments of every model call (e.g. `ordering_index=k` of
-        `tfps.models.farm_made.OrderedMADE`).
-    """
-
-    def __init__(self, model, ordering, event_shape, num_categories, call_options=None):
-        super().__init__(name="ordered_logits")
-        self.model = model
-        self.ordering = ordering
-        self.event_shape = tuple(event_shape)
-        self.num_categories = int(num_categories)
-        self.call_options = dict(call_options or {})
-
-    def __call__(self, z, training=False):
-        x = events.reshape_batch(self.ordering.unpermute(z), self.event_shape)
-        out = self.model(x, training=training, **self.call_options)
-        logits = out[0] if isinstance(out, (tuple, list)) else out
-        logits = events.reshape_batch(logits, (len(self.ordering), self.num_categories))
-        return self.ordering.permute(logits)
-
-
 def resolve(model, ordering):
     """`(Ordering, call options)` of `ordering` for `model`: an int k, or one of its orderings,
     selects `model.orderings[k]` (a family such as `OrderedMADE`, called with
@@ -286,26 +265,6 @@ def ordered_sampler(model, ordering, **sampler_options):
     sampler = adapter.from_logits_fn(fn, shape, k, **sampler_options)
     sampler.ordering = fn.ordering
     return sampler
-
-
-# The fields of a `SampleResult` with one value per variable (the rest: per example, arm_calls).
-PER_VARIABLE = ("samples", "converged_at", "accepted_at", "forecast_mistakes")
-
-
-def to_generation_order(ordering, t, *trailing):
-    """t `[B, *event_shape, *trailing]` in x layout -> `[B, d, *trailing]` in generation order."""
-    return ordering.permute(events.reshape_batch(t, (len(ordering),) + tuple(trailing)))
-
-
-def result_in_x_layout(result, ordering, event_shape):
-    """A `SampleResult` of the ordered view (`[B, d]` per variable, generation order) with every
-    per-variable field (`PER_VARIABLE`) back in x layout `[B, *event_shape]`."""
-    return result._replace(
-        **{
-            f: events.reshape_batch(ordering.unpermute(getattr(result, f)), event_shape)
-            for f in PER_VARIABLE
-        }
-    )
 
 
 def sample_in_ordering(sampler, ordering, noise, method="fpi", evidence=None, evidence_mask=None):

@@ -16,6 +16,7 @@ loop (`tfps.sampling.slots`) and `sample_many` for serving, all around the loops
 """
 
 import functools
+import math
 from typing import NamedTuple
 
 import tensorflow as tf
@@ -64,10 +65,22 @@ class MethodFunctions:
       image_shape: the loops' canonical `(H, W, C)`; event_shape: the shape of one example in
         noise, evidence and results; num_categories: K.
       jit_compile: compile the loops with XLA.
+      ordering: the ordering (`tfps.models.orderings.Ordering`) in which the loops' ARM generates
+        the event's variables, or None for the raster order. With an ordering the loops run on
+        the ordered view (`tfps.sampling.ordered_view`, image layout `(1, d, 1)`): noise and
+        evidence enter permuted to generation order and every result leaves in x layout.
     """
 
     def __init__(
-        self, loop, cached_loop, forecasters, image_shape, event_shape, num_categories, jit_compile
+        self,
+        loop,
+        cached_loop,
+        forecasters,
+        image_shape,
+        event_shape,
+        num_categories,
+        jit_compile,
+        ordering=None,
     ):
         self.loop = loop
         self.cached_loop = cached_loop
@@ -76,6 +89,7 @@ class MethodFunctions:
         self.event_shape = tuple(event_shape)
         self.num_categories = int(num_categories)
         self.jit_compile = bool(jit_compile)
+        self.ordering = ordering
         self._compiled = {}
 
     @property
@@ -173,12 +187,28 @@ class MethodFunctions:
         return self._compiled[key]
 
     # ----------------------------------------------------------------------- their bodies
+    def generation_order(self, t, *trailing):
+        """t `[B, *event_shape, *trailing]` in x layout -> `[B, d, *trailing]`, the variables in
+        the order the loops generate them (the raster order without an `ordering`)."""
+        flat = tf.reshape(t, (-1, math.prod(self.event_shape)) + tuple(trailing))
+        return flat if self.ordering is None else self.ordering.permute(flat)
+
+    def x_layout(self, t):
+        """t `[B, ...]` of d variables per example in generation order (the loops' image layout
+        or `[B, d]`) -> `[B, *event_shape]` in x layout."""
+        if self.ordering is not None:
+            t = self.ordering.unpermute(tf.reshape(t, (-1, len(self.ordering))))
+        return tf.reshape(t, (-1,) + self.event_shape)
+
     def _canonical(self, noise, evidence, evidence_mask):
         """Noise, evidence and mask from the event shape to the loop's image layout."""
         return (
-            events.reshape_batch(noise, self.image_shape + (self.num_categories,)),
-            events.reshape_batch(evidence, self.image_shape),
-            events.reshape_batch(evidence_mask, self.image_shape),
+            events.reshape_batch(
+                self.generation_order(noise, self.num_categories),
+                self.image_shape + (self.num_categories,),
+            ),
+            events.reshape_batch(self.generation_order(evidence), self.image_shape),
+            events.reshape_batch(self.generation_order(evidence_mask), self.image_shape),
         )
 
     def _batch_loop(self, method, noise, evidence, evidence_mask):
@@ -227,8 +257,7 @@ class MethodFunctions:
     def result(self, calls, out):
         """A `SampleResult` from the calls and the `tfps.sampling.loops.Results` of a loop."""
 
-        def image(t):
-            return tf.reshape(t, (-1,) + self.event_shape)
+        image = self.x_layout
 
         return SampleResult(
             samples=image(out.output),

@@ -47,7 +47,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfps.sampling import budget as budget_lib
-from tfps.sampling import events, loops, protocol
+from tfps.sampling import events, loops, ordered_view, protocol
 from tfps.sampling import forecasters as forecast_lib
 from tfps.sampling import incremental as incremental_lib
 from tfps.sampling import methods as methods_lib
@@ -81,6 +81,10 @@ class PredictiveSampler:
       cached_ancestral_arm: optional cached ARM of the same ARM for ancestral sampling
         (`tfps.sampling.incremental.WindowArm` of a PixelCNN, `tfps.sampling.kv_cache.KeyValueArm`
         of a Transformer): adds the method `ancestral_cached`.
+      ordering: the ordering (`tfps.models.orderings.Ordering`) of the event's d variables in
+        which `arm` generates them, for an `arm` over the ordered view
+        (`tfps.sampling.ordered_view`; `image_shape` `(1, d, 1)`); None: the raster order.
+        Noise, evidence and results stay in the event's x layout either way.
     """
 
     def __init__(
@@ -93,11 +97,21 @@ class PredictiveSampler:
         event_shape=None,
         incremental_arm=None,
         cached_ancestral_arm=None,
+        ordering=None,
     ):
         self.arm = arm
         self.image_shape = tuple(int(s) for s in image_shape)
         self.event_shape = self.image_shape if event_shape is None else tuple(event_shape)
-        if events.canonical_shape(self.event_shape) != self.image_shape:
+        self.ordering = ordering
+        if ordering is not None:
+            d = int(np.prod(self.event_shape))
+            if len(ordering) != d or self.image_shape != events.canonical_shape((d,)):
+                raise ValueError(
+                    f"an ordering of the {d} variables of event shape {self.event_shape} is "
+                    f"sampled through its ordered view, image shape {(1, d, 1)}; got an ordering "
+                    f"of {len(ordering)} and image shape {self.image_shape}"
+                )
+        elif events.canonical_shape(self.event_shape) != self.image_shape:
             raise ValueError(
                 f"image_shape {self.image_shape} is not the canonical layout of event shape "
                 f"{self.event_shape} ({events.canonical_shape(self.event_shape)})"
@@ -114,6 +128,7 @@ class PredictiveSampler:
             self.event_shape,
             self.num_categories,
             self.jit_compile,
+            ordering,
         )
 
     @property
@@ -170,15 +185,18 @@ class PredictiveSampler:
         made; a call that starts in time may end after it). Returns `(result, prefix)`: prefix,
         int32 `[B]`, is how many variables in the ordering are final (those of the ancestral
         sample for the same noise, exactly); result is the `SampleResult` with `samples` 0 from
-        there on and `accepted_at` 0 where a variable was not final. Never XLA-compiled."""
+        there on and `accepted_at` 0 where a variable was not final. Never XLA-compiled. With an
+        `ordering`, the prefix is of the variables in that ordering."""
         self.check_method(method)
         noise = self.check_noise(noise)
         max_calls, max_seconds = budget_lib.check_budget(max_calls, max_seconds)
         result = self._functions.budget_function(method)(
             noise, tf.constant(max_calls, tf.int32), tf.constant(max_seconds, tf.float64)
         )
-        prefix = budget_lib.finished_prefix(result.accepted_at)
-        return result._replace(samples=budget_lib.keep_prefix(result.samples, prefix)), prefix
+        in_order = self._functions.generation_order
+        prefix = budget_lib.finished_prefix(in_order(result.accepted_at))
+        samples = budget_lib.keep_prefix(in_order(result.samples), prefix)
+        return result._replace(samples=self._functions.x_layout(samples)), prefix
 
     def loop_function(self, method):
         """The `tf.function(noise, evidence, evidence_mask) -> SampleResult` for one method.
@@ -317,9 +335,33 @@ def sampler_for_model(
     heads. `arm`: the canonical ARM callable to use (default `arm_from_model(model)`).
     `incremental`: every method makes incremental ARM calls; a PixelCNN only, as is the method
     `ancestral_cached` (`tfps.sampling.incremental.sampler_arms`).
+
+    A family of orderings (`model.orderings`) is sampled in its first ordering, the one `model(x)`
+    is autoregressive in: through its ordered view (`tfps.sampling.ordered_view`) when that is not
+    the raster order, with noise, evidence and results in x layout (`sampler.ordering` names it).
+    Learned heads and incremental calls need the raster order there (ValueError), and `arm`, if
+    given, must be the canonical ARM of `ordered_view.GenerationOrderView(model, ordering)`.
     """
-    forecasters = {**forecast_lib.learned_forecasters(heads), **(forecasters or {})}
     event_shape = protocol.event_shape_of(model)
+    ordering = ordered_view.sampling_order(model)
+    if ordering is not None:
+        if heads or incremental:
+            raise ValueError(
+                f"{type(model).__name__} samples in its first ordering, {ordering.name or 'not'} "
+                "raster order, through its ordered view: learned heads and incremental calls need "
+                "a family whose first ordering is the natural one (tl_rows)"
+            )
+        view = ordered_view.GenerationOrderView(model, ordering)
+        return PredictiveSampler(
+            arm or arm_from_model(view),
+            events.canonical_shape(view.event_shape),
+            model.num_categories,
+            forecasters=forecasters,
+            jit_compile=jit_compile,
+            event_shape=event_shape,
+            ordering=ordering,
+        )
+    forecasters = {**forecast_lib.learned_forecasters(heads), **(forecasters or {})}
     return PredictiveSampler(
         arm or arm_from_model(model),
         events.canonical_shape(event_shape),

@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from tfps.models import inpainting, pixelcnn
 from tfps.models import orderings as orderings_lib
-from tfps.sampling import budget, events, predictive, protocol
+from tfps.sampling import budget, events, ordered_view, predictive, protocol
 from tfps.sampling import noise as noise_lib
 from tfps.serving import contract, contract_checks
 
@@ -66,10 +66,11 @@ def serving_metadata(model, sampler, decoder=None, extra=None):
         "event_shape": list(event_shape),
         "num_categories": num_categories,
         "num_variables": int(np.prod(event_shape)),
-        "ordering": contract.ORDERING if len(event_shape) == 3 else contract.SEQUENCE_ORDERING,
+        "ordering": sampling_ordering(model),
         "methods": list(methods),
         "jit_compile": bool(getattr(sampler, "jit_compile", False)),
         "incremental": {"used": bool(getattr(sampler, "incremental", False))},
+        "sampling_order": _sampling_permutation(model),
         "model": model.model_config() if hasattr(model, "model_config") else None,
         "tfps_version": tfps_version(),
         "tensorflow_version": tf.__version__,
@@ -88,6 +89,25 @@ def serving_metadata(model, sampler, decoder=None, extra=None):
         },
         **dict(extra or {}),
     }
+
+
+def _sampling_permutation(model):
+    ordering = ordered_view.sampling_order(model)
+    return None if ordering is None else ordering.to_config()
+
+
+def sampling_ordering(model):
+    """The metadata's `ordering`: the order in which the sampling signatures generate the
+    variables; a family of orderings is sampled in its first ordering (`sampler_for_model`)."""
+    ordering = ordered_view.sampling_order(model)
+    if ordering is None:
+        images = len(protocol.event_shape_of(model)) == 3
+        return contract.ORDERING if images else contract.SEQUENCE_ORDERING
+    return (
+        f"the family's first ordering, {ordering.name or 'a permutation'}: flat raster position "
+        f"sampling_order[t] of the {len(ordering)} variables is sampled t-th (the metadata's "
+        "sampling_order); noise, evidence and samples stay in raster layout"
+    )
 
 
 class _Untracked:
@@ -147,11 +167,14 @@ class ServingModule(tf.Module):
         if sampler is not None and incremental:
             raise ValueError("incremental is for the default sampler; give yours incremental_arm")
         self._arm = _Untracked(arm_function(model))
+        # A family whose first ordering is not the raster order samples through its ordered view,
+        # which calls the network in generation order (`tfps.sampling.ordered_view`).
+        in_raster_order = ordered_view.sampling_order(model) is None
         self._sampler = sampler or predictive.sampler_for_model(
             model,
             forecasters=forecasters,
             jit_compile=jit_compile,
-            arm=self._arm.value,
+            arm=self._arm.value if in_raster_order else None,
             incremental=incremental,
         )
         self._event_shape = protocol.event_shape_of(model)
