@@ -9,8 +9,9 @@ family's first ordering, `tfps.models.orderings.sample_in_ordering`) and with FA
 sampling from the first k orderings for each k of `--ks` (`tfps.models.farm_sampling`;
 approximate for k > 1, ancestral in the first ordering for k = 1) and FARM's diagonal schedule in
 the first ordering for each skew of `--skews` (`farm_sampling.diagonal_sample`: exact from the
-skew the receptive field needs, measured, approximate below it; default that skew unless it is
-the width read, and 4, FARM's ~5 max(H, W) rounds), and writes to `--output_dir` (default
+skew the model's structure needs, `farm_sampling.required_skew`, approximate below it or where
+that skew cannot be derived; default that skew unless it is the width read, and 4, FARM's ~5
+max(H, W) rounds), and writes to `--output_dir` (default
 `<run>/farm_sampling`):
 
 - `farm_sampling.md` / `.json`: per row, ARM calls (model evaluations of the batch: one per
@@ -60,8 +61,8 @@ flags.DEFINE_list(
     "skews",
     None,
     "Skews of the diagonal-schedule rows, in the first ordering (default: the exact one, "
-    "measured, unless it is the width (raster order: a MADE), and 4, FARM's ~5 max(H, W) "
-    "rounds, if smaller; 'none': no row).",
+    "derived from the model's structure, unless it is the width (raster order: a MADE), and 4, "
+    "FARM's ~5 max(H, W) rounds, if smaller; 'none': no row).",
 )
 flags.DEFINE_integer("classifier_steps", 600, "Training steps of the digit classifier.")
 flags.DEFINE_integer("seed", 0, "Seed of the Gumbel noise.")
@@ -101,22 +102,28 @@ def _diagonal_run(model, skew, required):
 
 def _skews(model):
     """`(skews, required skew)` of the diagonal rows (`--skews`), none if the first ordering is
-    not a raster variant (MADE's random orderings) and the flag names none."""
+    not a raster variant (MADE's random orderings) and the flag names none. The required skew is
+    None where the model's structure does not give it: then only `--skews` rows, approximate."""
     if FLAGS.skews == ["none"]:
         return [], None
     try:
-        required = farm_sampling.required_skew(model, 0)
+        width = farm_sampling.read_order(model, 0)[1][1]
     except ValueError:
         if FLAGS.skews:
             raise
         return [], None
-    width = farm_sampling.read_order(model, 0)[1][1]
+    try:
+        required = farm_sampling.required_skew(model, 0)
+    except ValueError:
+        required = None
     if FLAGS.skews:
         if not all(s.isdigit() for s in FLAGS.skews):
             raise ValueError(f"--skews must be positive integers or none, got {FLAGS.skews}")
         if not all(1 <= int(s) <= width for s in FLAGS.skews):
             raise ValueError(f"--skews must be in [1, {width}] (the width read), got {FLAGS.skews}")
         return [int(s) for s in FLAGS.skews], required
+    if required is None:
+        return [], None
     skews = [s for s in (required, FARM_SKEW) if s < width and s <= required]
     return sorted(set(skews), reverse=True), required
 
@@ -130,8 +137,9 @@ def _rows(model, sampler, ks, diagonal, noise, score):
         runs.append((name, k == 1, _parallel_run(model, k)))
     skews, required = diagonal
     for skew in skews:
-        name = f"diagonal schedule, skew {skew}" + (" (measured)" if skew == required else "")
-        runs.append((name, skew >= required, _diagonal_run(model, skew, required)))
+        name = f"diagonal schedule, skew {skew}" + (" (derived)" if skew == required else "")
+        exact = required is not None and skew >= required  # proven by the model's structure
+        runs.append((name, exact, _diagonal_run(model, skew, required)))
     rows, shown = [], []
     for name, exact, run in runs:
         run(noise)  # traces

@@ -67,10 +67,12 @@ def ordering_indices(model, orderings=None):
 
 
 def _logits_call(model, index):
-    """`call(x) -> logits` of ordering `index`, one `tf.function` per model and ordering."""
+    """`call(x) -> logits` of ordering `index`, one `tf.function` per model and ordering, kept
+    while the model lives (the function holds the model weakly, so the cache never keeps it)."""
     calls = _CALLS.setdefault(model, {})
     if index not in calls:
-        calls[index] = tf.function(lambda x: model(x, training=False, ordering_index=index)[0])
+        held = weakref.ref(model)
+        calls[index] = tf.function(lambda x: held()(x, training=False, ordering_index=index)[0])
     return calls[index]
 
 
@@ -124,30 +126,77 @@ def read_order(model, index):
     return orderings_lib.pixel_order(ordering, channels), read_shape
 
 
-def required_skew(model, ordering_index=0, trials=2, seed=0, tolerance=1e-6):
-    """The smallest skew s for which `diagonal_sample` is exact in ordering `ordering_index`,
-    measured by perturbation: with the image read as H' x W' in that ordering, the logits at
-    the first pixel of the last row change when a pixel m rows up and r columns right changes
-    only if r < m s (so every such pixel is on an earlier diagonal). At most W'."""
-    order, (rows, cols) = read_order(model, ordering_index)
-    shape, k = tuple(model.event_shape), int(model.num_categories)
-    channels = events.canonical_shape(shape)[2]
-    d_pixels, target = rows * cols, order[(rows - 1) * cols]
-    above = order[: (rows - 1) * cols]  # pixels read in the rows above the target's
-    rng, needed = np.random.default_rng(seed), 1
-    for _ in range(trials):
-        base = rng.integers(0, k, size=(d_pixels, channels))
-        batch = np.repeat(base[None], len(above) + 1, axis=0)
-        batch[np.arange(1, len(above) + 1), above] = (base[above] + 1) % k
-        logits = _logits_call(model, ordering_index)(
-            tf.constant(batch.reshape((-1,) + shape), tf.int32)
-        ).numpy()
-        logits = logits.reshape(len(batch), d_pixels, channels, k)[:, target]
-        changed = np.abs(logits[1:] - logits[:1]).max(axis=(1, 2)) > tolerance
-        for t in np.flatnonzero(changed):
-            m, r = rows - 1 - t // cols, t % cols  # rows up, columns right of the target
-            needed = max(needed, r // m + 1)
+def pixel_dependencies(model, ordering_index=0):
+    """bool `[P, P]` over the P = H W pixels of x (raster indices): `[t, s]` True where the
+    model's structure lets the logits at pixel t in ordering `ordering_index` depend on pixel s
+    (a superset of the dependencies any weights realise; a pixel's own channels excluded).
+
+    Derived from the structure, never probed: a MADE family (`tfps.models.farm_made`) from the
+    product of its masks over every pair of variables; a Gated PixelCNN family
+    (`tfps.models.farm_pixelcnn`), which reads the pixels of ordering k as an H x W image in its
+    raster order, from its receptive field there: every pixel of the rows above up to
+    `right_reach()` columns to the right, and the pixels to the left in its own row. ValueError
+    for a model whose structure tfps cannot read."""
+    index = ordering_indices(model, [ordering_index])[0]
+    height, width, channels = events.canonical_shape(tuple(model.event_shape))
+    pixels = height * width
+    if hasattr(model, "right_reach"):  # a PixelCNN read in the ordering's pixel order
+        reach = int(model.right_reach())
+        row, col = np.divmod(np.arange(pixels), width)  # network positions, H x W raster
+        above = (row[None, :] < row[:, None]) & (col[None, :] <= col[:, None] + reach)
+        left = (row[None, :] == row[:, None]) & (col[None, :] < col[:, None])
+        order = orderings_lib.pixel_order(model.orderings[index], channels)
+        dependencies = np.zeros((pixels, pixels), bool)
+        dependencies[np.ix_(order, order)] = above | left
+        return dependencies
+    if hasattr(model, "masks"):  # a MADE: input units -> output units through every mask
+        masks = model.masks()
+        reach = masks[0][index] if masks[0].ndim == 3 else masks[0]
+        for mask in masks[1:]:
+            mask = mask[index] if mask.ndim == 3 else mask
+            reach = (reach.astype(np.float64) @ mask) > 0
+        k = int(model.num_categories)
+        variables = reach.reshape(pixels, channels, k, pixels, channels, k).any(axis=(1, 2, 4, 5))
+        dependencies = variables.T.copy()  # [target, source]
+        np.fill_diagonal(dependencies, False)
+        return dependencies
+    raise ValueError(
+        f"the dependencies of {type(model).__name__} cannot be read from its structure (a MADE "
+        "or Gated PixelCNN family can): its exact diagonal skew is unknown"
+    )
+
+
+def skew_for(dependencies, order, read_shape):
+    """The smallest skew s >= 1 at which every dependency `[t, s]` of `dependencies` (bool
+    `[P, P]`, `pixel_dependencies`) is on an earlier diagonal, the pixels read in `order` as
+    `read_shape` (H', W') rows: a source m >= 1 rows above and r columns right of its target
+    needs r < m s. ValueError for a dependency on a pixel read later (not autoregressive)."""
+    rows, cols = read_shape
+    read = np.empty(len(order), np.int64)
+    read[order] = np.arange(len(order))  # each pixel's place in the reading
+    targets, sources = np.nonzero(dependencies)
+    up = read[targets] // cols - read[sources] // cols  # m: rows above the target
+    right = read[sources] % cols - read[targets] % cols  # r: columns right of it
+    later = (up < 0) | ((up == 0) & (right >= 0))
+    if later.any():
+        t, s = int(targets[later][0]), int(sources[later][0])
+        raise ValueError(
+            f"pixel {t} depends on pixel {s}, which the ordering reads after it: the model is not "
+            "autoregressive in that ordering"
+        )
+    above = up > 0
+    needed = (right[above] // up[above] + 1).max(initial=1)
     return int(min(needed, cols))
+
+
+def required_skew(model, ordering_index=0):
+    """The smallest skew s for which `diagonal_sample` is exact in ordering `ordering_index`,
+    from the model's structure (`pixel_dependencies`, `skew_for`): with the image read as
+    H' x W' in that ordering, every pixel whose logits may depend on a pixel m rows up and r
+    columns right has r < m s, so that pixel is on an earlier diagonal. At most W'. ValueError
+    for a model whose structure cannot be read: its exact skew is refused, never guessed."""
+    order, read_shape = read_order(model, ordering_index)
+    return skew_for(pixel_dependencies(model, ordering_index), order, read_shape)
 
 
 def diagonal_sample(model, noise, ordering_index=0, skew=None, required=None):
@@ -159,12 +208,20 @@ def diagonal_sample(model, noise, ordering_index=0, skew=None, required=None):
     model evaluation per channel) from the logits of the image at the start of the round:
     skew (H' - 1) + W' rounds instead of H' W'. Exact (the ancestral sample in that ordering,
     `exact` True) when `skew >= required_skew(model, ordering_index)`, the default: a pixel's
-    logits then see only pixels of earlier diagonals. A smaller skew (FARM's ~5 max(H, W) rounds:
+    logits then see only pixels of earlier diagonals (derived from the structure, so proven).
+    A smaller skew (FARM's ~5 max(H, W) rounds:
     skew 4) draws pixels whose conditionals miss filled-too-late neighbours: APPROXIMATE.
-    `required`: `required_skew`'s value if measured already (else measured here).
+    `required`: `required_skew`'s value if derived already (else derived here). A model whose
+    skew cannot be derived samples only at an explicit `skew`, and never as `exact`.
     """
     order, (rows, cols) = read_order(model, ordering_index)
-    needed = required_skew(model, ordering_index) if required is None else int(required)
+    if required is None:
+        try:
+            required = required_skew(model, ordering_index)
+        except ValueError:
+            if skew is None:
+                raise
+    needed = None if required is None else int(required)
     skew = needed if skew is None else int(skew)
     if not 1 <= skew <= cols:
         raise ValueError(f"skew must be in [1, {cols}] (the width read), got {skew}")
@@ -186,5 +243,9 @@ def diagonal_sample(model, noise, ordering_index=0, skew=None, required=None):
             logits = logits.reshape(batch, rows * cols, channels, k)
             x[:, pixels, c] = np.argmax(logits[:, pixels, c] + eps[:, pixels, c], axis=-1)
     return ParallelSample(
-        x.reshape((batch,) + shape), rounds, rounds, [int(ordering_index)], bool(skew >= needed)
+        x.reshape((batch,) + shape),
+        rounds,
+        rounds,
+        [int(ordering_index)],
+        needed is not None and skew >= needed,
     )
