@@ -209,3 +209,22 @@ if __name__ == "__main__":
     with open(API_PAGE, "w") as f:
         f.write(render_api_page())
     print(f"wrote {API_PAGE}")
+
+
+def test_the_errors_a_user_catches_are_public_and_are_the_raised_classes():
+    from tfps.distribute import strategies
+    from tfps.models import causality
+    from tfps.sampling import predictive
+    from tfps.serving import exported_sampler
+    from tfps.train import run_lock, rundir
+
+    raised = {
+        "CheckpointError": rundir.CheckpointError,
+        "RunDirectoryLockedError": run_lock.RunDirectoryLockedError,
+        "WorkerLostError": strategies.WorkerLostError,
+        "ExportError": exported_sampler.ExportError,
+        "IncompleteSampleError": predictive.IncompleteSampleError,
+        "NotAutoregressiveError": causality.NotAutoregressiveError,
+    }
+    for name, cls in raised.items():
+        assert name in tfps.__all__ and getattr(tfps, name) is cls and issubclass(cls, Exception)

@@ -10,6 +10,11 @@ TensorFlow: each name is imported from its room on first use.
     loaded = tfps.load("runs/digits")                  # a run directory or an export
     tfps.export("runs/digits", "exported/digits")      # a versioned SavedModel
 
+The errors to catch are public too: `CheckpointError` (a run's checkpoints missing or corrupt),
+`RunDirectoryLockedError` (another process trains into the run), `WorkerLostError` (a
+multi-worker run lost a worker), `ExportError` (a SavedModel that cannot be loaded),
+`IncompleteSampleError` (a sampling loop that ended early) and `NotAutoregressiveError`.
+
 The rooms (subpackages), each importing only those below it: `serving` (SavedModels, loading),
 `evaluation` (timing, benchmarks, summaries), `train` (configs, the training loop), `distribute`
 (tf.distribute), `data` (datasets), `models` (the ARMs) and `sampling` (the samplers).
@@ -48,6 +53,12 @@ _API = {
     "export_model": ("serving.export", "export_model"),
     "load_exported": ("serving.exported_sampler", "load_exported"),
     "ExportedSampler": ("serving.exported_sampler", "ExportedSampler"),
+    # Errors a user catches.
+    "IncompleteSampleError": ("sampling.predictive", "IncompleteSampleError"),
+    "CheckpointError": ("train.rundir", "CheckpointError"),
+    "RunDirectoryLockedError": ("train.run_lock", "RunDirectoryLockedError"),
+    "WorkerLostError": ("distribute.strategies", "WorkerLostError"),
+    "ExportError": ("serving.exported_sampler", "ExportError"),
 }
 
 __all__ = sorted(_API)
