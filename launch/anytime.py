@@ -19,6 +19,9 @@ calls) and decodes them with the rest zero [1]. Writes to `--output_dir` (defaul
   the test digits in a digit classifier's features (`launch.quality`; `--classifier_steps=0`
   leaves it out).
 
+Methods that sample different codes for the same noise break exactness: the launcher writes the
+table and exits with a non-zero status naming the code lengths.
+
 #### References
 
 [1]: Yilun Xu, Yang Song, Sahaj Garg, Linyuan Gong, Rui Shu, Aditya Grover and Stefano Ermon.
@@ -68,48 +71,51 @@ flags.DEFINE_string("output_dir", None, "Where to write (default: <model>/anytim
 
 
 def _load():
-    """`(prior, autoencoder, config, lengths)`; ValueError unless the run is a prior over a
-    channel code and every --num_codes names a code length."""
+    """`(prior, autoencoder, config, lengths, whole)`, `whole` the sampler of the whole code;
+    ValueError unless the run is a prior over a channel code, every --num_codes names a code
+    length and every --method is a method of the prefix samplers (or `ancestral_cached` of the
+    whole code's)."""
     prior, decoder, config = loading.load_code_prior(FLAGS.model)
     n = decoder.latent_shape[0]
     lengths = [anytime.num_codes_of(v, n) for v in FLAGS.num_codes] or anytime.code_lengths(n)
-    return prior, decoder.autoencoder, config, sorted(set(lengths))
+    whole = predictive.sampler_for_model(prior)
+    prefix = anytime.prefix_sampler(prior, n)
+    for method in FLAGS.method:
+        if not (method == predictive.ANCESTRAL_CACHED and method in whole.all_methods):
+            prefix.check_method(method)
+    return prior, decoder.autoencoder, config, sorted(set(lengths)), whole
 
 
 def _timed(run):
-    """`(Anytime, seconds)` of `run(decode) -> Anytime`: the best of `--best_of` timed calls after
-    a warm-up call (tracing)."""
-    run(None)
+    """`(Anytime, seconds)` of `run() -> Anytime`: the best of `--best_of` timed calls after a
+    warm-up call (which traces the sampler and the decoder both)."""
+    run()
     best = float("inf")
     for _ in range(FLAGS.best_of):
         start = time.perf_counter()
-        got = run(True)
+        got = run()
         got.images.numpy()
         best = min(best, time.perf_counter() - start)
     return got, best
 
 
 def _sampling(prior, autoencoder, j, method, noise, samplers):
-    """`run(decode) -> Anytime` of the first j codes with `method`: the prefix view's sampler,
+    """`run() -> Anytime` of the first j codes with `method`, decoded: the prefix view's sampler,
     or for `ancestral_cached` (a Transformer's key/value cache, which the prefix view does not
     have) the whole code's sampler stopped after j calls, one code each."""
     whole, prefix = samplers
     if method == predictive.ANCESTRAL_CACHED and method in whole.all_methods:
-        return lambda decode: anytime.sample_within_budget(
-            prior, noise, decode and autoencoder, max_calls=j, method=method, sampler=whole
+        return lambda: anytime.sample_within_budget(
+            prior, noise, autoencoder, max_calls=j, method=method, sampler=whole
         )
-    prefix.check_method(method)
-    return lambda decode: anytime.anytime_sample(
-        prior, noise, j, method, decode and autoencoder, prefix
-    )
+    return lambda: anytime.anytime_sample(prior, noise, j, method, autoencoder, prefix)
 
 
-def _rows(prior, autoencoder, lengths, noise, score):
+def _rows(prior, autoencoder, lengths, noise, score, whole):
     """Per code length: ARM calls and seconds of every method (the same codes), the Frechet
     distance of the decoded samples (`score`, or None) and the samples' levels."""
     rows, images = [], []
     n = autoencoder.latent_channels
-    whole = predictive.sampler_for_model(prior)
     for j in lengths:
         samplers = (whole, anytime.prefix_sampler(prior, j))
         row = dict(num_codes=j, fraction=j / n, methods={})
@@ -121,7 +127,7 @@ def _rows(prior, autoencoder, lengths, noise, score):
         first = codes[FLAGS.method[0]]
         row["same_codes"] = all(np.array_equal(c, first) for c in codes.values())
         levels = np.asarray(autoencoder.to_levels(np.clip(got.images.numpy(), -1.0, 1.0)))
-        row["frechet"] = None if score is None else score(levels)
+        row["frechet"] = None if score is None else score(np.clip(got.images.numpy(), -1.0, 1.0))
         rows.append(row)
         images.append(levels[:SHOWN])
     return rows, images
@@ -161,14 +167,14 @@ def _scorer(config, autoencoder):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    try:
-        prior, autoencoder, config, lengths = _load()
-        shape = (FLAGS.num_samples,) + tuple(prior.event_shape) + (prior.num_categories,)
-        noise = noise_lib.gumbel_noise(shape, FLAGS.seed)
-        score, header = _scorer(config, autoencoder)
-        rows, images = _rows(prior, autoencoder, lengths, noise, score)
+    try:  # only the flags and the run: an error of the computation keeps its traceback
+        prior, autoencoder, config, lengths, whole = _load()
     except (ValueError, FileNotFoundError) as e:
         raise app.UsageError(str(e)) from e
+    shape = (FLAGS.num_samples,) + tuple(prior.event_shape) + (prior.num_categories,)
+    noise = noise_lib.gumbel_noise(shape, FLAGS.seed)
+    score, header = _scorer(config, autoencoder)
+    rows, images = _rows(prior, autoencoder, lengths, noise, score, whole)
     run = os.path.basename(os.path.normpath(config["logdir"]))
     title = f"{run}: {FLAGS.num_samples} samples (one batch), seed {FLAGS.seed}"
     table = _table(title, header, rows)
@@ -178,6 +184,12 @@ def main(argv):
     pictures.write_rows(base + ".png", images, autoencoder.num_levels)
     print(table)
     print(f"wrote {base}.md, .json, .png")
+    differ = [r["num_codes"] for r in rows if not r["same_codes"]]
+    if differ:
+        sys.exit(
+            f"exactness broken: the methods {', '.join(FLAGS.method)} sampled different codes for "
+            f"the same noise at code lengths {differ}"
+        )
 
 
 if __name__ == "__main__":

@@ -12,7 +12,9 @@ in raster order; `tfps.models.inpainting`), and writes to `--output_dir` (defaul
 - `inpaint_<occlusion>.png`: per mask, the originals, the occluded images (occluded pixels grey)
   and the fills, one row each;
 - `inpaint_<occlusion>.md` / `.json`: L2 and NLL per occluded pixel, the share of masks whose
-  NLL is exact (every visible pixel before every occluded one), ARM calls per mask;
+  NLL is exact (every visible pixel before every occluded one), ARM calls per mask; the .json's
+  `flags` record what was run: `num_images` the images inpainted (fewer than asked when the test
+  split has fewer), `num_masks` the rectangles (1 for an explicit rectangle);
 - with `--logdir`, the picture and the scores in TensorBoard, run `<logdir>/inpaint_<occlusion>`.
 
 #### References
@@ -73,10 +75,10 @@ def _picture(images, rectangles, fills, k):
     return pictures.grid(np.concatenate(rows), columns=len(images), scale=scale)
 
 
-def _table(name, scores, info):
+def _table(name, scores, info, num_masks, num_images):
     return "\n".join([
-        f"**{name}: {info.name}, occlusion {FLAGS.occlusion}, {FLAGS.num_masks} mask(s) x "
-        f"{FLAGS.num_images} images, method {FLAGS.method}**",
+        f"**{name}: {info.name}, occlusion {FLAGS.occlusion}, {num_masks} mask(s) x "
+        f"{num_images} images, method {FLAGS.method}**",
         "",
         "| L2 per occluded pixel | NLL per occluded pixel (nats) | exact NLL "
         "| ARM calls per mask |",
@@ -86,30 +88,40 @@ def _table(name, scores, info):
     ])  # fmt: skip
 
 
+def _inputs():
+    """`(painter, config, images, info, rectangles)` of the flags; ValueError or
+    FileNotFoundError for a bad flag, run or test split (before anything is computed)."""
+    model, config = training.load_trained(FLAGS.model)
+    images, info = _test_images(config, FLAGS.num_images)
+    height, width = info.image_shape[:2]
+    occlusion = occlusions.parse_occlusion(FLAGS.occlusion, height, width)
+    rectangles = (
+        [occlusion]
+        if isinstance(occlusion, tuple)
+        else occlusions.rectangles(occlusion, FLAGS.num_masks, height, width, FLAGS.seed)
+    )
+    painter = inpainting.Inpainter(model)
+    painter.sampler(0).check_method(FLAGS.method)
+    return painter, config, images, info, rectangles
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    try:
-        model, config = training.load_trained(FLAGS.model)
-        images, info = _test_images(config, FLAGS.num_images)
-        height, width = info.image_shape[:2]
-        occlusion = occlusions.parse_occlusion(FLAGS.occlusion, height, width)
-        rectangles = (
-            [occlusion]
-            if isinstance(occlusion, tuple)
-            else occlusions.rectangles(occlusion, FLAGS.num_masks, height, width, FLAGS.seed)
-        )
-        painter = inpainting.Inpainter(model)
-        scores = occlusions.score(painter, images, rectangles, FLAGS.method, FLAGS.seed)
+    try:  # only the flags and inputs: an error of the computation keeps its traceback
+        painter, config, images, info, rectangles = _inputs()
     except (ValueError, FileNotFoundError) as e:
         raise app.UsageError(str(e)) from e
+    scores = occlusions.score(painter, images, rectangles, FLAGS.method, FLAGS.seed)
     output_dir = FLAGS.output_dir or os.path.join(config["logdir"], "inpaint")
     os.makedirs(output_dir, exist_ok=True)
     name = f"inpaint_{FLAGS.occlusion.replace(',', '_')}"
     picture = _picture(images, rectangles, scores.pop("fills"), info.num_categories)
     pictures.write_png(os.path.join(output_dir, f"{name}.png"), picture)
-    table = _table(os.path.basename(os.path.normpath(config["logdir"])), scores, info)
-    flag_values = {flag: FLAGS[flag].value for flag in OWN_FLAGS}
+    ran = {"num_images": len(images), "num_masks": len(rectangles)}  # what was run
+    run = os.path.basename(os.path.normpath(config["logdir"]))
+    table = _table(run, scores, info, ran["num_masks"], ran["num_images"])
+    flag_values = {**{flag: FLAGS[flag].value for flag in OWN_FLAGS}, **ran}
     record = {**scores, "rectangles": rectangles, "flags": flag_values}
     benchmarking.write_table(os.path.join(output_dir, name), table, record)
     if FLAGS.logdir:

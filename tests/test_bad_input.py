@@ -10,13 +10,15 @@ import glob
 import os
 import shutil
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfps.sampling import incremental, predictive
+from tfps.models import anytime, farm_made, inpainting, made
+from tfps.sampling import events, incremental, predictive
 from tfps.serving import contract_checks, export, exported_sampler
-from tfps.train import rundir
+from tfps.train import ordering_objectives, rundir
 
 from launchers import REPO, launch_here
 from tiny_models import tiny_model
@@ -212,3 +214,173 @@ def test_a_corrupt_metrics_file_is_one_clear_error_when_exporting(tmp_path, text
         rundir.training_metadata({"step": 20}, str(logdir))
     (logdir / "metrics.json").unlink()  # no metrics file: an export without the measured bpd
     assert rundir.training_metadata({"step": 20}, str(logdir))["test_bpd"] is None
+
+
+# ------------------------------------------------------------------ inpainting, evidence, x
+def _family():
+    """A 2-ordering MADE family of the module's event shape and K (untrained, seeded)."""
+    keras.utils.set_random_seed(1)
+    return farm_made.OrderedMADE(SHAPE, K, orderings=("tl_rows", "br_rows"), hidden_units=8)
+
+
+@pytest.fixture(scope="module")
+def painter():
+    return inpainting.Inpainter(_family())
+
+
+def _x(value=None, dtype=np.int32, shape=(2,) + SHAPE):
+    """x of ones `[2, 2, 2, 1]` (or `shape`), `value` at [1, 0, 1, 0] (occluded)."""
+    x = np.ones(shape, dtype)
+    if value is not None:
+        x[1, 0, 1, 0] = value
+    return x
+
+
+_VISIBLE = np.array([[[True, False], [True, False]]] * 2)  # [2, 2, 2]: the left column visible
+_INT32 = r"expected to be a int32 tensor but is a (float|int64) tensor"
+_FLOAT = "x must hold integer category indices, got dtype float"
+# (what, x, the library's message (ValueError), the export's (InvalidArgumentError)): x of
+# `Inpainter.inpaint` and `nll`, and of the export's `inpaint` signature.
+X_CASES = [
+    ("x = K", _x(K), r"x values must lie in \[0, 3\), found values in \[1, 3\]", r"x values must"),
+    ("x = -1", _x(-1), r"x values must lie in \[0, 3\), found values in \[-1, 1\]", r"\[0, 3\)"),
+    ("float x", _x(1.5, np.float32), _FLOAT, _INT32),
+    ("int64 x = 2**32", _x(2**32, np.int64), r"found values in \[1, 4294967296\]", _INT32),
+    ("x shape", _x(shape=(2, 2, 1, 1)), r"x must have shape \[batch, 2, 2, 1\]", "x must have"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("what, x, message, served_message", X_CASES, ids=[c[0] for c in X_CASES])
+def test_inpainting_refuses_bad_x_in_the_library_and_the_export(
+    painter, exports, what, x, message, served_message
+):
+    noise = _noise()
+    with pytest.raises(ValueError, match=message):
+        painter.inpaint(x, _VISIBLE, noise, "fpi")
+    with pytest.raises(ValueError, match=message):
+        painter.nll(x, _VISIBLE)
+    visible = np.repeat(_VISIBLE[..., None], SHAPE[-1], axis=-1)[:, :, : x.shape[2]]
+    with pytest.raises(tf.errors.InvalidArgumentError, match=served_message):
+        exports("graph").signatures["inpaint"](
+            seed=tf.constant([0, 1], tf.int64),
+            x=tf.constant(x),
+            visible=tf.constant(visible),
+            method=tf.constant("fpi"),
+        )
+
+
+# (what, noise, messages of the library (ValueError), of `ExportedSampler.sample` with evidence
+# (ValueError: the library's check), of the export's `sample_with_evidence` signature
+# (InvalidArgumentError)): the noise of `Inpainter.inpaint` and of sampling with evidence.
+NOISE_CASES = [
+    ("nan noise", _noise(np.nan), r"noise must be finite: found 1 NaN", None, "found 1 NaN"),
+    ("-inf noise", _noise(-np.inf), r"first at index \[1, 0, 1, 0, 2\]", None, "must be finite"),
+    ("int noise", _noise().astype(np.int32), "noise must be a float tensor", None,
+     "expected to be a float tensor but is a int32 tensor"),
+    ("noise count", _noise(shape=(1,) + SHAPE + (K,)), "noise has 1 examples, x 2",
+     r"evidence_mask must have shape \[1, 2, 2, 1\]", "evidence must have the batch size of noise"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "what, noise, message, exported_message, served", NOISE_CASES, ids=[c[0] for c in NOISE_CASES]
+)
+def test_inpainting_refuses_bad_noise_in_the_library_and_the_export(
+    painter, exports, what, noise, message, exported_message, served
+):
+    with pytest.raises(ValueError, match=message):
+        painter.inpaint(_x(), _VISIBLE, noise, "fpi")
+    loaded = exports("graph")
+    evidence, mask = _x(), np.repeat(_VISIBLE[..., None], SHAPE[-1], axis=-1)
+    with pytest.raises(ValueError, match=exported_message or message):
+        loaded.sample(noise, "fpi", evidence, mask)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=served):
+        loaded.signatures["sample_with_evidence"](
+            noise=tf.constant(noise),
+            evidence=tf.constant(evidence),
+            evidence_mask=tf.constant(mask),
+            method=tf.constant("fpi"),
+        )
+
+
+def test_the_export_refuses_float_evidence_and_x_as_the_library_does(sampler, exports):
+    """A cast would truncate 1.7 to 1: the library and `ExportedSampler` refuse it instead."""
+    loaded, mask = exports("graph"), np.ones((2,) + SHAPE, bool)
+    evidence = np.full((2,) + SHAPE, 1.7, np.float32)
+    for target in (sampler, loaded):
+        with pytest.raises(ValueError, match="evidence must hold integer category indices"):
+            target.sample(_noise(), "fpi", evidence, mask)
+    for call in (loaded.logits, loaded.log_prob):
+        with pytest.raises(ValueError, match="x must hold integer category indices, got dtype"):
+            call(evidence)
+    with pytest.raises(ValueError, match=r"x values must lie in \[0, 3\), found values in"):
+        loaded.log_prob(_x(2**32, np.int64))  # as int32 it would wrap to 0, in range
+
+
+def test_an_inpainting_ordering_index_must_be_an_int_in_range(painter):
+    for index, message in ((2, r"ordering_index must be in \[0, 2\), got 2"),
+                           (0.5, "ordering_index must be an int, got 0.5"),
+                           (True, "ordering_index must be an int, got True")):  # fmt: skip
+        with pytest.raises(ValueError, match=message):
+            painter.nll(_x(), _VISIBLE, ordering_index=index)
+
+
+# ------------------------------------------------------------------------- traced callers
+def test_a_traced_caller_gets_an_in_graph_check_and_an_xla_one_a_refusal(sampler):
+    """Traced without XLA, the checks are in-graph asserts; an XLA-compiled caller would compile
+    them away (a NaN sample returned), so it is refused when traced."""
+    evidence, mask = np.full((2,) + SHAPE, K, np.int32), np.ones((2,) + SHAPE, bool)
+    plain = tf.function(lambda noise: sampler.sample(noise, "fpi").samples)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="noise must be finite"):
+        plain(tf.constant(_noise(np.nan)))
+    plain_evidence = tf.function(lambda e: sampler.sample(_noise(), "fpi", e, mask).samples)
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match=r"evidence values must lie in \[0, 3\), found values in \[3, 3\]",
+    ):
+        plain_evidence(tf.constant(evidence))
+    xla = tf.function(lambda noise: sampler.sample(noise, "fpi").samples, jit_compile=True)
+    with pytest.raises(ValueError, match="noise cannot be checked inside an XLA-compiled function"):
+        xla(tf.constant(_noise(np.nan)))
+    xla_events = tf.function(
+        lambda e: events.validate_events(e, SHAPE, K, "evidence"), jit_compile=True
+    )
+    with pytest.raises(ValueError, match="evidence cannot be checked inside an XLA-compiled"):
+        xla_events(tf.constant(evidence))
+
+
+# ------------------------------------------------------------------------------ anytime
+def test_anytime_checks_the_whole_noise_not_only_the_first_codes():
+    keras.utils.set_random_seed(0)
+    prior = made.MADE((4,), K, hidden_units=8)
+    noise = np.zeros((2, 4, K), np.float32)
+    noise[1, 3, 0] = np.nan  # after the 2 codes sampled
+    with pytest.raises(ValueError, match=r"noise must be finite: found 1 NaN .* \[1, 3, 0\]"):
+        anytime.anytime_sample(prior, noise, 2, "fpi")
+    with pytest.raises(ValueError, match="noise must be a float tensor, got dtype int32"):
+        anytime.anytime_sample(prior, np.zeros((2, 4, K), np.int32), 2, "fpi")
+    with pytest.raises(ValueError, match=r"noise must have shape \[batch, 4, 3\]"):
+        anytime.anytime_sample(prior, np.zeros((2, 2, K), np.float32), 2, "fpi")
+
+
+# ------------------------------------------------------------------- families of orderings
+def test_a_tensor_ordering_index_out_of_range_is_an_in_graph_error():
+    """On a GPU `tf.gather` returns zeros for an index out of range: the family asserts it."""
+    family, x = _family(), tf.zeros((2,) + SHAPE, tf.int32)
+    call = tf.function(lambda i: family(x, ordering_index=i)[0])
+    for index in (2, -1):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"ordering_index must be in \[0"):
+            call(tf.constant(index))
+    call(tf.constant(1))  # in range
+    # The assert compiles under XLA (no string ops), where it is dropped: the mc objective's
+    # index is drawn in range.
+    tf.function(lambda i: family(x, ordering_index=i)[0], jit_compile=True)(tf.constant(1))
+    for index in (2, True):
+        with pytest.raises(ValueError, match=r"ordering_index must be in \[0, 2\)"):
+            family(x, ordering_index=index)
+
+
+def test_the_mc_objective_needs_a_seed():
+    family = _family()
+    with pytest.raises(ValueError, match="the mc objective draws its ordering from the step's"):
+        ordering_objectives.objective(family, tf.zeros((2,) + SHAPE, tf.int32), "mc")

@@ -23,7 +23,7 @@ import math
 import tensorflow as tf
 
 from tfps.models import ordered_code
-from tfps.sampling import adapter, budget, predictive
+from tfps.sampling import adapter, budget, events, predictive
 
 Anytime = collections.namedtuple("Anytime", ["codes", "images", "result", "num_codes"])
 
@@ -66,13 +66,15 @@ def anytime_sample(prior, noise, num_codes, method="fpi", autoencoder=None, samp
     """`Anytime(codes, images, result, num_codes)`: the first `num_codes` codes of the prior's
     sample for noise `[B, n(, C), K]` (the rest zero), and with `autoencoder` their decoding
     `autoencoder.decode(codes, num_codes=j)` (else images None). `sampler`: a `prefix_sampler`
-    of this length to reuse (one is built otherwise); `result` its `SampleResult`."""
+    of this length to reuse (one is built otherwise); `result` its `SampleResult`. The whole
+    noise is checked (`tfps.sampling.events.check_noise`: float, `[B, n(, C), K]`, finite), not
+    only the first j columns the sampler reads."""
     sampler = sampler or prefix_sampler(prior, num_codes)
     fn = sampler.model.fn  # the PrefixLogits
     j, n = fn.num_codes, fn.shape[0]
     if j != num_codes:
         raise ValueError(f"the sampler samples {j} codes, not num_codes={num_codes}")
-    noise = tf.convert_to_tensor(noise, tf.float32)
+    noise = events.check_noise(noise, fn.shape + (int(sampler.num_categories),))
     result = sampler.sample(noise[:, :j], method)
     codes = ordered_code.pad_codes(result.samples, j, n)
     images = None if autoencoder is None else autoencoder.decode(codes, num_codes=j)

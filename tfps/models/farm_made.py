@@ -21,9 +21,9 @@ not autoregressive in pi. Hidden degrees are spread evenly over [1, d - 1], as `
 
 Sampling: `call` is autoregressive in `orderings[k]`, not in raster order, so sample ordering k
 through its ordered view, `tfps.models.orderings.in_ordering(model, k)` (or `ordered_sampler` and
-`sample_in_ordering`): every method of tfps is exact there. Calling `tfps.sampler_for_model` on the
-model itself samples in raster order and is exact only when `orderings[0]` is the natural one
-(`check_autoregressive(model)` refuses the model otherwise). A run trains the family with one of
+`sample_in_ordering`): every method of tfps is exact there. `tfps.sampler_for_model` on the
+model itself samples its first ordering, `orderings[0]`, whatever it is (through the ordered view
+when it is not the raster order: `tfps.sampling.ordered_view`). A run trains the family with one of
 `tfps.train.ordering_objectives` (FARM's Monte Carlo, ensemble and KL losses, or the mixture
 likelihood); `call(x, training=True)` alone trains ordering 0.
 
@@ -113,7 +113,7 @@ class OrderedMADE(family.OrderingFamily, made.MADE):
         return [first] + per_ordering[0][1:-1] + [last]
 
     def call(self, x, training=False, ordering_index=0):
-        self.check_ordering_index(ordering_index)
+        ordering_index = self.check_ordering_index(ordering_index)
         return self.flat_call(x, training=training, mask_index=ordering_index)
 
     def options(self):

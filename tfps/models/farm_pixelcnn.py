@@ -136,7 +136,7 @@ class OrderedPixelCNN(family.OrderingFamily, gated_pixelcnn.GatedPixelCNN):
         super().build_weights()
 
     def call(self, x, training=False, ordering_index=0):
-        self.check_ordering_index(ordering_index)
+        ordering_index = self.check_ordering_index(ordering_index)
         x_onehot = self.one_hot(x)  # [B, H, W, C, K]
         order = tf.gather(tf.constant(self._pixel_orders), ordering_index)
         logits, h = self.stacks(

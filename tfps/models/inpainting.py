@@ -19,7 +19,10 @@ variable is generated first, summed over the occluded variables (FARM's "amount 
   bound on it (FARM's NLL [1, Table 1] scores sampled earlier pixels instead; both are reported
   with `exact` false here).
 
-A mask with nothing occluded, or nothing visible, in some example is one ValueError naming it.
+Bad input is one ValueError naming it: x that is not integer `[B, *event_shape]` with values in
+[0, K) (`tfps.sampling.events.validate_events`), noise that is not finite float
+`[B, *event_shape, K]` (`events.check_noise`), and a mask with nothing occluded, or nothing
+visible, in some example.
 
 #### References
 
@@ -29,6 +32,7 @@ A mask with nothing occluded, or nothing visible, in some example is one ValueEr
 
 import collections
 import functools
+import numbers
 
 import numpy as np
 import tensorflow as tf
@@ -185,7 +189,7 @@ class Inpainter:
         """`Filled(result, ordering_index [B], exact [B])`: the occluded variables of x sampled by
         `method` with noise `[B, *event_shape, K]`, each example in its chosen ordering (or
         `ordering_index` for all); `result` a `SampleResult` in x layout (`fill`)."""
-        x = np.asarray(x, np.int32)
+        x = self._events(x)
         mask = visible_mask(visible, self.event_shape, len(x))
         index, exact = self._indices(mask, ordering_index)
         samplers = [self.sampler(k) for k in range(len(self.orderings))]
@@ -199,9 +203,17 @@ class Inpainter:
         )
         return Filled(complete(result), index, exact)
 
+    def _events(self, x):
+        """x as int32 numpy `[B, *event_shape]`; ValueError unless integer values in [0, K)."""
+        k = int(self.model.num_categories)
+        return events.validate_events(x, self.event_shape, k).numpy()
+
     def _indices(self, mask, ordering_index):
         if ordering_index is None:
             return self.choose(mask)
+        integral = isinstance(ordering_index, numbers.Integral)
+        if isinstance(ordering_index, bool) or not integral:
+            raise ValueError(f"ordering_index must be an int, got {ordering_index!r}")
         if not 0 <= int(ordering_index) < len(self.orderings):
             raise ValueError(
                 f"ordering_index must be in [0, {len(self.orderings)}), got {ordering_index}"
@@ -213,7 +225,7 @@ class Inpainter:
     def nll(self, x, visible, ordering_index=None):
         """`(nats per occluded variable [B], ordering index [B], exact [B])` of the true x (see
         the module: exactly -log p(x_occluded | x_visible) / n_occluded where `exact`)."""
-        x = np.asarray(x, np.int32)
+        x = self._events(x)
         mask = visible_mask(visible, self.event_shape, len(x))
         index, exact = self._indices(mask, ordering_index)
         flat_mask = mask.reshape(len(x), -1)

@@ -15,6 +15,9 @@ one-row image (`(L,)` -> `(1, L, 1)`, `(L, C)` -> `(1, L, C)`).
 import numpy as np
 import tensorflow as tf
 
+# The one way to tell that ops are traced for XLA, which drops assertions (no public API has it).
+from tensorflow.python.ops import control_flow_util
+
 
 def check_event_shape(event_shape):
     """The event shape as a tuple of ints; ValueError unless `(H, W, C)`, `(L,)` or `(L, C)`."""
@@ -47,10 +50,53 @@ def reshape_batch(t, shape):
     return tf.reshape(t, tf.concat([tf.shape(t)[:1], list(shape)], axis=0))
 
 
-def validate_events(x, event_shape, num_categories, name="x"):
-    """Checks that `x` is an integer `[B, *event_shape]` batch with values in [0, K).
+def under_xla():
+    """Whether ops are being traced into an XLA-compiled function (`jit_compile=True`, or inside
+    one), where TensorFlow compiles assertions (Assert, CheckNumerics) away."""
+    return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
 
-    Raises ValueError naming the problem (shape, dtype or range); returns an int32 tensor.
+
+def _refuse_under_xla(name):
+    """ValueError when traced under XLA: the value checks of `name` would be compiled away."""
+    if under_xla():
+        raise ValueError(
+            f"{name} cannot be checked inside an XLA-compiled function (jit_compile=True drops "
+            "assertions, so NaN or out-of-range values would pass): call the sampler eagerly or "
+            "from a plain tf.function; a sampler built with jit_compile=True compiles its loop "
+            "after checking its inputs"
+        )
+
+
+def check_range(x, name, num_categories):
+    """`x` (an integer or bool tensor) behind the check that its values lie in [0, K): ValueError
+    eagerly, an in-graph assert (InvalidArgumentError) when traced. The extremes are taken in
+    `x`'s own dtype, so that an int64 value does not wrap into range when cast to int32.
+    ValueError when traced under XLA, which would compile the assert away."""
+    if not tf.executing_eagerly():
+        _refuse_under_xla(name)
+    values = tf.cast(x, tf.int32) if x.dtype.is_bool else x
+    lo, hi = (tf.cast(f(values), tf.int64) for f in (tf.reduce_min, tf.reduce_max))
+    empty = tf.equal(tf.size(values), 0)  # then lo, hi are the dtype's extremes: nothing to check
+    message = f"{name} values must lie in [0, {num_categories}), found values in ["
+    if tf.executing_eagerly():
+        if not bool(empty) and (int(lo) < 0 or int(hi) >= num_categories):
+            raise ValueError(f"{message}{int(lo)}, {int(hi)}]")
+        return x
+    ok = empty | ((lo >= 0) & (hi < num_categories))
+    text = tf.strings.join([message, tf.strings.as_string(lo), ", ", tf.strings.as_string(hi), "]"])
+    check = tf.debugging.Assert(ok, [text], name=f"check_{name}_range")
+    with tf.control_dependencies([check]):
+        return tf.identity(x)
+
+
+def validate_events(x, event_shape, num_categories, name="x"):
+    """Checks that `x` is an integer `[B, *event_shape]` batch with values in [0, K): the one
+    check of category indices at every public entry (samplers' evidence, also through
+    `ExportedSampler`; inpainting's x; decoders' latents).
+
+    Raises ValueError naming the problem (dtype, shape or range; eagerly, or when traced under
+    XLA, where the range cannot be checked); traced without XLA, the range is an in-graph assert
+    (InvalidArgumentError). Returns an int32 tensor.
     """
     x = tf.convert_to_tensor(x)
     if not (x.dtype.is_integer or x.dtype.is_bool):
@@ -61,19 +107,14 @@ def validate_events(x, event_shape, num_categories, name="x"):
             f"{name} must have shape [batch, {', '.join(map(str, expected))}] "
             f"(batch, {', '.join(axis_names(expected))}), got {x.shape.as_list()}"
         )
-    x = tf.cast(x, tf.int32)
-    if tf.size(x) > 0:
-        lo, hi = int(tf.reduce_min(x)), int(tf.reduce_max(x))
-        if lo < 0 or hi >= num_categories:
-            raise ValueError(
-                f"{name} values must lie in [0, {num_categories}), found values in [{lo}, {hi}]"
-            )
-    return x
+    return tf.cast(check_range(x, name, int(num_categories)), tf.int32)
 
 
 def check_noise(noise, event_shape):
     """Noise must be floating `[B] + event_shape` (`(H, W, C, K)`, or any ARM event shape then K)
-    with B >= 1, and finite; returns it as float32."""
+    with B >= 1, and finite; returns it as float32. ValueError naming the problem (eagerly, or
+    traced under XLA, which would compile the finiteness check away); traced without XLA, the
+    finiteness is an in-graph check (InvalidArgumentError)."""
     noise = tf.convert_to_tensor(noise)
     expected = tuple(event_shape)
     if not noise.dtype.is_floating:
@@ -87,7 +128,8 @@ def check_noise(noise, event_shape):
     if noise.shape[0] is not None and noise.shape[0] < 1:
         raise ValueError("noise must hold at least one example (batch size >= 1)")
     noise = tf.cast(noise, tf.float32)
-    if not tf.executing_eagerly():  # a traced caller: an in-graph check (not under XLA)
+    if not tf.executing_eagerly():  # a traced caller: an in-graph check, refused under XLA
+        _refuse_under_xla("noise")
         return tf.debugging.assert_all_finite(noise, "noise must be finite (no NaN or infinity)")
     values = noise.numpy()
     finite = np.isfinite(values)

@@ -39,8 +39,9 @@ class ExportedSampler:
     `sample`, `sample_from_seed`, `sample_scheduled`, `sample_scheduled_from_seed`,
     `loop_function` and `scheduled_loop_function` return `tfps.sampling.predictive.SampleResult`s
     computed by the SavedModel's signatures, so launchers and benchmarks take either kind of
-    sampler. Bad inputs raise `tf.errors.InvalidArgumentError` from the graph (the library raises
-    ValueError).
+    sampler. Noise and evidence are checked as the library checks them
+    (`tfps.sampling.events`: ValueError) before the graph sees them, as is the dtype of x; the
+    other bad inputs raise `tf.errors.InvalidArgumentError` from the graph.
     """
 
     def __init__(self, path):
@@ -84,12 +85,24 @@ class ExportedSampler:
         return tf.constant([0, seed] if isinstance(seed, (int, np.integer)) else seed, tf.int64)
 
     def _evidence(self, noise, evidence, evidence_mask):
-        if evidence is None and evidence_mask is None:
-            shape = tf.shape(noise)[:-1]
-            return tf.zeros(shape, tf.int32), tf.zeros(shape, tf.bool)
-        if evidence is None or evidence_mask is None:
-            raise ValueError("evidence and evidence_mask must be given together")
-        return tf.cast(evidence, tf.int32), tf.convert_to_tensor(evidence_mask, tf.bool)
+        """`(evidence int32, evidence_mask bool)` checked as the library checks them
+        (`tfps.sampling.events.check_evidence`: integer values in [0, K), a bool mask, the batch of
+        the noise): float evidence is refused, not truncated."""
+        return events.check_evidence(
+            evidence, evidence_mask, noise.shape[0], self.event_shape, self.num_categories
+        )
+
+    def _x(self, x):
+        """x as int32 for the `logits` / `log_prob` signatures: a non-integer dtype is refused as
+        the library refuses it (ValueError: a cast would truncate floats), a wider integer dtype's
+        values checked before the cast (it would wrap); shape and values are checked in the graph
+        (InvalidArgumentError)."""
+        x = tf.convert_to_tensor(x)
+        if not (x.dtype.is_integer or x.dtype.is_bool):
+            raise ValueError(f"x must hold integer category indices, got dtype {x.dtype.name}")
+        if x.dtype != tf.int32:
+            x = events.check_range(x, "x", self.num_categories)
+        return tf.cast(x, tf.int32)
 
     def sample(self, noise, method="fpi", evidence=None, evidence_mask=None):
         """Like `PredictiveSampler.sample`, through `sample_with_noise` / `sample_with_evidence`
@@ -185,11 +198,11 @@ class ExportedSampler:
         )
 
     def logits(self, x):
-        return self.signatures["logits"](x=tf.cast(x, tf.int32))["logits"]
+        return self.signatures["logits"](x=self._x(x))["logits"]
 
     def log_prob(self, x):
         """`(log_prob [B] nats, bits_per_dim [B])`."""
-        out = self.signatures["log_prob"](x=tf.cast(x, tf.int32))
+        out = self.signatures["log_prob"](x=self._x(x))
         return out["log_prob"], out["bits_per_dim"]
 
 

@@ -133,12 +133,16 @@ def ensemble_kl(model, x, training=False):
 
 def objective(model, x, name, seed=None, training=True):
     """`(loss, {term: value})`, batch means in bits per dimension, of objective `name` (see the
-    module). `seed` (int32 `[2]`) draws the ordering of `mc` (ordering 0 without one)."""
+    module). `seed` (int32 `[2]`) draws the ordering of `mc`: ValueError without one (which
+    would train one ordering only)."""
     check_objective(name)
     if name == "mc":
-        index = 0
-        if seed is not None:
-            index = tf.random.stateless_uniform([], seed, 0, num_orderings(model), dtype=tf.int32)
+        if seed is None:
+            raise ValueError(
+                "the mc objective draws its ordering from the step's seed: pass seed (an int32 "
+                "pair); without one it would train ordering 0 only"
+            )
+        index = tf.random.stateless_uniform([], seed, 0, num_orderings(model), dtype=tf.int32)
         bpd = tf.reduce_mean(pixelcnn.bits_per_dim(_logits(model, x, training, index), x))
         return bpd, {"bpd": bpd}
     if name == "mixture":
