@@ -215,14 +215,17 @@ def fit(config, logdir, make_task):
     strategy's scope with the directory this process writes to (`logdir`; a temporary one on
     non-chief workers, see `tfps.distribute.strategies.worker_dir`), where it writes config.json
     (`rundir.start_run`). Resumes from the newest checkpoint in `logdir/checkpoints` that
-    restores (`rundir.restore_latest_good`), so a killed run loses at most
+    restores (`rundir.restore_latest_good`: a corrupt one is set aside, any other failure to read
+    one is an error that changes nothing), so a killed run loses at most
     `checkpoint_every` steps; a run whose checkpoint is already at `config.steps` is only
     evaluated. Ends with an evaluation on the validation split (`eval_batches`) and on the
     whole test split.
 
     Returns `{step, start_step, train_<metric>` (mean over the last log interval of this
     session, None if no step ran)`, validation_<metric>, test_<name>` for every test value,
-    `steps_per_sec, train_seconds, checkpoint, replicas}` and what `task.summarize` adds.
+    `steps_per_sec, train_seconds, checkpoint, replicas, skipped_checkpoints}` (the corrupt
+    checkpoints this session set aside, `rundir.restore_latest_good`) and what `task.summarize`
+    adds.
     """
     strategy = strategies.strategy_for(config)
     previous = keras.mixed_precision.global_policy()  # the caller's, restored after the run
@@ -253,11 +256,13 @@ def _fit(config, logdir, run_dir, task, strategy):
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     parts = {"terms": dict(task.modules)} if task.modules else {}
     checkpoint = tf.train.Checkpoint(step=step, model=model, optimizer=optimizer, **parts)
+    # Every worker resumes from the chief's newest checkpoint that restores; the chief sets aside
+    # a corrupt one (renamed, never overwritten) and rewrites the state file the manager reads.
+    latest, skipped = rundir.restore_latest_good(
+        checkpoint, os.path.join(logdir, rundir.CHECKPOINT_DIR), set_aside=run_dir == logdir
+    )
     directory = os.path.join(run_dir, rundir.CHECKPOINT_DIR)
     manager = tf.train.CheckpointManager(checkpoint, directory, config.keep_checkpoints)
-    # Every worker resumes from the chief's checkpoints.
-    # The newest checkpoint that restores; a corrupt one is skipped with a warning.
-    latest = rundir.restore_latest_good(checkpoint, os.path.join(logdir, rundir.CHECKPOINT_DIR))
     if latest:
         logging.info("Resuming %s from step %d", latest, int(step.numpy()))
     start_step = int(step.numpy())
@@ -324,6 +329,7 @@ def _fit(config, logdir, run_dir, task, strategy):
         "train_seconds": progress.train_time,
         "checkpoint": manager.latest_checkpoint,
         "replicas": strategy.num_replicas_in_sync,
+        "skipped_checkpoints": skipped,
     }
 
 

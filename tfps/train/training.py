@@ -257,7 +257,7 @@ def _task(config, logdir, loss_terms):
     model = new_model(config, info)
     new_run_config = run_config(config, model, info)
     new_run_config["dataset"].update(described)
-    if not tf.train.latest_checkpoint(os.path.join(logdir, rundir.CHECKPOINT_DIR)):
+    if not rundir.checkpoint_prefixes(os.path.join(logdir, rundir.CHECKPOINT_DIR)):
         # A new model: refuse a leaking one before anything is written (tfps.models.causality).
         check = causality.quick_check(model, seed=config.seed, name=config.arch)
         logging.info("%s %s", config.arch, check.summary())
