@@ -127,7 +127,7 @@ def _rows(prior, autoencoder, lengths, noise, score, whole):
         first = codes[FLAGS.method[0]]
         row["same_codes"] = all(np.array_equal(c, first) for c in codes.values())
         levels = np.asarray(autoencoder.to_levels(np.clip(got.images.numpy(), -1.0, 1.0)))
-        row["frechet"] = None if score is None else score(np.clip(got.images.numpy(), -1.0, 1.0))
+        row["frechet"] = None if score is None else score(levels)
         rows.append(row)
         images.append(levels[:SHOWN])
     return rows, images
