@@ -392,7 +392,7 @@ def test_the_contract_table_names_every_signature_and_sample_output():
         "log_prob",
         "metadata",
     )
-    # Exports from before `inpaint` still load (the shipped exported/digits/1 has none).
+    # Exports from before `inpaint` still load (tests/test_pretrained.py).
     assert contract.ADDED_LATER == ("inpaint",)
     assert contract.SAMPLE_OUTPUTS == predictive.SampleResult._fields
     concrete = contract.concrete_contract((4, 4, 1), 2, ("a", "b"), decoded_shape=(8, 8, 1))

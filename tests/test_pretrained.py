@@ -62,3 +62,73 @@ def test_the_demo_copies_the_shipped_runs():
         script = f.read()
     assert 'cp -r "pretrained/$name" "$RUNS/$name"' in script
     assert "for name in " + " ".join(NAMES) + "; do" in script
+
+
+SHIPPED_EXPORT = os.path.join(REPO, "exported", "digits", "1")
+
+
+def test_the_shipped_export_serves_todays_contract_and_refuses_non_finite_noise():
+    """exported/digits/1 (what the README tells users to serve) has every signature of today's
+    contract with today's inputs, is the export of pretrained/digits, and refuses NaN and
+    infinite noise in every method, through the SavedModel alone (TensorFlow, no tfps)."""
+    import tensorflow as tf  # noqa: PLC0415 - the other tests here need no TensorFlow
+
+    from tfps.serving import contract  # noqa: PLC0415
+
+    with open(os.path.join(SHIPPED_EXPORT, "assets", "tfps_metadata.json")) as f:
+        metadata = json.load(f)
+    with open(os.path.join(PRETRAINED, "digits", rundir.METRICS_FILE)) as f:
+        trained = json.load(f)
+    assert metadata["training"]["step"] == trained["step"]
+    assert metadata["training"]["test_bpd"] == pytest.approx(trained["test_bpd"], rel=1e-9)
+    shape, k, methods = (
+        tuple(metadata["event_shape"]),
+        metadata["num_categories"],
+        metadata["methods"],
+    )
+    today = contract.concrete_contract(shape, k, methods)
+    assert metadata["signatures"] == today
+    served = tf.saved_model.load(SHIPPED_EXPORT)
+    assert set(served.signatures) == set(contract.signature_names())
+    for name, function in served.signatures.items():
+        inputs = function.structured_input_signature[1]
+        wanted = today[name]["inputs"]
+        assert set(inputs) == set(wanted), name
+        for port, spec in inputs.items():  # shapes are checked in the graph (unknown here)
+            assert spec.dtype.name == wanted[port]["dtype"], (name, port)
+        assert set(function.structured_outputs) == set(today[name]["outputs"]), name
+    noise = noise_lib.gumbel_noise((2,) + shape + (k,), 0).numpy()
+    sample = served.signatures["sample_with_noise"]
+    for method in methods:
+        assert sample(noise=tf.constant(noise), method=tf.constant(method))["samples"].shape[0] == 2
+        for bad in (np.nan, np.inf, -np.inf):
+            broken = noise.copy()
+            broken[1, 3, 4, 0, 5] = bad
+            with pytest.raises(tf.errors.InvalidArgumentError, match="finite"):
+                sample(noise=tf.constant(broken), method=tf.constant(method))
+
+
+def test_an_export_from_before_inpaint_and_event_shapes_still_loads_and_samples(monkeypatch):
+    """Exports made before the `inpaint` signature and the metadata's `event_shape` (the shipped
+    export was one until it was made anew): the shipped export with both taken away."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    from tfps.serving import exported_sampler  # noqa: PLC0415
+
+    real = exported_sampler._load_saved_model(SHIPPED_EXPORT)
+    metadata = json.loads(real.signatures["metadata"]()["json"].numpy().decode())
+    for key in ("event_shape", "incremental", "sampling_order"):
+        metadata.pop(key, None)
+    old_json = tf.constant(json.dumps(metadata))
+
+    class Old:
+        signatures = {k: v for k, v in real.signatures.items() if k != "inpaint"}
+
+    Old.signatures["metadata"] = lambda: {"json": old_json}
+    monkeypatch.setattr(exported_sampler, "_load_saved_model", lambda path: Old())
+    served = exported_sampler.ExportedSampler(SHIPPED_EXPORT)
+    assert served.event_shape == (8, 8, 1) and not served.incremental
+    noise = noise_lib.gumbel_noise((2, 8, 8, 1, 17), 1)
+    fpi = np.asarray(served.sample(noise, "fpi").samples)
+    ancestral = np.asarray(served.sample(noise, "ancestral").samples)
+    np.testing.assert_array_equal(fpi, ancestral)
