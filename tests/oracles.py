@@ -112,3 +112,14 @@ def ancestral_in_ordering(model, index, noise, evidence=None, mask=None):
         drawn = np.argmax(logits[:, j] + eps[:, j], axis=-1)
         x[:, j] = np.where(observed[:, j], x[:, j], drawn)
     return x.reshape((batch,) + model.event_shape)
+
+
+def frechet_distance(a, b):
+    """The Frechet distance of two feature sets `[N, F]` by its formula in numpy:
+    ||mu_a - mu_b||^2 + tr(S_a) + tr(S_b) - 2 sum_i sqrt(lambda_i(S_a S_b)), the eigenvalues of a
+    product of covariances (real and >= 0; rounding below 0 clipped) in place of a matrix root."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    roots = np.sqrt(np.clip(np.real(np.linalg.eigvals(cov_a @ cov_b)), 0.0, None))
+    mean = np.sum((a.mean(axis=0) - b.mean(axis=0)) ** 2)
+    return float(mean + np.trace(cov_a) + np.trace(cov_b) - 2.0 * roots.sum())

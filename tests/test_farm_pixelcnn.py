@@ -14,6 +14,7 @@ schedule (tfps/models/farm_sampling.py `diagonal_sample`), issue #29:
 """
 
 import functools
+import itertools
 
 import keras
 import numpy as np
@@ -107,10 +108,30 @@ def test_the_orderings_share_the_kernels_of_one_gated_pixelcnn():
         expected = plain(tf.constant(read.copy()))[0].numpy()
         got = _numpy_transform(family(tf.constant(x), ordering_index=index)[0].numpy(), variant)
         np.testing.assert_allclose(got, expected, atol=1e-5, err_msg=variant)
-    with tf.GradientTape() as tape:  # a tensor index (the mc objective's) reaches every weight
-        loss, _ = ordering_objectives.objective(family, tf.constant(x), "mc", seed=[1, 2])
-        loss += ordering_objectives.objective(family, tf.constant(x), "ensemble_kl")[0]
-    assert all(g is not None for g in tape.gradient(loss, family.trainable_variables))
+    # The mc objective's ordering alone (a tensor index, drawn from the seed) trains every shared
+    # weight, and of the embedding its own row only; the orderings read the image differently, so
+    # their gradients differ. (The channel head's weight on the earlier channels of a pixel has
+    # none to read in a one-channel image: no ordering trains it.)
+    trained = [v for v in shared if not v.path.endswith("channel_head/w_x")]
+    assert len(trained) == len(shared) - 1
+    shared_grads = {}
+    for s in range(100):
+        seed = tf.constant([s, 3])
+        index = int(tf.random.stateless_uniform([], seed, 0, len(VARIANTS), dtype=tf.int32))
+        if index in shared_grads:
+            continue
+        with tf.GradientTape() as tape:
+            loss, _ = ordering_objectives.objective(family, tf.constant(x), "mc", seed=seed)
+        *kernels, embedding = tape.gradient(loss, trained + [family.ordering_embedding])
+        kernels = [tf.convert_to_tensor(g).numpy() for g in kernels]
+        assert all(np.abs(g).max() > 0 for g in kernels), VARIANTS[index]
+        rows = np.abs(tf.convert_to_tensor(embedding).numpy()).max(axis=1)
+        assert rows[index] > 0 and np.all(np.delete(rows, index) == 0), VARIANTS[index]
+        shared_grads[index] = kernels
+    assert len(shared_grads) == len(VARIANTS)
+    for i, j in itertools.combinations(range(len(VARIANTS)), 2):
+        difference = max(np.abs(a - b).max() for a, b in zip(shared_grads[i], shared_grads[j]))
+        assert difference > 1e-6, (VARIANTS[i], VARIANTS[j])
 
 
 def test_what_the_transforms_cannot_read_is_one_clear_error():

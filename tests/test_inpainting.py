@@ -2,7 +2,9 @@
 
 The fill is checked against an independent eager ancestral loop in the chosen ordering (the
 visible variables kept), the exact conditional NLL against a brute-force sum over the occluded
-values of a 3 x 3 binary OrderedMADE's joint in that ordering.
+values of a 3 x 3 binary OrderedMADE's joint in that ordering, and the NLL of random masks (several
+orderings in one batch, visible variables after occluded ones) against a teacher-forced chain of
+the model's conditionals in each example's ordering.
 """
 
 import functools
@@ -117,6 +119,52 @@ def test_the_exact_nll_is_the_brute_force_conditional(model):
         log_marginal = scipy.special.logsumexp(_log_joint(model, int(index[b]), completions))
         log_conditional = _log_joint(model, int(index[b]), x[b : b + 1])[0] - log_marginal
         np.testing.assert_allclose(nll[b], -log_conditional / 3, rtol=1e-5)
+
+
+# The positions 3 r + c of the 3 x 3 image in the generation order of each ordering of FAMILY, by
+# hand: rows from the top left, rows from the bottom right, columns from the top left, columns from
+# the bottom right.
+GENERATION_ORDER = (
+    (0, 1, 2, 3, 4, 5, 6, 7, 8),
+    (8, 7, 6, 5, 4, 3, 2, 1, 0),
+    (0, 3, 6, 1, 4, 7, 2, 5, 8),
+    (8, 5, 2, 7, 4, 1, 6, 3, 0),
+)
+
+
+def _chain_nll(model, index, x, visible):
+    """`Inpainter.nll` of one example `[*SHAPE]` in ordering `index`, teacher-forced: walking the
+    positions in generation order, at each occluded one the model's logits on the true image with
+    every variable not yet generated zeroed, -log_softmax at the true value; the mean over the
+    occluded variables, in nats."""
+    flat, shown = x.reshape(-1), visible.reshape(-1)
+    seen, total = np.zeros_like(flat), 0.0
+    for position in GENERATION_ORDER[index]:
+        if not shown[position]:
+            logits = model(seen.reshape((1,) + SHAPE), ordering_index=int(index))[0]
+            logits = logits.numpy().astype(np.float64).reshape(-1, K)[position]
+            total -= scipy.special.log_softmax(logits)[flat[position]]
+        seen[position] = flat[position]
+    return total / np.count_nonzero(~shown)
+
+
+def test_the_nll_of_a_batch_of_random_masks_is_the_teacher_forced_chain(model):
+    """Random masks in one batch: several orderings chosen, most of them not exact (visible
+    variables after occluded ones), each example scored in its own ordering."""
+    rng = np.random.default_rng(4)
+    x = rng.integers(0, K, (6,) + SHAPE).astype(np.int32)
+    visible = rng.random((6, 3, 3)) < 0.5
+    visible[:, 1, 1], visible[:, 0, 2] = True, False  # some of each in every example
+    painter = inpainting.Inpainter(model)
+    nll, index, exact = painter.nll(x, visible)
+    assert len(set(index.tolist())) >= 2 and not exact.any(), (index, exact)
+    for b in range(6):
+        expected = _chain_nll(model, index[b], x[b], visible[b])
+        np.testing.assert_allclose(nll[b], expected, rtol=1e-5, err_msg=f"example {b}")
+    forced, _, _ = painter.nll(x, visible, ordering_index=3)  # one ordering for all
+    for b in range(6):
+        expected = _chain_nll(model, 3, x[b], visible[b])
+        np.testing.assert_allclose(forced[b], expected, rtol=1e-5, err_msg=f"example {b}")
 
 
 def test_an_arm_without_orderings_inpaints_in_raster_order():

@@ -140,8 +140,7 @@ def test_the_ordered_loss_is_the_vq_objective_on_the_prefix():
     model = _model()
     x = _images()
     j = 2
-    with tf.GradientTape() as tape:
-        total, values = ordered_code.ordered_loss(model, x, num_codes=j, training=False)
+    total, values = ordered_code.ordered_loss(model, x, num_codes=j, training=False)
     maps = model.encode_maps(x).numpy()
     quantised = model.code_maps(model.encode(x)).numpy()
     on_prefix = np.mean((maps[..., :j] - quantised[..., :j]) ** 2)
@@ -151,16 +150,56 @@ def test_the_ordered_loss_is_the_vq_objective_on_the_prefix():
     assert float(values["codebook"]) == pytest.approx(on_prefix, rel=1e-5)
     assert float(values["commitment"]) == pytest.approx(on_prefix, rel=1e-5)
     assert float(total) == pytest.approx(mse + 1.25 * on_prefix, rel=1e-5)
-    # The reconstruction reaches the encoder through the quantiser; the codebook term the codebook.
-    grads = tape.gradient(total, model.trainable_variables)
-    assert all(g is not None for g in grads)
-    codebook_grad = grads[[v is model.codebook for v in model.trainable_variables].index(True)]
-    used = np.unique(model.encode(x).numpy()[:, :j])
-    assert np.abs(tf.convert_to_tensor(codebook_grad).numpy()[used]).max() > 0.0
     # j = n is the unordered VQ-VAE's loss.
     full, _ = ordered_code.ordered_loss(model, x, num_codes=N, training=False)
     unordered, _ = ordered_code.ordered_loss(model, x, training=False)
     assert float(full) == pytest.approx(float(unordered), rel=1e-6)
+
+
+def test_each_term_of_the_ordered_loss_trains_what_vq_vae_says():
+    """Each term's gradient alone (VQ-VAE, van den Oord et al. 2017, eq. 3): the codebook term
+    moves the codebook only (the encoder's maps stopped), by -2 (e - c_k) per use over the prefix
+    maps' values (numpy); the commitment term moves the encoder only (the codebook stopped), as
+    the gradient of mean (Q(x) - c_z)^2 with c_z a constant; the reconstruction reaches the
+    encoder straight through the quantiser and the decoder, never the codebook."""
+    model, x, j = _model(generic=True), _images(), 2
+    with tf.GradientTape(persistent=True) as tape:
+        _, values = ordered_code.ordered_loss(model, x, num_codes=j, training=False)
+    encoder, decoder = model.encoder.trainable_variables, model.decoder.trainable_variables
+
+    def gradients(term, variables):  # None (not connected) as zeros
+        grads = tape.gradient(values[term], variables)
+        return [np.zeros(v.shape) if g is None else tf.convert_to_tensor(g).numpy()
+                for g, v in zip(grads, variables)]  # fmt: skip
+
+    def largest(grads):
+        return max(np.abs(g).max() for g in grads)
+
+    maps = np.transpose(model.encode_maps(x).numpy(), [0, 3, 1, 2]).reshape(6, N, 4)[:, :j]
+    codes = model.encode(x).numpy()[:, :j]
+    codebook = model.codebook.numpy()
+    expected = np.zeros_like(codebook)  # d/dc_k of the mean over B * h * w * j values
+    for b, i in np.ndindex(6, j):
+        expected[codes[b, i]] -= 2.0 * (maps[b, i] - codebook[codes[b, i]]) / (6 * 4 * j)
+    assert np.abs(expected).max() > 1e-3
+    [codebook_grad] = gradients("codebook", [model.codebook])
+    np.testing.assert_allclose(codebook_grad, expected, rtol=1e-4, atol=1e-7)
+    assert largest(gradients("codebook", encoder + decoder)) == 0.0
+    assert np.abs(gradients("commitment", [model.codebook])[0]).max() == 0.0
+    assert largest(gradients("commitment", decoder)) == 0.0
+    fixed = tf.constant(
+        np.transpose(model.code_maps(model.encode(x)).numpy()[..., :j], [0, 3, 1, 2])
+    )
+    with tf.GradientTape() as oracle_tape:
+        mine = tf.transpose(model.encode_maps(x, training=False)[..., :j], [0, 3, 1, 2])
+        commitment = tf.reduce_mean(tf.square(mine - fixed))
+    for got, want in zip(
+        gradients("commitment", encoder), oracle_tape.gradient(commitment, encoder)
+    ):
+        np.testing.assert_allclose(got, want.numpy(), rtol=1e-4, atol=1e-8)
+    assert largest(gradients("commitment", encoder)) > 0.0
+    assert np.abs(gradients("mse", [model.codebook])[0]).max() == 0.0
+    assert largest(gradients("mse", encoder)) > 0.0 and largest(gradients("mse", decoder)) > 0.0
 
 
 def test_before_ordered_from_step_the_whole_code_trains_then_a_random_prefix():

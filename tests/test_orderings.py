@@ -13,6 +13,7 @@ orderings (tfps/models/farm_made.py), the first step of issue #29 (FARM):
 """
 
 import functools
+import itertools
 
 import keras
 import numpy as np
@@ -181,10 +182,19 @@ def test_every_method_returns_the_ancestral_sample_in_the_ordering(index):
     np.testing.assert_array_equal(
         ordering.unpermute(z_reference).numpy().reshape(expected.shape), expected
     )
+    step = np.empty(9, np.int32)  # the generation step of each position, from pi itself
+    step[list(ordering.permutation)] = np.arange(9)
     for method in sampler.methods:
         result = orderings.sample_in_ordering(sampler, ordering, noise, method)
         np.testing.assert_array_equal(result.samples.numpy(), expected, err_msg=method)
-        assert result.accepted_at.shape == (4,) + SHAPE
+        # accepted_at in x layout: in generation order it only grows, up to each example's calls;
+        # ancestral sampling accepts position pi[t] at call t + 1.
+        accepted = result.accepted_at.numpy().reshape(4, 9)
+        in_order = accepted[:, list(ordering.permutation)]
+        assert np.all(np.diff(in_order, axis=1) >= 0) and np.all(in_order[:, 0] == 1), method
+        np.testing.assert_array_equal(in_order[:, -1], result.arm_calls_per_example.numpy())
+        if method == "ancestral":
+            np.testing.assert_array_equal(accepted, np.tile(step + 1, (4, 1)))
         assert 1 <= int(result.arm_calls) <= 9
 
 
@@ -251,9 +261,20 @@ def test_the_k_orderings_share_one_set_of_weights_that_of_a_made():
         for variable, value in zip(model.trainable_variables, plain.trainable_variables):
             variable.assign(value)
         np.testing.assert_allclose(model(x)[0].numpy(), plain(x)[0].numpy(), atol=1e-6)
-    with tf.GradientTape() as tape:  # every ordering trains the one kernel of each layer
-        loss = sum(tf.reduce_sum(eight(x, ordering_index=i)[0]) for i in range(8))
-    assert all(g is not None for g in tape.gradient(loss, eight.trainable_variables))
+    # Each ordering's loss alone trains every weight (the one kernel of each layer); the masks
+    # of the input and output layers are the ordering's, so those gradients differ by ordering.
+    first_and_last = []
+    for i in range(8):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(
+                tf.nn.sparse_softmax_cross_entropy_with_logits(x, eight(x, ordering_index=i)[0])
+            )
+        grads = [g.numpy() for g in tape.gradient(loss, eight.trainable_variables)]
+        assert all(np.abs(g).max() > 0 for g in grads), FAMILY[i]
+        first_and_last.append((grads[0], grads[-2]))  # the kernels of the first and last layers
+    for i, j in itertools.combinations(range(8), 2):
+        for a, b in zip(first_and_last[i], first_and_last[j]):
+            assert np.abs(a - b).max() > 1e-6, (FAMILY[i], FAMILY[j])
 
 
 def test_the_family_round_trips_through_its_config_and_the_registry():
