@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfps.train import rundir, training
+from tfps.train import checkpoints, rundir, training
 
 
 def _tree(logdir):
@@ -51,15 +51,15 @@ def _truncate(path):
 def test_a_corrupt_newest_checkpoint_is_set_aside_and_training_resumes_before_it(
     tmp_path, tiny_run, damaged, damage
 ):
-    logdir, checkpoints = _copy(tiny_run, tmp_path)
-    (bad,) = glob.glob(os.path.join(checkpoints, damaged))
+    logdir, ckpt_dir = _copy(tiny_run, tmp_path)
+    (bad,) = glob.glob(os.path.join(ckpt_dir, damaged))
     _truncate(bad)
-    corrupt = {name: content for name, content in _tree(checkpoints).items() if "ckpt-20" in name}
+    corrupt = {name: content for name, content in _tree(ckpt_dir).items() if "ckpt-20" in name}
     assert len(corrupt) == 2  # ckpt-20.index and its one data file
     metrics = training.train(_config(logdir, 12), logdir)
     assert metrics["start_step"] == 10 and metrics["step"] == 12
     # Renamed, byte for byte, to ckpt-20.corrupt-<time>.*; no file named ckpt-20.* is left.
-    after = _tree(checkpoints)
+    after = _tree(ckpt_dir)
     (skipped,) = metrics["skipped_checkpoints"]
     target = skipped["set_aside_as"]
     assert skipped["checkpoint"] == "ckpt-20" and target.startswith("ckpt-20.corrupt-")
@@ -67,7 +67,7 @@ def test_a_corrupt_newest_checkpoint_is_set_aside_and_training_resumes_before_it
     assert {n.replace(target, "ckpt-20"): c for n, c in after.items() if target in n} == corrupt
     assert not [name for name in after if name.startswith("ckpt-20.") and target not in name]
     # The state file no longer names it; metrics.json and the export metadata list it.
-    state = tf.train.get_checkpoint_state(checkpoints)
+    state = tf.train.get_checkpoint_state(ckpt_dir)
     assert [os.path.basename(p) for p in state.all_model_checkpoint_paths][-1] == "ckpt-12"
     assert not any("ckpt-20" in p for p in state.all_model_checkpoint_paths)
     with open(os.path.join(logdir, rundir.METRICS_FILE)) as f:
@@ -93,7 +93,7 @@ def test_a_transient_error_is_one_error_and_changes_nothing(tmp_path, tiny_run, 
     monkeypatch.setattr(tf.train.Checkpoint, "restore", failing)
     with pytest.raises(rundir.CheckpointError, match=r"ckpt-20: cannot restore checkpoint \(") as e:
         training.train(_config(logdir, 20), logdir)
-    assert not isinstance(e.value, rundir.CorruptCheckpointError)
+    assert not isinstance(e.value, checkpoints.CorruptCheckpointError)
     assert f"{error.__name__}: " in str(e.value) and "no older checkpoint was tried" in str(e.value)
     assert _tree(logdir) == before  # every file, byte for byte (config.json: the same config)
     with pytest.raises(rundir.CheckpointError, match="no older checkpoint was tried"):
@@ -102,8 +102,8 @@ def test_a_transient_error_is_one_error_and_changes_nothing(tmp_path, tiny_run, 
 
 @pytest.mark.parametrize("state", ["deleted", "emptied"])
 def test_checkpoints_without_a_state_file_are_found_by_their_files(tmp_path, tiny_run, state):
-    logdir, checkpoints = _copy(tiny_run, tmp_path)
-    state_file = os.path.join(checkpoints, "checkpoint")
+    logdir, ckpt_dir = _copy(tiny_run, tmp_path)
+    state_file = os.path.join(ckpt_dir, "checkpoint")
     if state == "deleted":
         os.remove(state_file)
     else:
@@ -114,42 +114,42 @@ def test_checkpoints_without_a_state_file_are_found_by_their_files(tmp_path, tin
     assert metrics["start_step"] == 20 and metrics["step"] == 20
     assert metrics["checkpoint"].endswith("ckpt-20") and metrics["skipped_checkpoints"] == []
     # The state file is written again, listing both, so the manager keeps rotating them.
-    listed = tf.train.get_checkpoint_state(checkpoints).all_model_checkpoint_paths
+    listed = tf.train.get_checkpoint_state(ckpt_dir).all_model_checkpoint_paths
     assert [os.path.basename(p) for p in listed] == ["ckpt-10", "ckpt-20"]
 
 
 def test_a_checkpoint_of_another_model_is_not_taken_for_corruption(tmp_path, tiny_run):
-    logdir, checkpoints = _copy(tiny_run, tmp_path)
-    before = _tree(checkpoints)
+    logdir, ckpt_dir = _copy(tiny_run, tmp_path)
+    before = _tree(ckpt_dir)
     other = tf.train.Checkpoint(step=tf.Variable(0, dtype=tf.int64), other=tf.Variable([1.0, 2.0]))
     with pytest.raises(rundir.CheckpointError, match="ckpt-20.*no older checkpoint was tried"):
-        rundir.restore_latest_good(other, checkpoints, set_aside=True)
-    assert _tree(checkpoints) == before
+        checkpoints.restore_latest_good(other, ckpt_dir, set_aside=True)
+    assert _tree(ckpt_dir) == before
 
 
 def test_a_failed_checksum_is_corruption_set_aside_never_over_another(
     tmp_path, tiny_run, monkeypatch
 ):
-    logdir, checkpoints = _copy(tiny_run, tmp_path)
-    (data,) = glob.glob(os.path.join(checkpoints, "ckpt-20.data-*"))
+    logdir, ckpt_dir = _copy(tiny_run, tmp_path)
+    (data,) = glob.glob(os.path.join(ckpt_dir, "ckpt-20.data-*"))
     size = os.path.getsize(data)
-    monkeypatch.setattr(rundir.time, "strftime", lambda *args: "20000101T000000")  # one second
+    monkeypatch.setattr(checkpoints.time, "strftime", lambda *args: "20000101T000000")  # one second
     names = []
     for seed in (0, 1):  # twice a corrupt ckpt-20 in the same second
         with open(data, "wb") as f:  # the same length, other bytes
             f.write(np.random.default_rng(seed).bytes(size))
-        shutil.copy(os.path.join(tiny_run[0], "checkpoints", "ckpt-20.index"), checkpoints)
+        shutil.copy(os.path.join(tiny_run[0], "checkpoints", "ckpt-20.index"), ckpt_dir)
         step = tf.Variable(0, dtype=tf.int64)
-        prefix, (skipped,) = rundir.restore_latest_good(
-            tf.train.Checkpoint(step=step), checkpoints, partial=True, set_aside=True
+        prefix, (skipped,) = checkpoints.restore_latest_good(
+            tf.train.Checkpoint(step=step), ckpt_dir, partial=True, set_aside=True
         )
         assert os.path.basename(prefix) == "ckpt-10" and int(step.numpy()) == 10
         assert "ckpt-20: cannot restore checkpoint: a failed checksum (" in skipped["error"]
         names.append(skipped["set_aside_as"])
     assert names == ["ckpt-20.corrupt-20000101T000000", "ckpt-20.corrupt-20000101T000000-1"]
-    assert rundir.set_aside_checkpoints(checkpoints) == names
+    assert checkpoints.set_aside_checkpoints(ckpt_dir) == names
     for name, seed in zip(names, (0, 1)):  # each kept its own bytes
-        with open(glob.glob(os.path.join(checkpoints, name + ".data-*"))[0], "rb") as f:
+        with open(glob.glob(os.path.join(ckpt_dir, name + ".data-*"))[0], "rb") as f:
             assert f.read() == np.random.default_rng(seed).bytes(size)
-    state = tf.train.get_checkpoint_state(checkpoints)
+    state = tf.train.get_checkpoint_state(ckpt_dir)
     assert os.path.basename(state.model_checkpoint_path) == "ckpt-10"

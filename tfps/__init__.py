@@ -55,7 +55,7 @@ _API = {
     "ExportedSampler": ("serving.exported_sampler", "ExportedSampler"),
     # Errors a user catches.
     "IncompleteSampleError": ("sampling.predictive", "IncompleteSampleError"),
-    "CheckpointError": ("train.rundir", "CheckpointError"),
+    "CheckpointError": ("train.checkpoints", "CheckpointError"),
     "RunDirectoryLockedError": ("train.run_lock", "RunDirectoryLockedError"),
     "WorkerLostError": ("distribute.strategies", "WorkerLostError"),
     "ExportError": ("serving.exported_sampler", "ExportError"),

@@ -30,8 +30,8 @@ import tensorflow as tf
 from tfps import data
 from tfps.models import autoencoder as autoencoder_lib
 from tfps.models import ordered_code
+from tfps.train import checkpoints, rundir, trainer
 from tfps.train import config as config_lib
-from tfps.train import rundir, trainer
 
 AUTOENCODER_FORMAT = "tfps.models.autoencoder/1"
 AutoencoderConfig = config_lib.AutoencoderConfig
@@ -214,7 +214,7 @@ def load_autoencoder(logdir_or_checkpoint):
     run is not an autoencoder run.
     """
     model, config, logdir, prefix = built_autoencoder(logdir_or_checkpoint)
-    step, _ = rundir.restore_for_inference(prefix, model=model)
+    step, _ = checkpoints.restore_for_inference(prefix, model=model)
     return model, dict(config, checkpoint=prefix, step=step, logdir=logdir)
 
 

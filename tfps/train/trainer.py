@@ -32,7 +32,7 @@ import tensorflow as tf
 from absl import logging
 
 from tfps.distribute import strategies
-from tfps.train import run_lock, rundir
+from tfps.train import checkpoints, run_lock, rundir
 
 SPLITS = ("train", "validation", "test")
 
@@ -195,7 +195,7 @@ def run_steps(train_ds, config, step, train_step, progress, log_progress, evalua
             if current >= config.steps:
                 break
     except KeyboardInterrupt:
-        if rundir.saved_step(manager) != int(step.numpy()):
+        if checkpoints.saved_step(manager) != int(step.numpy()):
             manager.save(checkpoint_number=int(step.numpy()))
         logging.warning(
             "Interrupted at step %d; saved %s", int(step.numpy()), manager.latest_checkpoint
@@ -215,8 +215,8 @@ def fit(config, logdir, make_task):
     strategy's scope with the directory this process writes to (`logdir`; a temporary one on
     non-chief workers, see `tfps.distribute.strategies.worker_dir`), where it writes config.json
     (`rundir.start_run`). Resumes from the newest checkpoint in `logdir/checkpoints` that
-    restores (`rundir.restore_latest_good`: a corrupt one is set aside, any other failure to read
-    one is an error that changes nothing), so a killed run loses at most
+    restores (`checkpoints.restore_latest_good`: a corrupt one is set aside, any other failure to
+    read one is an error that changes nothing), so a killed run loses at most
     `checkpoint_every` steps; a run whose checkpoint is already at `config.steps` is only
     evaluated. Ends with an evaluation on the validation split (`eval_batches`) and on the
     whole test split.
@@ -224,7 +224,7 @@ def fit(config, logdir, make_task):
     Returns `{step, start_step, train_<metric>` (mean over the last log interval of this
     session, None if no step ran)`, validation_<metric>, test_<name>` for every test value,
     `steps_per_sec, train_seconds, checkpoint, replicas, skipped_checkpoints}` (the corrupt
-    checkpoints this session set aside, `rundir.restore_latest_good`) and what `task.summarize`
+    checkpoints this session set aside, `checkpoints.restore_latest_good`) and what `task.summarize`
     adds.
     """
     strategy = strategies.strategy_for(config)
@@ -258,7 +258,7 @@ def _fit(config, logdir, run_dir, task, strategy):
     checkpoint = tf.train.Checkpoint(step=step, model=model, optimizer=optimizer, **parts)
     # Every worker resumes from the chief's newest checkpoint that restores; the chief sets aside
     # a corrupt one (renamed, never overwritten) and rewrites the state file the manager reads.
-    latest, skipped = rundir.restore_latest_good(
+    latest, skipped = checkpoints.restore_latest_good(
         checkpoint, os.path.join(logdir, rundir.CHECKPOINT_DIR), set_aside=run_dir == logdir
     )
     directory = os.path.join(run_dir, rundir.CHECKPOINT_DIR)
@@ -306,13 +306,13 @@ def _fit(config, logdir, run_dir, task, strategy):
             "Training %s for steps %d..%d on %d replica(s)",
             task.description, start_step, config.steps, strategy.num_replicas_in_sync,
         )  # fmt: skip
-        with strategies.reporting_lost_workers(strategy, lambda: rundir.saved_step(manager)):
+        with strategies.reporting_lost_workers(strategy, lambda: checkpoints.saved_step(manager)):
             logged = run_steps(
                 train_ds, config, step, train_step, progress, log_progress, validate, manager
             )
 
     final_step = int(step.numpy())
-    if rundir.saved_step(manager) != final_step:
+    if checkpoints.saved_step(manager) != final_step:
         manager.save(checkpoint_number=final_step)
     validation = validate(final_step)
     test = evaluate("test", task.load_split("test"), None, final_step)

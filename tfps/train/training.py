@@ -51,8 +51,8 @@ from tfps.models import arms, causality, pixelcnn
 from tfps.models import heads as heads_lib
 from tfps.sampling import events, protocol
 from tfps.sampling import noise as noise_lib
+from tfps.train import checkpoints, forecasting, latents, ordering_objectives, rundir, trainer
 from tfps.train import config as config_lib
-from tfps.train import forecasting, latents, ordering_objectives, rundir, trainer
 
 CONFIG_FORMAT = "tfps.train/1"
 TrainConfig = config_lib.TrainConfig
@@ -257,7 +257,7 @@ def _task(config, logdir, loss_terms):
     model = new_model(config, info)
     new_run_config = run_config(config, model, info)
     new_run_config["dataset"].update(described)
-    if not rundir.checkpoint_prefixes(os.path.join(logdir, rundir.CHECKPOINT_DIR)):
+    if not checkpoints.checkpoint_prefixes(os.path.join(logdir, rundir.CHECKPOINT_DIR)):
         # A new model: refuse a leaking one before anything is written (tfps.models.causality).
         check = causality.quick_check(model, seed=config.seed, name=config.arch)
         logging.info("%s %s", config.arch, check.summary())
@@ -391,8 +391,8 @@ def load_trained(logdir_or_checkpoint):
     if heads is not None:
         parts["terms"] = {"forecast": heads}
     if os.path.isdir(logdir_or_checkpoint):
-        step, prefix = rundir.restore_for_inference(os.path.dirname(prefix), **parts)
+        step, prefix = checkpoints.restore_for_inference(os.path.dirname(prefix), **parts)
     else:
-        step, _ = rundir.restore_for_inference(prefix, **parts)
+        step, _ = checkpoints.restore_for_inference(prefix, **parts)
     config = dict(config, checkpoint=prefix, step=step, logdir=logdir, forecast_heads=heads)
     return model, config
