@@ -58,19 +58,29 @@ def test_inpaint_records_the_images_and_masks_it_ran(inpaint_run, tmp_path):
     assert "1 mask(s) x 3 images" in (out / "inpaint_0_0_2_2.md").read_text()
 
 
+def _keeps_the_traceback(run, monkeypatch, target, name, good_flag):
+    """`target.name` raising inside the computation: exit 1 with its traceback; a bad flag: one
+    line, no traceback. `run(folder, flag)` runs the launcher."""
+
+    def broken(*args, **kwargs):
+        raise ValueError(f"a bug inside {name}")
+
+    monkeypatch.setattr(target, name, broken)
+    done = run("out", good_flag)
+    assert done.returncode == 1 and "Traceback" in done.stderr
+    assert f"ValueError: a bug inside {name}" in done.stderr
+    bad = run("bad", "--method=magic")
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert "unknown sampling method 'magic'" in bad.stderr
+
+
 def test_inpaint_keeps_the_traceback_of_an_error_in_its_computation(
     inpaint_run, tmp_path, monkeypatch
 ):
-    def broken(*args, **kwargs):
-        raise ValueError("a bug inside the scoring")
+    def run(folder, flag):
+        return _inpaint(inpaint_run, tmp_path / folder, flag)
 
-    monkeypatch.setattr(occlusions, "score", broken)
-    done = _inpaint(inpaint_run, tmp_path / "out", "--occlusion=best")
-    assert done.returncode == 1 and "Traceback" in done.stderr
-    assert "ValueError: a bug inside the scoring" in done.stderr
-    bad = _inpaint(inpaint_run, tmp_path / "bad", "--method=magic")  # a flag: one line
-    assert bad.returncode != 0 and "Traceback" not in bad.stderr
-    assert "unknown sampling method 'magic'" in bad.stderr
+    _keeps_the_traceback(run, monkeypatch, occlusions, "score", "--occlusion=best")
 
 
 class _Autoencoder:
@@ -141,13 +151,7 @@ def test_anytime_keeps_the_traceback_of_an_error_in_its_computation(
 ):
     logdir, _ = anytime_run
 
-    def broken(*args, **kwargs):
-        raise ValueError("a bug inside the sampling")
+    def run(folder, flag):
+        return _anytime(logdir, tmp_path / folder, flag)
 
-    monkeypatch.setattr(anytime, "anytime_sample", broken)
-    done = _anytime(logdir, tmp_path / "out", "--method=fpi")
-    assert done.returncode == 1 and "Traceback" in done.stderr
-    assert "ValueError: a bug inside the sampling" in done.stderr
-    bad = _anytime(logdir, tmp_path / "bad", "--method=magic")  # a flag: one line
-    assert bad.returncode != 0 and "Traceback" not in bad.stderr
-    assert "unknown sampling method 'magic'" in bad.stderr
+    _keeps_the_traceback(run, monkeypatch, anytime, "anytime_sample", "--method=fpi")
