@@ -166,7 +166,7 @@ def _listed_slow():
 LONGEST_FIRST = (
     "test_incremental", "test_export", "test_readme", "test_distribute", "test_training",
     "test_arm_families", "test_export_incremental", "test_latent", "test_arms", "test_anytime",
-    "test_inpainting",
+    "test_inpainting", "test_family_sampling",
     "test_forecast", "test_api", "test_ordered_code", "test_sampling", "test_benchmarking",
     "test_bad_input", "test_heads", "test_regression", "test_config", "test_orderings",
     "test_sequence_sources", "test_sources", "test_kv_cache", "test_scheduling",
