@@ -4,7 +4,7 @@
 autoregressive in `orderings[0]`; every sampler of it (`tfps.sampler_for_model`, `tfps.load`,
 `launch.sample`, `launch.benchmark`, an export) must return, for every method, the ancestral sample
 in that ordering. The oracle is an eager numpy loop over the model's logits in ordering 0, one call
-per generation step; it shares no code with the samplers.
+per generation step (`oracles.ancestral_in_ordering`); it shares no code with the samplers.
 """
 
 import json
@@ -23,6 +23,7 @@ from tfps.sampling import predictive
 from tfps.serving import loading
 from tfps.train import training
 
+import oracles
 from launchers import launch_here
 from tiny_models import farm_config
 
@@ -44,21 +45,9 @@ def _made(seed=0):
 
 
 def oracle(model, noise, evidence=None, mask=None):
-    """The ancestral sample in `model.orderings[0]`: for t = 0 .. d-1, x at position pi[t] is
-    argmax(logits of `model(x)` there + noise), or the evidence where observed."""
-    noise = np.asarray(noise)
-    batch, shape = noise.shape[0], noise.shape[1:-1]
-    d, k = int(np.prod(shape)), noise.shape[-1]
-    flat_noise = noise.reshape(batch, d, k)
-    x = np.zeros((batch, d), np.int32)
-    for position in model.orderings[0].permutation:
-        logits = np.asarray(model(x.reshape((batch,) + shape))[0]).reshape(batch, d, k)
-        x[:, position] = np.argmax(logits[:, position] + flat_noise[:, position], axis=-1)
-        if mask is not None:
-            seen = np.asarray(mask).reshape(batch, d)[:, position]
-            given = np.asarray(evidence).reshape(batch, d)[:, position]
-            x[:, position] = np.where(seen, given, x[:, position])
-    return x.reshape((batch,) + shape)
+    """The ancestral sample in `model.orderings[0]`, the order `model(x)` is autoregressive in
+    (`oracles.ancestral_in_ordering`: an eager loop over the model's logits)."""
+    return oracles.ancestral_in_ordering(model, 0, noise, evidence, mask)
 
 
 @pytest.fixture(scope="module")

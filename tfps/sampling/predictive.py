@@ -351,23 +351,18 @@ def sampler_for_model(
                 "raster order, through its ordered view: learned heads and incremental calls need "
                 "a family whose first ordering is the natural one (tl_rows)"
             )
-        view = ordered_view.GenerationOrderView(model, ordering)
-        return PredictiveSampler(
-            arm or arm_from_model(view),
-            events.canonical_shape(view.event_shape),
-            model.num_categories,
-            forecasters=forecasters,
-            jit_compile=jit_compile,
-            event_shape=event_shape,
-            ordering=ordering,
-        )
-    forecasters = {**forecast_lib.learned_forecasters(heads), **(forecasters or {})}
+        arm_model = ordered_view.GenerationOrderView(model, ordering)
+        options = {"ordering": ordering}
+    else:
+        arm_model = model
+        options = incremental_lib.sampler_arms(model, incremental)
+        forecasters = {**forecast_lib.learned_forecasters(heads), **(forecasters or {})}
     return PredictiveSampler(
-        arm or arm_from_model(model),
-        events.canonical_shape(event_shape),
+        arm or arm_from_model(arm_model),
+        events.canonical_shape(protocol.event_shape_of(arm_model)),
         model.num_categories,
         forecasters=forecasters,
         jit_compile=jit_compile,
         event_shape=event_shape,
-        **incremental_lib.sampler_arms(model, incremental),
+        **options,
     )
