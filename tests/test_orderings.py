@@ -229,7 +229,7 @@ def test_an_image_with_channels_samples_exactly_in_a_raster_variant_with_evidenc
 
 def test_the_ordered_view_refuses_what_is_not_an_ordering_of_the_model():
     model = _model()
-    with pytest.raises(ValueError, match="ordering index 9 out of range for 9 orderings"):
+    with pytest.raises(ValueError, match=r"ordering_index must be in \[0, 9\), got 9"):
         orderings.in_ordering(model, 9)
     with pytest.raises(ValueError, match="is not one of the 9 orderings of OrderedMADE"):
         orderings.in_ordering(model, Ordering.random(9, seed=99))

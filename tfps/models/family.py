@@ -18,11 +18,10 @@ config (`family_of`), the index check, and the model with one ordering fixed (`O
      University, report.
 """
 
-import numbers
-
 import tensorflow as tf
 
 from tfps.models import orderings as orderings_lib
+from tfps.sampling import events
 
 ALL_RASTER = "raster8"  # a run config's name for the 8 raster variants
 
@@ -60,20 +59,7 @@ class OrderingFamily:
         (InvalidArgumentError), because `tf.gather` on a GPU returns zeros for an index out of
         range instead of failing. Under XLA the assert compiles away (the `mc` objective's index
         is drawn in range). Call sites use the returned index."""
-        k = self.num_orderings
-        if isinstance(ordering_index, numbers.Integral):
-            if isinstance(ordering_index, bool) or not 0 <= ordering_index < k:
-                raise ValueError(f"ordering_index must be in [0, {k}), got {ordering_index!r}")
-            return ordering_index
-        index = tf.convert_to_tensor(ordering_index)
-        if not index.dtype.is_integer:
-            raise ValueError(f"ordering_index must be an integer, got dtype {index.dtype.name}")
-        in_range = tf.reduce_all((index >= 0) & (index < tf.cast(k, index.dtype)))
-        # No string ops (XLA has none): the message, then the index.
-        message = f"ordering_index must be in [0, {k}), got"
-        check = tf.debugging.Assert(in_range, [message, index], name="check_ordering_index")
-        with tf.control_dependencies([check]):
-            return tf.identity(index)
+        return events.check_index(ordering_index, self.num_orderings)
 
     def one_ordering(self, index):
         """The model with ordering `index` fixed, as a protocol ARM in x layout (`model(x)` ->

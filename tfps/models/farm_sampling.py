@@ -57,12 +57,9 @@ def ordering_indices(model, orderings=None):
         if not 1 <= orderings <= len(family):
             raise ValueError(f"k must be in [1, {len(family)}] orderings, got {orderings}")
         return list(range(int(orderings)))
-    indices = [int(i) for i in orderings]
+    indices = [events.check_index(i, len(family)) for i in orderings]
     if not indices or len(set(indices)) != len(indices):
         raise ValueError(f"the orderings used must be distinct and at least one, got {indices}")
-    bad = [i for i in indices if not 0 <= i < len(family)]
-    if bad:
-        raise ValueError(f"ordering indices {bad} out of range for {len(family)} orderings")
     return indices
 
 

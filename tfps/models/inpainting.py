@@ -32,7 +32,6 @@ visible, in some example.
 
 import collections
 import functools
-import numbers
 
 import numpy as np
 import tensorflow as tf
@@ -211,13 +210,7 @@ class Inpainter:
     def _indices(self, mask, ordering_index):
         if ordering_index is None:
             return self.choose(mask)
-        integral = isinstance(ordering_index, numbers.Integral)
-        if isinstance(ordering_index, bool) or not integral:
-            raise ValueError(f"ordering_index must be an int, got {ordering_index!r}")
-        if not 0 <= int(ordering_index) < len(self.orderings):
-            raise ValueError(
-                f"ordering_index must be in [0, {len(self.orderings)}), got {ordering_index}"
-            )
+        ordering_index = events.check_index(ordering_index, len(self.orderings))
         flat = mask.reshape(len(mask), -1)
         _, exact = evidence(self.orderings[int(ordering_index)], flat)
         return np.full(len(mask), int(ordering_index)), exact.numpy()

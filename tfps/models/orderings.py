@@ -230,10 +230,9 @@ def resolve(model, ordering):
                 f"{type(model).__name__} has no `orderings` to index; pass an Ordering"
             )
         return as_ordering(ordering, shape), {}
-    if isinstance(ordering, numbers.Integral) and not isinstance(ordering, bool):
-        if not 0 <= int(ordering) < len(family):
-            raise ValueError(f"ordering index {ordering} out of range for {len(family)} orderings")
-        return family[int(ordering)], {"ordering_index": int(ordering)}
+    if isinstance(ordering, (numbers.Integral, bool, np.bool_, float)):
+        index = events.check_index(ordering, len(family))
+        return family[index], {"ordering_index": index}
     wanted = as_ordering(ordering, shape)
     if wanted not in family:
         raise ValueError(

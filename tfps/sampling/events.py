@@ -12,6 +12,8 @@ one-row image (`(L,)` -> `(1, L, 1)`, `(L, C)` -> `(1, L, C)`).
      In ICML, 2020.
 """
 
+import numbers
+
 import numpy as np
 import tensorflow as tf
 
@@ -87,6 +89,30 @@ def check_range(x, name, num_categories):
     check = tf.debugging.Assert(ok, [text], name=f"check_{name}_range")
     with tf.control_dependencies([check]):
         return tf.identity(x)
+
+
+def check_index(index, count, name="ordering_index"):
+    """`index` checked as an index into `count` things (the one check of an ordering index): a
+    Python or numpy integer outside [0, count), a bool, a float or anything else is a ValueError
+    naming `name`, an integer in range comes back as an int. An integer tensor comes back behind
+    an in-graph assert that it lies in [0, count) (InvalidArgumentError): `tf.gather` on a GPU
+    returns zeros for an index out of range instead of failing. The assert holds no string op, so
+    it traces under XLA, which compiles it away (callers there draw the index in range)."""
+    if isinstance(index, (bool, np.bool_)):
+        raise ValueError(f"{name} must be an integer in [0, {count}), got {index!r}")
+    if isinstance(index, numbers.Integral):
+        if not 0 <= int(index) < count:
+            raise ValueError(f"{name} must be in [0, {count}), got {index!r}")
+        return int(index)
+    if not tf.is_tensor(index):
+        raise ValueError(f"{name} must be an integer in [0, {count}), got {index!r}")
+    if not index.dtype.is_integer:
+        raise ValueError(f"{name} must be an integer, got dtype {index.dtype.name}")
+    in_range = tf.reduce_all((index >= 0) & (index < tf.cast(count, index.dtype)))
+    message = f"{name} must be in [0, {count}), got"  # then the index: no string ops under XLA
+    check = tf.debugging.Assert(in_range, [message, index], name=f"check_{name}")
+    with tf.control_dependencies([check]):
+        return tf.identity(index)
 
 
 def validate_events(x, event_shape, num_categories, name="x"):
