@@ -18,7 +18,7 @@ import tensorflow as tf
 from tfps.models import heads as heads_lib
 from tfps.sampling import forecasters, predictive
 from tfps.sampling import noise as noise_lib
-from tfps.train import forecasting, training
+from tfps.train import forecasting, losses
 
 import oracles
 from tiny_models import stripes as _stripes
@@ -35,8 +35,8 @@ def _both_heads(model, steps):
 def _train_jointly(model, heads, steps=30):
     """A few joint steps (bpd + forecast KL of both kinds of heads) on stripes: forecasts matter."""
     data = tf.constant(_stripes(model.image_shape, model.num_categories))
-    terms = [training.BPD_TERM] + [
-        dataclasses.replace(training.forecast_loss_term(head, 1.0), name=f"forecast_{i}")
+    terms = [losses.BPD_TERM] + [
+        dataclasses.replace(losses.forecast_loss_term(head, 1.0), name=f"forecast_{i}")
         for i, head in enumerate(heads)
     ]
     variables = list(model.trainable_variables)
@@ -47,7 +47,7 @@ def _train_jointly(model, heads, steps=30):
     @tf.function
     def step(seed):
         with tf.GradientTape() as tape:
-            total, values = training.compute_loss(model, data, terms, training=True, seed=seed)
+            total, values = losses.compute_loss(model, data, terms, training=True, seed=seed)
         optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
         return values
 
@@ -264,9 +264,9 @@ def test_forecast_term_never_trains_the_arm_output_and_unshared_never_trains_the
     shared, unshared = _both_heads(model, 2)
     head_weights = {id(v) for v in model.head.trainable_variables}
     for heads in (shared, unshared):
-        term = training.forecast_loss_term(heads)
+        term = losses.forecast_loss_term(heads)
         with tf.GradientTape() as tape:
-            _, values = training.compute_loss(model, x, (term,), seed=tf.constant([0, 1]))
+            _, values = losses.compute_loss(model, x, (term,), seed=tf.constant([0, 1]))
         grads = tape.gradient(values["forecast"], model.trainable_variables)
         reached = {
             id(v)

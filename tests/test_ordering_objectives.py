@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from tfps.models import family, farm_made, orderings
 from tfps.train import config as config_lib
+from tfps.train import metrics as metrics_lib
 from tfps.train import ordering_objectives as objectives
 from tfps.train import training
 
@@ -171,9 +172,9 @@ def test_bad_ordering_settings_are_one_clear_error(values, message):
 
 
 def test_raster8_names_the_8_raster_variants():
-    raster8 = family.family_of("raster8", (4, 4, 1))
+    raster8 = family.orderings_of("raster8", (4, 4, 1))
     assert [o.name for o in raster8] == list(orderings.RASTER_VARIANTS)
-    assert [o.name for o in family.family_of(" br_rows , tl_cols", (4, 4, 1))] == [
+    assert [o.name for o in family.orderings_of(" br_rows , tl_cols", (4, 4, 1))] == [
         "br_rows",
         "tl_cols",
     ]
@@ -208,3 +209,24 @@ def test_a_family_whose_first_ordering_is_not_raster_order_trains(tmp_path):
     config = farm_config(arch="farm_pixelcnn", orderings="br_cols,tl_rows", filters=4, steps=2)
     metrics = training.train(config, str(tmp_path))
     assert metrics["step"] == 2 and np.isfinite(metrics["test_bpd_ordering_1"])
+
+
+def test_a_family_evaluation_calls_each_ordering_once_per_batch():
+    """Ordering 0's bpd is the model's `bpd` and one of every ordering's: one call serves both."""
+    model = _model()
+    calls = []
+    call = model.call
+
+    def counted(x, training=False, ordering_index=0):
+        calls.append(ordering_index)
+        return call(x, training=training, ordering_index=ordering_index)
+
+    model.call = counted
+    config = config_lib.TrainConfig(batch_size=4)
+    evaluate = metrics_lib.arm_evaluation(config, model, SHAPE, heads=None)
+    values = evaluate("test", tf.data.Dataset.from_tensor_slices(_all_images()[:8]), None, 0)
+    assert sorted(calls) == list(range(model.num_orderings))  # one trace, each ordering once
+    model.call = call
+    expected = -_chain_log_prob(model, 0, _all_images()[:8]) / math.log(2) / 9  # the oracle
+    assert values["bpd"] == values["bpd_ordering_0"]
+    np.testing.assert_allclose(values["bpd"], np.mean(expected), rtol=1e-5)

@@ -16,7 +16,8 @@ from tensorflow.core.util import event_pb2
 from tfps.data import builtin as tfps_data
 from tfps.models import pixelcnn
 from tfps.sampling import predictive
-from tfps.train import forecasting, rundir, trainer, training
+from tfps.train import forecasting, losses, progress, rundir, training
+from tfps.train import metrics as metrics_lib
 
 from launchers import launch, launch_here
 
@@ -53,7 +54,7 @@ def test_untrained_model_is_near_uniform_on_digits(seed):
     keras.utils.set_random_seed(seed)
     model = pixelcnn.PixelCNN((8, 8, 1), 17, num_resnets=1, filters=16)
     test, _ = tfps_data.load("digits", "test")
-    bpd = training.evaluate_bpd(model, test, batch_size=128)
+    bpd = metrics_lib.evaluate_bpd(model, test, batch_size=128)
     assert abs(bpd - LOG2_17) < 0.10 * LOG2_17
 
 
@@ -65,15 +66,15 @@ def test_evaluate_bpd_is_the_mean_over_images_for_any_batching():
     expected = float(tf.reduce_mean(pixelcnn.bits_per_dim(logits, x)))
     # 360 test images: batch 7 leaves a short last batch that must not be over-weighted.
     for batch_size in (7, 64, 1000):
-        assert training.evaluate_bpd(model, x, batch_size) == pytest.approx(expected, rel=1e-5)
+        assert metrics_lib.evaluate_bpd(model, x, batch_size) == pytest.approx(expected, rel=1e-5)
     first = float(tf.reduce_mean(pixelcnn.bits_per_dim(logits[:14], x[:14])))
-    assert training.evaluate_bpd(model, x, 7, max_batches=2) == pytest.approx(first, rel=1e-5)
+    assert metrics_lib.evaluate_bpd(model, x, 7, max_batches=2) == pytest.approx(first, rel=1e-5)
 
 
 def test_evaluate_bpd_rejects_images_of_the_wrong_shape():
     model = pixelcnn.PixelCNN((8, 8, 1), 17, num_resnets=0, filters=4)
     with pytest.raises(ValueError, match="shape"):
-        training.evaluate_bpd(model, np.zeros((4, 28, 28, 1), np.int32), 2)
+        metrics_lib.evaluate_bpd(model, np.zeros((4, 28, 28, 1), np.int32), 2)
 
 
 # ----------------------------------------------------------------------------- config
@@ -104,8 +105,8 @@ def test_config_validation_names_the_field():
 def test_compute_loss_sums_weighted_terms():
     model = pixelcnn.PixelCNN((8, 8, 1), 17, num_resnets=0, filters=4)
     x, _ = tfps_data.load_numpy("digits", "test")
-    extra = training.LossTerm("mean_h", lambda o: tf.reduce_mean(o.h), weight=0.5)
-    total, terms = training.compute_loss(model, x[:8], (training.BPD_TERM, extra), training=False)
+    extra = losses.LossTerm("mean_h", lambda o: tf.reduce_mean(o.h), weight=0.5)
+    total, terms = losses.compute_loss(model, x[:8], (losses.BPD_TERM, extra), training=False)
     assert set(terms) == {"bpd", "mean_h"}
     assert float(total) == pytest.approx(
         float(terms["bpd"]) + 0.5 * float(terms["mean_h"]), rel=1e-6
@@ -143,7 +144,7 @@ def test_other_architectures_train_and_reload(tmp_path, tiny_config, overrides):
     for name, value in overrides.items():
         assert getattr(model, name) == value == config["model"][name]
     test, _ = tfps_data.load("digits", "test")
-    assert training.evaluate_bpd(model, test, 64) == pytest.approx(metrics["test_bpd"], rel=1e-5)
+    assert metrics_lib.evaluate_bpd(model, test, 64) == pytest.approx(metrics["test_bpd"], rel=1e-5)
 
 
 def test_run_directory_contents(tiny_run):
@@ -191,18 +192,18 @@ def test_resume_continues_from_the_latest_checkpoint(tmp_path, tiny_config):
 
 def test_interrupt_saves_a_checkpoint_to_resume_from(tmp_path, tiny_config, monkeypatch):
     logdir = str(tmp_path)
-    log_progress = trainer._log_progress
+    log_progress = progress.log_progress
 
     def interrupt_at_15(progress, step, *args):
         if step == 15:
             raise KeyboardInterrupt
         return log_progress(progress, step, *args)
 
-    monkeypatch.setattr(trainer, "_log_progress", interrupt_at_15)
+    monkeypatch.setattr(progress, "log_progress", interrupt_at_15)
     with pytest.raises(KeyboardInterrupt):
         training.train(tiny_config(steps=30, log_every=5), logdir)
     assert checkpoint_numbers(logdir) == [10, 15]
-    monkeypatch.setattr(trainer, "_log_progress", log_progress)
+    monkeypatch.setattr(progress, "log_progress", log_progress)
     metrics = training.train(tiny_config(steps=30, log_every=5), logdir)
     assert (metrics["start_step"], metrics["step"]) == (15, 30)
 
@@ -248,10 +249,11 @@ def test_load_trained_restores_the_trained_model(tiny_run):
     assert os.path.samefile(config["logdir"], logdir)
     assert config["model"] == model.model_config()
     test, _ = tfps_data.load("digits", "test")
-    assert training.evaluate_bpd(model, test, 64) == pytest.approx(metrics["test_bpd"], rel=1e-5)
+    assert metrics_lib.evaluate_bpd(model, test, 64) == pytest.approx(metrics["test_bpd"], rel=1e-5)
     earlier, config_10 = training.load_trained(os.path.join(logdir, "checkpoints", "ckpt-10"))
     assert config_10["step"] == 10
-    assert training.evaluate_bpd(earlier, test, 64) != pytest.approx(metrics["test_bpd"], rel=1e-5)
+    bpd_10 = metrics_lib.evaluate_bpd(earlier, test, 64)
+    assert bpd_10 != pytest.approx(metrics["test_bpd"], rel=1e-5)
 
 
 def test_load_trained_missing_paths_raise_not_found(tmp_path, tiny_run):
@@ -435,7 +437,7 @@ def test_load_trained_restores_the_forecasting_heads(tiny_forecast_run, tiny_run
     def accuracy_fn(x, seed):
         return forecasting.forecast_accuracy(model, heads, x, seed)
 
-    accuracy = training.evaluate_forecast_accuracy(
+    accuracy = metrics_lib.evaluate_forecast_accuracy(
         accuracy_fn, validation_set, batch_size=32, max_batches=2, seed=(0, 20)
     )
     logged = read_scalars(logdir, "validation")

@@ -156,7 +156,7 @@ def objective(model, x, name, seed=None, training=True):
 
 def make_eval_fn(model):
     """A traced `x [B, *event_shape] -> (per-example bpd summed over the batch, [k + 1]: every
-    ordering's, then the mixture's; B)`, `training=False` (`named` names them)."""
+    ordering's, then the mixture's; B)`, `training=False` (`metrics_from_means` names them)."""
 
     @tf.function(reduce_retracing=True)
     def eval_fn(x):
@@ -167,7 +167,7 @@ def make_eval_fn(model):
     return eval_fn
 
 
-def named(means):
+def metrics_from_means(means):
     """`{bpd_ordering_<i>: ..., mixture_bpd: ...}` of `make_eval_fn`'s means over a split."""
     values = {f"bpd_ordering_{i}": float(v) for i, v in enumerate(means[:-1])}
     values["mixture_bpd"] = float(means[-1])

@@ -24,7 +24,6 @@ the chief writes into `logdir`.
 
 import dataclasses
 import os
-import time
 from typing import Callable
 
 import keras
@@ -33,6 +32,7 @@ from absl import logging
 
 from tfps.distribute import strategies
 from tfps.train import checkpoints, run_lock, rundir
+from tfps.train import progress as progress_lib
 
 SPLITS = ("train", "validation", "test")
 
@@ -90,86 +90,6 @@ def train_pipeline(config, start_step, ds):
         .batch(config.batch_size, drop_remainder=True)
         .prefetch(tf.data.AUTOTUNE)
     )
-
-
-def _scalar_metadata():
-    # What tensorboard.summary.v2.scalar writes (plugin "scalars", data class SCALAR); built here
-    # so training logs scalars without importing the tensorboard package.
-    from tensorflow.core.framework import summary_pb2
-
-    return summary_pb2.SummaryMetadata(
-        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"),
-        data_class=summary_pb2.DATA_CLASS_SCALAR,
-    )
-
-
-def write_scalar(writer, name, value, step):
-    """Writes TensorBoard scalar `name` = `value` at `step` to `writer` (a tf.summary writer)."""
-    with writer.as_default(step=step):
-        tf.summary.write(name, tf.constant(value, tf.float32), metadata=_scalar_metadata())
-
-
-def format_eta(seconds):
-    seconds = int(max(seconds, 0))
-    return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-
-
-class Progress:
-    """Running means of the loss terms between log points, and the step rate (evaluation and
-    checkpointing excluded: wrap them in `pause()`)."""
-
-    def __init__(self, start_step):
-        self.sums, self.count = {}, 0
-        self.last_time, self.last_step = time.time(), start_step
-        self.train_time, self.train_steps = 0.0, 0
-
-    def add(self, values):
-        for name, value in values.items():
-            self.sums[name] = self.sums.get(name, 0.0) + float(value)
-        self.count += 1
-
-    def flush(self, step):
-        """`(means since the last flush, steps per second)`."""
-        now = time.time()
-        rate = (step - self.last_step) / max(now - self.last_time, 1e-9)
-        self.train_time += now - self.last_time
-        self.train_steps += step - self.last_step
-        means = {k: v / max(self.count, 1) for k, v in self.sums.items()}
-        self.sums, self.count = {}, 0
-        self.last_time, self.last_step = now, step
-        return means, rate
-
-    def pause(self):
-        return _Pause(self)
-
-    @property
-    def steps_per_sec(self):
-        return self.train_steps / self.train_time if self.train_steps else None
-
-
-class _Pause:
-    def __init__(self, progress):
-        self.progress = progress
-
-    def __enter__(self):
-        self.start = time.time()
-
-    def __exit__(self, *exc):
-        self.progress.last_time += time.time() - self.start
-
-
-def _log_progress(progress, step, steps, learning_rate, writer):
-    """Logs the loss-term means since the last call, steps/s, lr and ETA. -> the means."""
-    means, rate = progress.flush(step)
-    for name, value in dict(means, steps_per_sec=rate, learning_rate=learning_rate).items():
-        write_scalar(writer, name, value, step)
-    writer.flush()
-    terms = "  ".join(f"{name} {value:.5g}" for name, value in means.items())
-    logging.info(
-        "step %d/%d  %s  %.1f steps/s  lr %.3g  ETA %s", step, steps, terms, rate,
-        learning_rate, format_eta((steps - step) / max(rate, 1e-9)),
-    )  # fmt: skip
-    return means
 
 
 def run_steps(train_ds, config, step, train_step, progress, log_progress, evaluate, manager):
@@ -279,7 +199,7 @@ def _fit(config, logdir, run_dir, task, strategy):
     def evaluate(split, dataset, max_batches, at_step):
         values = task.evaluate(split, dataset, max_batches, at_step)
         for name, value in values.items():
-            write_scalar(writers[split], name, value, at_step)
+            progress_lib.write_scalar(writers[split], name, value, at_step)
         if task.images is not None:
             with writers[split].as_default():
                 for name, picture in task.images(split, dataset).items():
@@ -294,9 +214,11 @@ def _fit(config, logdir, run_dir, task, strategy):
 
     def log_progress(at_step):
         learning_rate = float(optimizer.learning_rate)
-        return _log_progress(progress, at_step, config.steps, learning_rate, writers["train"])
+        return progress_lib.log_progress(
+            progress, at_step, config.steps, learning_rate, writers["train"]
+        )
 
-    progress = Progress(start_step)
+    progress = progress_lib.Progress(start_step)
     logged = None
     if start_step < config.steps:
         train_ds = strategy.experimental_distribute_dataset(

@@ -4,19 +4,20 @@ The ARM is trained on the log-likelihood objective [1, eq. 1], reported as bits 
 
     bpd(x) = -log2 P_ARM(x) / d,        d = H * W * C,
 
-with the optimisation of [1, Table 4] (`tfps.train.trainer`). The training step minimises a weighted
-sum of named loss terms (`LossTerm`), each a function of the model outputs `(x, logits, h)`.
-Plain ARM training has one term, `bpd`. With `forecast_steps = T > 0` a second term, `forecast`,
-trains T forecasting modules jointly [1, sec. 2.4, eq. 9] (Table 4: weight 0.01):
+with the optimisation of [1, Table 4] (`tfps.train.trainer`). The training step minimises a
+weighted sum of named loss terms (`tfps.train.losses.LossTerm`), each a function of the model
+outputs `(x, logits, h)`. Plain ARM training has one term, `bpd`. With `forecast_steps = T > 0` a
+second term, `forecast`, trains T forecasting modules jointly [1, sec. 2.4, eq. 9] (Table 4:
+weight 0.01):
 
     loss = bpd + 0.01 * sum_t mean_i KL[P_ARM(x_{i+t} | x_<i+t) || P_F^(t)(x_{i+t} | x_<i)]
 
 in bits, the ARM side detached: the KL's gradient reaches the heads and, through the shared h,
 the ARM's trunk, never the ARM's output distribution. The heads are the term's module,
-checkpointed under `terms/forecast` and restored by `load_trained`. At every evaluation the
-forecast accuracy of the heads and of fixed-point iteration on validation data with posterior
-noise (`tfps.train.forecasting.forecast_accuracy`) goes to TensorBoard as
-`forecast_accuracy/<name>`.
+checkpointed under `terms/forecast` and restored by `load_trained`. Evaluation
+(`tfps.train.metrics`) reports bpd and, with heads, the forecast accuracy of the heads and of
+fixed-point iteration on validation data with posterior noise
+(`tfps.train.forecasting.forecast_accuracy`) to TensorBoard as `forecast_accuracy/<name>`.
 
 The model is `config.arch`'s (`tfps.models.arms.ARCHITECTURES`, default the PixelCNN), built from
 the config's `model` section for the data's event shape; a new model must pass
@@ -36,150 +37,21 @@ sampling, export and benchmarks.
      In ICML, 2020.
 """
 
-import dataclasses
 import math
 import os
-from typing import Callable
 
 import keras
-import numpy as np
-import tensorflow as tf
 from absl import logging
 
 from tfps import data
-from tfps.models import arms, causality, pixelcnn
+from tfps.models import arms, causality
 from tfps.models import heads as heads_lib
-from tfps.sampling import events, protocol
-from tfps.sampling import noise as noise_lib
-from tfps.train import checkpoints, forecasting, latents, ordering_objectives, rundir, trainer
+from tfps.train import checkpoints, latents, losses, ordering_objectives, rundir, trainer
 from tfps.train import config as config_lib
+from tfps.train import metrics as metrics_lib
 
 CONFIG_FORMAT = "tfps.train/1"
 TrainConfig = config_lib.TrainConfig
-
-
-# ----------------------------------------------------------------------------- loss terms
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelOutputs:
-    """What a loss term sees, in the canonical image layout (`tfps.sampling.events`): x `[B, H, W,
-    C]`, logits `[B, H, W, C, K]`, h `[B, H, W, F]` (a placeholder for a model without h), and a
-    stateless seed (int32 `[2]`, different every training step) for terms that draw noise."""
-
-    x: tf.Tensor
-    logits: tf.Tensor
-    h: tf.Tensor
-    training: bool
-    seed: tf.Tensor | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class LossTerm:
-    """One named term of the training objective: total = sum_t weight_t * fn_t(outputs).
-
-    `fn(outputs: ModelOutputs) -> scalar`. `module` (optional, a Keras layer or tf.Module) holds the
-    term's own trainable weights, e.g. a forecasting head on h; they are optimised with the model
-    and checkpointed under `terms/<name>`.
-    """
-
-    name: str
-    fn: Callable[[ModelOutputs], tf.Tensor]
-    weight: float = 1.0
-    module: tf.Module | None = None
-
-
-def mean_bpd(outputs):
-    """Mean over the batch of -log2 P_ARM(x) / d (eq. 1 in bits per dimension). -> scalar."""
-    return tf.reduce_mean(pixelcnn.bits_per_dim(outputs.logits, outputs.x))
-
-
-BPD_TERM = LossTerm("bpd", mean_bpd, 1.0)
-
-
-def forecast_loss_term(heads, weight=0.01):
-    """The `forecast` term: sum over the T modules of eq. 9's KL in bits (`forecast_kl`).
-
-    Shared heads read h; unshared ones (Table 3 ablation) read x and posterior noise
-    eps ~ p(eps | x) drawn from the detached ARM logits (Appendix B), a fresh draw every step.
-    """
-
-    def forecast_loss(outputs):
-        noise = None
-        if not heads.shares_representation:
-            seed = outputs.seed if outputs.seed is not None else tf.constant([0, 0], tf.int32)
-            noise = noise_lib.posterior_gumbel_noise(
-                tf.stop_gradient(outputs.logits), outputs.x, seed
-            )
-        logits = forecasting.head_logits(heads, outputs.x, outputs.h, noise)
-        return tf.reduce_sum(forecasting.forecast_kl(logits, outputs.logits))
-
-    return LossTerm("forecast", forecast_loss, weight, heads)
-
-
-def compute_loss(model, x, terms=(BPD_TERM,), training=True, seed=None):
-    """Runs the model once on x `[B, *event_shape]` and evaluates every term. -> `(total,
-    {name: value})`."""
-    x = events.reshape_batch(x, events.canonical_shape(protocol.event_shape_of(model)))
-    logits, h = protocol.canonical_arm(model)(x, training=training)
-    logits = tf.cast(logits, tf.float32)  # float32 under a mixed-precision policy too
-    outputs = ModelOutputs(x=x, logits=logits, h=h, training=training, seed=seed)
-    values = {term.name: term.fn(outputs) for term in terms}
-    total = tf.add_n([tf.cast(term.weight, tf.float32) * values[term.name] for term in terms])
-    return total, values
-
-
-# ----------------------------------------------------------------------------- evaluation
-
-
-def evaluate_bpd(model, dataset, batch_size, max_batches=None):
-    """Mean bits per dimension of `model` (`training=False`) over single images in `dataset`.
-
-    `dataset`: a tf.data.Dataset of int `[H, W, C]` images (or an `[N, H, W, C]` numpy array);
-    batched here. `max_batches` limits the evaluation to the first batches. The mean is over
-    images, not over batch means, so a short last batch is weighted correctly.
-    """
-    return _evaluate(
-        make_eval_fn(model), protocol.event_shape_of(model), dataset, batch_size, max_batches
-    )
-
-
-def make_eval_fn(model):
-    """A traced `x [B, *event_shape] -> (sum of per-example bpd, B)` with `training=False`."""
-
-    @tf.function(reduce_retracing=True)
-    def eval_fn(x):
-        logits, _ = model(x, training=False)
-        logits = tf.cast(logits, tf.float32)
-        return tf.reduce_sum(pixelcnn.bits_per_dim(logits, x)), tf.shape(x)[0]
-
-    return eval_fn
-
-
-def _evaluate(eval_fn, image_shape, dataset, batch_size, max_batches):
-    if int(batch_size) < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if max_batches is not None and int(max_batches) < 1:
-        raise ValueError(f"max_batches must be >= 1 (or None), got {max_batches}")
-    if isinstance(dataset, np.ndarray):
-        dataset = tf.data.Dataset.from_tensor_slices(dataset)
-    spec = dataset.element_spec
-    if not (spec.dtype.is_integer and tuple(spec.shape) == tuple(image_shape)):
-        raise ValueError(
-            f"evaluate_bpd needs single integer images of shape {tuple(image_shape)}, "
-            f"got a dataset of {spec.dtype.name} {tuple(spec.shape)}"
-        )
-    batches = dataset.batch(int(batch_size))
-    if max_batches is not None:
-        batches = batches.take(int(max_batches))
-    total, count = 0.0, 0  # eval_fn may sum a vector of values (ordering_objectives)
-    for x in batches.prefetch(tf.data.AUTOTUNE):
-        bpd_sum, n = eval_fn(tf.cast(x, tf.int32))
-        total = total + np.asarray(bpd_sum, np.float64)
-        count += int(n)
-    if count == 0:
-        raise ValueError("evaluate_bpd got an empty dataset")
-    return total / count
 
 
 # ----------------------------------------------------------------------------- run config
@@ -229,7 +101,7 @@ def checked(config):
     return latents.with_autoencoder_data(config.validate())
 
 
-def train(config, logdir, loss_terms=(BPD_TERM,)):
+def train(config, logdir, loss_terms=(losses.BPD_TERM,)):
     """Trains (or resumes training of) an ARM; returns the final metrics.
 
     Resumable and refusing a logdir of another run like every trainer (`tfps.train.trainer.fit`).
@@ -265,11 +137,11 @@ def _task(config, logdir, loss_terms):
 
     heads = heads_from_config(forecast_config(config, model), model)
     if heads is not None:
-        loss_terms = tuple(loss_terms) + (forecast_loss_term(heads, config.forecast_weight),)
+        loss_terms = tuple(loss_terms) + (losses.forecast_loss_term(heads, config.forecast_weight),)
     modules = {t.name: t.module for t in loss_terms if t.module is not None}
 
     orderings = ordering_objectives.num_orderings(model)  # > 1: a family (FARM)
-    evaluate = _evaluation(config, model, info.image_shape, heads)
+    evaluate = metrics_lib.arm_evaluation(config, model, info.image_shape, heads)
 
     def summarize(metrics):
         metrics.update(dataset=info.name, uniform_bpd=math.log2(info.num_categories))
@@ -282,7 +154,7 @@ def _task(config, logdir, loss_terms):
     return trainer.Task(
         model=model,
         loss=lambda x, seed, step: (
-            compute_loss(model, x, loss_terms, training=True, seed=seed)
+            losses.compute_loss(model, x, loss_terms, training=True, seed=seed)
             if orderings == 1
             else ordering_objectives.objective(model, x, config.ordering_objective, seed)
         ),
@@ -293,41 +165,6 @@ def _task(config, logdir, loss_terms):
         description=f"{info.name}: {rundir.described(new_run_config['model'])}",
         summarize=summarize,
     )
-
-
-def _evaluation(config, model, image_shape, heads):
-    """The task's `evaluate(split, dataset, max_batches, at_step) -> {name: value}`: bpd; every
-    ordering's bpd and the mixture's for a family of orderings; forecast accuracy on validation
-    with heads."""
-    eval_fn = make_eval_fn(model)
-    families = ordering_objectives.num_orderings(model) > 1
-    ordering_eval_fn = ordering_objectives.make_eval_fn(model) if families else None
-    canonical = events.canonical_shape(image_shape)
-    accuracy_fn = (
-        None
-        if heads is None
-        else tf.function(
-            lambda x, seed: forecasting.forecast_accuracy(
-                protocol.canonical_arm(model), heads, events.reshape_batch(x, canonical), seed
-            ),
-            reduce_retracing=True,
-        )
-    )
-
-    def evaluate(split, dataset, max_batches, at_step):
-        values = {"bpd": _evaluate(eval_fn, image_shape, dataset, config.batch_size, max_batches)}
-        if ordering_eval_fn is not None:
-            means = _evaluate(ordering_eval_fn, image_shape, dataset, config.batch_size,
-                              max_batches)  # fmt: skip
-            values.update(ordering_objectives.named(means))
-        if accuracy_fn is not None and split == "validation":
-            accuracy = evaluate_forecast_accuracy(
-                accuracy_fn, dataset, config.batch_size, max_batches, seed=(config.seed, at_step)
-            )
-            values.update({f"forecast_accuracy/{k}": v for k, v in accuracy.items()})
-        return values
-
-    return evaluate
 
 
 def new_model(config, info):
@@ -342,25 +179,6 @@ def new_model(config, info):
         return arms.build_model(model_config)
     except TypeError as e:
         raise ValueError(f"cannot build model arch {config.arch!r}: {e}") from e
-
-
-def evaluate_forecast_accuracy(accuracy_fn, dataset, batch_size, max_batches=None, seed=(0, 0)):
-    """Mean over batches of `accuracy_fn(x, seed) -> {name: accuracy}` on `dataset` (single
-    images, batched here); batch b draws its posterior noise from a seed derived from (seed, b)."""
-    batches = dataset.batch(int(batch_size))
-    if max_batches is not None:
-        batches = batches.take(int(max_batches))
-    base = noise_lib.as_seed(tf.constant(seed, tf.int32) % (2**31 - 1))
-    sums, count = {}, 0
-    for index, x in enumerate(batches):
-        seed_b = tf.random.experimental.stateless_fold_in(base, index)
-        for name, value in accuracy_fn(tf.cast(x, tf.int32), seed_b).items():
-            sums[name] = sums.get(name, 0.0) + float(value)
-        count += 1
-    return {name: value / max(count, 1) for name, value in sums.items()}
-
-
-# ----------------------------------------------------------------------------- loading
 
 
 def load_trained(logdir_or_checkpoint):
