@@ -1,9 +1,9 @@
 """A decoder-only Transformer ARM [1] over the 64 flattened pixels of the embedded `digits`.
 
 Two pre-norm blocks of width 64 (`config.model.filters`) with 4 heads and learned positions
-(`tfps.models.transformer`). Its fair ancestral baseline is `Transformer.cached_ancestral_sample` (a
-key/value cache). Needs the `model.arch` and generic model fields (`num_layers`, `num_heads`) of
-tfps.train.config.
+(`tfps.models.transformer`). Its fair ancestral baseline is
+`tfps.sampling.kv_cache.cached_ancestral_sample` (a key/value cache). Needs the `model.arch` and
+generic model fields (`num_layers`, `num_heads`) of tfps.train.config.
 
 #### References
 

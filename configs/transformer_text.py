@@ -2,9 +2,9 @@
 
 Events are sequences `(L,)` of characters, K the vocabulary size (the data set's). Four pre-norm
 blocks of width 128 (`config.model.filters`) with 4 heads and learned positions
-(`tfps.models.transformer`); its fair ancestral baseline is `Transformer.cached_ancestral_sample`.
-Needs the `model.arch` and generic model fields (`num_layers`, `num_heads`) of tfps.train.config and
-the `text_python` data set.
+(`tfps.models.transformer`); its fair ancestral baseline is
+`tfps.sampling.kv_cache.cached_ancestral_sample`. Needs the `model.arch` and generic model fields
+(`num_layers`, `num_heads`) of tfps.train.config and the `text_python` data set.
 
 #### References
 

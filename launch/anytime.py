@@ -6,18 +6,18 @@
 `--model` is an ARM trained on the codes of a channel-quantised autoencoder
 (`--config.data.latents_from=<autoencoder run>` with `--config.model.quantization=channel`, ordered
 or not). For each code length j of `--num_codes` (default: 1/8 ... 8/8 of the code,
-`tfps.models.anytime.code_lengths`) it samples the first j codes with every method of `--method`
-for the same noise (exact: the first j codes of the ancestral sample, `tfps.models.anytime`;
-`ancestral_cached`, a Transformer's key/value cache, runs the whole code's sampler stopped after j
-calls) and decodes them with the rest zero [1]. Writes to `--output_dir` (default
-`<model>/anytime`):
+`tfps.models.ordered_code.code_lengths`) it samples the first j codes with every method of
+`--method` for the same noise (exact: the first j codes of the ancestral sample,
+`tfps.sampling.prefix`; `ancestral_cached`, a Transformer's key/value cache, runs the whole code's
+sampler stopped after j calls) and decodes them with the rest zero [1]. Writes to `--output_dir`
+(default `<model>/anytime`):
 
 - `anytime.png`: one row per j (shortest first), one column per sample (at most 16);
 - `anytime.md` / `.json`: per j, the fraction of the code, per method the ARM calls of the batch
   and seconds (after a warm-up call; the best of `--best_of`), whether every method sampled the
   same codes, and for runs on the embedded digits the Frechet distance of the decoded samples to
-  the test digits in a digit classifier's features (`launch.quality`; `--classifier_steps=0`
-  leaves it out).
+  the test digits in a digit classifier's features (`tfps.evaluation.frechet.scorer`;
+  `--classifier_steps=0` leaves it out).
 
 Methods that sample different codes for the same noise break exactness: the launcher writes the
 table and exits with a non-zero status naming the code lengths.
@@ -38,12 +38,12 @@ if __package__ in (None, ""):  # `python launch/anytime.py`: the repository root
 import numpy as np
 from absl import app, flags
 
-from launch import quality
-from tfps.data import builtin
-from tfps.evaluation import benchmarking, pictures
-from tfps.models import anytime
+from tfps.data import builtin, sources
+from tfps.evaluation import benchmarking, frechet, pictures
+from tfps.models import ordered_code
 from tfps.sampling import noise as noise_lib
 from tfps.sampling import predictive
+from tfps.sampling import prefix as prefix_lib
 from tfps.serving import loading
 
 FLAGS = flags.FLAGS
@@ -77,9 +77,10 @@ def _load():
     whole code's)."""
     prior, decoder, config = loading.load_code_prior(FLAGS.model)
     n = decoder.latent_shape[0]
-    lengths = [anytime.num_codes_of(v, n) for v in FLAGS.num_codes] or anytime.code_lengths(n)
+    lengths = [ordered_code.num_codes_of(v, n) for v in FLAGS.num_codes]
+    lengths = lengths or ordered_code.code_lengths(n)
     whole = predictive.sampler_for_model(prior)
-    prefix = anytime.prefix_sampler(prior, n)
+    prefix = prefix_lib.prefix_sampler(prior, n)
     for method in FLAGS.method:
         if not (method == predictive.ANCESTRAL_CACHED and method in whole.all_methods):
             prefix.check_method(method)
@@ -105,10 +106,10 @@ def _sampling(prior, autoencoder, j, method, noise, samplers):
     have) the whole code's sampler stopped after j calls, one code each."""
     whole, prefix = samplers
     if method == predictive.ANCESTRAL_CACHED and method in whole.all_methods:
-        return lambda: anytime.sample_within_budget(
+        return lambda: prefix_lib.sample_within_budget(
             prior, noise, autoencoder, max_calls=j, method=method, sampler=whole
         )
-    return lambda: anytime.anytime_sample(prior, noise, j, method, autoencoder, prefix)
+    return lambda: prefix_lib.anytime_sample(prior, noise, j, method, autoencoder, prefix)
 
 
 def _rows(prior, autoencoder, lengths, noise, score, whole):
@@ -117,7 +118,7 @@ def _rows(prior, autoencoder, lengths, noise, score, whole):
     rows, images = [], []
     n = autoencoder.latent_channels
     for j in lengths:
-        samplers = (whole, anytime.prefix_sampler(prior, j))
+        samplers = (whole, prefix_lib.prefix_sampler(prior, j))
         row = dict(num_codes=j, fraction=j / n, methods={})
         codes = {}
         for method in FLAGS.method:
@@ -153,7 +154,8 @@ def _table(title, header, rows):
 
 
 def _scorer(config, autoencoder):
-    """The Frechet column's `(score, header)` (`launch.quality`), or `(None, note)`."""
+    """The Frechet column's `(score, header)` (`tfps.evaluation.frechet.scorer`), or
+    `(None, note)`."""
     if FLAGS.classifier_steps == 0:
         return None, ""
     dataset = config["train"]["dataset"]
@@ -161,7 +163,8 @@ def _scorer(config, autoencoder):
         builtin.dataset_info(dataset).num_categories != autoencoder.num_levels
     ):
         return None, f"no Frechet distance: the autoencoder reduced {dataset}'s levels"
-    return quality.scorer(dataset, FLAGS.classifier_steps, autoencoder.num_levels)
+    labelled = sources.labelled(dataset, autoencoder.num_levels)
+    return frechet.scorer(labelled, FLAGS.classifier_steps)
 
 
 def main(argv):

@@ -9,9 +9,12 @@
 Reads, per run, its config.json (the number of orderings k and the `ordering_objective`),
 metrics.json (the test bits per dimension of ordering 0 and, for a family, of the mixture
 log mean_k p(x | pi_k)) and the scores `launch.inpaint` wrote for each case of `--cases`
-(`<run>/inpaint/inpaint_<case>.json`: L2 and NLL per occluded pixel, the share of exact NLLs);
-writes `<output>.md` / `.json`: per run k, objective, bpd, and per case L2 / NLL. Every case of a
-table must have been scored with the same masks, images and method (else one clear error).
+(`<run>/inpaint/inpaint_<case>.json`: L2 and both NLLs per occluded pixel, the share of exact
+NLLs; `tfps.evaluation.occlusions`); writes `<output>.md` / `.json`: per run k (the orderings the
+model records), objective, bpd, and per case L2, the teacher-forced NLL (each true occluded pixel
+given the true earlier pixels) and FARM's NLL (given the sampled earlier pixels of the fill, as
+FARM's `fill_occlusion` computes it). Every case of a table must have been scored with the same
+masks, images and method (else one clear error).
 
 #### References
 
@@ -28,6 +31,7 @@ if __package__ in (None, ""):  # `python launch/farm_table.py`: the repository r
 from absl import app, flags
 
 from tfps.evaluation import benchmarking
+from tfps.models import family
 from tfps.train import rundir
 
 FLAGS = flags.FLAGS
@@ -35,14 +39,15 @@ flags.DEFINE_list("models", None, "Training run directories, one row each.", req
 flags.DEFINE_list("cases", ["best", "average", "worst"], "Occlusion cases, one column pair each.")
 flags.DEFINE_string("output", None, "Output prefix of the .md / .json.", required=True)
 SAME = ("num_images", "num_masks", "method", "seed")  # flags every score of a table shares
+SCORES = ("l2", "nll", "nll_given_fill", "exact_share")
 
 
 def _row(run):
     """`(row, protocol)` of a run: its settings and scores, and the flags its scores used."""
-    config = rundir.read_config(run)["train"]
+    config = rundir.read_config(run)
+    model, config = config["model"], config["train"]
     metrics = rundir.read_json(os.path.join(run, rundir.METRICS_FILE)) or {}
-    orderings = config.get("orderings") or "tl_rows"
-    k = 8 if orderings == "raster8" else len(orderings.split(","))
+    k = len(family.orderings_of(model.get("orderings"), model["event_shape"]))  # as built
     row = dict(
         run=os.path.basename(os.path.normpath(run)), k=k,
         objective=config.get("ordering_objective") or "mc" if k > 1 else "-",
@@ -61,7 +66,11 @@ def _row(run):
         if protocol not in (None, used):
             raise ValueError(f"{path} was scored with {used}, the other cases with {protocol}")
         protocol = used
-        row["cases"][case] = {key: scores[key] for key in ("l2", "nll", "exact_share")}
+        if "nll_given_fill" not in scores:
+            raise ValueError(
+                f"{path} has no nll_given_fill (scored before it): run launch.inpaint again"
+            )
+        row["cases"][case] = {key: scores[key] for key in SCORES}
     return row, protocol
 
 
@@ -72,16 +81,20 @@ def _number(value, digits):
 def _table(rows, protocol):
     lines = [
         f"**Inpainting, {protocol['num_masks']} masks x {protocol['num_images']} test images per "
-        f"case, method {protocol['method']}, seed {protocol['seed']}: L2 / NLL (nats) per "
-        "occluded pixel**",
+        f"case, method {protocol['method']}, seed {protocol['seed']}: L2 / NLL / FARM NLL per "
+        "occluded pixel (nats)**",
+        "",
+        "L2: the squared error of the sampled fill. NLL: teacher-forced, each true occluded pixel "
+        "given the true earlier pixels in the chosen ordering. FARM NLL: each true occluded pixel "
+        "given the sampled earlier pixels of the fill, as FARM's `fill_occlusion` scores it.",
         "",
         "| run | k | objective | test bpd | mixture bpd | "
-        + " | ".join(f"{case}: L2 / NLL" for case in FLAGS.cases)
+        + " | ".join(f"{case}: L2 / NLL / FARM NLL" for case in FLAGS.cases)
         + " |",
         "|---|---|---|---|---|" + "---|" * len(FLAGS.cases),
     ]
     for r in rows:
-        cells = [f"{_number(c['l2'], 4)} / {_number(c['nll'], 4)}" for c in r["cases"].values()]
+        cells = [" / ".join(_number(c[key], 4) for key in SCORES[:3]) for c in r["cases"].values()]
         lines.append(
             f"| {r['run']} | {r['k']} | {r['objective']} | {_number(r['test_bpd'], 4)} | "
             f"{_number(r['mixture_bpd'], 4)} | {' | '.join(cells)} |"

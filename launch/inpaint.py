@@ -6,13 +6,16 @@ Occludes `--num_images` images of the run's test split with `--num_masks` rectan
 case (`best`: at the top-left corner, `average`: anywhere, `worst`: at the bottom-right; or one
 rectangle `x0,y0,x1,y1`; `tfps.evaluation.occlusions`), fills them with `--method` in the
 ordering with the most evidence per image (a family of orderings, arch farm_made; any other ARM
-in raster order; `tfps.models.inpainting`), and writes to `--output_dir` (default
+in raster order; `tfps.sampling.inpainting`), and writes to `--output_dir` (default
 `<run>/inpaint`):
 
 - `inpaint_<occlusion>.png`: per mask, the originals, the occluded images (occluded pixels grey)
   and the fills, one row each;
-- `inpaint_<occlusion>.md` / `.json`: L2 and NLL per occluded pixel, the share of masks whose
-  NLL is exact (every visible pixel before every occluded one), ARM calls per mask; the .json's
+- `inpaint_<occlusion>.md` / `.json`: per occluded pixel L2 (of the sampled fill), the
+  teacher-forced NLL (`nll`: each true pixel given the true earlier ones) and FARM's NLL
+  (`nll_given_fill`: given the sampled earlier pixels of the fill, as FARM scores it), the share
+  of masks whose teacher-forced NLL is exact (every visible pixel before every occluded one), ARM
+  calls per mask; the .json's
   `flags` record what was run: `num_images` the images inpainted (fewer than asked when the test
   split has fewer), `num_masks` the rectangles (1 for an explicit rectangle);
 - with `--logdir`, the picture and the scores in TensorBoard, run `<logdir>/inpaint_<occlusion>`.
@@ -35,7 +38,7 @@ from absl import app, flags
 
 from tfps import data
 from tfps.evaluation import benchmarking, occlusions, pictures
-from tfps.models import inpainting
+from tfps.sampling import inpainting
 from tfps.train import config as config_lib
 from tfps.train import training
 
@@ -80,11 +83,11 @@ def _table(name, scores, info, num_masks, num_images):
         f"**{name}: {info.name}, occlusion {FLAGS.occlusion}, {num_masks} mask(s) x "
         f"{num_images} images, method {FLAGS.method}**",
         "",
-        "| L2 per occluded pixel | NLL per occluded pixel (nats) | exact NLL "
-        "| ARM calls per mask |",
-        "|---|---|---|---|",
-        f"| {scores['l2']:.4f} | {scores['nll']:.4f} | {scores['exact_share']:.0%} "
-        f"| {scores['arm_calls']:.1f} |",
+        "| L2 per occluded pixel | NLL per occluded pixel (nats) | FARM's NLL, given the fill "
+        "(nats) | exact NLL | ARM calls per mask |",
+        "|---|---|---|---|---|",
+        f"| {scores['l2']:.4f} | {scores['nll']:.4f} | {scores['nll_given_fill']:.4f} "
+        f"| {scores['exact_share']:.0%} | {scores['arm_calls']:.1f} |",
     ])  # fmt: skip
 
 
@@ -127,7 +130,7 @@ def main(argv):
     if FLAGS.logdir:
         with tf.summary.create_file_writer(os.path.join(FLAGS.logdir, name)).as_default():
             tf.summary.image(name, picture[None], step=config["step"])
-            for key in ("l2", "nll", "exact_share", "arm_calls"):
+            for key in ("l2", "nll", "nll_given_fill", "exact_share", "arm_calls"):
                 tf.summary.scalar(f"inpaint/{key}", scores[key], step=config["step"])
     print(table)
     print(f"wrote {os.path.join(output_dir, name)}.png, .md, .json")

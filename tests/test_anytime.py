@@ -1,6 +1,6 @@
-"""Tests for tfps/models/anytime.py: the first j codes of a sequence ARM, sampled by every method,
-are the first j variables of the ancestral sample (the oracle of tests/oracles.py), and decode as
-the prefix decoder does (Xu et al., ICLR 2021)."""
+"""Tests for tfps/sampling/prefix.py (anytime sampling): the first j codes of a sequence ARM,
+sampled by every method, are the first j variables of the ancestral sample (the oracle of
+tests/oracles.py), and decode as the prefix decoder does (Xu et al., ICLR 2021)."""
 
 import functools
 import json
@@ -12,9 +12,9 @@ import tensorflow as tf
 
 from tfps.data import builtin
 from tfps.evaluation import frechet
-from tfps.models import anytime, conv1d_arm, ordered_code, transformer
+from tfps.models import conv1d_arm, ordered_code, transformer
 from tfps.sampling import noise as noise_lib
-from tfps.sampling import predictive
+from tfps.sampling import predictive, prefix
 from tfps.serving import decoder as decoder_lib
 from tfps.serving import export, loading
 from tfps.train import autoencoder_training, training
@@ -42,9 +42,9 @@ def test_every_method_samples_the_first_j_codes_of_the_ancestral_sample(prior):
     noise = noise_lib.gumbel_noise((3, N, K), 7)
     reference = oracles.ancestral_reference(prior, noise)
     for j in (1, 4):  # one code, and a prefix that stops inside the sequence
-        sampler = anytime.prefix_sampler(prior, j)
+        sampler = prefix.prefix_sampler(prior, j)
         for method in sampler.methods:
-            got = anytime.anytime_sample(prior, noise, j, method, sampler=sampler)
+            got = prefix.anytime_sample(prior, noise, j, method, sampler=sampler)
             np.testing.assert_array_equal(got.codes[:, :j], reference[:, :j], err_msg=method)
             np.testing.assert_array_equal(got.codes[:, j:], 0)
             assert got.num_codes == j and got.images is None
@@ -79,7 +79,7 @@ def _decoded_by_hand(autoencoder, codes, lengths, seed=0):
 def test_the_images_are_the_prefix_decoding_of_the_codes(prior):
     autoencoder = _autoencoder()
     noise = noise_lib.gumbel_noise((2, N, K), 1)
-    got = anytime.anytime_sample(prior, noise, 2, "fpi", autoencoder=autoencoder)
+    got = prefix.anytime_sample(prior, noise, 2, "fpi", autoencoder=autoencoder)
     expected, randomised = _decoded_by_hand(autoencoder, got.codes, 2)
     assert got.images.shape == (2, 8, 8, 1)
     np.testing.assert_allclose(got.images.numpy(), expected, atol=1e-6)
@@ -91,22 +91,22 @@ def test_the_images_are_the_prefix_decoding_of_the_codes(prior):
 def test_bad_lengths_and_image_arms_are_one_clear_error(prior):
     for bad in (0, N + 1, True):
         with pytest.raises(ValueError, match=rf"num_codes must be in 1..{N}"):
-            anytime.prefix_sampler(prior, bad)
+            prefix.prefix_sampler(prior, bad)
     with pytest.raises(ValueError, match="a prefix of a sequence ARM"):
-        anytime.prefix_sampler(tiny_model((2, 2, 1), 2), 1)
-    sampler = anytime.prefix_sampler(prior, 2)
+        prefix.prefix_sampler(tiny_model((2, 2, 1), 2), 1)
+    sampler = prefix.prefix_sampler(prior, 2)
     with pytest.raises(ValueError, match="samples 2 codes, not num_codes=3"):
-        anytime.anytime_sample(prior, noise_lib.gumbel_noise((1, N, K), 0), 3, sampler=sampler)
+        prefix.anytime_sample(prior, noise_lib.gumbel_noise((1, N, K), 0), 3, sampler=sampler)
 
 
 def test_a_budget_of_calls_or_seconds_gives_an_exact_prefix_of_the_ancestral_sample(prior):
     noise = noise_lib.gumbel_noise((3, N, K), 11)
     reference = oracles.ancestral_reference(prior, noise)
     autoencoder = _autoencoder()
-    sampler = anytime.prefix_sampler(prior, N)
+    sampler = prefix.prefix_sampler(prior, N)
     for method in ("ancestral", "fpi"):
         for calls in (1, 2, N):
-            got = anytime.sample_within_budget(
+            got = prefix.sample_within_budget(
                 prior, noise, autoencoder, max_calls=calls, method=method, sampler=sampler
             )
             lengths = got.num_codes.numpy()
@@ -119,9 +119,9 @@ def test_a_budget_of_calls_or_seconds_gives_an_exact_prefix_of_the_ancestral_sam
             expected, _ = _decoded_by_hand(autoencoder, got.codes, lengths)
             np.testing.assert_allclose(got.images.numpy(), expected, atol=1e-6)
     # Seconds: the first call is always made; a tiny budget stops there, a large one never.
-    tiny = anytime.sample_within_budget(prior, noise, max_seconds=1e-9, sampler=sampler)
+    tiny = prefix.sample_within_budget(prior, noise, max_seconds=1e-9, sampler=sampler)
     assert int(tiny.result.arm_calls) == 1 and (tiny.num_codes.numpy() >= 1).all()
-    whole = anytime.sample_within_budget(prior, noise, max_seconds=1e6, sampler=sampler)
+    whole = prefix.sample_within_budget(prior, noise, max_seconds=1e6, sampler=sampler)
     np.testing.assert_array_equal(whole.codes, reference)
     assert (whole.num_codes.numpy() == N).all()
 
@@ -156,16 +156,16 @@ def test_a_budget_on_an_image_arm_keeps_the_final_prefix_of_the_ordering():
 def test_a_bad_budget_is_one_clear_error(prior, budget, message):
     noise = noise_lib.gumbel_noise((1, N, K), 0)
     with pytest.raises(ValueError, match=message):
-        anytime.sample_within_budget(prior, noise, **budget)
+        prefix.sample_within_budget(prior, noise, **budget)
 
 
 def test_code_lengths_cover_the_fractions_without_repeats():
-    assert anytime.code_lengths(16) == [2, 4, 6, 8, 10, 12, 14, 16]
-    assert anytime.code_lengths(6) == [1, 2, 3, 4, 5, 6]
+    assert ordered_code.code_lengths(16) == [2, 4, 6, 8, 10, 12, 14, 16]
+    assert ordered_code.code_lengths(6) == [1, 2, 3, 4, 5, 6]
 
 
 def test_a_prefix_length_is_a_count_or_a_fraction_of_the_code():
-    assert [anytime.num_codes_of(v, 10) for v in (3, "3", "0.6", "60%", "1.0", "0.01")] == [
+    assert [ordered_code.num_codes_of(v, 10) for v in (3, "3", "0.6", "60%", "1.0", "0.01")] == [
         3, 3, 6, 6, 10, 1,
     ]  # fmt: skip
     for value, message in [
@@ -177,7 +177,7 @@ def test_a_prefix_length_is_a_count_or_a_fraction_of_the_code():
         ("six", "got 'six'"),
     ]:
         with pytest.raises(ValueError, match=message):
-            anytime.num_codes_of(value, 10)
+            ordered_code.num_codes_of(value, 10)
 
 
 @pytest.fixture(scope="module")
@@ -209,7 +209,7 @@ def test_the_launcher_draws_a_grid_and_a_table_per_code_length(channel_prior, tm
     with open(out / "anytime.json") as f:
         table = json.load(f)
     rows = table["rows"]
-    assert [r["num_codes"] for r in rows] == anytime.code_lengths(N) == list(range(1, N + 1))
+    assert [r["num_codes"] for r in rows] == ordered_code.code_lengths(N) == list(range(1, N + 1))
     for r in rows:  # the same codes whatever the method; one code per call for ancestral ones
         calls = {m: v["arm_calls"] for m, v in r["methods"].items()}
         assert calls["ancestral"] == calls["ancestral_cached"] == r["num_codes"]

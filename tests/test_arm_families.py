@@ -20,7 +20,7 @@ import tensorflow as tf
 
 import tfps
 from tfps.models import arms, conv1d_arm, gated_pixelcnn, heads, made, transformer
-from tfps.sampling import events, predictive, protocol
+from tfps.sampling import events, kv_cache, predictive, protocol
 from tfps.sampling import forecasters as forecasters_lib
 from tfps.sampling import noise as noise_lib
 from tfps.serving import export, exported_sampler
@@ -188,14 +188,16 @@ def test_cached_ancestral_sample_equals_ancestral_sampling(name):
     noise = noise_lib.gumbel_noise((4,) + image_shape + (k,), 9)
     reference = oracles.ancestral_reference(arm, noise).reshape((4,) + model.event_shape)
     event_noise = tf.reshape(noise, (4,) + model.event_shape + (k,))
-    eager = model.cached_ancestral_sample(event_noise)
+    eager = kv_cache.cached_ancestral_sample(model, event_noise)
     assert eager.dtype == tf.int32
     np.testing.assert_array_equal(eager.numpy(), reference)
     spec = tf.TensorSpec((None,) + model.event_shape + (k,), tf.float32)
-    compiled = tf.function(model.cached_ancestral_sample, input_signature=[spec])
+    compiled = tf.function(
+        functools.partial(kv_cache.cached_ancestral_sample, model), input_signature=[spec]
+    )
     np.testing.assert_array_equal(compiled(event_noise).numpy(), reference)
     with pytest.raises(ValueError, match="noise must be a float tensor of shape"):
-        model.cached_ancestral_sample(tf.zeros((1,) + model.event_shape + (k + 1,)))
+        kv_cache.cached_ancestral_sample(model, tf.zeros((1,) + model.event_shape + (k + 1,)))
 
 
 # ------------------------------------------------------------------- training and saving
@@ -251,7 +253,7 @@ def test_every_family_runs_under_mixed_bfloat16():
             assert logits.dtype == tf.float32 and np.isfinite(float(loss)), name
             assert all(g is not None for g in grads), name
         noise = noise_lib.gumbel_noise((2,) + event_shape + (k,), 0)
-        assert model.cached_ancestral_sample(noise).shape == (2,) + event_shape
+        assert kv_cache.cached_ancestral_sample(model, noise).shape == (2,) + event_shape
     finally:
         keras.mixed_precision.set_global_policy("float32")
 

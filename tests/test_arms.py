@@ -13,9 +13,9 @@ import tensorflow as tf
 import tfps
 from launch import benchmark_run, sample_run
 from tfps.data import text
-from tfps.models import arms, pixelcnn
+from tfps.models import arms
 from tfps.models import heads as heads_lib
-from tfps.sampling import noise, predictive
+from tfps.sampling import noise, predictive, protocol
 from tfps.serving import export, exported_sampler, loading
 from tfps.train import training
 
@@ -337,7 +337,7 @@ def test_a_user_arm_trains_samples_and_exports_through_the_public_api(text_run, 
     assert served.logits(x).shape == (2, 64, 96)
     np.testing.assert_allclose(
         served.log_prob(x)[0].numpy(),
-        pixelcnn.log_prob(model(x)[0], x).numpy(),
+        protocol.log_prob(model(x)[0], x).numpy(),
         rtol=1e-5,
     )
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[batch, 64\] \(batch, length\)"):

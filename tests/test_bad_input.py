@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfps.models import anytime, farm_made, inpainting, made
-from tfps.sampling import events, incremental, predictive
+from tfps.models import farm_made, made
+from tfps.sampling import events, incremental, inpainting, predictive, prefix
 from tfps.serving import contract_checks, export, exported_sampler
 from tfps.train import ordering_objectives, rundir
 
@@ -357,11 +357,11 @@ def test_anytime_checks_the_whole_noise_not_only_the_first_codes():
     noise = np.zeros((2, 4, K), np.float32)
     noise[1, 3, 0] = np.nan  # after the 2 codes sampled
     with pytest.raises(ValueError, match=r"noise must be finite: found 1 NaN .* \[1, 3, 0\]"):
-        anytime.anytime_sample(prior, noise, 2, "fpi")
+        prefix.anytime_sample(prior, noise, 2, "fpi")
     with pytest.raises(ValueError, match="noise must be a float tensor, got dtype int32"):
-        anytime.anytime_sample(prior, np.zeros((2, 4, K), np.int32), 2, "fpi")
+        prefix.anytime_sample(prior, np.zeros((2, 4, K), np.int32), 2, "fpi")
     with pytest.raises(ValueError, match=r"noise must have shape \[batch, 4, 3\]"):
-        anytime.anytime_sample(prior, np.zeros((2, 2, K), np.float32), 2, "fpi")
+        prefix.anytime_sample(prior, np.zeros((2, 2, K), np.float32), 2, "fpi")
 
 
 # ------------------------------------------------------------------- families of orderings

@@ -19,7 +19,7 @@ import tensorflow as tf
 from tfps.evaluation import benchmarking
 from tfps.models import pixelcnn
 from tfps.sampling import noise as noise_lib
-from tfps.sampling import predictive
+from tfps.sampling import predictive, protocol
 from tfps.serving import contract, export, exported_sampler
 from tfps.train import training
 
@@ -166,7 +166,7 @@ def test_logits_and_log_prob_match_the_model(exported):
     logits = model(tf.constant(x), training=False)[0]
     np.testing.assert_allclose(loaded.logits(x).numpy(), logits.numpy(), rtol=1e-5, atol=1e-5)
     log_prob, bpd = loaded.log_prob(x)
-    np.testing.assert_allclose(log_prob.numpy(), pixelcnn.log_prob(logits, x).numpy(), rtol=1e-5)
+    np.testing.assert_allclose(log_prob.numpy(), protocol.log_prob(logits, x).numpy(), rtol=1e-5)
     np.testing.assert_allclose(bpd.numpy(), pixelcnn.bits_per_dim(logits, x).numpy(), rtol=1e-5)
     assert log_prob.shape == (4,) and log_prob.dtype == tf.float32
 
@@ -538,7 +538,7 @@ def test_fresh_tensorflow_only_process_calls_every_signature(cli_export, tmp_pat
     np.testing.assert_array_equal(arrays["default_samples"], expected)
     logits = model(tf.constant(reference), training=False)[0]
     np.testing.assert_allclose(arrays["logits"], logits.numpy(), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(arrays["log_prob"], pixelcnn.log_prob(logits, reference), rtol=1e-5)
+    np.testing.assert_allclose(arrays["log_prob"], protocol.log_prob(logits, reference), rtol=1e-5)
     np.testing.assert_allclose(
         arrays["bits_per_dim"], pixelcnn.bits_per_dim(logits, reference), rtol=1e-5
     )

@@ -1,4 +1,4 @@
-"""Tests for tfps/models/farm_sampling.py (FARM's approximate parallel sampling) and
+"""Tests for tfps/sampling/farm_parallel.py (FARM's approximate parallel sampling) and
 tfps/evaluation/frechet.py (the offline sample-quality measure).
 
 With one ordering, parallel sampling is ancestral sampling in that ordering (checked against an
@@ -14,10 +14,10 @@ import keras
 import numpy as np
 import pytest
 
-from launch import quality
 from tfps.data import builtin, checks, sources
 from tfps.evaluation import frechet
-from tfps.models import farm_made, farm_sampling, made
+from tfps.models import farm_made, made
+from tfps.sampling import farm_parallel
 from tfps.sampling import noise as noise_lib
 from tfps.train import training
 
@@ -73,7 +73,7 @@ def _replay(model, noise, indices):
 @pytest.mark.parametrize("index", [0, 1, 3])
 def test_one_ordering_is_ancestral_sampling_in_that_ordering(model, index):
     noise = _noise(4, index)
-    got = farm_sampling.parallel_sample(model, noise, [index])
+    got = farm_parallel.parallel_sample(model, noise, [index])
     expected, rounds, evaluations = _replay(model, noise, [index])
     np.testing.assert_array_equal(got.samples, expected)
     d = int(np.prod(SHAPE))
@@ -83,7 +83,7 @@ def test_one_ordering_is_ancestral_sampling_in_that_ordering(model, index):
 @pytest.mark.parametrize("k", [2, 4])
 def test_k_orderings_draw_each_round_from_the_start_of_the_round(model, k):
     noise = _noise(5, 10 + k)
-    got = farm_sampling.parallel_sample(model, noise, k)
+    got = farm_parallel.parallel_sample(model, noise, k)
     expected, rounds, evaluations = _replay(model, noise, list(range(k)))
     np.testing.assert_array_equal(got.samples, expected)
     assert not got.exact and got.rounds == rounds and got.orderings == list(range(k))
@@ -96,19 +96,53 @@ def test_k_orderings_draw_each_round_from_the_start_of_the_round(model, k):
     assert d // k <= got.rounds < d
 
 
+@pytest.mark.parametrize("k", [1, 2])
+def test_the_xla_compiled_loop_samples_as_the_eager_replay(model, k):
+    noise = _noise(3, 20 + k)
+    got = farm_parallel.parallel_sample(model, noise, k, jit_compile=True)
+    expected, rounds, evaluations = _replay(model, noise, list(range(k)))
+    np.testing.assert_array_equal(got.samples, expected)
+    assert (got.rounds, got.evaluations, got.exact) == (rounds, evaluations, k == 1)
+
+
+class _Counting:
+    """A family that counts its Python calls: a compiled loop calls it only while tracing."""
+
+    def __init__(self, model):
+        self.inner, self.calls = model, 0
+        self.event_shape, self.num_categories = model.event_shape, model.num_categories
+        self.orderings = model.orderings
+
+    def __call__(self, x, training=False, ordering_index=0):
+        self.calls += 1
+        return self.inner(x, training=training, ordering_index=ordering_index)
+
+
+def test_the_loop_is_traced_once_per_model_and_configuration(model):
+    counting = _Counting(model)
+    first = farm_parallel.parallel_sample(counting, _noise(2, 0), 2)
+    traced = counting.calls
+    assert traced == 2  # one call per ordering in the traced round, not per round
+    again = farm_parallel.parallel_sample(counting, _noise(5, 1), 2)  # another batch size
+    assert counting.calls == traced and again.rounds == first.rounds
+    farm_parallel.parallel_sample(counting, _noise(2, 0), 3)  # another configuration
+    assert counting.calls == traced + 3
+
+
 def test_parallel_sampling_refuses_what_it_cannot_sample(model):
     with pytest.raises(ValueError, match="has no `orderings`"):
-        farm_sampling.parallel_sample(made.MADE(SHAPE, K, hidden_units=8), _noise(1, 0))
+        farm_parallel.parallel_sample(made.MADE(SHAPE, K, hidden_units=8), _noise(1, 0))
     for bad, match in ((0, r"k must be in \[1, 4\]"), (5, r"k must be in \[1, 4\]"),
-                       ([1, 1], "distinct"), ([0, 7], r"out of range")):  # fmt: skip
+                       ([1, 1], "distinct"),
+                       ([0, 7], r"ordering_index must be in \[0, 4\), got 7")):  # fmt: skip
         with pytest.raises(ValueError, match=match):
-            farm_sampling.parallel_sample(model, _noise(1, 0), bad)
+            farm_parallel.parallel_sample(model, _noise(1, 0), bad)
     with pytest.raises(ValueError, match="noise must have shape"):
-        farm_sampling.parallel_sample(model, np.zeros((1, 3, 3, 1, K)))
+        farm_parallel.parallel_sample(model, np.zeros((1, 3, 3, 1, K)))
     noise = _noise(1, 0)
     noise[0, 1, 1, 0, 1] = np.nan
     with pytest.raises(ValueError, match="NaN or infinite"):
-        farm_sampling.parallel_sample(model, noise)
+        farm_parallel.parallel_sample(model, noise)
 
 
 def test_the_frechet_distance_of_gaussians_is_its_closed_form():
@@ -144,24 +178,26 @@ def test_a_digit_classifier_learns_the_embedded_digits_and_its_features_tell_set
 
 
 def test_the_quality_column_takes_the_labels_of_a_users_npz(tmp_path):
-    """`launch.quality.scorer` on an .npz with `train_labels` / `test_labels` (here the embedded
-    digits written out): a classifier of those labels, a distance per sample set; without labels,
-    at other levels or with bad labels: no column, or one DataError naming the array."""
+    """`frechet.scorer` of `sources.labelled`: an .npz with `train_labels` / `test_labels` (the
+    embedded digits written out): a classifier of those labels, a distance per sample set;
+    without labels, at other levels or with bad labels: no column, or one DataError naming the
+    array."""
     arrays = {}
     for split in ("train", "validation", "test"):
         arrays[split] = builtin.load_numpy("digits", split)[0]
         arrays[f"{split}_labels"] = builtin.labels("digits", split)
     path = str(tmp_path / "mine.npz")
     np.savez(path, **arrays)
-    score, header = quality.scorer(path, steps=150, num_categories=17)
+    score, header = frechet.scorer(sources.labelled(path, num_categories=17), steps=150)
     assert "mine.npz-label classifier (150 steps" in header and "validation images" in header
     test = arrays["test"]
     noise = np.random.default_rng(0).integers(0, 17, (100,) + test.shape[1:])
     assert score(noise) > 3 * score(test[:100])
-    assert quality.scorer(path, steps=5, num_categories=8)[0] is None  # other levels: no column
+    assert frechet.scorer(sources.labelled(path, 8), steps=5)[0] is None  # other levels: none
     unlabelled = str(tmp_path / "plain.npz")
     np.savez(unlabelled, train=arrays["train"], test=arrays["test"])
-    assert "has no train_labels and test_labels" in quality.scorer(unlabelled, 5, 17)[1]
+    note = frechet.scorer(sources.labelled(unlabelled, 17), 5)[1]
+    assert "has no train_labels and test_labels" in note
     bad = str(tmp_path / "bad.npz")
     np.savez(bad, train=arrays["train"], train_labels=arrays["train_labels"][:-1])
     with pytest.raises(checks.DataError, match="train_labels must hold one integer class"):
@@ -179,10 +215,15 @@ def farm_run(tmp_path_factory):
 def test_the_launcher_tables_exact_and_parallel_sampling_from_a_shell(farm_run, tmp_path):
     out = tmp_path / "table"
     result = launch("launch.farm_sampling", f"--model={farm_run}", "--num_samples=6",
-                    "--classifier_steps=20", "--skews=8,2", f"--output_dir={out}")  # fmt: skip
+                    "--classifier_steps=20", "--skews=8,2", "--best_of=2",
+                    f"--output_dir={out}")  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     with open(out / "farm_sampling.json") as f:
         table = json.load(f)
+    # Every row timed plain and XLA-compiled (the same samples), the fastest of 2 runs.
+    for row in table["rows"]:
+        assert row["seconds"] > 0 and row["seconds_xla"] > 0 and row["xla_same_samples"], row
+    assert "fastest of 2 runs" in table["quality"] and "| seconds (XLA) |" in result.stdout
     names = [row["name"] for row in table["rows"]]
     assert names[:4] == ["ancestral", "fpi (predictive sampling)",
                          "FARM parallel, k=1 (= ancestral)", "FARM parallel, k=2"]  # fmt: skip
@@ -219,6 +260,17 @@ def test_the_launcher_tables_exact_and_parallel_sampling_from_a_shell(farm_run, 
     assert "NO (approximate)" in (out / "farm_sampling.md").read_text()
     assert (out / "farm_sampling.png").stat().st_size > 0
     assert "test accuracy" in table["quality"]
+
+
+def test_the_launcher_leaves_out_the_rows_and_the_xla_column_it_is_told_to(farm_run, tmp_path):
+    out = tmp_path / "table"
+    done = launch_here("launch.farm_sampling", f"--model={farm_run}", "--num_samples=2",
+                       "--methods=fpi", "--ks=none", "--skews=none", "--xla=false",
+                       "--best_of=1", "--classifier_steps=5", f"--output_dir={out}")  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    [row] = json.loads((out / "farm_sampling.json").read_text())["rows"]
+    assert row["name"] == "fpi (predictive sampling)" and "seconds_xla" not in row
+    assert "| fpi (predictive sampling) | yes |" in (out / "farm_sampling.md").read_text()
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Tests for tfps/models/inpainting.py: inpainting in the ordering with the most evidence.
+"""Tests for tfps/sampling/inpainting.py: inpainting in the ordering with the most evidence.
 
 The fill is checked against an independent eager ancestral loop in the chosen ordering (the
 visible variables kept), the exact conditional NLL against a brute-force sum over the occluded
@@ -20,7 +20,8 @@ import scipy.special
 import tensorflow as tf
 
 from tfps.evaluation import occlusions
-from tfps.models import farm_made, farm_pixelcnn, inpainting
+from tfps.models import farm_made, farm_pixelcnn
+from tfps.sampling import inpainting
 from tfps.sampling import noise as noise_lib
 from tfps.serving import export
 from tfps.train import training

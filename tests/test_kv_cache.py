@@ -66,7 +66,7 @@ def test_ancestral_cached_is_the_ancestral_sample_with_d_calls(name):
         np.testing.assert_array_equal(
             tf.reshape(result.accepted_at, (4, d)), np.tile(np.arange(1, d + 1), (4, 1))
         )
-        np.testing.assert_array_equal(model.cached_ancestral_sample(noise), reference)
+        np.testing.assert_array_equal(kv_cache.cached_ancestral_sample(model, noise), reference)
 
 
 @pytest.mark.parametrize("name", ["text_9", "seq_5x2"])

@@ -16,7 +16,8 @@ import tensorflow as tf
 
 import tfps.data
 from tfps.evaluation import occlusions
-from tfps.models import anytime, farm_made, made
+from tfps.models import farm_made, made
+from tfps.sampling import prefix
 from tfps.serving import loading
 from tfps.train import training
 
@@ -131,13 +132,13 @@ def test_anytime_exits_non_zero_when_the_methods_sample_different_codes(
     anytime_run, tmp_path, monkeypatch
 ):
     logdir, _ = anytime_run
-    exact = anytime.anytime_sample
+    exact = prefix.anytime_sample
 
     def inexact(prior, noise, j, method, *args):
         got = exact(prior, noise, j, method, *args)
         return got._replace(codes=(got.codes + 1) % K) if method == "fpi" else got
 
-    monkeypatch.setattr(anytime, "anytime_sample", inexact)
+    monkeypatch.setattr(prefix, "anytime_sample", inexact)
     out = tmp_path / "out"
     done = _anytime(logdir, out, "--method=ancestral,fpi")
     assert done.returncode != 0 and "exactness broken" in done.stderr
@@ -154,4 +155,4 @@ def test_anytime_keeps_the_traceback_of_an_error_in_its_computation(
     def run(folder, flag):
         return _anytime(logdir, tmp_path / folder, flag)
 
-    _keeps_the_traceback(run, monkeypatch, anytime, "anytime_sample", "--method=fpi")
+    _keeps_the_traceback(run, monkeypatch, prefix, "anytime_sample", "--method=fpi")

@@ -1,5 +1,6 @@
-"""Tests for orderings as data (tfps/models/orderings.py) and the MADE family with k weight-shared
-orderings (tfps/models/farm_made.py), the first step of issue #29 (FARM):
+"""Tests for orderings as data (tfps/models/orderings.py), the ordered view that samples in them
+(tfps/sampling/ordered_view.py) and the MADE family with k weight-shared orderings
+(tfps/models/farm_made.py), the first step of issue #29 (FARM):
 
 * a bad ordering is one clear ValueError; the 8 raster variants are distinct permutations starting
   and ending at the right pixels, with a pixel's channels together; permute / unpermute and the
@@ -23,6 +24,7 @@ import tensorflow as tf
 import tfps
 from tfps.models import arms, farm_made, made, orderings
 from tfps.sampling import noise as noise_lib
+from tfps.sampling import ordered_view
 
 import oracles
 
@@ -171,21 +173,22 @@ def test_a_model_leaking_in_its_own_ordering_is_caught_at_its_first_step():
 @pytest.mark.parametrize("index", range(len(FAMILY)), ids=[getattr(o, "name", o) for o in FAMILY])
 def test_every_method_returns_the_ancestral_sample_in_the_ordering(index):
     model = _model()
-    sampler = orderings.ordered_sampler(model, index)
+    view = ordered_view.in_ordering(model, index)
+    sampler = tfps.sampler_for_model(view)
     assert isinstance(sampler, tfps.Sampler) and sampler.event_shape == (9,)
     noise = noise_lib.gumbel_noise((4,) + SHAPE + (K,), seed=index)
     expected = oracles.ancestral_in_ordering(model, index, noise)
     ordering = model.orderings[index]
     # The same sample from tests/oracles.py run on the view, in ordering space.
     z_noise = ordering.permute(tf.reshape(noise, (4, 9, K)))
-    z_reference = oracles.ancestral_reference(sampler.model, z_noise)
+    z_reference = oracles.ancestral_reference(view, z_noise)
     np.testing.assert_array_equal(
         ordering.unpermute(z_reference).numpy().reshape(expected.shape), expected
     )
     step = np.empty(9, np.int32)  # the generation step of each position, from pi itself
     step[list(ordering.permutation)] = np.arange(9)
     for method in sampler.methods:
-        result = orderings.sample_in_ordering(sampler, ordering, noise, method)
+        result = ordered_view.sample_in_ordering(sampler, ordering, noise, method)
         np.testing.assert_array_equal(result.samples.numpy(), expected, err_msg=method)
         # accepted_at in x layout: in generation order it only grows, up to each example's calls;
         # ancestral sampling accepts position pi[t] at call t + 1.
@@ -208,11 +211,12 @@ def test_the_ordering_changes_the_sample_for_the_same_noise():
 
 def test_an_image_with_channels_samples_exactly_in_a_raster_variant_with_evidence():
     model = _model((2, 2, 2), 3, ("tr_cols", "bl_rows"), hidden_units=24)
-    sampler = tfps.sampler_for_model(orderings.in_ordering(model, "bl_rows"))
+    bl_rows = orderings.as_ordering("bl_rows", model.event_shape)
+    sampler = tfps.sampler_for_model(ordered_view.in_ordering(model, bl_rows))
     noise = noise_lib.gumbel_noise((3, 2, 2, 2, 3), seed=1)
     expected = oracles.ancestral_in_ordering(model, 1, noise)
     for method in ("ancestral", "fpi"):
-        result = orderings.sample_in_ordering(sampler, model.orderings[1], noise, method)
+        result = ordered_view.sample_in_ordering(sampler, model.orderings[1], noise, method)
         np.testing.assert_array_equal(result.samples.numpy(), expected, err_msg=method)
     # Evidence in x layout (the top row observed): kept, and the rest as the oracle given it.
     mask = np.zeros((3, 2, 2, 2), bool)
@@ -221,7 +225,7 @@ def test_an_image_with_channels_samples_exactly_in_a_raster_variant_with_evidenc
     expected = oracles.ancestral_in_ordering(model, 1, noise, evidence, mask)
     assert (expected[mask] == 2).all()
     for method in ("ancestral", "fpi"):
-        given = orderings.sample_in_ordering(
+        given = ordered_view.sample_in_ordering(
             sampler, model.orderings[1], noise, method, evidence, mask
         )
         np.testing.assert_array_equal(given.samples.numpy(), expected, err_msg=method)
@@ -230,17 +234,21 @@ def test_an_image_with_channels_samples_exactly_in_a_raster_variant_with_evidenc
 def test_the_ordered_view_refuses_what_is_not_an_ordering_of_the_model():
     model = _model()
     with pytest.raises(ValueError, match=r"ordering_index must be in \[0, 9\), got 9"):
-        orderings.in_ordering(model, 9)
+        ordered_view.in_ordering(model, 9)
     with pytest.raises(ValueError, match="is not one of the 9 orderings of OrderedMADE"):
-        orderings.in_ordering(model, Ordering.random(9, seed=99))
+        ordered_view.in_ordering(model, Ordering.random(9, seed=99))
     with pytest.raises(ValueError, match="wrong length"):
-        orderings.in_ordering(model, list(range(8)))
+        ordered_view.in_ordering(model, Ordering.natural(8))
+    with pytest.raises(ValueError, match="wrong length"):
+        orderings.as_ordering(list(range(8)), SHAPE)
+    with pytest.raises(TypeError, match="an ordering is an index into `model.orderings` or an"):
+        ordered_view.in_ordering(model, "bl_rows")  # a name: as_ordering reads it first
     with pytest.raises(ValueError, match="ordering_index must be in \\[0, 9\\), got 9"):
         model(tf.zeros((1,) + SHAPE, tf.int32), ordering_index=9)
     plain = made.MADE(SHAPE, K, hidden_units=8)
     with pytest.raises(ValueError, match="MADE has no `orderings` to index"):
-        orderings.in_ordering(plain, 0)
-    view = orderings.in_ordering(plain, "tl_rows")  # any model, in any ordering it honours
+        ordered_view.in_ordering(plain, 0)
+    view = ordered_view.in_ordering(plain, Ordering.natural(9))  # any ordering the model honours
     assert view.event_shape == (9,) and view.num_categories == K
 
 
@@ -299,8 +307,11 @@ def test_a_plain_made_in_its_natural_ordering_samples_as_itself():
     plain = made.MADE(SHAPE, 3, hidden_units=16)
     noise = noise_lib.gumbel_noise((3,) + SHAPE + (3,), seed=2)
     expected = tfps.sampler_for_model(plain).sample(noise, "fpi").samples.numpy()
-    sampler = orderings.ordered_sampler(plain, Ordering.natural(9))
-    result = orderings.sample_in_ordering(sampler, sampler.ordering, noise, "fpi")
+    view = ordered_view.in_ordering(plain, Ordering.natural(9))
+    result = ordered_view.sample_in_ordering(tfps.sampler_for_model(view), view.ordering, noise)
     np.testing.assert_array_equal(result.samples.numpy(), expected)
+    raster = tfps.sampler_for_model(ordered_view.in_ordering(plain, None))  # None: raster order
+    flat = raster.sample(tf.reshape(noise, (3, 9, 3)), "fpi").samples.numpy()
+    np.testing.assert_array_equal(flat.reshape(expected.shape), expected)
     with pytest.raises(tfps.NotAutoregressiveError, match="in ordering br_rows"):
         tfps.check_autoregressive(plain, ordering="br_rows")

@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from tfps.models import arms, pixelcnn
+from tfps.sampling import protocol
 
 
 def _flat_logits(model, x):
@@ -77,7 +78,7 @@ def test_log_prob_matches_manual_softmax():
     x = np.array([[[[0], [2]], [[1], [1]]]], np.int32)
     logits = model(x)[0].numpy().reshape(4, 3)
     manual = sum(logits[i, v] - np.log(np.exp(logits[i]).sum()) for i, v in enumerate([0, 2, 1, 1]))
-    np.testing.assert_allclose(pixelcnn.log_prob(model(x)[0], x).numpy(), [manual], rtol=1e-5)
+    np.testing.assert_allclose(protocol.log_prob(model(x)[0], x).numpy(), [manual], rtol=1e-5)
     np.testing.assert_allclose(
         pixelcnn.bits_per_dim(model(x)[0], x).numpy(), [-manual / (4 * math.log(2))], rtol=1e-5
     )

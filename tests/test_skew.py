@@ -1,5 +1,6 @@
-"""The diagonal schedule's exact skew comes from the model's structure (tfps/models/farm_sampling.py
-`pixel_dependencies`, `skew_for`, `required_skew`), never from a probe of one set of weights.
+"""The diagonal schedule's exact skew comes from the model's structure (the families'
+`pixel_dependencies`, tfps/sampling/farm_parallel.py `skew_for` and `required_skew`), never from a
+probe of one set of weights.
 
 The probe is kept here as the cross-check: the perturbation of every pixel, in several random
 images, against the logits at every pixel. What it sees must lie inside the derived structure; on
@@ -15,7 +16,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfps.models import farm_made, farm_pixelcnn, farm_sampling
+from tfps.models import farm_made, farm_pixelcnn
+from tfps.sampling import farm_parallel
 from tfps.sampling import noise as noise_lib
 
 import oracles
@@ -52,9 +54,9 @@ def test_a_made_needs_the_whole_width_whatever_its_weights(seed):
     sees a hidden unit of degree 32, which sees pixel (3, 7): one row up, 7 columns right, skew
     8. A probe of random weights saw 4, 4, 2, 3 for these seeds."""
     model = _made((8, 8, 1), ["tl_rows"], 10, seed)
-    dependencies = farm_sampling.pixel_dependencies(model, 0)
+    dependencies = model.pixel_dependencies(0)
     assert dependencies[4 * 8 + 0, 3 * 8 + 7]
-    assert farm_sampling.required_skew(model, 0) == 8
+    assert farm_parallel.required_skew(model, 0) == 8
 
 
 def test_the_mask_product_is_what_an_all_positive_made_probes():
@@ -68,7 +70,7 @@ def test_the_mask_product_is_what_an_all_positive_made_probes():
         positive = rng.uniform(0.5, 1.5, w.shape) if len(w.shape) > 1 else np.zeros(w.shape)
         w.assign(positive.astype(np.float32))
     for index in range(len(family)):
-        structure = farm_sampling.pixel_dependencies(model, index)
+        structure = model.pixel_dependencies(index)
         np.testing.assert_array_equal(probe_dependencies(model, index), structure, str(index))
 
 
@@ -77,14 +79,14 @@ def test_the_pixelcnn_familys_reach_bounds_what_it_probes_and_is_reached():
     keras.utils.set_random_seed(0)
     model = farm_pixelcnn.OrderedPixelCNN((6, 6, 1), 3, orderings=family, filters=8, num_layers=2)
     for index in range(len(family)):
-        structure = farm_sampling.pixel_dependencies(model, index)
+        structure = model.pixel_dependencies(index)
         probed = probe_dependencies(model, index)
         assert not (probed & ~structure).any(), f"the probe saw a dependency outside {index}"
-        order, read_shape = farm_sampling.read_order(model, index)
+        order, read_shape = farm_parallel.read_order(model, index)
         # The random weights realise the reach, so the probe's own skew is the derived one:
         # R + 1 = (2 + 1) * 1 + 1.
-        assert farm_sampling.skew_for(probed, order, read_shape) == 4
-        assert farm_sampling.required_skew(model, index) == 4
+        assert farm_parallel.skew_for(probed, order, read_shape) == 4
+        assert farm_parallel.required_skew(model, index) == 4
 
 
 def test_the_derived_skew_samples_the_ancestral_sample_of_a_made():
@@ -93,10 +95,11 @@ def test_the_derived_skew_samples_the_ancestral_sample_of_a_made():
         w.assign(w * 6.0)  # logits that outweigh the noise
     noise = noise_lib.gumbel_noise((6, 4, 4, 1, 2), seed=3)
     for index in (0, 1):
-        result = farm_sampling.diagonal_sample(model, noise, index)
         expected = oracles.ancestral_in_ordering(model, index, noise)
-        assert result.exact
-        np.testing.assert_array_equal(result.samples, expected)
+        for jit_compile in (False, True):
+            result = farm_parallel.diagonal_sample(model, noise, index, jit_compile=jit_compile)
+            assert result.exact and result.rounds == result.evaluations == 16  # skew W
+            np.testing.assert_array_equal(result.samples, expected)
 
 
 class _Opaque:
@@ -115,23 +118,23 @@ def test_a_model_without_readable_structure_is_never_called_exact():
     opaque = _Opaque(_made((4, 4, 1), ["tl_rows"], 10))
     noise = noise_lib.gumbel_noise((2, 4, 4, 1, 2), seed=0)
     with pytest.raises(ValueError, match="cannot be read from its structure"):
-        farm_sampling.required_skew(opaque, 0)
+        farm_parallel.required_skew(opaque, 0)
     with pytest.raises(ValueError, match="cannot be read from its structure"):
-        farm_sampling.diagonal_sample(opaque, noise, 0)
+        farm_parallel.diagonal_sample(opaque, noise, 0)
     for skew in (2, 4):  # even at the width (raster order) it is not claimed
-        assert not farm_sampling.diagonal_sample(opaque, noise, 0, skew=skew).exact
+        assert not farm_parallel.diagonal_sample(opaque, noise, 0, skew=skew).exact
 
 
 def test_a_dependency_on_a_later_pixel_is_refused():
     dependencies = np.zeros((4, 4), bool)
     dependencies[0, 1] = True  # pixel 0 depends on pixel 1, read after it in raster order
     with pytest.raises(ValueError, match="not autoregressive"):
-        farm_sampling.skew_for(dependencies, np.arange(4), (2, 2))
+        farm_parallel.skew_for(dependencies, np.arange(4), (2, 2))
 
 
 def test_the_logits_cache_does_not_keep_a_model_alive():
     model = _made((4, 4, 1), ["tl_rows", "br_rows"], 8)
-    farm_sampling.parallel_sample(model, noise_lib.gumbel_noise((1, 4, 4, 1, 2), seed=0))
+    farm_parallel.parallel_sample(model, noise_lib.gumbel_noise((1, 4, 4, 1, 2), seed=0))
     gone = weakref.ref(model)
     del model
     gc.collect()

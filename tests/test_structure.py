@@ -4,6 +4,7 @@ another module's private names, no module longer than one sitting (../shared/STY
 import ast
 import glob
 import os
+import re
 
 from launchers import REPO
 
@@ -107,6 +108,45 @@ def test_no_import_cycle():
     for trainer in ("train.training", "train.autoencoder_training"):
         assert not {m for m in graph[trainer] if m.startswith("data.")}, trainer
         assert "data" in _imports(trainer).values(), trainer
+
+
+# What a model may take from tfps/sampling: the ARM protocol (and the likelihood of its logits),
+# the event checks, and the Transformer's key/value cache (an ARM the sampler calls, not a loop).
+# Every way a sample is drawn lives in tfps/sampling (../shared/STYLE.md, "The house").
+MODELS_MAY_USE_FROM_SAMPLING = {"sampling.events", "sampling.protocol", "sampling.kv_cache"}
+SAMPLING_NAME = re.compile(r"(?i:(^|_)sampl(e|er|es|ers|ing)(_|$))|Sampl")  # snake, Camel
+SAMPLER_CALLS = {"while_loop", "sample", "sample_from_seed", "sample_scheduled", "loop_function"}
+
+
+def _sampling_in_models(name):
+    """Where module `name` draws a sample: `(line, what)` of each import of a sampler module, each
+    function or class named for sampling, and each call of `tf.while_loop` or a sampler."""
+    found = [
+        (0, f"imports tfps.{m}")
+        for m in sorted(set(_imports(name).values()))
+        if m.split(".")[0] == "sampling" and m not in MODELS_MAY_USE_FROM_SAMPLING
+    ]
+    for node in ast.walk(_tree(name)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            if SAMPLING_NAME.search(node.name):
+                found.append((node.lineno, f"defines {node.name}"))
+        elif isinstance(node, ast.Call):
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if called in SAMPLER_CALLS:
+                found.append((node.lineno, f"calls {called}"))
+    return found
+
+
+def test_no_model_defines_a_sampling_loop_or_calls_a_sampler():
+    models = [name for name in MODULES if name.startswith("models.")]
+    assert models
+    for name in models:
+        found = _sampling_in_models(name)
+        assert not found, (
+            f"tfps/{name.replace('.', '/')}.py draws a sample (a job of tfps/sampling): "
+            + ", ".join(f"line {line}: {what}" if line else what for line, what in found)
+        )
 
 
 def test_no_module_uses_another_modules_private_names():

@@ -36,6 +36,7 @@ data changed is refused (`tfps.train.rundir.check_compatible`) and sampling, ben
 need no data flags.
 """
 
+import collections
 import hashlib
 import os
 
@@ -147,6 +148,37 @@ def npz_labels(path):
                 f"{split!r} ({count}), got {labels.dtype} {list(labels.shape)}"
             )
     return splits, {split: labels.astype(np.int32) for split, labels in found.items()}
+
+
+Labelled = collections.namedtuple("Labelled", ["images", "labels", "num_categories", "what"])
+
+
+def labelled(dataset, num_categories=None):
+    """The labelled images of `dataset` that a sample-quality measure trains its classifier on
+    (`tfps.evaluation.frechet.scorer`), or a note (str) saying why there are none.
+
+    `Labelled(images, labels, num_categories, what)`: images `{split: int [N, H, W, C]}` of every
+    split, labels `{"train", "test": int32 [N]}`, the levels K of the images and what a label
+    names. From an embedded labelled set (`tfps.data.builtin.LABELLED_DATASETS`: the digit of the
+    digits sets, the source photograph of `photos32`) or an .npz with `train_labels` and
+    `test_labels` (`npz_labels`), whose values must be the run's levels `num_categories`."""
+    if dataset in tfps_data.LABELLED_DATASETS:
+        images = {split: tfps_data.load_numpy(dataset, split)[0] for split in tfps_data.SPLITS}
+        labels = {split: tfps_data.labels(dataset, split) for split in ("train", "test")}
+        what = "source-photograph" if dataset == "photos32" else "digit"
+        return Labelled(images, labels, tfps_data.dataset_info(dataset).num_categories, what)
+    if not (isinstance(dataset, str) and dataset.endswith(".npz")):
+        return f"no Frechet distance: {dataset} has no embedded labels"
+    images, labels = npz_labels(dataset)
+    if not {"train", "test"} <= set(labels):
+        return f"no Frechet distance: {dataset} has no train_labels and test_labels"
+    top = max(int(np.max(split)) for split in images.values())
+    if num_categories is None or top >= num_categories:
+        return (
+            f"no Frechet distance: {dataset}'s values (up to {top}) are not the run's levels "
+            f"({num_categories}): the run reduced the bit depth"
+        )
+    return Labelled(images, labels, num_categories, f"{os.path.basename(dataset)}-label")
 
 
 def _check_shapes(splits, location):

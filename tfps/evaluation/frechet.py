@@ -98,3 +98,33 @@ def frechet_distance(features_a, features_b):
     root = np.real(scipy.linalg.sqrtm(cov_a @ cov_b))
     distance = np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a + cov_b - 2.0 * root)
     return float(max(distance, 0.0))
+
+
+def scorer(labelled, steps):
+    """The protocol above as `(score(samples) -> distance, header)`, or `(None, note)`.
+
+    `labelled`: `tfps.data.sources.labelled(dataset, num_categories)`, the images and labels of
+    a dataset (`images {split: ...}`, `labels {"train", "test"}`, `num_categories`, `what` a
+    label names), or the note (str) saying why it has none. The classifier trains `steps` steps
+    on the training split; the score is the distance of int samples `[N, H, W, C]` (N >= 2, the
+    dataset's levels) to the test split's features, and the header names the classifier, its
+    test accuracy and, where there is a validation split, the floor: its distance to them."""
+    if isinstance(labelled, str):
+        return None, labelled
+    images, labels, levels, what = labelled
+    test = images["test"]
+    classifier = train_classifier(images["train"], labels["train"], levels, steps=steps)
+    test_accuracy = accuracy(classifier, test, labels["test"])
+    reference = features(classifier, test)
+
+    def score(samples):
+        return frechet_distance(reference, features(classifier, samples))
+
+    header = (
+        f"Frechet distance to the {len(test)} test images in the features of a {what} classifier "
+        f"({steps} steps, test accuracy {test_accuracy:.1%})"
+    )
+    if len(images.get("validation", ())) >= 2:
+        floor = score(images["validation"])
+        header += f"; the {len(images['validation'])} validation images: {floor:.2f}"
+    return score, header

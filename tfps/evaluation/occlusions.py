@@ -7,10 +7,20 @@ the raster order has). FARM does not give the rectangles' sizes; here each side 
 from [ceil(S / 4), ceil(S / 2)] of the image side S, the position uniformly where it fits (at the
 corner for best and worst). `x0,y0,x1,y1` names one rectangle.
 
-`score` inpaints images under masks with a `tfps.models.inpainting.Inpainter` and reports, per
-occluded variable, FARM's L2 (the squared error of the fill, values scaled to [0, 1] by K - 1)
-and the NLL of the true values (nats; exact where the chosen ordering puts every visible variable
-first, see `tfps.models.inpainting`), with the share of exact masks and the ARM calls.
+`score` inpaints images under masks with a `tfps.sampling.inpainting.Inpainter` and reports, per
+occluded variable o (in the ordering the inpainter chose, nats), two NLLs of the true values x_o:
+
+    nll            = -mean_o log p(x_o | x_<o)          teacher-forced: the true earlier values
+                                                        (exact where the ordering puts every
+                                                        visible variable first)           (1)
+    nll_given_fill = -mean_o log p(x_o | x~_<o)         FARM's [1, Table 1]: the visible values
+                                                        and the *sampled* earlier values x~ of
+                                                        the fill                          (2)
+
+(2) is what FARM's `fill_occlusion` computes: each occluded pixel is drawn, in order, after the
+true pixel is scored under the conditional that drew it. Both are averaged over the examples of
+a mask and then over the masks. With them: FARM's L2 (the squared error of the sampled fill,
+values scaled to [0, 1] by K - 1), the share of exact masks and the ARM calls.
 
 #### References
 
@@ -21,8 +31,10 @@ first, see `tfps.models.inpainting`), with the share of exact masks and the ARM 
 import math
 
 import numpy as np
+import tensorflow as tf
 
 from tfps.sampling import noise as noise_lib
+from tfps.sampling import protocol
 
 CASES = ("best", "average", "worst")
 
@@ -74,13 +86,30 @@ def visible_of(rectangle, height, width):
     return visible
 
 
+def nll_given_fill(model, images, fills, occluded, ordering_index):
+    """FARM's NLL (eq. 2) in nats per occluded variable, `[B]`: the true values `images` scored
+    under the logits of the fills (int `[B, *event_shape]`, each the ancestral sample in ordering
+    `ordering_index[b]` of a family, `model.orderings`, or in raster order), whose conditional at
+    each occluded variable (bool `occluded`) sees the visible and the sampled earlier values."""
+    total = np.zeros(len(images))
+    for k in np.unique(ordering_index):
+        rows = np.flatnonzero(ordering_index == k)
+        options = {"ordering_index": int(k)} if getattr(model, "orderings", None) else {}
+        logits = model(tf.constant(fills[rows], tf.int32), training=False, **options)[0]
+        logits = tf.cast(logits, tf.float32)
+        total[rows] = protocol.log_prob(logits, images[rows], where=occluded[rows]).numpy()
+    return -total / occluded.reshape(len(images), -1).sum(axis=1)
+
+
 def score(inpainter, images, rectangle_list, method="fpi", seed=0):
-    """Inpaints every image under every rectangle: `{l2, nll, exact_share, arm_calls, fills}`,
-    the means per occluded variable over all of them (`fills`: int `[R, N, *event_shape]`)."""
+    """Inpaints every image under every rectangle (the noise of mask r from seed `seed + r`):
+    `{l2, nll, nll_given_fill, exact_share, arm_calls, fills}`, the means per occluded variable
+    over all of them (`nll` teacher-forced, eq. 1; `nll_given_fill` FARM's, eq. 2; `fills`: int
+    `[R, N, *event_shape]`)."""
     images = np.asarray(images, np.int32)
     n, (height, width) = len(images), images.shape[1:3]
     k = int(inpainter.model.num_categories)
-    l2, nll, exact, calls, fills = [], [], [], 0, []
+    l2, nll, given_fill, exact, calls, fills = [], [], [], [], 0, []
     for r, rectangle in enumerate(rectangle_list):
         visible = np.repeat(visible_of(rectangle, height, width)[None], n, axis=0)
         noise = noise_lib.gumbel_noise(images.shape + (k,), seed + r).numpy()
@@ -91,12 +120,15 @@ def score(inpainter, images, rectangle_list, method="fpi", seed=0):
         l2.append((error * occluded).reshape(n, -1).sum(1) / occluded.reshape(n, -1).sum(1))
         values, _, is_exact = inpainter.nll(images, visible)
         nll.append(values)
+        index = np.asarray(filled.ordering_index)
+        given_fill.append(nll_given_fill(inpainter.model, images, samples, occluded, index))
         exact.append(is_exact)
         calls += int(filled.result.arm_calls)
         fills.append(samples)
     return {
         "l2": float(np.mean(l2)),
         "nll": float(np.mean(nll)),
+        "nll_given_fill": float(np.mean(given_fill)),
         "exact_share": float(np.mean(exact)),
         "arm_calls": calls / len(rectangle_list),
         "fills": np.stack(fills),

@@ -7,10 +7,13 @@ has `orderings`, a tuple of k `tfps.models.orderings.Ordering`s, and
                                                orderings[i]; i a Python int or an int32 tensor
 
 Everything that takes a family reads only that: the ordered view and its samplers
-(`tfps.models.orderings.in_ordering`), the objectives (`tfps.train.ordering_objectives`),
-inpainting (`tfps.models.inpainting`), FARM's parallel sampling (`tfps.models.farm_sampling`) and
-the serving module. This module holds what every family shares: reading the orderings of a
-config (`family_of`), the index check, and the model with one ordering fixed (`OneOrdering`).
+(`tfps.sampling.ordered_view.in_ordering`), the objectives (`tfps.train.ordering_objectives`),
+inpainting (`tfps.sampling.inpainting`), FARM's parallel sampling and diagonal schedule
+(`tfps.sampling.farm_parallel`) and the serving module; a family may also give
+`pixel_dependencies(i)`, the pixels its structure lets each pixel's logits see in ordering i (the
+diagonal schedule's exact skew). This module holds what every family shares: reading the orderings
+of a config (`orderings_of`), the index check, and the model with one ordering fixed
+(`OneOrdering`).
 
 #### References
 
@@ -26,7 +29,7 @@ from tfps.sampling import events
 ALL_RASTER = "raster8"  # a run config's name for the 8 raster variants
 
 
-def family_of(orderings, event_shape):
+def orderings_of(orderings, event_shape):
     """The tuple of `Ordering`s of a family: each entry an `Ordering`, a raster variant name, a
     `to_config()` dict, `to_json()` text or a list of positions (default: the natural order); a
     run config's text, comma-separated raster variant names or `raster8` (all 8), is split.
@@ -47,7 +50,7 @@ def family_of(orderings, event_shape):
 
 class OrderingFamily:
     """The mixin of a family model: `num_orderings`, `check_ordering_index`, `one_ordering` and
-    the orderings in `options()`. The model sets `self.orderings` (`family_of`)."""
+    the orderings in `options()`. The model sets `self.orderings` (`orderings_of`)."""
 
     @property
     def num_orderings(self):
@@ -65,8 +68,7 @@ class OrderingFamily:
         """The model with ordering `index` fixed, as a protocol ARM in x layout (`model(x)` ->
         `(logits, h)`, autoregressive in `orderings[index]`), e.g. for
         `check_autoregressive(model.one_ordering(k), ordering=model.orderings[k])`."""
-        _, options = orderings_lib.resolve(self, index)
-        return OneOrdering(self, options["ordering_index"])
+        return OneOrdering(self, self.check_ordering_index(index))
 
     def family_options(self):
         return {"orderings": [o.to_config() for o in self.orderings]}

@@ -20,7 +20,7 @@ sec. 4.2]): changing the first mask alone would leave the outputs in the natural
 not autoregressive in pi. Hidden degrees are spread evenly over [1, d - 1], as `made.MADE` does.
 
 Sampling: `call` is autoregressive in `orderings[k]`, not in raster order, so sample ordering k
-through its ordered view, `tfps.models.orderings.in_ordering(model, k)` (or `ordered_sampler` and
+through its ordered view, `tfps.sampling.ordered_view.in_ordering(model, k)` (and
 `sample_in_ordering`): every method of tfps is exact there. `tfps.sampler_for_model` on the
 model itself samples its first ordering, `orderings[0]`, whatever it is (through the ordered view
 when it is not the raster order: `tfps.sampling.ordered_view`). A run trains the family with one of
@@ -41,6 +41,7 @@ import numpy as np
 
 from tfps.models import arm_base, family, made
 from tfps.models import layers as tfps_layers
+from tfps.sampling import events
 
 ARCH = "farm_made"
 RUN_CONFIG_FIELDS = {**made.RUN_CONFIG_FIELDS, "orderings": "orderings"}
@@ -56,7 +57,7 @@ class OrderedMADE(family.OrderingFamily, made.MADE):
     Args:
       event_shape: `(H, W, C)`, `(L,)` or `(L, C)`.
       num_categories: K >= 2.
-      orderings: the k orderings (`tfps.models.family.family_of`): e.g.
+      orderings: the k orderings (`tfps.models.family.orderings_of`): e.g.
         `orderings.RASTER_VARIANTS` for FARM's 8 raster variants [1, sec. 3], or `Ordering`s;
         default the natural order.
       hidden_units, num_layers, dropout_rate: as `tfps.models.made.MADE` ([1]: 2 x 1000).
@@ -82,7 +83,7 @@ class OrderedMADE(family.OrderingFamily, made.MADE):
         **kwargs,
     ):
         # Before MADE.__init__, which builds the masks from them (a tuple: not tracked by Keras).
-        self.orderings = family.family_of(orderings, arm_base.check_event_shape(event_shape))
+        self.orderings = family.orderings_of(orderings, arm_base.check_event_shape(event_shape))
         super().__init__(
             event_shape,
             num_categories,
@@ -111,6 +112,24 @@ class OrderedMADE(family.OrderingFamily, made.MADE):
         first = np.stack([masks[0] for masks in per_ordering])
         last = np.stack([masks[-1] for masks in per_ordering])
         return [first] + per_ordering[0][1:-1] + [last]
+
+    def pixel_dependencies(self, ordering_index=0):
+        """bool `[P, P]` over the P pixels of the canonical `(H, W, C)` image (raster indices):
+        `[t, s]` True where some path of the masks of ordering `ordering_index` leads from a
+        channel of pixel s to a channel of pixel t != s (the product of the masks: a superset of
+        what any weights realise; what `tfps.sampling.farm_parallel.required_skew` reads)."""
+        index = self.check_ordering_index(ordering_index)
+        masks = self.masks()
+        reach = masks[0][index]
+        for mask in masks[1:]:
+            mask = mask[index] if mask.ndim == 3 else mask
+            reach = (reach.astype(np.float64) @ mask) > 0
+        height, width, channels = events.canonical_shape(self.event_shape)
+        pixels, k = height * width, self.num_categories
+        variables = reach.reshape(pixels, channels, k, pixels, channels, k).any(axis=(1, 2, 4, 5))
+        dependencies = variables.T.copy()  # [target, source]
+        np.fill_diagonal(dependencies, False)
+        return dependencies
 
     def call(self, x, training=False, ordering_index=0):
         ordering_index = self.check_ordering_index(ordering_index)

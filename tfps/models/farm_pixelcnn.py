@@ -26,8 +26,9 @@ flipped or turned in the other orderings, the embedding tells them which.
 
 Sampling, objectives, inpainting and serving take the family as they take
 `tfps.models.farm_made.OrderedMADE` (`tfps.models.family`): sample ordering k through its ordered
-view `tfps.models.orderings.in_ordering(model, k)`, exact with every method.
-`tfps.models.farm_sampling.diagonal_sample` is FARM's diagonal schedule for this family.
+view `tfps.sampling.ordered_view.in_ordering(model, k)`, exact with every method.
+`tfps.sampling.farm_parallel.diagonal_sample` is FARM's diagonal schedule for this family (its
+exact skew from `pixel_dependencies`).
 
 #### References
 
@@ -47,7 +48,6 @@ import tensorflow as tf
 
 from tfps.models import arm_base, family, gated_pixelcnn
 from tfps.models import layers as tfps_layers
-from tfps.models import orderings as orderings_lib
 
 ARCH = "farm_pixelcnn"
 RUN_CONFIG_FIELDS = {**gated_pixelcnn.RUN_CONFIG_FIELDS, "orderings": "orderings"}
@@ -60,7 +60,7 @@ def pixel_permutations(orderings, event_shape):
     height, width, channels = event_shape
     rows = []
     for ordering in orderings:
-        variant = orderings_lib.raster_variant(ordering, event_shape)
+        variant = ordering.raster_variant(event_shape)
         if variant is None:
             raise ValueError(
                 f"the PixelCNN family reads the image in its 8 raster variants (flips and "
@@ -72,7 +72,7 @@ def pixel_permutations(orderings, event_shape):
                 f"raster variant {variant!r} transposes the image, which needs a square image; "
                 f"got {height}x{width}: use row-first variants (*_rows) only"
             )
-        rows.append(orderings_lib.pixel_order(ordering, channels))
+        rows.append(ordering.pixel_order(channels))
     return np.stack(rows).astype(np.int32)
 
 
@@ -87,7 +87,7 @@ class OrderedPixelCNN(family.OrderingFamily, gated_pixelcnn.GatedPixelCNN):
     Args:
       event_shape: `(H, W, C)`; square if a column-first variant is among the orderings.
       num_categories: K >= 2.
-      orderings: the k orderings, raster variants (`tfps.models.family.family_of`; `"raster8"`
+      orderings: the k orderings, raster variants (`tfps.models.family.orderings_of`; `"raster8"`
         for all 8); default the natural order.
       filters, num_layers, kernel_size, dropout_rate, head_hidden: as
         `tfps.models.gated_pixelcnn.GatedPixelCNN`.
@@ -114,7 +114,7 @@ class OrderedPixelCNN(family.OrderingFamily, gated_pixelcnn.GatedPixelCNN):
     ):
         shape = arm_base.check_event_shape(event_shape, self.RANKS)
         # Before GatedPixelCNN.__init__, whose build_weights calls the model (not Keras-tracked).
-        self.orderings = family.family_of(orderings, shape)
+        self.orderings = family.orderings_of(orderings, shape)
         self._pixel_orders = pixel_permutations(self.orderings, shape)
         super().__init__(
             event_shape,
@@ -146,6 +146,24 @@ class OrderedPixelCNN(family.OrderingFamily, gated_pixelcnn.GatedPixelCNN):
         )
         back = tf.math.invert_permutation(order)
         return self._pixels(logits, back), self._pixels(h, back)
+
+    def pixel_dependencies(self, ordering_index=0):
+        """bool `[P, P]` over the P = H W pixels of x (raster indices): `[t, s]` True where the
+        structure lets the logits at pixel t in ordering `ordering_index` depend on pixel s (a
+        superset of what any weights realise). Read in the ordering's pixel order as an H x W
+        image, the receptive field is every pixel of the rows above up to `right_reach()` columns
+        to the right, and the pixels to the left in its own row (what
+        `tfps.sampling.farm_parallel.required_skew` reads)."""
+        index = self.check_ordering_index(ordering_index)
+        height, width, _ = self.event_shape
+        pixels, reach = height * width, int(self.right_reach())
+        row, col = np.divmod(np.arange(pixels), width)  # network positions, H x W raster
+        above = (row[None, :] < row[:, None]) & (col[None, :] <= col[:, None] + reach)
+        left = (row[None, :] == row[:, None]) & (col[None, :] < col[:, None])
+        order = self._pixel_orders[index]
+        dependencies = np.zeros((pixels, pixels), bool)
+        dependencies[np.ix_(order, order)] = above | left
+        return dependencies
 
     def _pixels(self, t, order):
         """t `[B, H, W, ...]` with its pixels read in `order` (`[H W]`), shape kept."""

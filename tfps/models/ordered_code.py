@@ -37,6 +37,7 @@ over the B * h * w * j values of the prefix maps. beta = 0.25 [2].
      Learning. In NeurIPS, 2017.
 """
 
+import math
 import numbers
 
 import keras
@@ -44,6 +45,7 @@ import tensorflow as tf
 
 from tfps.models import autoencoder
 from tfps.models import layers as tfps_layers
+from tfps.sampling import events
 
 SPATIAL, CHANNEL = "spatial", "channel"
 QUANTIZATIONS = (SPATIAL, CHANNEL)
@@ -188,24 +190,16 @@ def autoencoder_from_config(config):
 # ----------------------------------------------------------------------------- prefixes
 
 
-def check_num_codes(num_codes, code_length):
-    """Raises ValueError unless the int `num_codes` is in 1..code_length; returns it."""
-    if isinstance(num_codes, bool) or not 1 <= int(num_codes) <= code_length:
-        raise ValueError(
-            f"num_codes must be in 1..{code_length} (the code length), got {num_codes!r}"
-        )
-    return int(num_codes)
-
-
 def prefix_mask(num_codes, code_length):
     """bool `[1 or B, 1, 1, n]`: True at the channels of the first `num_codes` codes (None: all).
 
-    `num_codes`: an int (checked, `check_num_codes`) or an int tensor, scalar or `[B]` (not
-    checked: in a traced function a value below 1 keeps no code, one above n all n)."""
+    `num_codes`: an int (checked, `tfps.sampling.events.check_num_codes`) or an int tensor,
+    scalar or `[B]` (not checked: in a traced function a value below 1 keeps no code, one above n
+    all n)."""
     if num_codes is None:
         num_codes = code_length
     elif isinstance(num_codes, numbers.Integral):
-        num_codes = check_num_codes(num_codes, code_length)
+        num_codes = events.check_num_codes(num_codes, code_length)
     mask = tf.sequence_mask(num_codes, code_length)  # [n] or [B, n]
     return tf.reshape(mask, [-1, 1, 1, code_length])
 
@@ -223,17 +217,34 @@ def random_prefix_length(seed, code_length):
     return tf.random.stateless_uniform([], seed, minval=1, maxval=code_length + 1, dtype=tf.int32)
 
 
-def pad_codes(codes, num_codes, code_length):
-    """The first `num_codes` codes `[B, j(, C)]` followed by zeros: `[B, code_length(, C)]`."""
-    codes = tf.convert_to_tensor(codes)
-    padding = [[0, 0], [0, code_length - num_codes]] + [[0, 0]] * (codes.shape.rank - 2)
-    return tf.pad(codes, padding)
-
-
 def prefix_lengths(code_length, parts=PARTS):
     """`{"k_8": j}` for k = 1..8: j = ceil(k n / 8), the codes in the fraction k/8 of the code
     (at least 1; n / 8 codes need not be whole, so short codes repeat lengths)."""
     return {f"{k}_{parts}": max(1, -(-k * code_length // parts)) for k in range(1, parts + 1)}
+
+
+def num_codes_of(value, code_length):
+    """The prefix length j that `value` names: a whole number of codes (`6`, `"6"`) or a fraction of
+    the code (`"0.6"`, `"60%"`: ceil(f n), as `code_lengths` rounds). ValueError for anything else
+    or a length outside 1..code_length."""
+    text = str(value).strip()
+    if text.isdigit():
+        return events.check_num_codes(int(text), code_length)
+    try:
+        fraction = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        fraction = math.nan
+    if not 0 < fraction <= 1:  # also NaN
+        raise ValueError(
+            f"num_codes must be a number of codes in 1..{code_length} or a fraction of the code in "
+            f"(0, 1] (0.6 or 60%), got {value!r}"
+        )
+    return max(1, math.ceil(round(fraction * code_length, 6)))
+
+
+def code_lengths(code_length, parts=PARTS):
+    """The prefix lengths of the fractions 1/parts .. parts/parts of the code, without repeats."""
+    return sorted(set(prefix_lengths(code_length, parts).values()))
 
 
 # ----------------------------------------------------------------------------- objective

@@ -13,25 +13,15 @@ left to right), `tl_cols` goes column by column (each top to bottom), `br_rows` 
 raster order, ... The channels of a pixel stay together and in channel order: a variant orders
 the pixels. `Ordering.random(d, seed)` draws a uniform permutation.
 
-The ordered view: an ARM whose logits at x_{pi[t]} depend on x_{pi(<t)} only is, read in
-generation order, an ARM in the natural order of the sequence z. `in_ordering(model, ordering)`
-is that ARM (event shape `(d,)`, built on `tfps.from_logits_fn`'s `LogitsFunctionARM`), so every
-sampling method of tfps samples it unchanged; its sample for noise eps (in x layout) is
-
-    x = unpermute(ancestral_z(permute(eps))),
-
-the ancestral sample in ordering pi. Predictive sampling stays exact: it finds the fixed point of
-z = argmax(logits_z(z) + eps_z), which is the ancestral sample in that ordering [2, sec. 2.3].
-`sample_in_ordering` does the permuting around any sampler of the view; `ordered_sampler` builds
-one. `tfps.check_autoregressive(..., ordering=pi)` checks a model in an ordering.
+How an ARM is sampled in an ordering (the ordered view, `in_ordering`, `sample_in_ordering`) is
+`tfps.sampling.ordered_view`'s job; it takes an `Ordering`, or an index into a family's
+`orderings`, and `as_ordering` reads one from a name, JSON or a list of positions.
+`tfps.check_autoregressive(..., ordering=pi)` checks a model in an ordering.
 
 #### References
 
 [1]: Mihir Patel, Vinjai Vale, Eric Frankel. FARM: Family of AutoRegressive Models. Stanford
      University, report.
-
-[2]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive Models.
-     In ICML, 2020.
 """
 
 import json
@@ -40,13 +30,7 @@ import numbers
 import numpy as np
 import tensorflow as tf
 
-from tfps.sampling import adapter, events
-from tfps.sampling.ordered_view import (  # noqa: F401 (public here too)
-    PER_VARIABLE,
-    OrderedLogits,
-    result_in_x_layout,
-    to_generation_order,
-)
+from tfps.sampling import events
 
 CORNERS = ("tl", "tr", "bl", "br")  # top left, top right, bottom left, bottom right
 RASTER_VARIANTS = tuple(f"{corner}_{axis}" for corner in CORNERS for axis in ("rows", "cols"))
@@ -180,26 +164,24 @@ class Ordering:
     def __hash__(self):
         return hash(self.permutation.tobytes())
 
+    def raster_variant(self, event_shape):
+        """The name of the raster variant (`RASTER_VARIANTS`) this ordering is for an event of
+        `event_shape` (in the engine's `(H, W, C)` layout), or None if it is none of them."""
+        height, width, channels = events.canonical_shape(event_shape)
+        for variant in RASTER_VARIANTS:
+            if Ordering.raster(height, width, channels, variant) == self:
+                return variant
+        return None
+
+    def pixel_order(self, channels):
+        """The pixels of an ordering that keeps each pixel's C channels together and in order (as
+        the raster variants do): pixel `pixel_order(C)[t]` is generated t-th."""
+        return self.permutation[::channels] // channels
+
     def __repr__(self):
         shown = ", ".join(map(str, self.permutation[:8])) + (", ..." if len(self) > 8 else "")
         label = f"{self.name!r}, " if self.name else ""
         return f"Ordering({label}[{shown}], d={len(self)})"
-
-
-def raster_variant(ordering, event_shape):
-    """The name of the raster variant (`RASTER_VARIANTS`) that `ordering` is for an event of
-    `event_shape` (in the engine's `(H, W, C)` layout), or None if it is none of them."""
-    height, width, channels = events.canonical_shape(event_shape)
-    for variant in RASTER_VARIANTS:
-        if Ordering.raster(height, width, channels, variant) == ordering:
-            return variant
-    return None
-
-
-def pixel_order(ordering, channels):
-    """The pixels of an ordering that keeps each pixel's C channels together and in order (as the
-    raster variants do): pixel `pixel_order[t]` is generated t-th."""
-    return ordering.permutation[::channels] // channels
 
 
 def as_ordering(value, event_shape):
@@ -216,73 +198,3 @@ def as_ordering(value, event_shape):
     if isinstance(value, (str, dict)):
         return Ordering.from_json(value, d)
     return Ordering(value, d)
-
-
-def resolve(model, ordering):
-    """`(Ordering, call options)` of `ordering` for `model`: an int k, or one of its orderings,
-    selects `model.orderings[k]` (a family such as `OrderedMADE`, called with
-    `ordering_index=k`); for a model without `orderings`, any ordering of its d variables."""
-    shape = tuple(model.event_shape)
-    family = getattr(model, "orderings", None)
-    if family is None:
-        if isinstance(ordering, numbers.Integral):
-            raise ValueError(
-                f"{type(model).__name__} has no `orderings` to index; pass an Ordering"
-            )
-        return as_ordering(ordering, shape), {}
-    if isinstance(ordering, (numbers.Integral, bool, np.bool_, float)):
-        index = events.check_index(ordering, len(family))
-        return family[index], {"ordering_index": index}
-    wanted = as_ordering(ordering, shape)
-    if wanted not in family:
-        raise ValueError(
-            f"{wanted!r} is not one of the {len(family)} orderings of {type(model).__name__}"
-        )
-    index = list(family).index(wanted)
-    return family[index], {"ordering_index": index}
-
-
-def _ordered_logits(model, ordering):
-    ordering, options = resolve(model, ordering)
-    d, k = int(np.prod(model.event_shape)), int(model.num_categories)
-    return OrderedLogits(model, ordering, model.event_shape, k, options), (d,), k
-
-
-def in_ordering(model, ordering):
-    """The ARM over z = x in generation order of `ordering` (event shape `(d,)`, no h): a
-    `tfps.LogitsFunctionARM` every sampler takes (`tfps.sampler_for_model`). `ordering`: an
-    `Ordering`, a raster variant name, or for a family of orderings (`model.orderings`) an index.
-    Check the model first: `tfps.check_autoregressive(model, ordering=...)`."""
-    fn, shape, k = _ordered_logits(model, ordering)
-    return adapter.LogitsFunctionARM(fn, shape, k, name="in_ordering")
-
-
-def ordered_sampler(model, ordering, **sampler_options):
-    """`tfps.from_logits_fn` of the ordered view: a sampler of z (noise `[B, d, K]`); sample in x
-    layout with `sample_in_ordering(sampler, ordering, noise)`. `sampler.model` is the view."""
-    fn, shape, k = _ordered_logits(model, ordering)
-    sampler = adapter.from_logits_fn(fn, shape, k, **sampler_options)
-    sampler.ordering = fn.ordering
-    return sampler
-
-
-def sample_in_ordering(sampler, ordering, noise, method="fpi", evidence=None, evidence_mask=None):
-    """The sample in `ordering` for noise (and evidence) in x layout, by any method of `sampler`,
-    a sampler of the ordered view (`ordered_sampler`, or `sampler_for_model(in_ordering(...))`).
-
-    noise `[B, *event_shape, K]`, evidence int and mask bool `[B, *event_shape]`; returns the
-    `SampleResult` with every per-variable field back in x layout `[B, *event_shape]`:
-    `unpermute(sample(permute(noise)))`.
-    """
-    noise = tf.convert_to_tensor(noise)
-    shape, d = tuple(noise.shape[1:-1]), len(ordering)
-    if int(np.prod(shape)) != d:
-        raise ValueError(f"noise of event shape {shape} does not hold the {d} ordered variables")
-
-    def to_z(t, *trailing):
-        return None if t is None else to_generation_order(ordering, t, *trailing)
-
-    result = sampler.sample(
-        to_z(noise, noise.shape[-1]), method, to_z(evidence), to_z(evidence_mask)
-    )
-    return result_in_x_layout(result, ordering, shape)

@@ -46,7 +46,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfps.models import layers as tfps_layers
-from tfps.sampling import events
+from tfps.sampling import events, protocol
 
 PAPER_DEFAULT = dict(num_resnets=5, filters=162, dropout_rate=0.5, num_scales=3)
 PAPER_BINARY_MNIST = dict(num_resnets=2, filters=60, dropout_rate=0.5, num_scales=3)
@@ -323,21 +323,11 @@ def validate_images(x, image_shape, num_categories, name="x"):
     return events.validate_events(x, image_shape, num_categories, name)
 
 
-def log_prob(logits, x):
-    """log P_ARM(x) in nats per example: sum_i log softmax(logits_i)[x_i] [1, eq. 1]. -> `[B]`.
-
-    Any event shape: x `[B, *event_shape]`, logits `[B, *event_shape, K]`.
-    """
-    nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(x, tf.int32), logits=logits)
-    rank = tf.convert_to_tensor(logits).shape.rank
-    axis = tf.range(1, tf.rank(nll)) if rank is None else list(range(1, rank - 1))
-    return -tf.reduce_sum(nll, axis=axis)
-
-
 def bits_per_dim(logits, x):
-    """Negative log-likelihood in bits per dimension, per example: -log2 P(x) / d. -> `[B]`."""
+    """Negative log-likelihood in bits per dimension, per example: -log2 P(x) / d
+    (`tfps.sampling.protocol.log_prob`). -> `[B]`."""
     d = tf.cast(tf.reduce_prod(tf.shape(x)[1:]), tf.float32)
-    return -log_prob(logits, x) / (d * math.log(2.0))
+    return -protocol.log_prob(logits, x) / (d * math.log(2.0))
 
 
 def full_model_config(config):

@@ -12,11 +12,11 @@ the output at i depends on x_<i. Pre-norm blocks [2]:
 Sampling one position per step only needs the keys and values of the earlier positions, which do
 not change once computed: `Transformer.position_step` computes one new position per example from
 fixed-size caches (`[B, heads, d, head_dim]` per layer) [3, slides "Speedup by caching
-activations"]. `Transformer.cached_ancestral_sample` runs it in a standalone `tf.while_loop`;
-`tfps.sampling.kv_cache.KeyValueArm` (`Transformer.cached_ancestral_arm`) runs it inside the
-sampler, as the method `ancestral_cached`: the fair ancestral baseline, with d steps of O(d) work
-each instead of d calls of the whole network. Both equal plain ancestral sampling for the same
-Gumbel noise.
+activations"]. `tfps.sampling.kv_cache.cached_ancestral_sample` runs it in a standalone
+`tf.while_loop`; `tfps.sampling.kv_cache.KeyValueArm` (`Transformer.cached_ancestral_arm`) runs it
+inside the sampler, as the method `ancestral_cached`: the fair ancestral baseline, with d steps of
+O(d) work each instead of d calls of the whole network. Both equal plain ancestral sampling for the
+same Gumbel noise.
 
 #### References
 
@@ -307,45 +307,6 @@ class Transformer(arm_base.FlatARM):
         """The ARM of the sampling method `ancestral_cached` (`tfps.sampling.incremental`): a
         `tfps.sampling.kv_cache.KeyValueArm` of this model."""
         return kv_cache.KeyValueArm(self)
-
-    def cached_ancestral_sample(self, noise):
-        """Ancestral sampling, one position per step with key/value caches.
-
-        x_i = argmax_c(logits_i(x_<i) + noise_i) for i = 0 .. d-1 in a `tf.while_loop` whose
-        state has static shapes (the caches are `[B, heads, d, head_dim]` per layer), so it runs
-        eagerly and traces into a `tf.function` (wrap it in one for speed). The sampler's method
-        `ancestral_cached` runs the same steps inside the sampling loop.
-
-        Args:
-          noise: float `[B, *event_shape, K]` Gumbel noise.
-        Returns:
-          int32 `[B, *event_shape]`, equal to plain ancestral sampling for the same noise.
-        """
-        noise = tf.convert_to_tensor(noise)
-        expected = self.event_shape + (self.num_categories,)
-        if not noise.dtype.is_floating or tuple(noise.shape[1:]) != expected:
-            raise ValueError(
-                f"noise must be a float tensor of shape [batch, {', '.join(map(str, expected))}]"
-                f", got {noise.dtype.name} {noise.shape.as_list()}"
-            )
-        d, k = self.num_variables, self.num_categories
-        batch = tf.shape(noise)[0]
-        noise = tf.reshape(tf.cast(noise, tf.float32), [batch, d, k])
-
-        def body(t, x, previous, caches):
-            logits, _, caches = self.position_step(tf.fill([batch], t), previous, caches)
-            value = tf.argmax(logits + tf.gather(noise, t, axis=1), axis=-1, output_type=tf.int32)
-            x = x + tf.one_hot(t, d, dtype=tf.int32)[None, :] * value[:, None]
-            return t + 1, x, tf.one_hot(value, k), caches
-
-        state = (
-            tf.constant(0),
-            tf.zeros([batch, d], tf.int32),
-            tf.zeros([batch, k]),
-            self.empty_caches(batch),
-        )
-        _, x, _, _ = tf.while_loop(lambda t, *_: t < d, body, state, maximum_iterations=d)
-        return tf.reshape(x, tf.concat([[batch], self.event_shape], axis=0))
 
     def options(self):
         return {

@@ -4,7 +4,7 @@ Predictive sampling accepts, with every ARM call, a prefix of the ordering that 
 again [1, Algorithm 1]: after t calls the first n_t >= t variables are those of the ancestral sample
 for the same noise, whatever comes after. A loop stopped early (`tfps.sampling.loops.Budget`)
 therefore returns an exact prefix of the sample; with a prior over ordered codes that prefix
-decodes to an image (anytime sampling [2], `tfps.models.anytime.sample_within_budget`). This
+decodes to an image (anytime sampling [2], `tfps.sampling.prefix.sample_within_budget`). This
 module checks budgets and reads the finished prefix of a stopped loop's `SampleResult`.
 
 #### References

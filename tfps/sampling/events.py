@@ -186,3 +186,22 @@ def check_evidence(evidence, evidence_mask, batch, image_shape, num_categories):
             f"{evidence.shape.as_list()} and {evidence_mask.shape.as_list()}"
         )
     return evidence, evidence_mask
+
+
+# ------------------------------------------------------ a prefix of a sequence (of codes)
+
+
+def check_num_codes(num_codes, code_length):
+    """Raises ValueError unless the int `num_codes` is in 1..code_length; returns it."""
+    if isinstance(num_codes, bool) or not 1 <= int(num_codes) <= code_length:
+        raise ValueError(
+            f"num_codes must be in 1..{code_length} (the code length), got {num_codes!r}"
+        )
+    return int(num_codes)
+
+
+def pad_codes(codes, num_codes, code_length):
+    """The first `num_codes` codes `[B, j(, C)]` followed by zeros: `[B, code_length(, C)]`."""
+    codes = tf.convert_to_tensor(codes)
+    padding = [[0, 0], [0, code_length - num_codes]] + [[0, 0]] * (codes.shape.rank - 2)
+    return tf.pad(codes, padding)

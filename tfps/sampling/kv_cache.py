@@ -8,6 +8,7 @@ positions from the first stale one up to the needed one, one position per exampl
 `tf.while_loop` (`Transformer.position_step`) [3]. Without evidence that is one position, O(d)
 work, per call instead of the whole network; with evidence, a call also computes the observed
 positions between two free ones. Shapes stay static, so the loop compiles with XLA.
+`cached_ancestral_sample` runs the same steps in a standalone loop, one position per step.
 
 A position is valid when the caches at it were computed from the current x_<i: an input changed
 first at position c leaves positions <= c valid (a fresh example: position 0 only, which reads no
@@ -105,3 +106,45 @@ class KeyValueArm:
             self.model.pixel_representation(h), self.image_shape[:2] + (-1,)
         )
         return image_logits, image_h, (caches, logits, h, valid)
+
+
+def cached_ancestral_sample(model, noise):
+    """Ancestral sampling of a `tfps.models.transformer.Transformer`, one position per step with
+    key/value caches (`model.position_step`, `model.empty_caches`).
+
+    x_i = argmax_c(logits_i(x_<i) + noise_i) for i = 0 .. d-1 in a `tf.while_loop` whose state
+    has static shapes (the caches are `[B, heads, d, head_dim]` per layer), so it runs eagerly and
+    traces into a `tf.function` (wrap it in one for speed). The sampler's method
+    `ancestral_cached` runs the same steps inside the sampling loop (`KeyValueArm`).
+
+    Args:
+      model: the Transformer.
+      noise: float `[B, *event_shape, K]` Gumbel noise.
+    Returns:
+      int32 `[B, *event_shape]`, equal to plain ancestral sampling for the same noise.
+    """
+    noise = tf.convert_to_tensor(noise)
+    expected = tuple(model.event_shape) + (model.num_categories,)
+    if not noise.dtype.is_floating or tuple(noise.shape[1:]) != expected:
+        raise ValueError(
+            f"noise must be a float tensor of shape [batch, {', '.join(map(str, expected))}]"
+            f", got {noise.dtype.name} {noise.shape.as_list()}"
+        )
+    d, k = model.num_variables, model.num_categories
+    batch = tf.shape(noise)[0]
+    noise = tf.reshape(tf.cast(noise, tf.float32), [batch, d, k])
+
+    def body(t, x, previous, caches):
+        logits, _, caches = model.position_step(tf.fill([batch], t), previous, caches)
+        value = tf.argmax(logits + tf.gather(noise, t, axis=1), axis=-1, output_type=tf.int32)
+        x = x + tf.one_hot(t, d, dtype=tf.int32)[None, :] * value[:, None]
+        return t + 1, x, tf.one_hot(value, k), caches
+
+    state = (
+        tf.constant(0),
+        tf.zeros([batch, d], tf.int32),
+        tf.zeros([batch, k]),
+        model.empty_caches(batch),
+    )
+    _, x, _, _ = tf.while_loop(lambda t, *_: t < d, body, state, maximum_iterations=d)
+    return tf.reshape(x, tf.concat([[batch], model.event_shape], axis=0))

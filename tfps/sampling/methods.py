@@ -16,12 +16,11 @@ loop (`tfps.sampling.slots`) and `sample_many` for serving, all around the loops
 """
 
 import functools
-import math
 from typing import NamedTuple
 
 import tensorflow as tf
 
-from tfps.sampling import events, loops
+from tfps.sampling import events, loops, ordered_view
 from tfps.sampling import forecasters as forecast_lib
 from tfps.sampling import noise as noise_lib
 
@@ -65,7 +64,7 @@ class MethodFunctions:
       image_shape: the loops' canonical `(H, W, C)`; event_shape: the shape of one example in
         noise, evidence and results; num_categories: K.
       jit_compile: compile the loops with XLA.
-      ordering: the ordering (`tfps.models.orderings.Ordering`) in which the loops' ARM generates
+      ordering: the ordering (`tfps.sampling.ordered_view`) in which the loops' ARM generates
         the event's variables, or None for the raster order. With an ordering the loops run on
         the ordered view (`tfps.sampling.ordered_view`, image layout `(1, d, 1)`): noise and
         evidence enter permuted to generation order and every result leaves in x layout.
@@ -189,16 +188,13 @@ class MethodFunctions:
     # ----------------------------------------------------------------------- their bodies
     def generation_order(self, t, *trailing):
         """t `[B, *event_shape, *trailing]` in x layout -> `[B, d, *trailing]`, the variables in
-        the order the loops generate them (the raster order without an `ordering`)."""
-        flat = tf.reshape(t, (-1, math.prod(self.event_shape)) + tuple(trailing))
-        return flat if self.ordering is None else self.ordering.permute(flat)
+        the order the loops generate them (`tfps.sampling.ordered_view.to_generation_order`)."""
+        return ordered_view.to_generation_order(self.ordering, t, *trailing)
 
     def x_layout(self, t):
         """t `[B, ...]` of d variables per example in generation order (the loops' image layout
-        or `[B, d]`) -> `[B, *event_shape]` in x layout."""
-        if self.ordering is not None:
-            t = self.ordering.unpermute(tf.reshape(t, (-1, len(self.ordering))))
-        return tf.reshape(t, (-1,) + self.event_shape)
+        or `[B, d]`) -> `[B, *event_shape]` in x layout (`ordered_view.to_x_layout`)."""
+        return ordered_view.to_x_layout(self.ordering, t, self.event_shape)
 
     def _canonical(self, noise, evidence, evidence_mask):
         """Noise, evidence and mask from the event shape to the loop's image layout."""

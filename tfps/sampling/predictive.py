@@ -81,7 +81,7 @@ class PredictiveSampler:
       cached_ancestral_arm: optional cached ARM of the same ARM for ancestral sampling
         (`tfps.sampling.incremental.WindowArm` of a PixelCNN, `tfps.sampling.kv_cache.KeyValueArm`
         of a Transformer): adds the method `ancestral_cached`.
-      ordering: the ordering (`tfps.models.orderings.Ordering`) of the event's d variables in
+      ordering: the ordering (`tfps.sampling.ordered_view`) of the event's d variables in
         which `arm` generates them, for an `arm` over the ordered view
         (`tfps.sampling.ordered_view`; `image_shape` `(1, d, 1)`); None: the raster order.
         Noise, evidence and results stay in the event's x layout either way.

@@ -1,5 +1,11 @@
-"""The ARM protocol as the sampler sees it: what any autoregressive model must offer, and the
-canonical image-shaped call `arm(x) -> (logits, h)` every sampling loop makes.
+"""The ARM protocol as the sampler sees it: what any autoregressive model must offer, the
+canonical image-shaped call `arm(x) -> (logits, h)` every sampling loop makes, and the likelihood
+its logits define, log p(x) = sum_i log softmax(logits_i(x_<i))[x_i] [1, eq. 1] (`log_prob`).
+
+#### References
+
+[1]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive
+     Models. In ICML, 2020.
 """
 
 import tensorflow as tf
@@ -44,3 +50,18 @@ def canonical_arm(model):
         return logits, events.reshape_batch(h, canonical[:2] + (-1,))
 
     return arm
+
+
+def log_prob(logits, x, where=None):
+    """log P_ARM(x) in nats per example: sum_i log softmax(logits_i)[x_i] [1, eq. 1] -> `[B]`;
+    with `where`, the sum over the variables where it is true only.
+
+    Any event shape: x int `[B, *event_shape]`, logits float `[B, *event_shape, K]`, where bool
+    `[B, *event_shape]`.
+    """
+    nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(x, tf.int32), logits=logits)
+    if where is not None:
+        nll = tf.where(where, nll, tf.zeros_like(nll))
+    rank = tf.convert_to_tensor(logits).shape.rank
+    axis = tf.range(1, tf.rank(nll)) if rank is None else list(range(1, rank - 1))
+    return -tf.reduce_sum(nll, axis=axis)

@@ -211,7 +211,7 @@ TABLE = (
         "Inpainting [3]: the variables of x where `visible` is false sampled for the noise drawn "
         "from `seed` (as `sample`), the visible ones kept; a family of orderings fills each "
         "example in the ordering that generates the most visible variables before the occluded "
-        "ones (`tfps.models.inpainting`), any other ARM in its own order.",
+        "ones (`tfps.sampling.inpainting`), any other ARM in its own order.",
     ),
     Signature("logits", (_X,), (Port("logits", "float32", _NOISE),), "The ARM's logits."),
     Signature(

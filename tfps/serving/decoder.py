@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from tfps.evaluation import pictures
 from tfps.models import ordered_code, pixelcnn
+from tfps.sampling import events
 from tfps.train import autoencoder_training, rundir
 from tfps.train.latents import is_latent, latent_description
 
@@ -86,7 +87,7 @@ class PrefixDecoder:
         if decoder.prefix_function is None:
             raise ValueError("only a channel code decodes from a prefix of its codes")
         self.decoder, self.code_shape = decoder, tuple(decoder.latent_shape)  # the whole code's
-        self.num_codes = ordered_code.check_num_codes(num_codes, self.code_shape[0])
+        self.num_codes = events.check_num_codes(num_codes, self.code_shape[0])
         self.latent_shape = (self.num_codes,) + self.code_shape[1:]
         self.image_shape, self.num_levels = decoder.image_shape, decoder.num_levels
 
@@ -95,7 +96,7 @@ class PrefixDecoder:
         codes = pixelcnn.validate_images(
             codes, self.latent_shape, self.decoder.latent_categories, "codes"
         )
-        padded = ordered_code.pad_codes(codes, self.num_codes, self.code_shape[0])
+        padded = events.pad_codes(codes, self.num_codes, self.code_shape[0])
         lengths = tf.fill(tf.shape(codes)[:1], self.num_codes)
         return self.decoder.prefix_function(padded, lengths)
 

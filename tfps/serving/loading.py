@@ -13,8 +13,8 @@ export's own sampling loops (their `jit_compile` was fixed at export).
 
 from typing import Any, NamedTuple, Optional
 
-from tfps.models import anytime
-from tfps.sampling import predictive
+from tfps.models import ordered_code
+from tfps.sampling import predictive, prefix
 from tfps.serving import decoder as decoder_lib
 from tfps.serving import export, exported_sampler
 from tfps.train import training
@@ -127,13 +127,14 @@ def load_code_prior(path):
 
 def load_prefix(path, num_codes, jit_compile=False):
     """`(Loaded, j)` for the first j codes of a prior over a channel code (`load_code_prior`):
-    `num_codes` is j or a fraction of the code (`tfps.models.anytime.num_codes_of`). The sampler is
-    the prefix view's (`tfps.models.anytime.prefix_sampler`: every method samples the first j codes
-    of the prior's ancestral sample, exactly); the decoder a `tfps.serving.decoder.PrefixDecoder`.
+    `num_codes` is j or a fraction of the code (`tfps.models.ordered_code.num_codes_of`). The
+    sampler is the prefix view's (`tfps.sampling.prefix.prefix_sampler`: every method samples the
+    first j codes of the prior's ancestral sample, exactly); the decoder a
+    `tfps.serving.decoder.PrefixDecoder`.
     """
     prior, decoder, config = load_code_prior(path)
-    j = anytime.num_codes_of(num_codes, decoder.latent_shape[0])
-    sampler = anytime.prefix_sampler(prior, j, jit_compile=jit_compile)
+    j = ordered_code.num_codes_of(num_codes, decoder.latent_shape[0])
+    sampler = prefix.prefix_sampler(prior, j, jit_compile=jit_compile)
     loaded = Loaded(
         sampler, config, prior.model_config(), None, decoder.prefix(j), False, training_step(config)
     )

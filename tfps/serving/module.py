@@ -17,12 +17,10 @@ import functools
 import inspect
 import json
 
-import numpy as np
 import tensorflow as tf
 
-from tfps.models import inpainting, pixelcnn
-from tfps.models import orderings as orderings_lib
-from tfps.sampling import budget, events, ordered_view, predictive, protocol
+from tfps.models import pixelcnn
+from tfps.sampling import budget, events, inpainting, ordered_view, predictive, protocol
 from tfps.sampling import noise as noise_lib
 from tfps.serving import contract, contract_checks
 from tfps.serving import metadata as metadata_lib
@@ -118,14 +116,16 @@ class ServingModule(tf.Module):
             raise ValueError("sampler and model disagree on the event shape or K")
         self._methods = tuple(self._sampler.methods)
         # `inpaint`: a family of orderings fills each example through the ordered view of its
-        # ordering (`tfps.models.inpainting.fill`); any other ARM with this sampler.
+        # ordering (`tfps.sampling.inpainting.fill_in_chosen_orderings`); any other ARM with this
+        # sampler, in its raster order (the ordering None).
         family = getattr(model, "orderings", None)
-        d = int(np.prod(self._event_shape))
-        self._orderings = tuple(family or (orderings_lib.Ordering.natural(d),))
+        self._orderings = tuple(family or (None,))
         self._ordered = None
         if family:
             ordered = [
-                orderings_lib.ordered_sampler(model, k, jit_compile=jit_compile)
+                predictive.sampler_for_model(
+                    ordered_view.in_ordering(model, k), jit_compile=jit_compile
+                )
                 for k in range(len(family))
             ]
             if tuple(ordered[0].methods) != self._methods:
@@ -247,12 +247,13 @@ class ServingModule(tf.Module):
             self._noise_from_seed(c["seed"], tf.shape(x)[0]),
             (-1,) + self._event_shape + (self._num_categories,),
         )
-        index, exact = inpainting.choose(self._orderings, tf.reshape(visible, [tf.shape(x)[0], -1]))
+        flat = tf.reshape(visible, [tf.shape(x)[0], -1])
+        index, exact = inpainting.choose_orderings(self._orderings, flat)
         if self._ordered is None:
             result = self._result(noise, c["method"], x, visible)
         else:
             result = self._complete(
-                inpainting.fill(
+                inpainting.fill_in_chosen_orderings(
                     self._ordered.value,
                     self._orderings,
                     self._methods,
@@ -281,7 +282,7 @@ class ServingModule(tf.Module):
         return self._shaped(
             "log_prob",
             {
-                "log_prob": pixelcnn.log_prob(logits, x),
+                "log_prob": protocol.log_prob(logits, x),
                 "bits_per_dim": pixelcnn.bits_per_dim(logits, x),
             },
         )

@@ -138,7 +138,7 @@ def check_arm_fits(config, info, events):
                 f"orderings is for the archs of a family of orderings "
                 f"({', '.join(map(repr, arms.FAMILIES))}), not {config.arch!r}"
             )
-        ordering_family = family.family_of(config.orderings, shape)  # ValueError naming one
+        ordering_family = family.orderings_of(config.orderings, shape)  # ValueError naming one
         if config.arch == farm_pixelcnn.ARCH:
             farm_pixelcnn.pixel_permutations(ordering_family, shape)  # raster variants only
         one_natural = len(ordering_family) == 1 and ordering_family[0].is_natural()

@@ -8,21 +8,24 @@ The prefix view (`PrefixLogits`) is the ARM over the first j positions: its logi
 model's at positions < j for the input (x_1 .. x_j, 0, ..., 0). The model is autoregressive, so
 those logits do not depend on what follows position j: every method of tfps sampling the view
 for noise eps[:, :j] returns the first j variables of the model's ancestral sample for noise eps,
-exactly (predictive sampling included, Wiggers & Hoogeboom, ICML 2020). `anytime_sample` then
-decodes the codes with `num_codes=j`.
+exactly (predictive sampling included [2, sec. 2.3]). `anytime_sample` then decodes the codes
+with `num_codes=j`; `sample_within_budget` keeps the longest prefix finished within a budget of
+ARM calls or seconds (`tfps.sampling.budget`). The prefix lengths that name fractions of a code
+are the code's (`tfps.models.ordered_code.code_lengths`, `num_codes_of`).
 
 #### References
 
 [1]: Yilun Xu, Yang Song, Sahaj Garg, Linyuan Gong, Rui Shu, Aditya Grover and Stefano Ermon.
      Anytime Sampling for Autoregressive Models via Ordered Autoencoding. In ICLR, 2021.
+
+[2]: Rob Wiggers and Emiel Hoogeboom. Predictive Sampling with Forecasting Autoregressive Models.
+     In ICML, 2020.
 """
 
 import collections
-import math
 
 import tensorflow as tf
 
-from tfps.models import ordered_code
 from tfps.sampling import adapter, budget, events, predictive
 
 Anytime = collections.namedtuple("Anytime", ["codes", "images", "result", "num_codes"])
@@ -45,10 +48,10 @@ class PrefixLogits(tf.Module):
     def __init__(self, model, num_codes):
         super().__init__(name="prefix_logits")
         self.model, self.shape = model, _sequence_shape(model)
-        self.num_codes = ordered_code.check_num_codes(num_codes, self.shape[0])
+        self.num_codes = events.check_num_codes(num_codes, self.shape[0])
 
     def __call__(self, x, training=False):
-        x = ordered_code.pad_codes(x, self.num_codes, self.shape[0])
+        x = events.pad_codes(x, self.num_codes, self.shape[0])
         out = self.model(x, training=training)
         logits = out[0] if isinstance(out, (tuple, list)) else out
         return logits[:, : self.num_codes]
@@ -76,7 +79,7 @@ def anytime_sample(prior, noise, num_codes, method="fpi", autoencoder=None, samp
         raise ValueError(f"the sampler samples {j} codes, not num_codes={num_codes}")
     noise = events.check_noise(noise, fn.shape + (int(sampler.num_categories),))
     result = sampler.sample(noise[:, :j], method)
-    codes = ordered_code.pad_codes(result.samples, j, n)
+    codes = events.pad_codes(result.samples, j, n)
     images = None if autoencoder is None else autoencoder.decode(codes, num_codes=j)
     return Anytime(codes, images, result, j)
 
@@ -102,27 +105,3 @@ def sample_within_budget(
     codes, num_codes = budget.finished_rows(result.samples, result.accepted_at, shape)
     images = None if autoencoder is None else autoencoder.decode(codes, num_codes=num_codes)
     return Anytime(codes, images, result, num_codes)
-
-
-def num_codes_of(value, code_length):
-    """The prefix length j that `value` names: a whole number of codes (`6`, `"6"`) or a fraction of
-    the code (`"0.6"`, `"60%"`: ceil(f n), as `code_lengths` rounds). ValueError for anything else
-    or a length outside 1..code_length."""
-    text = str(value).strip()
-    if text.isdigit():
-        return ordered_code.check_num_codes(int(text), code_length)
-    try:
-        fraction = float(text[:-1]) / 100 if text.endswith("%") else float(text)
-    except ValueError:
-        fraction = math.nan
-    if not 0 < fraction <= 1:  # also NaN
-        raise ValueError(
-            f"num_codes must be a number of codes in 1..{code_length} or a fraction of the code in "
-            f"(0, 1] (0.6 or 60%), got {value!r}"
-        )
-    return max(1, math.ceil(round(fraction * code_length, 6)))
-
-
-def code_lengths(code_length, parts=ordered_code.PARTS):
-    """The prefix lengths of the fractions 1/parts .. parts/parts of the code, without repeats."""
-    return sorted(set(ordered_code.prefix_lengths(code_length, parts).values()))

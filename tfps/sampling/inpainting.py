@@ -5,12 +5,13 @@ whole pixels of an image) is true; the rest is occluded and filled. A model with
 orderings (`model.orderings`, e.g. `tfps.models.farm_made.OrderedMADE`) inpaints each example in
 the ordering with the most evidence: the number of (visible, occluded) pairs whose visible
 variable is generated first, summed over the occluded variables (FARM's "amount of evidence",
-[1, sec. 3]). Any other ARM inpaints in its raster order.
+[1, sec. 3]; `evidence_and_exactness`). Any other ARM inpaints in its raster order (the ordering
+None, `tfps.sampling.ordered_view`).
 
 - `Inpainter.inpaint` samples the occluded variables with any method of tfps (predictive sampling
-  included) through the ordered view (`tfps.models.orderings.sample_in_ordering`), the visible
-  ones as evidence: the visible variables are returned unchanged, and the fill is the ancestral
-  sample of the ordering for the noise.
+  included) through the ordered view (`tfps.sampling.ordered_view.sample_in_ordering`), the
+  visible ones as evidence: the visible variables are returned unchanged, and the fill is the
+  ancestral sample of the ordering for the noise.
 - `Inpainter.nll` scores the true occluded values: sum over the occluded o of
   -log p(x_o | x before o in the ordering), per occluded variable, in nats. Where every visible
   variable precedes every occluded one in the ordering (`exact`), this is exactly
@@ -36,11 +37,9 @@ import functools
 import numpy as np
 import tensorflow as tf
 
-from tfps.models import orderings as orderings_lib
-from tfps.sampling import events
-from tfps.sampling.predictive import SampleResult, complete
+from tfps.sampling import events, ordered_view, predictive, protocol
 
-Filled = collections.namedtuple("Filled", ["result", "ordering_index", "exact"])
+Inpainting = collections.namedtuple("Inpainting", ["result", "ordering_index", "exact"])
 
 
 def visible_mask(visible, event_shape, batch):
@@ -66,26 +65,31 @@ def visible_mask(visible, event_shape, batch):
     return mask
 
 
-def evidence(ordering, visible_flat):
-    """`(evidence [B], exact [B])` of one ordering for bool `visible_flat` `[B, d]` (numpy or a
-    tensor; tensors back): sum over the occluded variables of the visible ones generated before
-    them, and whether every visible variable precedes every occluded one."""
+def evidence_and_exactness(ordering, visible_flat):
+    """`(evidence [B], exact [B])` of one ordering (None: the raster order) for bool
+    `visible_flat` `[B, d]` (numpy or a tensor; tensors back): the evidence, summed over the
+    occluded variables, of the visible ones generated before each; exact, whether every visible
+    variable precedes every occluded one."""
     visible_flat = tf.convert_to_tensor(visible_flat, tf.bool)
-    by_step = tf.cast(ordering.permute(visible_flat), tf.int32)  # in generation order
-    before = ordering.unpermute(tf.cumsum(by_step, axis=1, exclusive=True))  # visible, earlier
-    occluded = ~visible_flat
-    rank = tf.constant(ordering.inverse, tf.int32)[None, :]  # the generation step of each position
+    natural = ordering is None
+    by_step = tf.cast(visible_flat if natural else ordering.permute(visible_flat), tf.int32)
+    before = tf.cumsum(by_step, axis=1, exclusive=True)  # visible, generated earlier
+    before = before if natural else ordering.unpermute(before)
+    occluded, d = ~visible_flat, tf.shape(visible_flat)[1]
+    # The generation step of each position.
+    rank = (tf.range(d) if natural else tf.constant(ordering.inverse, tf.int32))[None, :]
     last_visible = tf.reduce_max(tf.where(visible_flat, rank, -1), axis=1)
-    first_occluded = tf.reduce_min(tf.where(occluded, rank, len(ordering)), axis=1)
+    first_occluded = tf.reduce_min(tf.where(occluded, rank, d), axis=1)
     score = tf.reduce_sum(tf.where(occluded, before, 0), axis=1)
     return score, last_visible < first_occluded
 
 
-def choose(orderings, visible_flat):
+def choose_orderings(orderings, visible_flat):
     """`(ordering index [B], exact [B])` tensors: per example, the ordering of `orderings` with
     the most evidence (the first of equals) for bool `visible_flat` `[B, d]`, and whether it is
-    exact there (`evidence`). Graph-safe: the export's `inpaint` signature calls it too."""
-    scores, exact = zip(*(evidence(o, visible_flat) for o in orderings))
+    exact there (`evidence_and_exactness`). Graph-safe: the export's `inpaint` signature calls
+    it too."""
+    scores, exact = zip(*(evidence_and_exactness(o, visible_flat) for o in orderings))
     scores, exact = tf.stack(scores), tf.stack(exact)  # [k, B]
     positions = tf.range(len(orderings), dtype=tf.int32)[:, None]
     best = tf.reduce_max(scores, axis=0, keepdims=True)
@@ -96,13 +100,13 @@ def choose(orderings, visible_flat):
 _PER_EXAMPLE = ("arm_calls_per_example", "forecasts_checked")
 
 
-def _in_ordering(sampler, ordering, methods, noise, x, visible, rows, method):
+def _fill_group(sampler, ordering, methods, noise, x, visible, rows, method):
     """`SampleResult` (x layout) of the examples `rows` filled in `ordering` by `sampler`, a
     sampler of its ordered view, with the method of index `method` in `methods` (the graph form of
-    `tfps.models.orderings.sample_in_ordering`, without its eager checks)."""
+    `tfps.sampling.ordered_view.sample_in_ordering`, without its eager checks)."""
 
     def to_z(t, *trailing):
-        return orderings_lib.to_generation_order(ordering, tf.gather(t, rows), *trailing)
+        return ordered_view.to_generation_order(ordering, tf.gather(t, rows), *trailing)
 
     z = (to_z(noise, noise.shape[-1]), to_z(x), to_z(visible))
 
@@ -110,24 +114,27 @@ def _in_ordering(sampler, ordering, methods, noise, x, visible, rows, method):
         return tuple(sampler.loop_function(name)(*z))
 
     branches = [functools.partial(branch, m) for m in methods]
-    result = SampleResult(*tf.switch_case(tf.convert_to_tensor(method, tf.int32), branches))
-    return orderings_lib.result_in_x_layout(result, ordering, tuple(x.shape[1:]))
+    result = predictive.SampleResult(
+        *tf.switch_case(tf.convert_to_tensor(method, tf.int32), branches)
+    )
+    return ordered_view.result_in_x_layout(result, ordering, tuple(x.shape[1:]))
 
 
-def fill(samplers, orderings, methods, noise, x, visible, index, method):
+def fill_in_chosen_orderings(samplers, orderings, methods, noise, x, visible, index, method):
     """`SampleResult` (x layout) of inpainting each example in its ordering: the examples with
     `index == k` through `samplers[k]`, the sampler of the ordered view of `orderings[k]`
-    (`tfps.models.orderings.ordered_sampler`), the visible variables as evidence, by the method of
-    index `method` (int32 scalar) in `methods`; `arm_calls` sums the groups' calls (one group
-    after another). Tensors in and out (noise `[B, *event, K]`, x int32 and visible bool
-    `[B, *event]`, index int32 `[B]`): eager, or traced into the export's `inpaint` signature."""
+    (`tfps.sampler_for_model(tfps.sampling.ordered_view.in_ordering(model, k))`), the visible
+    variables as evidence, by the method of index `method` (int32 scalar) in `methods`;
+    `arm_calls` sums the groups' calls (one group after another). Tensors in and out (noise
+    `[B, *event, K]`, x int32 and visible bool `[B, *event]`, index int32 `[B]`): eager, or traced
+    into the export's `inpaint` signature."""
     x = tf.convert_to_tensor(x, tf.int32)
     shape = tuple(x.shape[1:])
 
     def empty():  # the result of a group no example chose
         variables = tf.zeros((0,) + shape, tf.int32)
-        return SampleResult(
-            **{f: variables for f in orderings_lib.PER_VARIABLE if f != "forecast_mistakes"},
+        return predictive.SampleResult(
+            **{f: variables for f in ordered_view.PER_VARIABLE if f != "forecast_mistakes"},
             forecast_mistakes=tf.zeros((0,) + shape, tf.bool),
             arm_calls=tf.constant(0, tf.int32),
             **{f: tf.zeros([0], tf.int32) for f in _PER_EXAMPLE},
@@ -137,15 +144,15 @@ def fill(samplers, orderings, methods, noise, x, visible, index, method):
     for k, (sampler, ordering) in enumerate(zip(samplers, orderings)):
         rows = tf.reshape(tf.where(tf.equal(index, k)), [-1])
         run = functools.partial(
-            _in_ordering, sampler, ordering, methods, noise, x, visible, rows, method
+            _fill_group, sampler, ordering, methods, noise, x, visible, rows, method
         )
         parts.append(tf.cond(tf.size(rows) > 0, run, empty))
         rows_of.append(tf.cast(rows, tf.int32))
     merged = {
         f: tf.dynamic_stitch(rows_of, [getattr(p, f) for p in parts])
-        for f in orderings_lib.PER_VARIABLE + _PER_EXAMPLE
+        for f in ordered_view.PER_VARIABLE + _PER_EXAMPLE
     }
-    return SampleResult(arm_calls=tf.add_n([p.arm_calls for p in parts]), **merged)
+    return predictive.SampleResult(arm_calls=tf.add_n([p.arm_calls for p in parts]), **merged)
 
 
 class Inpainter:
@@ -153,41 +160,39 @@ class Inpainter:
 
     Args:
       model: an ARM; with `model.orderings` (`OrderedMADE`), each of them can be chosen.
-      sampler_options: keyword arguments of every sampler (`tfps.from_logits_fn`), e.g.
+      sampler_options: keyword arguments of every sampler (`tfps.sampler_for_model`), e.g.
         `jit_compile=True`.
     """
 
     def __init__(self, model, **sampler_options):
         self.model = model
         self.event_shape = tuple(model.event_shape)
-        d = int(np.prod(self.event_shape))
-        self.orderings = tuple(
-            getattr(model, "orderings", None) or (orderings_lib.Ordering.natural(d),)
-        )
+        self._family = getattr(model, "orderings", None)
+        self.orderings = tuple(self._family or (None,))  # None: the raster order
         self._options, self._samplers = sampler_options, {}
 
     def choose(self, visible):
         """`(ordering index [B], exact [B])`: per example, the ordering with the most evidence
-        (the first of equals)."""
+        (the first of equals; `choose_orderings`)."""
         mask = visible_mask(visible, self.event_shape, len(visible))
-        index, exact = choose(self.orderings, mask.reshape(len(mask), -1))
+        index, exact = choose_orderings(self.orderings, mask.reshape(len(mask), -1))
         return index.numpy(), exact.numpy()
 
     def sampler(self, index):
         """The sampler of the ordered view of ordering `index` (built once)."""
         if index not in self._samplers:
-            self._samplers[index] = orderings_lib.ordered_sampler(
-                self.model, self._ordering_arg(index), **self._options
-            )
+            view = ordered_view.in_ordering(self.model, self._ordering_arg(index))
+            self._samplers[index] = predictive.sampler_for_model(view, **self._options)
         return self._samplers[index]
 
     def _ordering_arg(self, index):
-        return int(index) if hasattr(self.model, "orderings") else self.orderings[index]
+        return None if self._family is None else int(index)
 
     def inpaint(self, x, visible, noise, method="fpi", ordering_index=None):
-        """`Filled(result, ordering_index [B], exact [B])`: the occluded variables of x sampled by
-        `method` with noise `[B, *event_shape, K]`, each example in its chosen ordering (or
-        `ordering_index` for all); `result` a `SampleResult` in x layout (`fill`)."""
+        """`Inpainting(result, ordering_index [B], exact [B])`: the occluded variables of x
+        sampled by `method` with noise `[B, *event_shape, K]`, each example in its chosen
+        ordering (or `ordering_index` for all); `result` a `SampleResult` in x layout
+        (`fill_in_chosen_orderings`)."""
         x = self._events(x)
         mask = visible_mask(visible, self.event_shape, len(x))
         index, exact = self._indices(mask, ordering_index)
@@ -197,10 +202,10 @@ class Inpainter:
         methods = tuple(samplers[0].methods)
         if noise.shape[0] != len(x):
             raise ValueError(f"noise has {noise.shape[0]} examples, x {len(x)}")
-        result = fill(
+        result = fill_in_chosen_orderings(
             samplers, self.orderings, methods, noise, x, mask, index, methods.index(method)
         )
-        return Filled(complete(result), index, exact)
+        return Inpainting(predictive.complete(result), index, exact)
 
     def _events(self, x):
         """x as int32 numpy `[B, *event_shape]`; ValueError unless integer values in [0, K)."""
@@ -212,24 +217,22 @@ class Inpainter:
             return self.choose(mask)
         ordering_index = events.check_index(ordering_index, len(self.orderings))
         flat = mask.reshape(len(mask), -1)
-        _, exact = evidence(self.orderings[int(ordering_index)], flat)
+        _, exact = evidence_and_exactness(self.orderings[int(ordering_index)], flat)
         return np.full(len(mask), int(ordering_index)), exact.numpy()
 
     def nll(self, x, visible, ordering_index=None):
         """`(nats per occluded variable [B], ordering index [B], exact [B])` of the true x (see
-        the module: exactly -log p(x_occluded | x_visible) / n_occluded where `exact`)."""
+        the module: exactly -log p(x_occluded | x_visible) / n_occluded where `exact`): the
+        model's log-likelihood over the occluded variables (`tfps.sampling.protocol.log_prob`)."""
         x = self._events(x)
         mask = visible_mask(visible, self.event_shape, len(x))
         index, exact = self._indices(mask, ordering_index)
-        flat_mask = mask.reshape(len(x), -1)
         nll = np.zeros(len(x))
         for k in np.unique(index):
             rows = np.flatnonzero(index == k)
-            _, options = orderings_lib.resolve(self.model, self._ordering_arg(k))
+            _, options = ordered_view.resolve(self.model, self._ordering_arg(k))
             logits = self.model(tf.constant(x[rows]), training=False, **options)[0]
-            log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32)).numpy()
-            log_probs = log_probs.reshape(len(rows), -1, log_probs.shape[-1])
-            of_x = np.take_along_axis(log_probs, x[rows].reshape(len(rows), -1, 1), -1)[..., 0]
-            occluded = ~flat_mask[rows]
-            nll[rows] = -(of_x * occluded).sum(axis=1) / occluded.sum(axis=1)
+            occluded = ~mask[rows]
+            of_x = protocol.log_prob(tf.cast(logits, tf.float32), x[rows], where=occluded)
+            nll[rows] = -of_x.numpy() / occluded.reshape(len(rows), -1).sum(axis=1)
         return nll, index, exact
