@@ -30,10 +30,8 @@ done
 for name in digits digits28_binary; do
   echo "== sampling $name with every method (the same samples, different ARM calls)"
   count=$([[ $name == digits ]] && echo 16 || echo 8)
-  for method in ancestral zeros last fpi fpi_argmax; do
-    $PY -m launch.sample --model="$RUNS/$name" --method="$method" --num_samples="$count" \
-      --batch_size="$count" --seed=0 --logdir="$RUNS/$name"
-  done
+  $PY -m launch.sample --model="$RUNS/$name" --method=ancestral,zeros,last,fpi,fpi_argmax \
+    --num_samples="$count" --batch_size="$count" --seed=0 --logdir="$RUNS/$name"
 done
 
 # Under $RUNS, so that the demo leaves the shipped exported/digits/1 (and `git status`) alone.

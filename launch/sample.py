@@ -2,6 +2,7 @@
 
     python -m launch.sample --model=runs/digits --method=fpi --num_samples=16 --seed=0
 
+`--method=ancestral,fpi,...` samples with several methods from one load, one after another.
 Writes `<output_dir>/samples_<method>.npy` (int32 [N, H, W, C]) and, as PNG, the sample grid,
 the forecasting-mistake map [1, Figures 3-4] and the convergence map next to the ancestral
 baseline's [1, Figure 6], and prints the ARM calls as a percentage of d = H * W * C
@@ -62,13 +63,13 @@ flags.DEFINE_string(
     "version.",
     required=True,
 )
-flags.DEFINE_string(
+flags.DEFINE_list(
     "method",
-    "fpi",
+    ["fpi"],
     "Sampling method: ancestral, zeros, last, fpi, fpi_argmax, "
     "learned / learned_unshared and their _argmax ablations "
     "(runs trained with --config.forecast.steps), or any other method "
-    "the model offers.",
+    "the model offers; several, comma-separated, sample one after another from one load.",
 )
 flags.DEFINE_integer("num_samples", 16, "How many samples to draw.", lower_bound=1)
 flags.DEFINE_integer(
@@ -134,21 +135,25 @@ def main(argv):
                 loaded, num_codes = loading.load_prefix(
                     FLAGS.model, FLAGS.num_codes, FLAGS.jit_compile
                 )
-        loaded.sampler.check_method(FLAGS.method)
+        if not FLAGS.method:
+            raise ValueError("--method names no method")
+        for method in FLAGS.method:
+            loaded.sampler.check_method(method)
         replicated.check_replicable(loaded.sampler, strategy)
     except (ValueError, FileNotFoundError) as e:
         raise app.UsageError(str(e)) from e
-    sample_run.sample_to_files(
-        loaded,
-        FLAGS.method,
-        FLAGS.num_samples,
-        FLAGS.batch_size,
-        FLAGS.seed,
-        FLAGS.output_dir or sample_run.default_output_dir(FLAGS.model),
-        logdir=FLAGS.logdir,
-        strategy=strategy,
-        num_codes=num_codes,
-    )
+    for method in FLAGS.method:
+        sample_run.sample_to_files(
+            loaded,
+            method,
+            FLAGS.num_samples,
+            FLAGS.batch_size,
+            FLAGS.seed,
+            FLAGS.output_dir or sample_run.default_output_dir(FLAGS.model),
+            logdir=FLAGS.logdir,
+            strategy=strategy,
+            num_codes=num_codes,
+        )
 
 
 if __name__ == "__main__":

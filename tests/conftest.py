@@ -152,10 +152,12 @@ def _starts_a_subprocess(function):
 
 
 def _listed_slow():
-    """The node ids of tests/slow_tests.txt (tests slow by their time alone)."""
+    """The node ids of tests/slow_tests.txt (tests slow by their time alone; a line may end in a
+    `  # why` comment)."""
     path = os.path.join(os.path.dirname(__file__), "slow_tests.txt")
     with open(path) as f:
-        return {line.strip() for line in f if line.strip() and not line.startswith("#")}
+        lines = (line.split("  #", 1)[0].strip() for line in f if not line.startswith("#"))
+        return {line for line in lines if line}
 
 
 # The modules in falling order of their time in a full run (`--durations=0` on 2 cores), run

@@ -23,20 +23,21 @@ def _sample(*flags, shell=False):
 def test_every_method_writes_the_same_samples(tiny_run, tmp_path):
     logdir, _ = tiny_run
     saved = {}
-    for method in ("ancestral", "fpi", "last"):
+    for methods in ("ancestral", "fpi,last"):  # several methods from one load: one call
         proc = _sample(
             f"--model={logdir}",
-            f"--method={method}",
+            f"--method={methods}",
             "--num_samples=5",
             "--batch_size=2",
             "--seed=3",
             f"--output_dir={tmp_path}",
-            shell=method == "ancestral",
+            shell=methods == "ancestral",
         )
         assert proc.returncode == 0, proc.stderr[-3000:]
-        assert "% of d=64 calls" in proc.stdout
-        saved[method] = np.load(tmp_path / f"samples_{method}.npy")
-        assert (tmp_path / f"samples_{method}.png").stat().st_size > 0
+        for method in methods.split(","):
+            assert f"method {method}: 5 samples" in proc.stdout and "% of d=64 calls" in proc.stdout
+            saved[method] = np.load(tmp_path / f"samples_{method}.npy")
+            assert (tmp_path / f"samples_{method}.png").stat().st_size > 0
     assert saved["ancestral"].shape == (5, 8, 8, 1) and saved["ancestral"].dtype == np.int32
     assert saved["ancestral"].min() >= 0 and saved["ancestral"].max() < 17
     np.testing.assert_array_equal(saved["fpi"], saved["ancestral"])
