@@ -31,10 +31,8 @@ values scaled to [0, 1] by K - 1), the share of exact masks and the ARM calls.
 import math
 
 import numpy as np
-import tensorflow as tf
 
 from tfps.sampling import noise as noise_lib
-from tfps.sampling import protocol
 
 CASES = ("best", "average", "worst")
 
@@ -86,21 +84,6 @@ def visible_of(rectangle, height, width):
     return visible
 
 
-def nll_given_fill(model, images, fills, occluded, ordering_index):
-    """FARM's NLL (eq. 2) in nats per occluded variable, `[B]`: the true values `images` scored
-    under the logits of the fills (int `[B, *event_shape]`, each the ancestral sample in ordering
-    `ordering_index[b]` of a family, `model.orderings`, or in raster order), whose conditional at
-    each occluded variable (bool `occluded`) sees the visible and the sampled earlier values."""
-    total = np.zeros(len(images))
-    for k in np.unique(ordering_index):
-        rows = np.flatnonzero(ordering_index == k)
-        options = {"ordering_index": int(k)} if getattr(model, "orderings", None) else {}
-        logits = model(tf.constant(fills[rows], tf.int32), training=False, **options)[0]
-        logits = tf.cast(logits, tf.float32)
-        total[rows] = protocol.log_prob(logits, images[rows], where=occluded[rows]).numpy()
-    return -total / occluded.reshape(len(images), -1).sum(axis=1)
-
-
 def score(inpainter, images, rectangle_list, method="fpi", seed=0):
     """Inpaints every image under every rectangle (the noise of mask r from seed `seed + r`):
     `{l2, nll, nll_given_fill, exact_share, arm_calls, fills}`, the means per occluded variable
@@ -120,8 +103,8 @@ def score(inpainter, images, rectangle_list, method="fpi", seed=0):
         l2.append((error * occluded).reshape(n, -1).sum(1) / occluded.reshape(n, -1).sum(1))
         values, _, is_exact = inpainter.nll(images, visible)
         nll.append(values)
-        index = np.asarray(filled.ordering_index)
-        given_fill.append(nll_given_fill(inpainter.model, images, samples, occluded, index))
+        # FARM's: the same orderings (chosen from the mask alone), conditionals on the fill.
+        given_fill.append(inpainter.nll(images, visible, seen=samples)[0])
         exact.append(is_exact)
         calls += int(filled.result.arm_calls)
         fills.append(samples)

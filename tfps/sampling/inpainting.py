@@ -220,18 +220,23 @@ class Inpainter:
         _, exact = evidence_and_exactness(self.orderings[int(ordering_index)], flat)
         return np.full(len(mask), int(ordering_index)), exact.numpy()
 
-    def nll(self, x, visible, ordering_index=None):
+    def nll(self, x, visible, ordering_index=None, seen=None):
         """`(nats per occluded variable [B], ordering index [B], exact [B])` of the true x (see
         the module: exactly -log p(x_occluded | x_visible) / n_occluded where `exact`): the
-        model's log-likelihood over the occluded variables (`tfps.sampling.protocol.log_prob`)."""
+        model's log-likelihood over the occluded variables (`tfps.sampling.protocol.log_prob`).
+
+        `seen` (int `[B, *event_shape]`, default x): the values the conditionals see. With the
+        fill `inpaint` returned (same orderings), each true occluded value is scored given the
+        visible and the *sampled* earlier values: FARM's NLL [1, Table 1]."""
         x = self._events(x)
+        seen = x if seen is None else self._events(seen)
         mask = visible_mask(visible, self.event_shape, len(x))
         index, exact = self._indices(mask, ordering_index)
         nll = np.zeros(len(x))
         for k in np.unique(index):
             rows = np.flatnonzero(index == k)
             _, options = ordered_view.resolve(self.model, self._ordering_arg(k))
-            logits = self.model(tf.constant(x[rows]), training=False, **options)[0]
+            logits = self.model(tf.constant(seen[rows]), training=False, **options)[0]
             occluded = ~mask[rows]
             of_x = protocol.log_prob(tf.cast(logits, tf.float32), x[rows], where=occluded)
             nll[rows] = -of_x.numpy() / occluded.reshape(len(rows), -1).sum(axis=1)
